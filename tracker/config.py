@@ -1,0 +1,60 @@
+"""Settings: read once from TRACKER_* variables, overridable by CLI flags, then frozen."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = None  # unset: an embedded PostgreSQL under data_dir
+    data_dir: Path = Path(".tracker")
+    host: str = "0.0.0.0"  # noqa: S104 - a callback server must be reachable by the platform
+    port: int = 8080
+    ingest_token: str | None = None
+    read_token: str | None = None
+    max_body_bytes: int = MIB
+    # Every database call is bounded so the platform gets a 503 well inside its 15 s patience.
+    db_timeout: float = 5.0
+    pool_size: int = 10
+    start_timeout: float = 30.0  # how long `serve` waits for the database at start
+    shutdown_grace: float = 10.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build from TRACKER_<FIELD> variables; empty values count as unset."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            raw = env.get(f"TRACKER_{spec.name.upper()}", "").strip()
+            if raw:
+                values[spec.name] = _convert(spec.name, raw, spec.default)
+        return cls(**values)
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """Apply CLI flags that were given (None means the flag was not given)."""
+        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **given)
+
+
+def _convert(name: str, raw: str, default: object) -> object:
+    try:
+        if isinstance(default, bool):
+            return raw.lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw)
+    except ValueError:
+        kind = type(default).__name__
+        raise SystemExit(f"TRACKER_{name.upper()}={raw!r} is not a valid {kind}") from None
+    return raw

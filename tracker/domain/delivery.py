@@ -1,0 +1,146 @@
+"""From the bytes of one delivery to the event we append, or to a precise refusal.
+
+Pure: the HTTP handler and `tracker import` both call `decode`, so both accept and refuse exactly
+the same bodies for exactly the same reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from tracker.domain.notifications import DEVICE_MODELS, BatchTaskUpdated, Notification
+
+StreamType = Literal["device", "task", "unrecognised"]
+M = TypeVar("M", bound=BaseModel)
+MAX_LABEL = 200  # unrecognised type labels come from the sender: keep them bounded
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """A delivery that passed validation and is ready to append to the log."""
+
+    stream_type: StreamType
+    stream_id: str
+    event_type: str
+    raw: bytes
+    payload_json: str  # the payload as jsonb input text (see `_jsonb_text`)
+    occurred_at: datetime | None
+    notification: Notification | None  # None when the type is not one we project
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal(Exception):  # noqa: N818 - a domain outcome, not a programming error
+    """Why a delivery cannot be accepted: `malformed` (not a JSON object) or `invalid` (schema)."""
+
+    kind: Literal["malformed", "invalid"]
+    code: str
+    message: str
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def decode(raw: bytes) -> NewEvent:
+    """Parse, recognise by shape and validate one delivery; raise `Refusal` if it can't be kept."""
+    document = _parse_object(raw)
+    notify_type = document.get("notifyType")
+    if isinstance(notify_type, str) and notify_type in DEVICE_MODELS:
+        device = _validate(DEVICE_MODELS[notify_type], document)
+        return NewEvent("device", device.deviceId, notify_type, raw, _jsonb_text(raw), None, device)
+    if document.get("resource") == "batchtask" and document.get("event") == "update":
+        task = _validate(BatchTaskUpdated, document)
+        task_id, occurred_at = task.notify_data.body.task_id, task.occurred_at()
+        return NewEvent(
+            "task", task_id, "batchtask.update", raw, _jsonb_text(raw), occurred_at, task
+        )
+    stream_hint, label = _stream_hint(document), _label(document)
+    return NewEvent("unrecognised", stream_hint, label, raw, _jsonb_text(raw), None, None)
+
+
+def _parse_object(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        raise Refusal("malformed", "empty_body", "the body is empty; expected a JSON object")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise Refusal(
+            "malformed",
+            "invalid_utf8",
+            f"the body is not valid UTF-8 (byte {error.start}); JSON must be UTF-8",
+        ) from None
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise Refusal("malformed", "invalid_json", f"the body is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        kind = type(document).__name__
+        raise Refusal(
+            "malformed", "not_an_object", f"the body is JSON but not an object (got {kind})"
+        )
+    return document
+
+
+def _validate(model: type[M], document: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise _schema_refusal(error) from None
+
+
+def _schema_refusal(error: ValidationError) -> Refusal:
+    """A 422 that names every offending field by its dotted path, e.g. notify_data.body.status."""
+    details = [
+        {
+            "field": ".".join(str(part) for part in problem["loc"]),
+            "problem": problem["msg"],
+            "type": problem["type"],
+        }
+        for problem in error.errors(include_url=False, include_input=False)
+    ]
+    summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
+    return Refusal("invalid", "schema_violation", summary, details)
+
+
+def _label(document: dict[str, Any]) -> str:
+    """A readable type for a notification we do not project: notifyType, or resource.event."""
+    notify_type = document.get("notifyType")
+    if isinstance(notify_type, str) and notify_type:
+        return notify_type[:MAX_LABEL]
+    resource, event = document.get("resource"), document.get("event")
+    if isinstance(resource, str) and isinstance(event, str):
+        return f"{resource}.{event}"[:MAX_LABEL]
+    return "unknown"
+
+
+def _stream_hint(document: dict[str, Any]) -> str:
+    device_id = document.get("deviceId")
+    return device_id[:MAX_LABEL] if isinstance(device_id, str) else ""
+
+
+def _jsonb_text(raw: bytes) -> str:
+    r"""The body as PostgreSQL jsonb input.
+
+    The raw text is valid JSON (orjson checked it), and jsonb takes it as is, except for the
+    escape \u0000, which jsonb cannot hold. Such bodies (rare, hostile or not) are stored
+    with U+0000 replaced by U+FFFD in the jsonb copy only; `raw` keeps the exact bytes.
+    """
+    if b"\\u0000" not in raw:
+        return raw.decode("utf-8")
+    cleaned = _replace_nul(orjson.loads(raw))
+    return orjson.dumps(cleaned).decode("utf-8")
+
+
+def _replace_nul(value: Any) -> Any:  # noqa: ANN401 - any JSON value
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_replace_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_replace_nul(key): _replace_nul(item) for key, item in value.items()}
+    return value

@@ -1,0 +1,77 @@
+"""The composition root for HTTP: settings and a database URL in, a ready application out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from tracker.config import Settings
+from tracker.http import health, ingest, log
+from tracker.http.auth import require_tokens
+from tracker.http.errors import json_errors
+from tracker.http.keys import DATABASE, SETTINGS
+from tracker.store.database import Database
+from tracker.store.errors import Unavailable, unavailable_on_failure
+from tracker.store.migrations import migrate
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, database_url: str) -> web.Application:
+    app = web.Application(middlewares=[json_errors, require_tokens])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_database(settings, database_url))
+    setup_routes(app)
+    return app
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/notifications", ingest.receive_notification)
+    app.router.add_get("/v1/events", log.list_events)
+    app.router.add_get("/v1/events/{position}/raw", log.event_raw)
+    app.router.add_get("/v1/rejected", log.list_rejected)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+
+
+def _database(settings: Settings, url: str) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def open_and_migrate(app: web.Application) -> AsyncIterator[None]:
+        database = await connect(url, settings)
+        app[DATABASE] = database
+        yield
+        await database.close()
+
+    return open_and_migrate
+
+
+async def connect(url: str, settings: Settings) -> Database:
+    """Open the pool and migrate, waiting up to `start_timeout` for the database to come up."""
+    deadline = asyncio.get_running_loop().time() + settings.start_timeout
+    while True:
+        try:
+            database = await Database.open(
+                url, timeout=settings.db_timeout, size=settings.pool_size
+            )
+        except Unavailable:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            logger.warning("database not reachable yet; retrying")
+            await asyncio.sleep(1)
+            continue
+        try:
+            with unavailable_on_failure("migrate"):
+                async with database.pool.acquire() as conn:
+                    applied = await migrate(conn)
+        except Unavailable:
+            await database.close()
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            logger.warning("database not reachable yet; retrying")
+            await asyncio.sleep(1)
+            continue
+        if applied:
+            logger.info("migrated: %s", ", ".join(applied))
+        return database

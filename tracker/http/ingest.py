@@ -1,0 +1,69 @@
+"""POST /v1/notifications: the one callback URL for every notification type.
+
+200 only after the event's transaction has committed; a refusal is stored before it is answered,
+so every delivery is kept somewhere; if either cannot be stored, 503 and the platform retries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from tracker.domain.delivery import Refusal, decode
+from tracker.http.errors import ApiError
+from tracker.http.keys import DATABASE, SETTINGS
+from tracker.store import events, rejected
+
+READ_CHUNK = 64 * 1024
+
+
+async def receive_notification(request: web.Request) -> web.Response:
+    received_at = datetime.now(UTC)
+    database = request.app[DATABASE]
+    raw = await _read_body(request, request.app[SETTINGS].max_body_bytes, received_at)
+    try:
+        event = decode(raw)
+    except Refusal as refusal:
+        status = 400 if refusal.kind == "malformed" else 422
+        await rejected.record(
+            database,
+            rejected.Rejection(status, refusal.code, refusal.message, refusal.details, raw),
+            received_at,
+        )
+        raise ApiError(status, refusal.code, refusal.message, refusal.details) from None
+    async with database.transaction("append") as conn:
+        [position] = await events.append(conn, [event], received_at)
+    return web.json_response(
+        {
+            "position": position,
+            "event_type": event.event_type,
+            "stream_type": event.stream_type,
+            "stream_id": event.stream_id,
+            "recognised": event.notification is not None,
+        }
+    )
+
+
+async def _read_body(request: web.Request, limit: int, received_at: datetime) -> bytes:
+    """Read at most `limit` bytes; past it, keep the prefix in `rejected` and answer 413."""
+    body = bytearray()
+    declared = request.content_length
+    if declared is None or declared <= limit:
+        async for chunk in request.content.iter_chunked(READ_CHUNK):
+            body += chunk
+            if len(body) > limit:
+                break
+        if len(body) <= limit:
+            return bytes(body)
+    else:
+        while len(body) < limit and (chunk := await request.content.read(limit - len(body))):
+            body += chunk
+    size = f"{declared} bytes" if declared is not None else f"more than {limit} bytes"
+    message = f"the body is {size}; the limit is {limit} bytes (TRACKER_MAX_BODY_BYTES)"
+    await rejected.record(
+        request.app[DATABASE],
+        rejected.Rejection(413, "body_too_large", message, [], bytes(body[:limit]), truncated=True),
+        received_at,
+    )
+    raise ApiError(413, "body_too_large", message, headers={"Connection": "close"})

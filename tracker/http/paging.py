@@ -1,0 +1,60 @@
+"""Keyset pagination: `?limit=&cursor=` in, `{"items", "next_cursor"}` out; cursors are opaque."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import orjson
+from aiohttp import web
+
+from tracker.http.errors import ApiError
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+def limit_of(request: web.Request) -> int:
+    raw = request.query.get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise _bad("limit", f"limit must be a whole number from 1 to {MAX_LIMIT}, got {raw!r}")
+    return int(raw)
+
+
+def position_param(request: web.Request, name: str) -> int:
+    raw = request.query.get(name, "0")
+    if not raw.isdigit() or int(raw) > 2**63 - 1:
+        raise _bad(name, f"{name} must be a log position (a whole number >= 0), got {raw!r}")
+    return int(raw)
+
+
+def encode_cursor(after: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"after": after})).decode().rstrip("=")
+
+
+def cursor_after(request: web.Request) -> int | None:
+    """The key a cursor resumes after, or None when no cursor was given."""
+    raw = request.query.get("cursor")
+    if raw is None:
+        return None
+    try:
+        decoded = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        after = decoded["after"]
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        raise _bad(
+            "cursor", "cursor is not one this server issued; use next_cursor as given"
+        ) from None
+    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
+        raise _bad("cursor", "cursor is not one this server issued; use next_cursor as given")
+    return after
+
+
+def next_cursor(keys: list[int], limit: int) -> str | None:
+    """A cursor past the last item of a full page; None when the page was the last one."""
+    return encode_cursor(keys[-1]) if len(keys) == limit else None
+
+
+def _bad(field: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_parameter", message, [{"field": field, "problem": message}])

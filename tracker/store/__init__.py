@@ -1,0 +1,1 @@
+"""PostgreSQL adapter: the only package that speaks SQL. Driver errors become `Unavailable` here."""

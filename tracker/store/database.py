@@ -1,0 +1,63 @@
+"""The connection pool, with every database call bounded in time and failures made `Unavailable`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from tracker.store.errors import unavailable_on_failure
+
+# What a store function receives: a pooled connection (a proxy) or a plain one.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+Record = asyncpg.Record
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    pool: asyncpg.Pool
+    timeout: float
+
+    @classmethod
+    async def open(cls, dsn: str, *, timeout: float, size: int) -> Database:
+        with unavailable_on_failure("connect"):
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=1,
+                max_size=size,
+                timeout=timeout,  # connect timeout: a dead host must not outlast our answer
+                command_timeout=timeout,
+                server_settings={"application_name": "tracker"},
+            )
+        return cls(pool, timeout)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def transaction(self, what: str) -> AsyncIterator[Connection]:
+        """One transaction, start to commit, inside `timeout`; any failure is `Unavailable`.
+
+        The caller's statements run inside the deadline too, so the answer (200 or 503) always
+        comes within `timeout` plus scheduling: well inside the platforms' 15 s.
+        """
+        with unavailable_on_failure(what):
+            async with (
+                asyncio.timeout(self.timeout),
+                self.pool.acquire() as conn,
+                conn.transaction(),
+            ):
+                yield conn
+
+    async def fetch(self, what: str, query: str, *args: object) -> list[Record]:
+        with unavailable_on_failure(what):
+            async with asyncio.timeout(self.timeout):
+                return await self.pool.fetch(query, *args)
+
+    async def fetchrow(self, what: str, query: str, *args: object) -> Record | None:
+        with unavailable_on_failure(what):
+            async with asyncio.timeout(self.timeout):
+                return await self.pool.fetchrow(query, *args)

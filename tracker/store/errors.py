@@ -1,0 +1,40 @@
+"""The one choke point where driver and network failures become a domain-level error."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+
+class Unavailable(Exception):  # noqa: N818 - reads as "store unavailable"
+    """The database could not be reached, or could not commit, in time: retrying may help."""
+
+
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable (ConnectionError is a subclass)
+    TimeoutError,
+    asyncpg.InterfaceError,  # connection closed under us, pool closing
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InsufficientResourcesError,  # 53xxx: disk full, too many connections
+    asyncpg.OperatorInterventionError,  # 57xxx: admin shutdown, crash shutdown, query canceled
+    asyncpg.TransactionRollbackError,  # 40xxx: serialization failure, deadlock
+)
+
+
+@contextmanager
+def unavailable_on_failure(what: str) -> Iterator[None]:
+    """Translate a failure to reach or commit to the database into `Unavailable`.
+
+    Anything else escaping from here is a bug and should surface as one.
+    """
+    try:
+        yield
+    except _TRANSIENT as error:
+        log.warning("database unavailable during %s: %s: %s", what, type(error).__name__, error)
+        raise Unavailable(f"database unavailable during {what}") from error

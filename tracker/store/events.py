@@ -1,0 +1,79 @@
+"""The event log: append in commit order, read by position without ever skipping a row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tracker.domain.delivery import NewEvent
+from tracker.store.database import Connection, Database
+
+# Why appends are serialised (DESIGN.md invariant 5).
+#
+# `position` comes from an identity sequence, and sequence values are handed out when a row is
+# inserted, not when its transaction commits. Two concurrent appenders can take 41 and 42, and
+# 42 can commit first. A follower paging `WHERE position > $after` would then read 42, move its
+# cursor past 41, and never see 41 once it commits. (Marten's async daemon and Emmett both
+# shipped that bug before filtering on the transaction snapshot.)
+#
+# We close the gap by taking one transaction-scoped advisory lock before the position is
+# assigned and holding it through commit: whoever takes a position later also commits later,
+# so a row visible at position p means every row below p is visible too, and `position > after`
+# is a complete page. It costs one serialised commit at a time across all processes; batching
+# many deliveries into one transaction (group commit) amortises it. The same lock orders every
+# stream's events by position, which the projections rely on (invariant 3).
+APPEND_LOCK = 0x7472_6B6C_6F67  # "trklog"
+TAKE_APPEND_LOCK = "SELECT pg_advisory_xact_lock($1)"
+
+APPEND = """
+INSERT INTO events (stream_type, stream_id, event_type, payload, raw, received_at, occurred_at)
+SELECT stream_type, stream_id, event_type, payload::jsonb, raw, $6, occurred_at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $7::timestamptz[])
+    AS t(stream_type, stream_id, event_type, payload, raw, occurred_at)
+RETURNING position
+"""
+
+READ_AFTER = """
+SELECT position, stream_type, stream_id, event_type, raw, received_at, occurred_at
+FROM events WHERE position > $1 ORDER BY position LIMIT $2
+"""
+
+READ_ONE_RAW = "SELECT raw FROM events WHERE position = $1"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    position: int
+    stream_type: str
+    stream_id: str
+    event_type: str
+    raw: bytes
+    received_at: datetime
+    occurred_at: datetime | None
+
+
+async def append(conn: Connection, events: Sequence[NewEvent], received_at: datetime) -> list[int]:
+    """Append inside the caller's transaction; positions are returned in the order given."""
+    await conn.execute(TAKE_APPEND_LOCK, APPEND_LOCK)
+    rows = await conn.fetch(
+        APPEND,
+        [e.stream_type for e in events],
+        [e.stream_id for e in events],
+        [e.event_type for e in events],
+        [e.payload_json for e in events],
+        [e.raw for e in events],
+        received_at,
+        [e.occurred_at for e in events],
+    )
+    return sorted(row["position"] for row in rows)
+
+
+async def read_after(db: Database, after: int, limit: int) -> list[LoggedEvent]:
+    rows = await db.fetch("read events", READ_AFTER, after, limit)
+    return [LoggedEvent(**dict(row)) for row in rows]
+
+
+async def read_raw(db: Database, position: int) -> bytes | None:
+    row = await db.fetchrow("read event", READ_ONE_RAW, position)
+    return None if row is None else bytes(row["raw"])

@@ -1,0 +1,77 @@
+"""Apply the numbered SQL files in sql/ exactly once each, safely from many processes at once."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from tracker.store.database import Connection
+
+log = logging.getLogger(__name__)
+
+# Session-level advisory lock: concurrent `tracker serve` starts queue here instead of racing.
+MIGRATION_LOCK = 0x7472_6B6D_6967  # "trkmig"
+_NAME = re.compile(r"(\d{3,})_[\w-]+\.sql")
+
+CREATE_LEDGER = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer     PRIMARY KEY,
+    name        text        NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)
+"""
+APPLIED = "SELECT version FROM schema_migrations"
+RECORD = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def sql_dir() -> Path:
+    """sql/ inside the installed wheel, else the repository's sql/ (editable installs)."""
+    packaged = Path(str(resources.files("tracker"))) / "sql"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+def available(directory: Path | None = None) -> list[Migration]:
+    directory = directory or sql_dir()
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _NAME.fullmatch(path.name)
+        if match is None:
+            raise RuntimeError(f"migration file name must be NNN_name.sql: {path}")
+        found.append(Migration(int(match[1]), path.name, path.read_text(encoding="utf-8")))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a version number in {directory}")
+    return found
+
+
+async def migrate(conn: Connection, directory: Path | None = None) -> list[str]:
+    """Apply pending migrations, each in its own transaction; return the names applied."""
+    pending = available(directory)
+    applied_now: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        await conn.execute(CREATE_LEDGER)
+        done = {row["version"] for row in await conn.fetch(APPLIED)}
+        for migration in pending:
+            if migration.version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(RECORD, migration.version, migration.name)
+            log.info("applied migration %s", migration.name)
+            applied_now.append(migration.name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    return applied_now

@@ -11,12 +11,28 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, field_validator
 
 Id = Annotated[str, Field(min_length=1, max_length=256)]
 Text = Annotated[str, Field(max_length=4096)]
 UpgradeState = Literal["downloading", "downloaded", "updating", "idle"]
 Result = Literal["SUCCESS", "FAIL"]
+
+
+def _string_or_whole_number(value: object) -> str | int:
+    if isinstance(value, str) and len(value) <= 4096:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError("must be a string or a whole number (the platform documents both)")
+
+
+# `upgradeTime` is documented as a String on some of the platform's pages and a Long on others.
+UpgradeTime = Annotated[
+    str | int,
+    PlainValidator(_string_or_whole_number),
+    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 4096}, {"type": "integer"}]}),
+]
 
 
 class _Strict(BaseModel):
@@ -41,8 +57,7 @@ class SwUpgradeResult(_DeviceNotification):
     targetVersion: Text  # noqa: N815
     sourceVersion: Text  # noqa: N815
     swUpgradeResult: Result  # noqa: N815
-    # Documented as a String on some of the platform's pages and as a Long on others.
-    upgradeTime: Text | int  # noqa: N815
+    upgradeTime: UpgradeTime  # noqa: N815
     resultDesc: Text  # noqa: N815
     errorCode: Text  # noqa: N815
     description: Text
@@ -61,7 +76,7 @@ class FwUpgradeResult(_DeviceNotification):
     sourceVersion: Text  # noqa: N815
     status: Result
     statusDesc: Text  # noqa: N815
-    upgradeTime: Text | int  # noqa: N815
+    upgradeTime: UpgradeTime  # noqa: N815
 
 
 DeviceNotification = (

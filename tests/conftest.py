@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import (
+    EmbeddedPostgres,
+    create_database,
+    docker_answers,
+    drop_database,
+)
+from tracker.store.database import Database
+from tracker.store.migrations import migrate
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"  # copies of ../shared/examples
+
+
+def pytest_report_header() -> str:
+    return f"tracker test database: {_server_choice()}"
+
+
+def _server_choice() -> str:
+    if os.environ.get("TRACKER_TEST_DATABASE_URL"):
+        return "TRACKER_TEST_DATABASE_URL"
+    return "testcontainers" if docker_answers() else "embedded (pgserver)"
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real PostgreSQL server on which tests may create databases."""
+    url = os.environ.get("TRACKER_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    if docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine", driver=None) as container:
+            yield container.get_connection_url()
+        return
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    yield embedded.url
+    embedded.cleanup()
+
+
+@pytest.fixture
+def database_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    url = create_database(postgres_server)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = await Database.open(database_url, timeout=10, size=10)
+    async with db.pool.acquire() as conn:
+        await migrate(conn)
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+def stoppable_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL of this test's own, which it may stop and start."""
+    embedded = EmbeddedPostgres(tmp_path)
+    yield embedded
+    if not embedded.is_running():
+        embedded.start()
+    embedded.cleanup()
+
+
+@pytest.fixture(scope="session")
+def examples() -> dict[str, bytes]:
+    """The platform example bodies, byte for byte, by file stem."""
+    found = {path.stem: path.read_bytes() for path in sorted(EXAMPLES.glob("*.json"))}
+    assert len(found) == 5, f"expected the five examples in {EXAMPLES}"
+    return found

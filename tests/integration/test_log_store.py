@@ -1,0 +1,120 @@
+"""The event log in PostgreSQL: append-only by trigger, migrations, and followers that never skip."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from tracker.domain.delivery import decode
+from tracker.store import events
+from tracker.store.database import Database
+from tracker.store.migrations import available, migrate
+
+NOW = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+async def append_one(database: Database, raw: bytes) -> int:
+    async with database.transaction("append") as conn:
+        [position] = await events.append(conn, [decode(raw)], NOW)
+    return position
+
+
+@pytest.mark.parametrize("table", ["events", "rejected"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE {t} SET received_at = now()",
+        "UPDATE {t} SET received_at = now() WHERE false",
+        "DELETE FROM {t}",
+        "TRUNCATE {t}",
+    ],
+)
+async def test_history_cannot_be_rewritten(database, examples, table, statement):
+    await append_one(database, examples["oceanconnect-swUpgradeStateChangeNotify"])
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match=f"{table} is append-only"):
+        await database.pool.execute(statement.format(t=table))
+    assert await database.pool.fetchval("SELECT count(*) FROM events") == 1
+
+
+async def test_the_log_keeps_the_exact_bytes(database, examples):
+    for stem, raw in examples.items():
+        position = await append_one(database, raw)
+        row = await database.pool.fetchrow(
+            "SELECT raw, payload::text FROM events WHERE position = $1", position
+        )
+        assert bytes(row["raw"]) == raw, stem
+
+
+async def test_migrations_are_idempotent_and_safe_from_many_processes_at_once(database_url):
+    async def one() -> list[str]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await migrate(conn)
+        finally:
+            await conn.close()
+
+    results = await asyncio.gather(*(one() for _ in range(8)))
+    names = [m.name for m in available()]
+    assert sorted(results, key=len)[-1] == names  # exactly one of them applied everything
+    assert sum(len(r) for r in results) == len(names)
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(names)
+        assert await migrate(conn) == []
+    finally:
+        await conn.close()
+
+
+async def test_a_late_commit_is_never_skipped_by_a_follower(database, examples):
+    """Writer A takes a position and stays uncommitted; writer B must not become visible first."""
+    raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
+    async with database.pool.acquire() as conn_a:
+        transaction = conn_a.transaction()
+        await transaction.start()
+        [position_a] = await events.append(conn_a, [decode(raw)], NOW)
+        writer_b = asyncio.create_task(append_one(database, raw))
+        await asyncio.sleep(0.3)
+        # Were B allowed to commit now, a follower would read it and page past A's position.
+        assert await events.read_after(database, 0, 100) == []
+        assert not writer_b.done()
+        await transaction.commit()
+        position_b = await writer_b
+    assert position_b > position_a
+    assert [e.position for e in await events.read_after(database, 0, 100)] == [
+        position_a,
+        position_b,
+    ]
+
+
+async def test_a_follower_under_concurrent_writers_sees_every_event(database, examples):
+    raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
+    writers_done = asyncio.Event()
+    seen: list[int] = []
+
+    async def follow() -> None:
+        after = 0
+        while True:
+            finished = writers_done.is_set()
+            page = await events.read_after(database, after, 50)
+            seen.extend(e.position for e in page)
+            after = page[-1].position if page else after
+            if finished and not page:
+                return
+            await asyncio.sleep(0)
+
+    async def write(count: int) -> None:
+        for _ in range(count):
+            await append_one(database, raw)
+
+    follower = asyncio.create_task(follow())
+    await asyncio.gather(*(write(25) for _ in range(8)))
+    writers_done.set()
+    await follower
+    logged = [
+        r["position"] for r in await database.pool.fetch("SELECT position FROM events ORDER BY 1")
+    ]
+    assert len(logged) == 200
+    assert seen == logged

@@ -1,0 +1,52 @@
+"""GET /v1/events and /v1/rejected: keyset pages, cursors, parameters checked."""
+
+from __future__ import annotations
+
+import pytest
+
+
+async def test_events_are_paged_by_cursor_and_by_after(client, examples):
+    raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
+    for _ in range(5):
+        assert (await client.post("/v1/notifications", data=raw)).status == 200
+    seen, cursor = [], None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = await (await client.get("/v1/events", params=params)).json()
+        seen += [item["position"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 5
+    assert seen == sorted(seen)
+    after = await (await client.get("/v1/events", params={"after": str(seen[2])})).json()
+    assert [item["position"] for item in after["items"]] == seen[3:]
+    assert after["next_cursor"] is None
+    item = after["items"][0]
+    assert set(item) >= {"position", "event_type", "stream_id", "payload", "received_at"}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"after": "-1"}, "after"),
+        ({"after": "x"}, "after"),
+        ({"cursor": "garbage!"}, "cursor"),
+        ({"cursor": "eyJhZnRlciI6ICJ4In0"}, "cursor"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/rejected"])
+async def test_bad_parameters_are_400_naming_the_parameter(client, path, params, field):
+    response = await client.get(path, params=params)
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_parameter"
+    assert error["details"][0]["field"] == field
+
+
+async def test_health_and_readiness(client):
+    assert await (await client.get("/healthz")).json() == {"status": "ok"}
+    assert await (await client.get("/readyz")).json() == {"status": "ready"}

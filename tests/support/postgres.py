@@ -1,0 +1,92 @@
+"""Real PostgreSQL for tests: TRACKER_TEST_DATABASE_URL, else testcontainers, else embedded.
+
+Never a mock. Each test gets a fresh database on the chosen server (random name, dropped after).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import subprocess
+import warnings
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import pgserver
+    from pgserver._commands import pg_ctl
+    from pgserver.postgres_server import PostgresServer
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def create_database(server_url: str) -> str:
+    name = f"t_{secrets.token_hex(6)}"
+    asyncio.run(_execute(server_url, f'CREATE DATABASE "{name}"'))
+    return with_database(server_url, name)
+
+
+def drop_database(url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    with contextlib.suppress(OSError, asyncpg.PostgresError):
+        asyncio.run(_execute(url_of_server(url), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def url_of_server(url: str) -> str:
+    return with_database(url, "postgres")
+
+
+async def _execute(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def docker_answers() -> bool:
+    if not (os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists()):
+        return False
+    try:
+        import docker  # noqa: PLC0415
+
+        docker.from_env(timeout=3).ping()
+    except Exception:  # noqa: BLE001 - any failure means "no engine here"
+        return False
+    return True
+
+
+class EmbeddedPostgres:
+    """A private pgserver instance that a test may stop and start (outage tests)."""
+
+    def __init__(self, root: Path) -> None:
+        self.server = pgserver.get_server(root / "pgdata", cleanup_mode="delete")
+
+    @property
+    def url(self) -> str:
+        return self.server.get_uri()
+
+    def stop(self, mode: str = "fast") -> None:
+        pg_ctl(["-w", "-m", mode, "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+
+    def start(self) -> None:
+        with PostgresServer._lock:
+            self.server.ensure_postgres_running()
+
+    def is_running(self) -> bool:
+        try:
+            pg_ctl(["status"], pgdata=self.server.pgdata, user=self.server.system_user)
+        except subprocess.CalledProcessError:
+            return False
+        return True
+
+    def cleanup(self) -> None:
+        self.server.cleanup()

@@ -1,0 +1,217 @@
+"""decode(): every body the platforms send is recognised; everything else is refused precisely."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tracker.domain.delivery import Refusal, decode
+from tracker.domain.notifications import (
+    BatchTaskUpdated,
+    FwUpgradeResult,
+    FwUpgradeStateChanged,
+    SwUpgradeResult,
+    SwUpgradeStateChanged,
+)
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "examples"
+
+
+@pytest.mark.parametrize(
+    ("stem", "model", "stream_type", "stream_id", "event_type"),
+    [
+        (
+            "oceanconnect-swUpgradeStateChangeNotify",
+            SwUpgradeStateChanged,
+            "device",
+            "d-7f3a9c01",
+            "swUpgradeStateChangeNotify",
+        ),
+        (
+            "oceanconnect-swUpgradeResultNotify",
+            SwUpgradeResult,
+            "device",
+            "d-7f3a9c01",
+            "swUpgradeResultNotify",
+        ),
+        (
+            "oceanconnect-fwUpgradeStateChangeNotify",
+            FwUpgradeStateChanged,
+            "device",
+            "d-7f3a9c01",
+            "fwUpgradeStateChangeNotify",
+        ),
+        (
+            "oceanconnect-fwUpgradeResultNotify",
+            FwUpgradeResult,
+            "device",
+            "d-7f3a9c01",
+            "fwUpgradeResultNotify",
+        ),
+        (
+            "iotda-batchtask-update",
+            BatchTaskUpdated,
+            "task",
+            "1a7ffc5c-d89c-44dd-8265",
+            "batchtask.update",
+        ),
+    ],
+)
+def test_each_platform_example_is_recognised(
+    examples, stem, model, stream_type, stream_id, event_type
+):
+    event = decode(examples[stem])
+    assert isinstance(event.notification, model)
+    assert (event.stream_type, event.stream_id, event.event_type) == (
+        stream_type,
+        stream_id,
+        event_type,
+    )
+    assert event.raw == examples[stem]
+    assert json.loads(event.payload_json) == json.loads(examples[stem])
+
+
+def test_examples_are_the_shared_ones(examples):
+    if not SHARED.is_dir():
+        pytest.skip("../shared/examples is not beside this checkout")
+    assert examples == {p.stem: p.read_bytes() for p in SHARED.glob("*.json")}
+
+
+def test_batch_task_time_prefers_milliseconds(examples):
+    event = decode(examples["iotda-batchtask-update"])
+    assert event.occurred_at == datetime(2015, 12, 12, 12, 12, 12, tzinfo=UTC)
+    body = json.loads(examples["iotda-batchtask-update"])
+    body["event_time_ms"] = "2015-12-12T12:12:12.345Z"
+    assert decode(json.dumps(body).encode()).occurred_at == datetime(
+        2015, 12, 12, 12, 12, 12, 345000, tzinfo=UTC
+    )
+    del body["event_time_ms"], body["request_id"]
+    assert decode(json.dumps(body).encode()).occurred_at == datetime(
+        2015, 12, 12, 12, 12, 12, tzinfo=UTC
+    )
+
+
+def test_device_notifications_carry_no_time(examples):
+    assert decode(examples["oceanconnect-swUpgradeStateChangeNotify"]).occurred_at is None
+
+
+@pytest.mark.parametrize("upgrade_time", ["183", 183])
+def test_upgrade_time_may_be_a_string_or_a_long(examples, upgrade_time):
+    body = json.loads(examples["oceanconnect-swUpgradeResultNotify"])
+    body["upgradeTime"] = upgrade_time
+    assert decode(json.dumps(body).encode()).notification.upgradeTime == upgrade_time
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"", "empty_body"),
+        (b"  \n", "empty_body"),
+        (b"\xff\xfe{}", "invalid_utf8"),
+        (b'{"a": "\xc3\x28"}', "invalid_utf8"),
+        (b"{", "invalid_json"),
+        (b'{"a": NaN}', "invalid_json"),
+        (b'{"a": "\\ud800"}', "invalid_json"),
+        (b'\xef\xbb\xbf{"a": 1}', "invalid_json"),
+        (b"{} {}", "invalid_json"),
+        (b"[" * 2000 + b"]" * 2000, "invalid_json"),
+        (b"[]", "not_an_object"),
+        (b'"text"', "not_an_object"),
+        (b"42", "not_an_object"),
+        (b"null", "not_an_object"),
+    ],
+)
+def test_malformed_bodies_are_refused_with_a_specific_code(raw, code):
+    with pytest.raises(Refusal) as refused:
+        decode(raw)
+    assert (refused.value.kind, refused.value.code) == ("malformed", code)
+    assert refused.value.message
+
+
+def _changed(example: bytes, **changes):
+    body = json.loads(example)
+    for key, value in changes.items():
+        if value is ...:
+            del body[key]
+        else:
+            body[key] = value
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("stem", "changes", "field"),
+    [
+        ("oceanconnect-swUpgradeStateChangeNotify", {"swUpgradeState": "flying"}, "swUpgradeState"),
+        ("oceanconnect-swUpgradeStateChangeNotify", {"deviceId": ...}, "deviceId"),
+        ("oceanconnect-swUpgradeStateChangeNotify", {"deviceId": 17}, "deviceId"),
+        ("oceanconnect-swUpgradeStateChangeNotify", {"deviceId": ""}, "deviceId"),
+        ("oceanconnect-swUpgradeStateChangeNotify", {"operationId": None}, "operationId"),
+        ("oceanconnect-fwUpgradeStateChangeNotify", {"step": 1}, "step"),
+        ("oceanconnect-fwUpgradeStateChangeNotify", {"step": "4"}, "step"),
+        ("oceanconnect-fwUpgradeResultNotify", {"status": "success"}, "status"),
+        ("oceanconnect-swUpgradeResultNotify", {"swUpgradeResult": ...}, "swUpgradeResult"),
+        ("oceanconnect-swUpgradeResultNotify", {"upgradeTime": 1.5}, "upgradeTime"),
+        ("oceanconnect-swUpgradeResultNotify", {"upgradeTime": True}, "upgradeTime"),
+        ("iotda-batchtask-update", {"event_time": "2015-12-12T12:12:12Z"}, "event_time"),
+        ("iotda-batchtask-update", {"event_time": "20151312T121212Z"}, "event_time"),
+        ("iotda-batchtask-update", {"event_time_ms": "2015-12-12T12:12:12.0Z"}, "event_time_ms"),
+        ("iotda-batchtask-update", {"notify_data": {"body": {}}}, "notify_data.body.app_id"),
+        ("iotda-batchtask-update", {"notify_data": ...}, "notify_data"),
+    ],
+)
+def test_schema_violations_name_the_field(examples, stem, changes, field):
+    with pytest.raises(Refusal) as refused:
+        decode(_changed(examples[stem], **changes))
+    assert refused.value.kind == "invalid"
+    assert field in [d["field"] for d in refused.value.details]
+    assert field in refused.value.message
+
+
+def test_batch_task_status_uses_the_platform_spelling(examples):
+    body = json.loads(examples["iotda-batchtask-update"])
+    body["notify_data"]["body"]["status"] = "Waiting"
+    with pytest.raises(Refusal, match="notify_data.body.status"):
+        decode(json.dumps(body).encode())
+
+
+@pytest.mark.parametrize(
+    ("body", "label", "stream_id"),
+    [
+        (
+            {"notifyType": "deviceDataChanged", "deviceId": "d-1", "service": {}},
+            "deviceDataChanged",
+            "d-1",
+        ),
+        ({"resource": "device", "event": "update", "notify_data": {}}, "device.update", ""),
+        ({"resource": "batchtask", "event": "create"}, "batchtask.create", ""),
+        ({"notifyType": 5}, "unknown", ""),
+        ({}, "unknown", ""),
+        ({"notifyType": "x" * 1000}, "x" * 200, ""),
+    ],
+)
+def test_other_objects_are_accepted_as_unrecognised(body, label, stream_id):
+    event = decode(json.dumps(body).encode())
+    assert (event.stream_type, event.event_type, event.stream_id) == (
+        "unrecognised",
+        label,
+        stream_id,
+    )
+    assert event.notification is None
+
+
+def test_extra_fields_are_tolerated_and_kept_in_raw(examples):
+    raw = _changed(examples["oceanconnect-swUpgradeStateChangeNotify"], newField={"x": 1})
+    event = decode(raw)
+    assert event.notification is not None
+    assert event.raw == raw
+
+
+def test_nul_escapes_are_kept_in_raw_but_not_in_jsonb_text():
+    raw = b'{"notifyType": "odd\\u0000type", "k\\u0000": ["\\u0000"]}'
+    event = decode(raw)
+    assert event.raw == raw
+    assert "\\u0000" not in event.payload_json
+    assert json.loads(event.payload_json) == {"notifyType": "odd\ufffdtype", "k\ufffd": ["\ufffd"]}

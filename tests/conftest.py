@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from testcontainers.postgres import PostgresContainer
 
 from tests.support.postgres import (
     EmbeddedPostgres,
@@ -36,8 +37,6 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
         return
     if docker_answers():
-        from testcontainers.postgres import PostgresContainer
-
         with PostgresContainer("postgres:16-alpine", driver=None) as container:
             yield container.get_connection_url()
         return

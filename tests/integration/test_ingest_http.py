@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -62,8 +63,6 @@ async def test_bad_bodies_get_a_clear_json_error_and_are_kept(client, body, stat
     assert len(rejected) == 1
     assert (rejected[0]["status"], rejected[0]["code"]) == (status, code)
     assert rejected[0]["body_base64"] is not None
-    import base64
-
     assert base64.b64decode(rejected[0]["body_base64"]) == body
     assert await all_events(client) == []
 

@@ -173,7 +173,7 @@ def test_schema_violations_name_the_field(examples, stem, changes, field):
 def test_batch_task_status_uses_the_platform_spelling(examples):
     body = json.loads(examples["iotda-batchtask-update"])
     body["notify_data"]["body"]["status"] = "Waiting"
-    with pytest.raises(Refusal, match="notify_data.body.status"):
+    with pytest.raises(Refusal, match=r"notify_data\.body\.status"):
         decode(json.dumps(body).encode())
 
 

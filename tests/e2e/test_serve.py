@@ -1,0 +1,112 @@
+"""`tracker serve` as a real process on a real port: what the platform and an operator see."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from tests.e2e.http import get, post
+
+
+def test_each_example_lands_verbatim(start_tracker, database_url, examples):
+    tracker = start_tracker({"TRACKER_DATABASE_URL": database_url})
+    for stem, raw in examples.items():
+        answer = post(tracker.url, raw)
+        assert answer.status == 200, (stem, answer.body)
+        position = answer.json()["position"]
+        assert get(tracker.url, f"/v1/events/{position}/raw").body == raw, stem
+    items = get(tracker.url, "/v1/events").json()["items"]
+    assert [item["payload"] for item in items] == [json.loads(raw) for raw in examples.values()]
+    assert [item["event_type"] for item in items] == [
+        "batchtask.update",
+        "fwUpgradeResultNotify",
+        "fwUpgradeStateChangeNotify",
+        "swUpgradeResultNotify",
+        "swUpgradeStateChangeNotify",
+    ]
+
+
+def test_503_while_the_database_is_down_then_200_without_a_restart(
+    start_tracker, stoppable_postgres, examples
+):
+    raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
+    tracker = start_tracker({"TRACKER_DATABASE_URL": stoppable_postgres.url})
+    acked = [post(tracker.url, raw).json()["position"]]
+
+    stoppable_postgres.stop("fast")
+    for _ in range(3):
+        answer = post(tracker.url, raw)
+        assert answer.status == 503, answer.body
+        assert answer.seconds < 10
+        assert answer.json()["error"]["code"] == "database_unavailable"
+    assert get(tracker.url, "/readyz").status == 503
+    assert get(tracker.url, "/healthz").status == 200
+    assert post(tracker.url, b"not json").status == 503  # its refusal cannot be kept either
+
+    stoppable_postgres.start()
+    deadline = time.monotonic() + 10
+    while (answer := post(tracker.url, raw)).status != 200:
+        assert answer.status == 503
+        assert time.monotonic() < deadline, "did not recover within 10 s of the database's return"
+        time.sleep(0.2)
+    acked.append(answer.json()["position"])
+    assert get(tracker.url, "/readyz").status == 200
+    logged = [item["position"] for item in get(tracker.url, "/v1/events").json()["items"]]
+    assert set(acked) <= set(logged)
+    assert tracker.process.poll() is None
+
+
+def test_the_embedded_default_keeps_data_across_restarts(start_tracker, tmp_path, examples):
+    env = {"TRACKER_DATABASE_URL": "", "TRACKER_DATA_DIR": str(tmp_path / "data")}
+    first = start_tracker(env)
+    assert "embedded PostgreSQL" in first.log().splitlines()[0]
+    position = post(first.url, examples["iotda-batchtask-update"]).json()["position"]
+
+    # Another command beside the server joins the same embedded PostgreSQL and leaves it running.
+    migrate = subprocess.run(
+        [sys.executable, "-m", "tracker", "migrate"],
+        env={**first.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    assert str(tmp_path / "data" / "pgdata") in migrate.stderr
+    assert post(first.url, examples["iotda-batchtask-update"]).status == 200
+
+    assert first.stop() == 0
+    second = start_tracker(env, port=first.port)
+    items = get(second.url, "/v1/events").json()["items"]
+    assert position in [item["position"] for item in items]
+    assert get(second.url, f"/v1/events/{position}/raw").body == examples["iotda-batchtask-update"]
+
+
+def test_tokens_never_reach_the_log(start_tracker, database_url, examples):
+    ingest, read = "INGEST-TOKEN-abc123", "READ-TOKEN-def456"
+    tracker = start_tracker(
+        {
+            "TRACKER_DATABASE_URL": database_url,
+            "TRACKER_INGEST_TOKEN": ingest,
+            "TRACKER_READ_TOKEN": read,
+            "TRACKER_LOG_LEVEL": "DEBUG",
+        }
+    )
+    raw = examples["iotda-batchtask-update"]
+    assert post(tracker.url, raw, path=f"/v1/notifications?token={ingest}").status == 200
+    assert post(tracker.url, raw, headers={"Authorization": f"Bearer {ingest}"}).status == 200
+    assert post(tracker.url, raw, path="/v1/notifications?token=guess").status == 401
+    assert get(tracker.url, f"/v1/events?token={read}").status == 200
+    assert tracker.stop() == 0
+    log = tracker.log()
+    assert "/v1/notifications?token=***" in log
+    assert ingest not in log
+    assert read not in log
+    assert "guess" not in log
+
+
+def test_an_open_ingest_endpoint_is_warned_about(start_tracker, database_url):
+    tracker = start_tracker({"TRACKER_DATABASE_URL": database_url, "TRACKER_INGEST_TOKEN": ""})
+    assert "TRACKER_INGEST_TOKEN is unset" in tracker.log()

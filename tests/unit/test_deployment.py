@@ -1,0 +1,41 @@
+"""The deployment files say what the README promises: PostgreSQL 16, health checks, no root."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_compose_runs_postgres_16_and_the_tracker_with_health_checks():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert services["postgres"]["image"].startswith("postgres:16")
+    assert "healthcheck" in services["postgres"]
+    tracker = services["tracker"]
+    assert tracker["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "/readyz" in " ".join(tracker["healthcheck"]["test"])
+    assert tracker["environment"]["TRACKER_DATABASE_URL"].startswith("postgresql://")
+
+
+def test_the_image_runs_as_a_user_that_is_not_root():
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users
+    assert users[-1] not in {"root", "0"}
+    assert any(line.startswith("HEALTHCHECK") for line in lines)
+
+
+def test_the_wheel_ships_the_migrations(tmp_path):
+    out = tmp_path
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    [wheel] = out.glob("tracker-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = sorted(n.removeprefix("tracker/sql/") for n in names if n.startswith("tracker/sql/"))
+    assert shipped == sorted(p.name for p in (ROOT / "sql").glob("*.sql"))

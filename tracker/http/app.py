@@ -64,7 +64,7 @@ async def connect(url: str, settings: Settings) -> Database:
         try:
             with unavailable_on_failure("migrate"):
                 async with database.pool.acquire() as conn:
-                    applied = await migrate(conn)
+                    await migrate(conn)
         except Unavailable:
             await database.close()
             if asyncio.get_running_loop().time() > deadline:
@@ -72,6 +72,4 @@ async def connect(url: str, settings: Settings) -> Database:
             logger.warning("database not reachable yet; retrying")
             await asyncio.sleep(1)
             continue
-        if applied:
-            logger.info("migrated: %s", ", ".join(applied))
         return database

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tracker import __version__
 from tracker.config import Settings
+from tracker.store.errors import Unavailable
 
 log = logging.getLogger("tracker")
 
@@ -88,7 +89,12 @@ def _serve(settings: Settings) -> int:
     from tracker.http.server import run  # noqa: PLC0415 - keep `tracker --help` fast
 
     url = database_url(settings)
-    return run(settings, url)
+    try:
+        return run(settings, url)
+    except Unavailable:
+        # The cause is already logged, once per attempt; a traceback would add nothing.
+        log.error("the database did not answer within %ss; giving up", settings.start_timeout)  # noqa: TRY400
+        return 1
 
 
 def _migrate(settings: Settings) -> int:
@@ -98,6 +104,10 @@ def _migrate(settings: Settings) -> int:
         database = await connect(database_url(settings), settings)
         await database.close()
 
-    asyncio.run(apply())
+    try:
+        asyncio.run(apply())
+    except Unavailable:
+        log.error("the database did not answer within %ss", settings.start_timeout)  # noqa: TRY400
+        return 1
     log.info("database is up to date")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -110,3 +111,22 @@ def test_tokens_never_reach_the_log(start_tracker, database_url, examples):
 def test_an_open_ingest_endpoint_is_warned_about(start_tracker, database_url):
     tracker = start_tracker({"TRACKER_DATABASE_URL": database_url, "TRACKER_INGEST_TOKEN": ""})
     assert "TRACKER_INGEST_TOKEN is unset" in tracker.log()
+
+
+def test_serve_gives_up_clearly_when_the_database_never_answers(tmp_path):
+    env = {
+        **os.environ,
+        "TRACKER_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none",
+        "TRACKER_START_TIMEOUT": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "tracker", "serve", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "the database did not answer within 1.0s" in done.stderr
+    assert "Traceback" not in done.stderr

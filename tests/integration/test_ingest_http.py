@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -153,3 +154,26 @@ async def test_unknown_paths_and_methods_answer_json(client):
     assert _error_of(await response.json())["code"] == "method_not_allowed"
     response = await client.get("/v1/events/999/raw")
     assert response.status == 404
+
+
+async def test_a_sender_that_hangs_up_mid_body_harms_nothing(client, examples, caplog):
+    _, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        b'POST /v1/notifications HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{"notifyType"'
+    )
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.2)
+    assert (await post(client, examples["iotda-batchtask-update"])).status == 200
+    assert len(await all_events(client)) == 1
+    assert (await (await client.get("/v1/rejected")).json())["items"] == []
+    assert [r for r in caplog.records if r.levelname in {"ERROR", "CRITICAL"}] == []
+
+
+async def test_a_broken_content_encoding_is_a_400(client):
+    response = await client.post(
+        "/v1/notifications", data=b"definitely not gzip", headers={"Content-Encoding": "gzip"}
+    )
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "incomplete_body"

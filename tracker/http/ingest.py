@@ -6,9 +6,12 @@ so every delivery is kept somewhere; if either cannot be stored, 503 and the pla
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
+import aiohttp
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from tracker.domain.delivery import Refusal, decode
 from tracker.http.errors import ApiError
@@ -47,23 +50,44 @@ async def receive_notification(request: web.Request) -> web.Response:
 
 async def _read_body(request: web.Request, limit: int, received_at: datetime) -> bytes:
     """Read at most `limit` bytes; past it, keep the prefix in `rejected` and answer 413."""
-    body = bytearray()
+    try:
+        body, complete = await _read_up_to(request, limit)
+    except (
+        RequestPayloadError,
+        aiohttp.ClientError,
+        ConnectionError,
+        asyncio.IncompleteReadError,
+    ) as error:
+        # The sender hung up or sent a broken encoding: there is no delivery to keep.
+        raise ApiError(
+            400, "incomplete_body", f"the body could not be read in full: {error}"
+        ) from None
+    if complete:
+        return body
     declared = request.content_length
-    if declared is None or declared <= limit:
-        async for chunk in request.content.iter_chunked(READ_CHUNK):
-            body += chunk
-            if len(body) > limit:
-                break
-        if len(body) <= limit:
-            return bytes(body)
-    else:
-        while len(body) < limit and (chunk := await request.content.read(limit - len(body))):
-            body += chunk
     size = f"{declared} bytes" if declared is not None else f"more than {limit} bytes"
     message = f"the body is {size}; the limit is {limit} bytes (TRACKER_MAX_BODY_BYTES)"
     await rejected.record(
         request.app[DATABASE],
-        rejected.Rejection(413, "body_too_large", message, [], bytes(body[:limit]), truncated=True),
+        rejected.Rejection(413, "body_too_large", message, [], body, truncated=True),
         received_at,
     )
     raise ApiError(413, "body_too_large", message, headers={"Connection": "close"})
+
+
+async def _read_up_to(request: web.Request, limit: int) -> tuple[bytes, bool]:
+    """(the body, True) if it fits in `limit`; else (its first `limit` bytes, False).
+
+    Nothing past the limit is read: a body declared too large is not read beyond the prefix.
+    """
+    body = bytearray()
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        while len(body) < limit and (chunk := await request.content.read(limit - len(body))):
+            body += chunk
+        return bytes(body), False
+    async for chunk in request.content.iter_chunked(READ_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            return bytes(body[:limit]), False
+    return bytes(body), True

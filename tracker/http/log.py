@@ -10,7 +10,7 @@ from aiohttp import web
 
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
-from tracker.http.paging import cursor_after, limit_of, next_cursor, position_param
+from tracker.http.paging import cursor_after, limit_of, next_cursor, position_param, whole_number
 from tracker.store import events, rejected
 
 
@@ -46,7 +46,8 @@ def _event_item(event: events.LoggedEvent) -> bytes:
 async def event_raw(request: web.Request) -> web.Response:
     """The exact bytes of one delivery, byte for byte."""
     text = request.match_info["position"]
-    raw = await events.read_raw(request.app[DATABASE], int(text)) if text.isdigit() else None
+    position = whole_number(text)
+    raw = None if position is None else await events.read_raw(request.app[DATABASE], position)
     if raw is None:
         raise ApiError(404, "not_found", f"no event at position {text}")
     return web.Response(body=raw, content_type="application/json")

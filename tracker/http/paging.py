@@ -14,20 +14,32 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
+MAX_BIGINT = 2**63 - 1
+
+
+def whole_number(raw: str) -> int | None:
+    """ASCII digits only (str.isdigit also takes '²', which int() refuses), within bigint."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= MAX_BIGINT:
+        return int(raw)
+    return None
+
+
 def limit_of(request: web.Request) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = whole_number(raw)
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise _bad("limit", f"limit must be a whole number from 1 to {MAX_LIMIT}, got {raw!r}")
-    return int(raw)
+    return limit
 
 
 def position_param(request: web.Request, name: str) -> int:
     raw = request.query.get(name, "0")
-    if not raw.isdigit() or int(raw) > 2**63 - 1:
+    position = whole_number(raw)
+    if position is None:
         raise _bad(name, f"{name} must be a log position (a whole number >= 0), got {raw!r}")
-    return int(raw)
+    return position
 
 
 def encode_cursor(after: int) -> str:
@@ -46,7 +58,7 @@ def cursor_after(request: web.Request) -> int | None:
         raise _bad(
             "cursor", "cursor is not one this server issued; use next_cursor as given"
         ) from None
-    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
+    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_BIGINT:
         raise _bad("cursor", "cursor is not one this server issued; use next_cursor as given")
     return after
 

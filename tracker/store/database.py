@@ -35,7 +35,12 @@ class Database:
         return cls(pool, timeout)
 
     async def close(self) -> None:
-        await self.pool.close()
+        """Close gracefully, but never hang a shutdown on a database that went away."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.pool.close()
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self.pool.terminate()
 
     @asynccontextmanager
     async def transaction(self, what: str) -> AsyncIterator[Connection]:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from tracker.config import Settings
-from tracker.http import health, ingest, log
+from tracker.http import devices, health, ingest, log, tasks
 from tracker.http.auth import require_tokens
 from tracker.http.errors import json_errors
 from tracker.http.keys import DATABASE, SETTINGS
@@ -33,6 +33,13 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/events", log.list_events)
     app.router.add_get("/v1/events/{position}/raw", log.event_raw)
     app.router.add_get("/v1/rejected", log.list_rejected)
+    app.router.add_get("/v1/devices", devices.list_devices)
+    app.router.add_get("/v1/devices/{device_id}", devices.get_device)
+    app.router.add_get("/v1/devices/{device_id}/transitions", devices.list_device_transitions)
+    app.router.add_get("/v1/operations/{operation_id}", devices.get_operation)
+    app.router.add_get("/v1/tasks", tasks.list_tasks)
+    app.router.add_get("/v1/tasks/{task_id}", tasks.get_task)
+    app.router.add_get("/v1/tasks/{task_id}/transitions", tasks.list_task_transitions)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
 

@@ -16,7 +16,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from tracker.domain.delivery import Refusal, decode
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE, SETTINGS
-from tracker.store import events, rejected
+from tracker.store import log, rejected
 
 READ_CHUNK = 64 * 1024
 
@@ -36,7 +36,7 @@ async def receive_notification(request: web.Request) -> web.Response:
         )
         raise ApiError(status, refusal.code, refusal.message, refusal.details) from None
     async with database.transaction("append") as conn:
-        [position] = await events.append(conn, [event], received_at)
+        [position] = await log.record(conn, [event], received_at)
     return web.json_response(
         {
             "position": position,

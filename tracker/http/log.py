@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tracker.http import responses
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
 from tracker.http.paging import cursor_after, limit_of, next_cursor, position_param, whole_number
@@ -59,12 +60,8 @@ async def list_rejected(request: web.Request) -> web.Response:
         after = position_param(request, "after")
     limit = limit_of(request)
     page = await rejected.read_after(request.app[DATABASE], after, limit)
-    return web.json_response(
-        {
-            "items": [_rejected_item(item) for item in page],
-            "next_cursor": next_cursor([item.id for item in page], limit),
-        },
-        dumps=lambda value: orjson.dumps(value).decode(),
+    return responses.page(
+        [_rejected_item(item) for item in page], next_cursor([item.id for item in page], limit)
     )
 
 

@@ -42,30 +42,55 @@ def position_param(request: web.Request, name: str) -> int:
     return position
 
 
-def encode_cursor(after: int) -> str:
+def encode_cursor(after: int | str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps({"after": after})).decode().rstrip("=")
 
 
 def cursor_after(request: web.Request) -> int | None:
-    """The key a cursor resumes after, or None when no cursor was given."""
+    """The position a cursor resumes after, or None when no cursor was given."""
+    after = _cursor_key(request)
+    if after is None:
+        return None
+    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_BIGINT:
+        raise _bad("cursor", _FOREIGN_CURSOR)
+    return after
+
+
+def cursor_after_id(request: web.Request) -> str:
+    """The id a cursor resumes after ('' from the start) for lists ordered by an id."""
+    after = _cursor_key(request)
+    if after is None:
+        return ""
+    if not isinstance(after, str):
+        raise _bad("cursor", _FOREIGN_CURSOR)
+    return after
+
+
+_FOREIGN_CURSOR = "cursor is not one this server issued; use next_cursor as given"
+
+
+def _cursor_key(request: web.Request) -> object:
     raw = request.query.get("cursor")
     if raw is None:
         return None
     try:
         decoded = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        after = decoded["after"]
+        return decoded["after"]
     except (binascii.Error, ValueError, TypeError, KeyError):
-        raise _bad(
-            "cursor", "cursor is not one this server issued; use next_cursor as given"
-        ) from None
-    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_BIGINT:
-        raise _bad("cursor", "cursor is not one this server issued; use next_cursor as given")
-    return after
+        raise _bad("cursor", _FOREIGN_CURSOR) from None
 
 
-def next_cursor(keys: list[int], limit: int) -> str | None:
+def next_cursor(keys: list[int] | list[str], limit: int) -> str | None:
     """A cursor past the last item of a full page; None when the page was the last one."""
     return encode_cursor(keys[-1]) if len(keys) == limit else None
+
+
+def one_of(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    """An optional query parameter that must be one of `allowed`."""
+    value = request.query.get(name)
+    if value is not None and value not in allowed:
+        raise _bad(name, f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
 
 
 def _bad(field: str, message: str) -> ApiError:

@@ -1,0 +1,28 @@
+"""Recording deliveries: append to the log and project, in one transaction (200 = both done)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from tracker.domain.delivery import NewEvent
+from tracker.domain.notifications import Notification
+from tracker.domain.recorded import Recorded
+from tracker.store import events, projections
+from tracker.store.database import Connection
+
+
+async def record(conn: Connection, new: Sequence[NewEvent], received_at: datetime) -> list[int]:
+    """Append `new` and apply the recognised ones to the projections; return their positions.
+
+    `events.append` holds the append lock until commit, so the projections see every stream's
+    events in position order, across all processes (DESIGN.md invariant 3).
+    """
+    positions = await events.append(conn, new, received_at)
+    recorded: list[Recorded[Notification]] = [
+        Recorded(position, received_at, event.notification)
+        for position, event in zip(positions, new, strict=True)
+        if event.notification is not None
+    ]
+    await projections.apply(conn, recorded)
+    return positions

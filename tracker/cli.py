@@ -29,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    command: int = args.run(settings)
+    options = {"check": args.check} if hasattr(args, "check") else {}
+    command: int = args.run(settings, **options)
     return command
 
 
@@ -68,6 +69,20 @@ def _parser() -> argparse.ArgumentParser:
         "migrate", parents=[common], help="apply pending database migrations and exit"
     )
     migrate.set_defaults(run=_migrate)
+
+    replay = commands.add_parser(
+        "replay",
+        parents=[common],
+        help="rebuild every projection from the log and swap it in (ingestion keeps going)",
+        description="Rebuild every projection from the event log into fresh tables and swap them "
+        "in with one short transaction; the server keeps ingesting and answering meanwhile. "
+        "With --check, rebuild into scratch space, compare with the live tables, print every "
+        "difference and exit 1 if there is any.",
+    )
+    replay.add_argument(
+        "--check", action="store_true", help="compare with the live tables instead of swapping"
+    )
+    replay.set_defaults(run=_replay)
     return parser
 
 
@@ -111,3 +126,9 @@ def _migrate(settings: Settings) -> int:
         return 1
     log.info("database is up to date")
     return 0
+
+
+def _replay(settings: Settings, *, check: bool = False) -> int:
+    from tracker.cli_replay import run  # noqa: PLC0415
+
+    return run(settings, database_url(settings), check=check)

@@ -26,16 +26,14 @@ def run(settings: Settings, url: str, *, check: bool) -> int:
     rows = ", ".join(f"{count:,} {name}" for name, count in outcome.rows.items())
     done = f"{outcome.events:,} events in {outcome.seconds:.2f} s ({outcome.rate:,.0f} events/s)"
     if not check:
-        print(
-            f"replay: rebuilt {done}: {rows}; ingestion paused {outcome.pause_ms:.1f} ms for the swap"
-        )
+        pause = f"ingestion paused {outcome.pause_ms:.1f} ms for the swap"
+        print(f"replay: rebuilt {done}: {rows}; {pause}")
         return 0
     for line in outcome.drift:
         print(f"drift: {line}")
     if outcome.drift:
-        print(
-            f"check: {len(outcome.drift)} differences between the live projections and a replay of {done}"
-        )
+        count = len(outcome.drift)
+        print(f"check: {count} differences between the live projections and a replay of {done}")
         return 1
     print(f"check: no drift; replayed {done}: {rows}")
     return 0

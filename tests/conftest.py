@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from testcontainers.community.postgres import PostgresContainer
 
@@ -51,6 +53,21 @@ def database_url(postgres_server: str) -> Iterator[str]:
     url = create_database(postgres_server)
     yield url
     drop_database(url)
+
+
+@pytest.fixture
+def migrated_url(database_url: str) -> str:
+    """A fresh database with the schema applied."""
+
+    async def apply() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(apply())
+    return database_url
 
 
 @pytest.fixture

@@ -1,0 +1,212 @@
+"""Replay equals live: property-tested through the real database, under concurrent ingestion."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tracker.domain.delivery import decode
+from tracker.store import log
+from tracker.store.database import Database
+from tracker.store.replay import replay
+
+STATES = ["idle", "downloading", "downloaded", "updating"]
+STATUSES = ["Waitting", "Processing", "Success", "PartialSuccess", "Fail", "Stopped"]
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def device_body(prefix: str, device: int, kind: str, value: str, op: int) -> dict:
+    base = {
+        "deviceId": f"{prefix}-d{device}",
+        "appId": "app",
+        "operationId": f"{prefix}-op{op}",
+        "subOperationId": "s",
+    }
+    if kind == "sw":
+        return {"notifyType": "swUpgradeStateChangeNotify", "swUpgradeState": value, **base}
+    if kind == "fw":
+        step = str(STATES.index(value))
+        return {"notifyType": "fwUpgradeStateChangeNotify", "step": step, "stepDesc": value, **base}
+    notify = "swUpgradeResultNotify" if kind == "swr" else "fwUpgradeResultNotify"
+    result = "SUCCESS" if value in {"idle", "downloaded"} else "FAIL"
+    body = {
+        "notifyType": notify,
+        "curVersion": f"v{op}",
+        "targetVersion": "v1",
+        "sourceVersion": "v0",
+        "upgradeTime": 5,
+        **base,
+    }
+    if kind == "swr":
+        return {
+            **body,
+            "swUpgradeResult": result,
+            "resultDesc": "r",
+            "errorCode": "0",
+            "description": "d",
+        }
+    return {**body, "status": result, "statusDesc": "s"}
+
+
+def task_body(
+    prefix: str, task: int, status: str, second: int, request: int | None, ms: bool
+) -> dict:
+    when = T0 + timedelta(seconds=second)
+    body = {
+        "resource": "batchtask",
+        "event": "update",
+        "event_time": when.strftime("%Y%m%dT%H%M%SZ"),
+        "notify_data": {
+            "body": {
+                "app_id": "app",
+                "task_id": f"{prefix}-t{task}",
+                "task_type": "firmwareUpgrade",
+                "status": status,
+                "status_desc": status,
+            }
+        },
+    }
+    if ms:
+        body["event_time_ms"] = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    if request is not None:
+        body["request_id"] = f"{prefix}-r{request}"
+    return body
+
+
+device_events = st.tuples(
+    st.just("device"),
+    st.integers(0, 2),
+    st.sampled_from(["sw", "fw", "swr", "fwr"]),
+    st.sampled_from(STATES),
+    st.integers(0, 1),
+)
+task_events = st.tuples(
+    st.just("task"),
+    st.integers(0, 1),
+    st.sampled_from(STATUSES),
+    st.integers(0, 60),
+    st.one_of(st.none(), st.integers(0, 5)),
+    st.booleans(),
+)
+# Each step is a new event or a re-delivery of an earlier one (by index): retries are normal.
+steps = st.lists(st.one_of(device_events, task_events, st.integers(0, 40)), min_size=1, max_size=40)
+
+
+def bodies_of(prefix: str, plan: list) -> list[bytes]:
+    bodies: list[bytes] = []
+    for step in plan:
+        if isinstance(step, int):
+            if bodies:
+                bodies.append(bodies[step % len(bodies)])
+            continue
+        if step[0] == "device":
+            body = device_body(prefix, *step[1:])
+        else:
+            body = task_body(prefix, *step[1:])
+        bodies.append(json.dumps(body).encode())
+    return bodies
+
+
+async def ingest_one_by_one(url: str, bodies: list[bytes]) -> None:
+    database = await Database.open(url, timeout=10, size=2)
+    try:
+        for raw in bodies:
+            async with database.transaction("append") as conn:
+                await log.record(conn, [decode(raw)], datetime.now(UTC))
+    finally:
+        await database.close()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(plan=steps)
+def test_random_histories_replay_to_the_live_projections(migrated_url, plan):
+    bodies = bodies_of(secrets.token_hex(4), plan)
+
+    async def scenario() -> list[str]:
+        await ingest_one_by_one(migrated_url, bodies)
+        return (await replay(migrated_url, check=True)).drift
+
+    assert asyncio.run(scenario()) == []
+
+
+async def test_replay_swaps_in_while_ingestion_goes_on(migrated_url, database):
+    stop = asyncio.Event()
+    sent: dict[str, str] = {}
+
+    async def ingest(worker: int) -> None:
+        step = 0
+        while not stop.is_set() or step < 8:
+            device = f"w{worker}-d{step % 5}"
+            state = STATES[(step // 5) % 4]
+            raw = json.dumps(device_body("live", 0, "sw", state, 0) | {"deviceId": device}).encode()
+            async with database.transaction("append") as conn:
+                await log.record(conn, [decode(raw)], datetime.now(UTC))
+            sent[device] = state
+            step += 1
+
+    writers = [asyncio.create_task(ingest(w)) for w in range(4)]
+    await asyncio.sleep(0.5)
+    outcome = await replay(migrated_url, check=False)
+    assert outcome.pause_ms is not None
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.gather(*writers)
+
+    assert (await replay(migrated_url, check=True)).drift == []
+    rows = await database.pool.fetch(
+        "SELECT device_id, state FROM device_tracks WHERE track = 'software'"
+    )
+    assert {r["device_id"]: r["state"] for r in rows} == sent
+
+
+async def test_check_names_every_drifted_row(migrated_url, database, examples):
+    for raw in examples.values():
+        async with database.transaction("append") as conn:
+            await log.record(conn, [decode(raw)], datetime.now(UTC))
+    await database.pool.execute(
+        "UPDATE device_tracks SET state = 'updating' WHERE track = 'software'"
+    )
+    await database.pool.execute("DELETE FROM task_transitions")
+    drift = (await replay(migrated_url, check=True)).drift
+    assert any(
+        "device_tracks" in line and "state: live 'updating', replay 'downloading'" in line
+        for line in drift
+    )
+    assert any(
+        line.startswith("task_transitions") and "missing from the live table" in line
+        for line in drift
+    )
+    # A replay repairs it.
+    await replay(migrated_url, check=False)
+    assert (await replay(migrated_url, check=True)).drift == []
+
+
+async def test_replay_of_an_empty_log(migrated_url):
+    outcome = await replay(migrated_url, check=False)
+    assert outcome.events == 0
+    assert (await replay(migrated_url, check=True)).drift == []
+
+
+async def test_replay_keeps_the_log_and_rejected_untouched(migrated_url, database, examples):
+    for raw in examples.values():
+        async with database.transaction("append") as conn:
+            await log.record(conn, [decode(raw)], datetime.now(UTC))
+    before = await database.pool.fetch("SELECT * FROM events ORDER BY position")
+    await replay(migrated_url, check=False)
+    assert await database.pool.fetch("SELECT * FROM events ORDER BY position") == before
+    conn = await asyncpg.connect(migrated_url)
+    try:
+        schemas = await conn.fetch(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tracker_%'"
+        )
+        assert schemas == []
+    finally:
+        await conn.close()

@@ -1,0 +1,91 @@
+"""Small builders for notifications and recorded events in unit tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tracker.domain.notifications import (
+    BatchTaskUpdated,
+    FwUpgradeResult,
+    FwUpgradeStateChanged,
+    SwUpgradeResult,
+    SwUpgradeStateChanged,
+)
+from tracker.domain.recorded import Recorded
+
+T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+STEPS = {"idle": "0", "downloading": "1", "downloaded": "2", "updating": "3"}
+
+
+def at(position, notification):
+    """The event at `position`, received `position` seconds after T0."""
+    return Recorded(position, T0 + timedelta(seconds=position), notification)
+
+
+def ids(device="d-1", op="op-1", sub="sub-1", app="app-1"):
+    return {"deviceId": device, "appId": app, "operationId": op, "subOperationId": sub}
+
+
+def sw(state, **kw):
+    return SwUpgradeStateChanged(
+        notifyType="swUpgradeStateChangeNotify", swUpgradeState=state, **ids(**kw)
+    )
+
+
+def fw(state, **kw):
+    return FwUpgradeStateChanged(
+        notifyType="fwUpgradeStateChangeNotify", step=STEPS[state], stepDesc=state, **ids(**kw)
+    )
+
+
+def sw_result(result="SUCCESS", cur="2.0", target="2.0", source="1.0", **kw):
+    return SwUpgradeResult(
+        notifyType="swUpgradeResultNotify",
+        curVersion=cur,
+        targetVersion=target,
+        sourceVersion=source,
+        swUpgradeResult=result,
+        upgradeTime="60",
+        resultDesc="done",
+        errorCode="0" if result == "SUCCESS" else "E42",
+        description="desc",
+        **ids(**kw),
+    )
+
+
+def fw_result(result="SUCCESS", cur="2.0", target="2.0", source="1.0", **kw):
+    return FwUpgradeResult(
+        notifyType="fwUpgradeResultNotify",
+        curVersion=cur,
+        targetVersion=target,
+        sourceVersion=source,
+        status=result,
+        statusDesc="fw done",
+        upgradeTime=60,
+        **ids(**kw),
+    )
+
+
+def task(status, second=0, request_id="r", task_id="t-1", ms=True, desc="d"):
+    when = T0 + timedelta(seconds=second)
+    document = {
+        "resource": "batchtask",
+        "event": "update",
+        "event_time": when.strftime("%Y%m%dT%H%M%SZ"),
+        "notify_data": {
+            "body": {
+                "app_id": "app-1",
+                "task_id": task_id,
+                "task_type": "softwareUpgrade",
+                "status": status,
+                "status_desc": desc,
+            }
+        },
+    }
+    if ms:
+        document["event_time_ms"] = (
+            when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+        )
+    if request_id is not None:
+        document["request_id"] = request_id
+    return BatchTaskUpdated.model_validate(document)

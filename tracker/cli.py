@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         database_url=args.database_url,
         data_dir=args.data_dir,
         log_level=args.log_level,
-        **{k: getattr(args, k, None) for k in ("host", "port", "max_body_bytes")},
+        **{k: getattr(args, k, None) for k in ("host", "port", "max_body_bytes", "workers")},
     )
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to listen on (env TRACKER_HOST, 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port to listen on (env TRACKER_PORT, 8080)")
+    serve.add_argument(
+        "--workers", type=int, help="server processes sharing the port (env TRACKER_WORKERS, 1)"
+    )
     serve.add_argument(
         "--max-body-bytes",
         type=int,

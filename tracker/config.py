@@ -25,6 +25,8 @@ class Settings:
     pool_size: int = 10
     start_timeout: float = 30.0  # how long `serve` waits for the database at start
     shutdown_grace: float = 10.0
+    workers: int = 1  # server processes sharing the port (`serve --workers N`)
+    reuse_port: bool = False  # set for workers: several processes bind the same port
     log_level: str = "INFO"
 
     @classmethod

@@ -130,3 +130,22 @@ def test_serve_gives_up_clearly_when_the_database_never_answers(tmp_path):
     assert done.returncode == 1
     assert "the database did not answer within 1.0s" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_workers_share_one_port_and_stop_together(start_tracker, database_url, examples):
+    tracker = start_tracker({"TRACKER_DATABASE_URL": database_url}, args=("--workers", "2"))
+    raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
+    assert all(post(tracker.url, raw).status == 200 for _ in range(20))
+    deadline = time.monotonic() + 10
+    while tracker.log().count("listening on") < 2:
+        assert time.monotonic() < deadline, tracker.log()
+        time.sleep(0.1)
+    pids = {
+        line.rsplit("pid ", 1)[1].rstrip(")")
+        for line in tracker.log().splitlines()
+        if "listening on" in line
+    }
+    assert len(pids) == 2
+    assert len(get(tracker.url, "/v1/devices/d-7f3a9c01/transitions").json()["items"]) == 1
+    assert tracker.stop() == 0
+    assert "workers stopped: exit codes [0, 0]" in tracker.log()

@@ -20,8 +20,15 @@ def free_port() -> int:
 
 
 class TrackerProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        port: int | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.port = port or free_port()
+        self.args = args
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -42,6 +49,7 @@ class TrackerProcess:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
+                    *self.args,
                 ],
                 env=self.env,
                 stdout=log,

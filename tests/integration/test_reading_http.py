@@ -53,3 +53,18 @@ async def test_bad_parameters_are_400_naming_the_parameter(client, path, params,
 async def test_health_and_readiness(client):
     assert await (await client.get("/healthz")).json() == {"status": "ok"}
     assert await (await client.get("/readyz")).json() == {"status": "ready"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/devices/a%00b",
+        "/v1/devices?app_id=%00",
+        "/v1/tasks/%00/transitions",
+        "/v1/operations/x%00",
+    ],
+)
+async def test_nul_in_a_path_or_query_is_a_400_not_a_database_error(client, path):
+    response = await client.get(path)
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "invalid_parameter"

@@ -215,3 +215,17 @@ def test_nul_escapes_are_kept_in_raw_but_not_in_jsonb_text():
     assert event.raw == raw
     assert "\\u0000" not in event.payload_json
     assert json.loads(event.payload_json) == {"notifyType": "odd\ufffdtype", "k\ufffd": ["\ufffd"]}
+
+
+@pytest.mark.parametrize("field", ["deviceId", "operationId", "swUpgradeState"])
+def test_nul_in_a_projected_text_is_a_schema_violation(examples, field):
+    body = json.loads(examples["oceanconnect-swUpgradeStateChangeNotify"])
+    body[field] = body[field] + "\x00"
+    with pytest.raises(Refusal) as refused:
+        decode(json.dumps(body).encode())
+    assert field in [d["field"] for d in refused.value.details]
+
+
+def test_nul_in_an_unrecognised_label_is_dropped():
+    event = decode(b'{"notifyType": "a\\u0000b", "deviceId": "\\u0000"}')
+    assert (event.event_type, event.stream_id) == ("ab", "")

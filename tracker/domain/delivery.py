@@ -110,17 +110,22 @@ def _schema_refusal(error: ValidationError) -> Refusal:
 def _label(document: dict[str, Any]) -> str:
     """A readable type for a notification we do not project: notifyType, or resource.event."""
     notify_type = document.get("notifyType")
-    if isinstance(notify_type, str) and notify_type:
-        return notify_type[:MAX_LABEL]
+    if isinstance(notify_type, str) and _bounded(notify_type):
+        return _bounded(notify_type)
     resource, event = document.get("resource"), document.get("event")
     if isinstance(resource, str) and isinstance(event, str):
-        return f"{resource}.{event}"[:MAX_LABEL]
+        return _bounded(f"{resource}.{event}")
     return "unknown"
 
 
 def _stream_hint(document: dict[str, Any]) -> str:
     device_id = document.get("deviceId")
-    return device_id[:MAX_LABEL] if isinstance(device_id, str) else ""
+    return _bounded(device_id) if isinstance(device_id, str) else ""
+
+
+def _bounded(text: str) -> str:
+    """Sender-chosen text for a label column: short, and without U+0000 (text cannot hold it)."""
+    return text.replace("\x00", "")[:MAX_LABEL]
 
 
 def _jsonb_text(raw: bytes) -> str:

@@ -13,14 +13,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, field_validator
 
-Id = Annotated[str, Field(min_length=1, max_length=256)]
-Text = Annotated[str, Field(max_length=4096)]
+# PostgreSQL text cannot hold U+0000: identifiers and texts that reach the projections refuse it.
+NO_NUL = r"^[^\x00]*$"
+Id = Annotated[str, Field(min_length=1, max_length=256, pattern=NO_NUL)]
+Text = Annotated[str, Field(max_length=4096, pattern=NO_NUL)]
 UpgradeState = Literal["downloading", "downloaded", "updating", "idle"]
 Result = Literal["SUCCESS", "FAIL"]
 
 
 def _string_or_whole_number(value: object) -> str | int:
-    if isinstance(value, str) and len(value) <= 4096:
+    if isinstance(value, str) and len(value) <= 4096 and "\x00" not in value:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -91,12 +93,13 @@ DEVICE_MODELS: dict[str, type[DeviceNotification]] = {
 }
 
 TaskStatus = Literal["Waitting", "Processing", "Success", "PartialSuccess", "Fail", "Stopped"]
+TaskType = Literal["firmwareUpgrade", "softwareUpgrade"]
 
 
 class BatchTaskUpdate(_Strict):
     app_id: Id
     task_id: Id
-    task_type: Literal["firmwareUpgrade", "softwareUpgrade"]
+    task_type: TaskType
     status: TaskStatus  # "Waitting" is the platform's spelling
     status_desc: Text
 
@@ -112,7 +115,7 @@ class BatchTaskUpdated(_Strict):
     event: Literal["update"]
     event_time: str  # yyyyMMdd'T'HHmmss'Z'
     event_time_ms: str | None = None  # yyyy-MM-dd'T'HH:mm:ss.SSS'Z'
-    request_id: Annotated[str, Field(max_length=256)] | None = None
+    request_id: Annotated[str, Field(max_length=256, pattern=NO_NUL)] | None = None
     notify_data: BatchTaskNotifyData
 
     @field_validator("event_time")

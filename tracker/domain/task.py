@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from tracker.domain.notifications import BatchTaskUpdated, TaskStatus
+from tracker.domain.notifications import BatchTaskUpdated, TaskStatus, TaskType
 from tracker.domain.recorded import Recorded
 
 VALID_MOVES: frozenset[tuple[TaskStatus, TaskStatus]] = frozenset(
@@ -34,7 +34,7 @@ VALID_MOVES: frozenset[tuple[TaskStatus, TaskStatus]] = frozenset(
 class Task:
     task_id: str
     app_id: str
-    task_type: str
+    task_type: TaskType
     status: TaskStatus
     status_desc: str
     event_time: datetime  # the platform's time of the event the status came from

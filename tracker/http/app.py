@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from tracker.config import Settings
-from tracker.http import devices, health, ingest, log, tasks
 from tracker.http.auth import require_tokens
 from tracker.http.errors import json_errors
 from tracker.http.keys import DATABASE, SETTINGS
+from tracker.http.openapi import get_openapi
+from tracker.http.routes import OPERATIONS
+from tracker.http.sanity import refuse_nul
 from tracker.store.database import Database
 from tracker.store.errors import Unavailable, unavailable_on_failure
 from tracker.store.migrations import migrate
@@ -21,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
-    app = web.Application(middlewares=[json_errors, require_tokens])
+    app = web.Application(middlewares=[json_errors, require_tokens, refuse_nul])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_database(settings, database_url))
     setup_routes(app)
@@ -29,19 +31,9 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/notifications", ingest.receive_notification)
-    app.router.add_get("/v1/events", log.list_events)
-    app.router.add_get("/v1/events/{position}/raw", log.event_raw)
-    app.router.add_get("/v1/rejected", log.list_rejected)
-    app.router.add_get("/v1/devices", devices.list_devices)
-    app.router.add_get("/v1/devices/{device_id}", devices.get_device)
-    app.router.add_get("/v1/devices/{device_id}/transitions", devices.list_device_transitions)
-    app.router.add_get("/v1/operations/{operation_id}", devices.get_operation)
-    app.router.add_get("/v1/tasks", tasks.list_tasks)
-    app.router.add_get("/v1/tasks/{task_id}", tasks.get_task)
-    app.router.add_get("/v1/tasks/{task_id}/transitions", tasks.list_task_transitions)
-    app.router.add_get("/healthz", health.healthz)
-    app.router.add_get("/readyz", health.readyz)
+    for operation in OPERATIONS:
+        app.router.add_route(operation.method, operation.path, operation.handler)
+    app.router.add_get("/v1/openapi.json", get_openapi)
 
 
 def _database(settings: Settings, url: str) -> Callable[[web.Application], AsyncIterator[None]]:

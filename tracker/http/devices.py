@@ -6,12 +6,12 @@ from typing import cast
 
 from aiohttp import web
 
-from tracker import documents
+from tracker import documents as doc
 from tracker.domain.device import TRACKS, Track
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
 from tracker.http.paging import cursor_after, cursor_after_id, limit_of, next_cursor, one_of
-from tracker.http.responses import json_ok, page
+from tracker.http.responses import document, page
 from tracker.store import queries
 
 STATES = ("idle", "downloading", "downloaded", "updating")
@@ -22,7 +22,7 @@ async def get_device(request: web.Request) -> web.Response:
     found = await queries.device(request.app[DATABASE], device_id)
     if found is None:
         raise ApiError(404, "not_found", f"no device {device_id!r} has been seen")
-    return json_ok(documents.device(found))
+    return document(doc.DeviceDocument.of(found))
 
 
 async def list_devices(request: web.Request) -> web.Response:
@@ -36,7 +36,7 @@ async def list_devices(request: web.Request) -> web.Response:
     limit = limit_of(request)
     found = await queries.devices(request.app[DATABASE], where, cursor_after_id(request), limit)
     cursor = next_cursor([d.device_id for d in found], limit)
-    return page([documents.device(d) for d in found], cursor)
+    return page([doc.DeviceDocument.of(d) for d in found], cursor)
 
 
 async def list_device_transitions(request: web.Request) -> web.Response:
@@ -48,7 +48,7 @@ async def list_device_transitions(request: web.Request) -> web.Response:
     if not found and after == 0 and await queries.device(database, device_id) is None:
         raise ApiError(404, "not_found", f"no device {device_id!r} has been seen")
     cursor = next_cursor([t.position for t in found], limit)
-    return page([documents.device_transition(t) for t in found], cursor)
+    return page([doc.DeviceTransitionDocument.of(t) for t in found], cursor)
 
 
 async def get_operation(request: web.Request) -> web.Response:
@@ -56,4 +56,4 @@ async def get_operation(request: web.Request) -> web.Response:
     summary = await queries.operation(request.app[DATABASE], operation_id)
     if summary is None:
         raise ApiError(404, "not_found", f"no device has reported operation {operation_id!r}")
-    return json_ok(documents.operation(summary))
+    return document(doc.OperationDocument.of(summary))

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from tracker.documents import ErrorBody, ErrorDetail, ErrorDocument
 from tracker.store.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,14 @@ class ApiError(Exception):
 
 
 def error_response(error: ApiError) -> web.Response:
-    body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
-    return web.json_response(body, status=error.status, headers=error.headers)
+    details = [ErrorDetail.model_validate(detail) for detail in error.details]
+    body = ErrorDocument(error=ErrorBody(code=error.code, message=error.message, details=details))
+    return web.Response(
+        body=body.to_json(),
+        status=error.status,
+        headers=error.headers,
+        content_type="application/json",
+    )
 
 
 def unavailable() -> ApiError:

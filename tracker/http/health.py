@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tracker.documents import StatusDocument
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
+from tracker.http.responses import document
 from tracker.store.errors import Unavailable
 
 
 async def healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return document(StatusDocument(status="ok"))
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -18,4 +20,4 @@ async def readyz(request: web.Request) -> web.Response:
         await request.app[DATABASE].fetch("readiness", "SELECT 1")
     except Unavailable:
         raise ApiError(503, "database_unavailable", "the database does not answer") from None
-    return web.json_response({"status": "ready"})
+    return document(StatusDocument(status="ready"))

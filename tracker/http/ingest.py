@@ -13,9 +13,11 @@ import aiohttp
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from tracker.documents import AcceptedDocument
 from tracker.domain.delivery import Refusal, decode
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE, SETTINGS
+from tracker.http.responses import document
 from tracker.store import log, rejected
 
 READ_CHUNK = 64 * 1024
@@ -37,14 +39,14 @@ async def receive_notification(request: web.Request) -> web.Response:
         raise ApiError(status, refusal.code, refusal.message, refusal.details) from None
     async with database.transaction("append") as conn:
         [position] = await log.record(conn, [event], received_at)
-    return web.json_response(
-        {
-            "position": position,
-            "event_type": event.event_type,
-            "stream_type": event.stream_type,
-            "stream_id": event.stream_id,
-            "recognised": event.notification is not None,
-        }
+    return document(
+        AcceptedDocument(
+            position=position,
+            event_type=event.event_type,
+            stream_type=event.stream_type,
+            stream_id=event.stream_id,
+            recognised=event.notification is not None,
+        )
     )
 
 

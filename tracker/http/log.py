@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 import orjson
 from aiohttp import web
 
+from tracker.documents import RejectedDocument
 from tracker.http import responses
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
@@ -65,19 +65,19 @@ async def list_rejected(request: web.Request) -> web.Response:
     )
 
 
-def _rejected_item(item: rejected.RejectedDelivery) -> dict[str, Any]:
+def _rejected_item(item: rejected.RejectedDelivery) -> RejectedDocument:
     try:
         text: str | None = item.raw.decode("utf-8")
     except UnicodeDecodeError:
         text = None
-    return {
-        "id": item.id,
-        "received_at": item.received_at,
-        "status": item.status,
-        "code": item.code,
-        "reason": item.reason,
-        "details": item.details,
-        "truncated": item.truncated,
-        "body": text,  # null when the bytes are not UTF-8; body_base64 always has them
-        "body_base64": base64.b64encode(item.raw).decode(),
-    }
+    return RejectedDocument(
+        id=item.id,
+        received_at=item.received_at,
+        status=item.status,
+        code=item.code,
+        reason=item.reason,
+        details=item.details,
+        truncated=item.truncated,
+        body=text,  # null when the bytes are not UTF-8; body_base64 always has them
+        body_base64=base64.b64encode(item.raw).decode(),
+    )

@@ -1,16 +1,17 @@
-"""JSON answers, serialised with orjson (datetimes as RFC 3339)."""
+"""Answers serialised through the document models (tracker/documents.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
-import orjson
 from aiohttp import web
 
-
-def json_ok(document: Any, status: int = 200) -> web.Response:  # noqa: ANN401 - any JSON document
-    return web.Response(body=orjson.dumps(document), status=status, content_type="application/json")
+from tracker.documents import Document, Page
 
 
-def page(items: list[Any], next_cursor: str | None) -> web.Response:
-    return json_ok({"items": items, "next_cursor": next_cursor})
+def document(answer: Document, status: int = 200) -> web.Response:
+    return web.Response(body=answer.to_json(), status=status, content_type="application/json")
+
+
+def page(items: Sequence[Document], next_cursor: str | None) -> web.Response:
+    return document(Page(items=list(items), next_cursor=next_cursor))

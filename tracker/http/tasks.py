@@ -6,12 +6,12 @@ from typing import get_args
 
 from aiohttp import web
 
-from tracker import documents
+from tracker import documents as doc
 from tracker.domain.notifications import TaskStatus
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
 from tracker.http.paging import cursor_after, cursor_after_id, limit_of, next_cursor, one_of
-from tracker.http.responses import json_ok, page
+from tracker.http.responses import document, page
 from tracker.store import queries
 
 STATUSES: tuple[str, ...] = get_args(TaskStatus)
@@ -23,7 +23,7 @@ async def get_task(request: web.Request) -> web.Response:
     found = await queries.task(request.app[DATABASE], task_id)
     if found is None:
         raise ApiError(404, "not_found", f"no batch task {task_id!r} has been seen")
-    return json_ok(documents.task(found))
+    return document(doc.TaskDocument.of(found))
 
 
 async def list_tasks(request: web.Request) -> web.Response:
@@ -34,7 +34,9 @@ async def list_tasks(request: web.Request) -> web.Response:
     )
     limit = limit_of(request)
     found = await queries.tasks(request.app[DATABASE], where, cursor_after_id(request), limit)
-    return page([documents.task(t) for t in found], next_cursor([t.task_id for t in found], limit))
+    return page(
+        [doc.TaskDocument.of(t) for t in found], next_cursor([t.task_id for t in found], limit)
+    )
 
 
 async def list_task_transitions(request: web.Request) -> web.Response:
@@ -46,4 +48,4 @@ async def list_task_transitions(request: web.Request) -> web.Response:
     if not found and after == 0 and await queries.task(database, task_id) is None:
         raise ApiError(404, "not_found", f"no batch task {task_id!r} has been seen")
     cursor = next_cursor([t.position for t in found], limit)
-    return page([documents.task_transition(t) for t in found], cursor)
+    return page([doc.TaskTransitionDocument.of(t) for t in found], cursor)

@@ -1,0 +1,119 @@
+"""The OpenAPI document and the real server agree: schemathesis drives every operation of a
+live `tracker serve` and checks each answer against the document. No 5xx, ever."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import checks
+from schemathesis.generation import GenerationMode
+
+from tests.e2e.http import get, post
+from tests.support.postgres import create_database, drop_database
+from tests.support.server import TrackerProcess
+from tracker.http.openapi import document
+
+INGEST, READ = "openapi-ingest-token", "openapi-read-token"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="module")
+def live(postgres_server, tmp_path_factory):
+    """One server for the module, with both tokens and a little real data in it."""
+    url = create_database(postgres_server)
+    env = {
+        "TRACKER_DATABASE_URL": url,
+        "TRACKER_INGEST_TOKEN": INGEST,
+        "TRACKER_READ_TOKEN": READ,
+        "TRACKER_LOG_LEVEL": "WARNING",
+    }
+    server = TrackerProcess(env, tmp_path_factory.mktemp("openapi") / "server.log").start()
+    for example in sorted(EXAMPLES.glob("*.json")):
+        assert (
+            post(
+                server.url, example.read_bytes(), headers={"Authorization": f"Bearer {INGEST}"}
+            ).status
+            == 200
+        )
+    yield server
+    server.kill()
+    drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def api_schema(live):
+    request = urllib.request.Request(
+        f"{live.url}/v1/openapi.json", headers={"Authorization": f"Bearer {READ}"}
+    )
+    with urllib.request.urlopen(request) as response:
+        document = json.load(response)
+    return schemathesis.openapi.from_dict(document)
+
+
+# schemathesis' own pytest plugin (`@schema.parametrize`) breaks on pytest 9 (it reads the
+# removed `Function._nodeid`), so each operation's strategy is driven here with hypothesis.
+CASES = [
+    (method, path, mode)
+    for path, methods in document()["paths"].items()
+    for method, described in methods.items()
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    # Negative cases need some input to get wrong.
+    if mode is GenerationMode.POSITIVE or described["parameters"] or "requestBody" in described
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "mode"), CASES, ids=[f"{m} {p} {g.value}" for m, p, g in CASES]
+)
+def test_every_operation_conforms_to_the_document(api_schema, live, method, path, mode):
+    operation = api_schema[path][method.upper()]
+    token = INGEST if path == "/v1/notifications" else READ
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+    )
+    def check(case):
+        case.call_and_validate(
+            base_url=live.url,
+            headers={"Authorization": f"Bearer {token}"},
+            # Schema-valid is not enough to be accepted here, by design: an opaque cursor this
+            # server did not issue is a 400, an id never seen a 404, both documented answers.
+            excluded_checks=[checks.positive_data_acceptance],
+        )
+
+    check()
+
+
+def test_the_document_is_openapi_3_1_and_lists_every_route(live):
+    document = get(live.url, "/v1/openapi.json", headers={"Authorization": f"Bearer {READ}"}).json()
+    assert document["openapi"] == "3.1.0"
+    assert set(document["paths"]) >= {
+        "/v1/notifications",
+        "/v1/events",
+        "/v1/rejected",
+        "/v1/devices",
+        "/v1/devices/{device_id}",
+        "/v1/devices/{device_id}/transitions",
+        "/v1/operations/{operation_id}",
+        "/v1/tasks",
+        "/v1/tasks/{task_id}",
+        "/v1/tasks/{task_id}/transitions",
+        "/healthz",
+        "/readyz",
+        "/v1/openapi.json",
+    }
+    device = document["components"]["schemas"]["DeviceDocument"]["properties"]
+    assert set(device) == {
+        "device_id",
+        "app_id",
+        "software",
+        "firmware",
+        "last_position",
+        "updated_at",
+    }

@@ -1,0 +1,110 @@
+"""GET /v1/openapi.json: OpenAPI 3.1, generated from the route table and the pydantic models."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from tracker import __version__
+from tracker import documents as doc
+from tracker.http.routes import OPERATIONS, Operation
+
+REF = "#/components/schemas/{model}"
+ERROR_MEANING = {
+    400: "Bad request: not JSON, not an object, not UTF-8, empty, or a bad parameter",
+    401: "Missing or wrong token",
+    404: "Not found",
+    413: "Body over the limit",
+    422: "Schema violation; details name each field",
+    503: "Database unavailable: nothing was stored; retry",
+}
+
+
+async def get_openapi(_: web.Request) -> web.Response:
+    return web.json_response(document())
+
+
+@cache
+def document() -> dict[str, Any]:
+    operations = (*OPERATIONS, _SELF)
+    models = _models(operations)
+    keys, schemas = models_json_schema([(m, "serialization") for m in models], ref_template=REF)
+    refs = {model: keys[(model, "serialization")] for model in models}
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "tracker",
+            "version": __version__,
+            "description": "Event-sourced tracker for device upgrades pushed by Huawei IoT "
+            "platforms (OceanConnect, IoTDA).",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "urlToken": {"type": "apiKey", "in": "query", "name": "token"},
+            },
+        },
+    }
+
+
+def _models(operations: tuple[Operation, ...]) -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = [doc.ErrorDocument]
+    for op in operations:
+        found += [m for m in [op.ok, *(op.body or {}).get("models", [])] if m is not None]
+    return list(dict.fromkeys(found))
+
+
+def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
+    ok_schema = refs[op.ok] if op.ok else {"type": "object"}
+    responses: dict[str, Any] = {
+        "200": {"description": "OK", "content": {op.ok_media: {"schema": ok_schema}}}
+    }
+    for status in op.errors:
+        responses[str(status)] = {
+            "description": ERROR_MEANING[status],
+            "content": {"application/json": {"schema": refs[doc.ErrorDocument]}},
+        }
+    described: dict[str, Any] = {
+        "operationId": op.handler.__name__,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "parameters": [
+            {
+                "name": p.name,
+                "in": p.where,
+                "required": p.required,
+                "schema": p.schema,
+                "description": p.description,
+            }
+            for p in op.params
+        ],
+        "responses": responses,
+    }
+    if op.description:
+        described["description"] = op.description
+    if op.guard != "open":
+        described["security"] = [{"bearer": []}, {"urlToken": []}]
+    if op.body:
+        recognised = [refs[m] for m in op.body["models"]]
+        described["requestBody"] = {
+            "required": op.body["required"],
+            "description": op.body["description"],
+            "content": {
+                "application/json": {"schema": {"anyOf": [*recognised, {"type": "object"}]}}
+            },
+        }
+    return described
+
+
+_SELF = Operation(
+    "GET", "/v1/openapi.json", get_openapi, "This document", "operations", None, (401,)
+)

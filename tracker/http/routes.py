@@ -1,0 +1,241 @@
+"""Every HTTP operation, declared once: the router is built from this table and so is the
+OpenAPI document (tracker/http/openapi.py), so the two cannot disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp.typedefs import Handler
+from pydantic import BaseModel
+
+from tracker import documents as doc
+from tracker.domain.notifications import DEVICE_MODELS, BatchTaskUpdated
+from tracker.http import devices, health, ingest, log, tasks
+from tracker.http.paging import DEFAULT_LIMIT, MAX_LIMIT
+
+Guard = Literal["ingest", "read", "open"]
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    where: Literal["path", "query"]
+    schema: dict[str, Any]
+    description: str
+
+    @property
+    def required(self) -> bool:
+        return self.where == "path"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    ok: type[BaseModel] | None  # the 200 document; None: not JSON (see `ok_media`)
+    errors: tuple[int, ...]
+    guard: Guard = "read"
+    params: tuple[Param, ...] = ()
+    ok_media: str = "application/json"
+    body: dict[str, Any] | None = None
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+LIMIT = Param(
+    "limit",
+    "query",
+    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    "page size",
+)
+CURSOR = Param("cursor", "query", {"type": "string"}, "next_cursor from the previous page")
+AFTER = Param(
+    "after",
+    "query",
+    {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "default": 0},
+    "a log position",
+)
+PAGE = (LIMIT, CURSOR)
+DEVICE_ID = Param("device_id", "path", {"type": "string"}, "the platform's deviceId")
+TASK_ID = Param("task_id", "path", {"type": "string"}, "IoTDA's task_id")
+STATES = {"type": "string", "enum": list(devices.STATES)}
+
+
+def _enum(values: tuple[str, ...]) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values)}
+
+
+NOTIFICATION_BODY: dict[str, Any] = {
+    "description": "Any notification the platform pushes; recognised by shape. Other JSON objects "
+    "are accepted and logged as unrecognised.",
+    "required": True,
+    "models": [*DEVICE_MODELS.values(), BatchTaskUpdated],
+}
+
+READ_ERRORS = (400, 401, 503)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "POST",
+        "/v1/notifications",
+        ingest.receive_notification,
+        "Receive one platform notification (the callback URL)",
+        "ingest",
+        doc.AcceptedDocument,
+        (400, 401, 413, 422, 503),
+        guard="ingest",
+        body=NOTIFICATION_BODY,
+        description="200 only after the delivery is committed to the log and the projections. "
+        "The token may be sent as a Bearer header or as ?token= (IoTDA can only be given a URL).",
+        params=(
+            Param(
+                "token",
+                "query",
+                {"type": "string"},
+                "the ingest token, for platforms that cannot send headers",
+            ),
+        ),
+    ),
+    Operation(
+        "GET",
+        "/v1/events",
+        log.list_events,
+        "The event log, oldest first",
+        "log",
+        doc.Page[doc.EventDocument],
+        READ_ERRORS,
+        params=(AFTER, *PAGE),
+        description="Followers paging by position never skip an event that commits late.",
+    ),
+    Operation(
+        "GET",
+        "/v1/events/{position}/raw",
+        log.event_raw,
+        "One delivery's exact bytes",
+        "log",
+        None,
+        (*READ_ERRORS, 404),
+        ok_media="application/json",
+        params=(Param("position", "path", {"type": "integer", "minimum": 1}, "a log position"),),
+    ),
+    Operation(
+        "GET",
+        "/v1/rejected",
+        log.list_rejected,
+        "Deliveries refused, with reason and bytes",
+        "log",
+        doc.Page[doc.RejectedDocument],
+        READ_ERRORS,
+        params=(AFTER, *PAGE),
+    ),
+    Operation(
+        "GET",
+        "/v1/devices",
+        devices.list_devices,
+        "Devices, by id",
+        "devices",
+        doc.Page[doc.DeviceDocument],
+        READ_ERRORS,
+        params=(
+            Param(
+                "track",
+                "query",
+                _enum(("software", "firmware")),
+                "the track `state` and `operation_id` look at (default software)",
+            ),
+            Param("state", "query", STATES, "current state on `track`"),
+            Param("app_id", "query", {"type": "string"}, "application id"),
+            Param("operation_id", "query", {"type": "string"}, "current operation on `track`"),
+            *PAGE,
+        ),
+    ),
+    Operation(
+        "GET",
+        "/v1/devices/{device_id}",
+        devices.get_device,
+        "One device: both tracks",
+        "devices",
+        doc.DeviceDocument,
+        (*READ_ERRORS, 404),
+        params=(DEVICE_ID,),
+    ),
+    Operation(
+        "GET",
+        "/v1/devices/{device_id}/transitions",
+        devices.list_device_transitions,
+        "A device's audit trail, oldest first",
+        "devices",
+        doc.Page[doc.DeviceTransitionDocument],
+        (*READ_ERRORS, 404),
+        params=(DEVICE_ID, *PAGE),
+    ),
+    Operation(
+        "GET",
+        "/v1/operations/{operation_id}",
+        devices.get_operation,
+        "An upgrade operation: devices, states and results",
+        "devices",
+        doc.OperationDocument,
+        (*READ_ERRORS, 404),
+        params=(Param("operation_id", "path", {"type": "string"}, "the platform's operationId"),),
+    ),
+    Operation(
+        "GET",
+        "/v1/tasks",
+        tasks.list_tasks,
+        "Batch tasks, by id",
+        "tasks",
+        doc.Page[doc.TaskDocument],
+        READ_ERRORS,
+        params=(
+            Param("status", "query", _enum(tasks.STATUSES), "current status"),
+            Param("task_type", "query", _enum(tasks.TASK_TYPES), "task type"),
+            Param("app_id", "query", {"type": "string"}, "application id"),
+            *PAGE,
+        ),
+    ),
+    Operation(
+        "GET",
+        "/v1/tasks/{task_id}",
+        tasks.get_task,
+        "One batch task",
+        "tasks",
+        doc.TaskDocument,
+        (*READ_ERRORS, 404),
+        params=(TASK_ID,),
+    ),
+    Operation(
+        "GET",
+        "/v1/tasks/{task_id}/transitions",
+        tasks.list_task_transitions,
+        "A task's status history; late events carry applied: false",
+        "tasks",
+        doc.Page[doc.TaskTransitionDocument],
+        (*READ_ERRORS, 404),
+        params=(TASK_ID, *PAGE),
+    ),
+    Operation(
+        "GET",
+        "/healthz",
+        health.healthz,
+        "The process answers",
+        "operations",
+        doc.StatusDocument,
+        (),
+        guard="open",
+    ),
+    Operation(
+        "GET",
+        "/readyz",
+        health.readyz,
+        "The database answers",
+        "operations",
+        doc.StatusDocument,
+        (503,),
+        guard="open",
+    ),
+)

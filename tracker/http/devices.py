@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import cast
 
 from aiohttp import web
@@ -10,7 +11,14 @@ from tracker import documents as doc
 from tracker.domain.device import TRACKS, Track
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
-from tracker.http.paging import cursor_after, cursor_after_id, limit_of, next_cursor, one_of
+from tracker.http.paging import (
+    cursor_after,
+    cursor_after_id,
+    limit_of,
+    next_cursor,
+    one_of,
+    whole_number,
+)
 from tracker.http.responses import document, page
 from tracker.store import queries
 
@@ -18,11 +26,31 @@ STATES = ("idle", "downloading", "downloaded", "updating")
 
 
 async def get_device(request: web.Request) -> web.Response:
-    device_id = request.match_info["device_id"]
-    found = await queries.device(request.app[DATABASE], device_id)
+    """The device now or, with ?at=<log position or RFC 3339 time>, as it was then."""
+    device_id, database = request.match_info["device_id"], request.app[DATABASE]
+    at = request.query.get("at")
+    if at is None:
+        found = await queries.device(database, device_id)
+    else:
+        found = await queries.device_at(database, device_id, _moment(at))
     if found is None:
-        raise ApiError(404, "not_found", f"no device {device_id!r} has been seen")
+        when = "" if at is None else f" at or before {at}"
+        raise ApiError(404, "not_found", f"no device {device_id!r} has been seen{when}")
     return document(doc.DeviceDocument.of(found))
+
+
+def _moment(at: str) -> int | datetime:
+    position = whole_number(at)
+    if position is not None:
+        return position
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        message = f"at must be a log position or an RFC 3339 time with a zone; got {at!r}"
+        raise ApiError(400, "invalid_parameter", message, [{"field": "at", "problem": message}])
+    return moment
 
 
 async def list_devices(request: web.Request) -> web.Response:
@@ -30,13 +58,32 @@ async def list_devices(request: web.Request) -> web.Response:
     track = cast("Track | None", one_of(request, "track", TRACKS))
     state = one_of(request, "state", STATES)
     operation_id = request.query.get("operation_id")
-    if track is None and (state is not None or operation_id is not None):
+    result = one_of(request, "result", ("SUCCESS", "FAIL"))
+    stuck_for = _seconds(request.query.get("stuck_for"))
+    if track is None and any(x is not None for x in (state, operation_id, result, stuck_for)):
         track = "software"
-    where = queries.DeviceFilter(track, state, request.query.get("app_id"), operation_id)
+    where = queries.DeviceFilter(
+        track, state, request.query.get("app_id"), operation_id, result, stuck_for
+    )
     limit = limit_of(request)
     found = await queries.devices(request.app[DATABASE], where, cursor_after_id(request), limit)
     cursor = next_cursor([d.device_id for d in found], limit)
     return page([doc.DeviceDocument.of(d) for d in found], cursor)
+
+
+def _seconds(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 10**9:  # also refuses nan and inf
+        message = f"stuck_for must be a number of seconds >= 0; got {raw!r}"
+        raise ApiError(
+            400, "invalid_parameter", message, [{"field": "stuck_for", "problem": message}]
+        )
+    return seconds
 
 
 async def list_device_transitions(request: web.Request) -> web.Response:

@@ -150,6 +150,13 @@ OPERATIONS: tuple[Operation, ...] = (
             Param("state", "query", STATES, "current state on `track`"),
             Param("app_id", "query", {"type": "string"}, "application id"),
             Param("operation_id", "query", {"type": "string"}, "current operation on `track`"),
+            Param("result", "query", _enum(("SUCCESS", "FAIL")), "last result on `track`"),
+            Param(
+                "stuck_for",
+                "query",
+                {"type": "number", "minimum": 0, "exclusiveMaximum": 10**9},
+                "in a state other than idle on `track` for at least this many seconds",
+            ),
             *PAGE,
         ),
     ),
@@ -161,7 +168,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "devices",
         doc.DeviceDocument,
         (*READ_ERRORS, 404),
-        params=(DEVICE_ID,),
+        params=(
+            DEVICE_ID,
+            Param(
+                "at",
+                "query",
+                {"type": "string"},
+                "time travel: a log position, or an RFC 3339 time with a zone",
+            ),
+        ),
     ),
     Operation(
         "GET",

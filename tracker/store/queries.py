@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import groupby
 
+from tracker.domain.delivery import decode
 from tracker.domain.device import DeviceTransition, Track, TrackState
+from tracker.domain.projection import Projection
+from tracker.domain.recorded import Recorded
 from tracker.domain.task import Task, TaskTransition
 from tracker.store.database import Database
 from tracker.store.rows import DEVICE_TRACKS, DEVICE_TRANSITIONS, TASK_TRANSITIONS, TASKS
@@ -20,10 +24,22 @@ WITH page AS (
       AND ($2::text IS NULL OR state = $2)
       AND ($3::text IS NULL OR app_id = $3)
       AND ($4::text IS NULL OR operation_id = $4)
+      AND ($7::text IS NULL OR last_result->>'result' = $7)
+      AND ($8::float8 IS NULL
+           OR (state <> 'idle' AND state_since < now() - make_interval(secs => $8)))
       AND device_id > $5
     ORDER BY device_id LIMIT $6
 )
 SELECT t.* FROM device_tracks t JOIN page USING (device_id) ORDER BY t.device_id, t.track
+"""
+
+DEVICE_HISTORY_BY_POSITION = """
+SELECT position, received_at, raw FROM events
+WHERE stream_type = 'device' AND stream_id = $1 AND position <= $2 ORDER BY position
+"""
+DEVICE_HISTORY_BY_TIME = """
+SELECT position, received_at, raw FROM events
+WHERE stream_type = 'device' AND stream_id = $1 AND received_at <= $2 ORDER BY position
 """
 
 DEVICE_TRANSITIONS_PAGE = """
@@ -63,6 +79,8 @@ class DeviceFilter:
     state: str | None = None
     app_id: str | None = None
     operation_id: str | None = None
+    result: str | None = None  # the track's last result: SUCCESS or FAIL
+    stuck_for: float | None = None  # seconds in a state other than idle, at least
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +116,32 @@ async def devices(db: Database, where: DeviceFilter, after: str, limit: int) -> 
         where.operation_id,
         after,
         limit,
+        where.result,
+        where.stuck_for,
     )
     return [
         Device(device_id, {row["track"]: DEVICE_TRACKS.from_row(row) for row in group})
         for device_id, group in groupby(rows, key=lambda row: row["device_id"])
     ]
+
+
+async def device_at(db: Database, device_id: str, moment: int | datetime) -> Device | None:
+    """The device as it was at a log position (inclusive) or a time, folded from the log."""
+    by_position = isinstance(moment, int)
+    rows = await db.fetch(
+        "read device history",
+        DEVICE_HISTORY_BY_POSITION if by_position else DEVICE_HISTORY_BY_TIME,
+        device_id,
+        moment,
+    )
+    projection = Projection()
+    for row in rows:
+        notification = decode(bytes(row["raw"])).notification
+        if notification is not None:
+            projection.apply(Recorded(row["position"], row["received_at"], notification))
+    if not projection.tracks:
+        return None
+    return Device(device_id, {track: state for (_, track), state in projection.tracks.items()})
 
 
 async def device_transitions(

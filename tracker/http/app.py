@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -15,9 +14,7 @@ from tracker.http.keys import DATABASE, SETTINGS
 from tracker.http.openapi import get_openapi
 from tracker.http.routes import OPERATIONS
 from tracker.http.sanity import refuse_nul
-from tracker.store.database import Database
-from tracker.store.errors import Unavailable, unavailable_on_failure
-from tracker.store.migrations import migrate
+from tracker.store.database import open_migrated
 
 logger = logging.getLogger(__name__)
 
@@ -38,37 +35,9 @@ def setup_routes(app: web.Application) -> None:
 
 def _database(settings: Settings, url: str) -> Callable[[web.Application], AsyncIterator[None]]:
     async def open_and_migrate(app: web.Application) -> AsyncIterator[None]:
-        database = await connect(url, settings)
+        database = await open_migrated(url, settings)
         app[DATABASE] = database
         yield
         await database.close()
 
     return open_and_migrate
-
-
-async def connect(url: str, settings: Settings) -> Database:
-    """Open the pool and migrate, waiting up to `start_timeout` for the database to come up."""
-    deadline = asyncio.get_running_loop().time() + settings.start_timeout
-    while True:
-        try:
-            database = await Database.open(
-                url, timeout=settings.db_timeout, size=settings.pool_size
-            )
-        except Unavailable:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            logger.warning("database not reachable yet; retrying")
-            await asyncio.sleep(1)
-            continue
-        try:
-            with unavailable_on_failure("migrate"):
-                async with database.pool.acquire() as conn:
-                    await migrate(conn)
-        except Unavailable:
-            await database.close()
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            logger.warning("database not reachable yet; retrying")
-            await asyncio.sleep(1)
-            continue
-        return database

@@ -17,7 +17,7 @@ import time
 from types import FrameType
 
 from tracker.config import Settings
-from tracker.http.app import connect
+from tracker.store.database import open_migrated
 
 log = logging.getLogger("tracker")
 
@@ -72,5 +72,5 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
 
 
 async def _migrate(settings: Settings, database_url: str) -> None:
-    database = await connect(database_url, settings)
+    database = await open_migrated(database_url, settings)
     await database.close()

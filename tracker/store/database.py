@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
 
-from tracker.store.errors import unavailable_on_failure
+from tracker.config import Settings
+from tracker.store.errors import Unavailable, unavailable_on_failure
+
+log = logging.getLogger(__name__)
 
 # What a store function receives: a pooled connection (a proxy) or a plain one.
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -20,6 +24,7 @@ Record = asyncpg.Record
 class Database:
     pool: asyncpg.Pool
     timeout: float
+    url: str
 
     @classmethod
     async def open(cls, dsn: str, *, timeout: float, size: int) -> Database:
@@ -32,7 +37,7 @@ class Database:
                 command_timeout=timeout,
                 server_settings={"application_name": "tracker"},
             )
-        return cls(pool, timeout)
+        return cls(pool, timeout, dsn)
 
     async def close(self) -> None:
         """Close gracefully, but never hang a shutdown on a database that went away."""
@@ -66,3 +71,32 @@ class Database:
         with unavailable_on_failure(what):
             async with asyncio.timeout(self.timeout):
                 return await self.pool.fetchrow(query, *args)
+
+
+async def open_migrated(url: str, settings: Settings) -> Database:
+    """Open the pool and migrate, waiting up to `start_timeout` for the database to come up."""
+    from tracker.store.migrations import migrate  # noqa: PLC0415 - migrations import this module
+
+    deadline = asyncio.get_running_loop().time() + settings.start_timeout
+    while True:
+        try:
+            database = await Database.open(
+                url, timeout=settings.db_timeout, size=settings.pool_size
+            )
+        except Unavailable:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            log.warning("database not reachable yet; retrying")
+            await asyncio.sleep(1)
+            continue
+        try:
+            with unavailable_on_failure("migrate"):
+                async with database.pool.acquire() as conn:
+                    await migrate(conn)
+        except Unavailable:
+            await database.close()
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(1)
+            continue
+        return database

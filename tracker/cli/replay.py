@@ -2,25 +2,46 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
+from typing import Any
 
+from tracker.cli.common import EXIT_CODES, FAILED, OK, database
 from tracker.config import Settings
-from tracker.http.app import connect
 from tracker.store.replay import Outcome, ReplayBusy, replay
 
 
-def run(settings: Settings, url: str, *, check: bool) -> int:
+def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
+    replay = commands.add_parser(
+        "replay",
+        parents=[common],
+        help="rebuild every projection from the log and swap it in (ingestion keeps going)",
+        description="Rebuild every projection from the event log into fresh tables and swap them "
+        "in with one short transaction; the server keeps ingesting and answering meanwhile. "
+        "With --check, rebuild into scratch space, compare with the live tables, print every "
+        "difference and exit 1 if there is any.",
+        epilog=EXIT_CODES,
+    )
+    replay.add_argument(
+        "--check", action="store_true", help="compare with the live tables instead of swapping"
+    )
+    replay.set_defaults(run=run, log_default="WARNING")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    check: bool = args.check
+
     async def go() -> Outcome:
-        database = await connect(url, settings)  # migrated, so the tables exist
-        await database.close()
+        async with database(settings) as db:  # migrated, so the tables exist
+            url = db.url
         return await replay(url, check=check, progress=_progress if sys.stderr.isatty() else None)
 
     try:
         outcome = asyncio.run(go())
     except ReplayBusy as busy:
         print(f"replay: {busy}", file=sys.stderr)
-        return 2
+        return FAILED
     if sys.stderr.isatty():
         print(file=sys.stderr)
     rows = ", ".join(f"{count:,} {name}" for name, count in outcome.rows.items())
@@ -28,15 +49,15 @@ def run(settings: Settings, url: str, *, check: bool) -> int:
     if not check:
         pause = f"ingestion paused {outcome.pause_ms:.1f} ms for the swap"
         print(f"replay: rebuilt {done}: {rows}; {pause}")
-        return 0
+        return OK
     for line in outcome.drift:
         print(f"drift: {line}")
     if outcome.drift:
         count = len(outcome.drift)
         print(f"check: {count} differences between the live projections and a replay of {done}")
-        return 1
+        return FAILED
     print(f"check: no drift; replayed {done}: {rows}")
-    return 0
+    return OK
 
 
 def _progress(done: int, total: int, seconds: float) -> None:

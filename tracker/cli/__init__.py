@@ -1,0 +1,65 @@
+"""The `tracker` command: parses, reads settings, and hands over to one command module."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tracker import __version__
+from tracker.cli import read, replay, server, transfer
+from tracker.cli.common import EXIT_CODES, UNAVAILABLE
+from tracker.config import Settings
+from tracker.store.errors import Unavailable
+
+log = logging.getLogger("tracker")
+FLAGS = ("database_url", "data_dir", "host", "port", "max_body_bytes", "workers")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings.from_env().with_overrides(
+        **{name: getattr(args, name, None) for name in FLAGS}
+    )
+    # People reading state want answers, not progress chatter: quieter unless asked.
+    level = args.log_level or os.environ.get("TRACKER_LOG_LEVEL") or args.log_default
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        code: int = args.run(settings, args)
+    except Unavailable:
+        # The cause is already logged; a traceback would add nothing.
+        log.error("the database did not answer within %ss", settings.start_timeout)  # noqa: TRY400
+        return UNAVAILABLE
+    return code
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="tracker",
+        description="Event-sourced tracker for device upgrades pushed by Huawei IoT platforms.",
+        epilog=EXIT_CODES,
+    )
+    top.add_argument("--version", action="version", version=f"tracker {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database-url",
+        help="PostgreSQL URL (env TRACKER_DATABASE_URL); unset: embedded PostgreSQL in --data-dir",
+    )
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        help="embedded PostgreSQL's home (env TRACKER_DATA_DIR, ./.tracker)",
+    )
+    common.add_argument("--log-level", help="DEBUG, INFO, WARNING... (env TRACKER_LOG_LEVEL)")
+    common.set_defaults(log_default="WARNING")
+    commands = top.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    for module in (server, replay, read, transfer):
+        module.add_commands(commands, common)
+    return top

@@ -1,0 +1,265 @@
+"""Read commands for people: `device`, `task`, `operation`, `devices`.
+
+They call the same store queries as the HTTP API and `--json` prints the same documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from tracker import documents as doc
+from tracker.cli.common import EXIT_CODES, NOT_FOUND, OK, database, duration
+from tracker.cli.table import render, when
+from tracker.config import Settings
+from tracker.domain.device import Track
+from tracker.store import queries
+from tracker.store.database import Database
+
+HISTORY_LIMIT = 10_000
+
+
+def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="print the API's JSON document")
+    parents = [common, output]
+
+    device = commands.add_parser(
+        "device", parents=parents, help="one device: both upgrade tracks", epilog=EXIT_CODES
+    )
+    device.add_argument("device_id")
+    device.add_argument("--history", action="store_true", help="also its audit trail")
+    device.set_defaults(run=_device)
+
+    task = commands.add_parser(
+        "task", parents=parents, help="one batch task and its status", epilog=EXIT_CODES
+    )
+    task.add_argument("task_id")
+    task.add_argument("--history", action="store_true", help="also its status history")
+    task.set_defaults(run=_task)
+
+    operation = commands.add_parser(
+        "operation", parents=parents, help="an upgrade operation's summary", epilog=EXIT_CODES
+    )
+    operation.add_argument("operation_id")
+    operation.set_defaults(run=_operation)
+
+    devices = commands.add_parser(
+        "devices",
+        parents=parents,
+        help="devices on a track, filtered",
+        description="List devices by id. --state, --operation, --result and --stuck-for look "
+        "at --track (software unless given).",
+        epilog=EXIT_CODES,
+    )
+    devices.add_argument("--track", choices=["software", "firmware"])
+    devices.add_argument("--state", choices=["idle", "downloading", "downloaded", "updating"])
+    devices.add_argument("--operation", help="current operation id")
+    devices.add_argument("--app", help="application id")
+    devices.add_argument("--result", choices=["SUCCESS", "FAIL"], help="last result")
+    devices.add_argument(
+        "--stuck-for",
+        type=duration,
+        metavar="DURATION",
+        help="not idle for at least: 90s, 15m, 1h, 2d",
+    )
+    devices.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    devices.set_defaults(run=_devices)
+
+
+def _run(settings: Settings, work: Any) -> int:  # noqa: ANN401 - a coroutine function
+    async def go() -> int:
+        async with database(settings) as db:
+            code: int = await work(db)
+            return code
+
+    return asyncio.run(go())
+
+
+def _device(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> int:
+        found = await queries.device(db, args.device_id)
+        if found is None:
+            return _not_found(f"no device {args.device_id!r} has been seen")
+        document = doc.DeviceDocument.of(found)
+        history = (
+            await queries.device_transitions(db, args.device_id, 0, HISTORY_LIMIT)
+            if args.history
+            else []
+        )
+        if args.json:
+            if args.history:
+                items = [
+                    doc.DeviceTransitionDocument.of(t).model_dump(mode="json") for t in history
+                ]
+                return _print_json(
+                    {"device": document.model_dump(mode="json"), "transitions": items}
+                )
+            return _print_json(document.model_dump(mode="json"))
+        print(
+            f"device {document.device_id}  app {document.app_id}  "
+            f"last position {document.last_position}  updated {when(document.updated_at)}"
+        )
+        rows = [
+            _track_row(name, track)
+            for name, track in (("software", document.software), ("firmware", document.firmware))
+        ]
+        print(render(["TRACK", "STATE", "SINCE", "OPERATION", "VERSION", "LAST RESULT"], rows))
+        if args.history:
+            print()
+            print(
+                render(
+                    ["POSITION", "TRACK", "FROM", "TO", "VALID", "OPERATION", "RECEIVED"],
+                    [
+                        (
+                            t.position,
+                            t.track,
+                            t.from_state,
+                            t.to_state,
+                            t.valid,
+                            t.operation_id,
+                            t.received_at,
+                        )
+                        for t in history
+                    ],
+                )
+            )
+        return OK
+
+    return _run(settings, work)
+
+
+def _track_row(name: str, track: doc.TrackDocument | None) -> tuple[object, ...]:
+    if track is None:
+        return (name, None, None, None, None, None)
+    r = track.last_result
+    outcome = None
+    if r is not None:
+        anomaly = " ANOMALY" if r.anomaly else ""
+        outcome = (
+            f"{r.result} {r.source_version}->{r.target_version} now {r.current_version}{anomaly}"
+        )
+    return (name, track.state, track.state_since, track.operation_id, track.version, outcome)
+
+
+def _task(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> int:
+        found = await queries.task(db, args.task_id)
+        if found is None:
+            return _not_found(f"no batch task {args.task_id!r} has been seen")
+        document = doc.TaskDocument.of(found)
+        history = (
+            await queries.task_transitions(db, args.task_id, 0, HISTORY_LIMIT)
+            if args.history
+            else []
+        )
+        if args.json:
+            if args.history:
+                items = [doc.TaskTransitionDocument.of(t).model_dump(mode="json") for t in history]
+                return _print_json({"task": document.model_dump(mode="json"), "transitions": items})
+            return _print_json(document.model_dump(mode="json"))
+        print(f"task {document.task_id}  app {document.app_id}  type {document.task_type}")
+        print(
+            render(
+                ["STATUS", "DESCRIPTION", "EVENT TIME", "POSITION", "UPDATED"],
+                [
+                    (
+                        document.status,
+                        document.status_desc,
+                        when(document.event_time),
+                        document.last_position,
+                        document.updated_at,
+                    )
+                ],
+            )
+        )
+        if args.history:
+            print()
+            print(
+                render(
+                    ["POSITION", "FROM", "TO", "VALID", "APPLIED", "EVENT TIME", "RECEIVED"],
+                    [
+                        (
+                            t.position,
+                            t.from_status,
+                            t.to_status,
+                            t.valid,
+                            t.applied,
+                            when(t.event_time),
+                            t.received_at,
+                        )
+                        for t in history
+                    ],
+                )
+            )
+        return OK
+
+    return _run(settings, work)
+
+
+def _operation(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> int:
+        summary = await queries.operation(db, args.operation_id)
+        if summary is None:
+            return _not_found(f"no device has reported operation {args.operation_id!r}")
+        document = doc.OperationDocument.of(summary)
+        if args.json:
+            return _print_json(document.model_dump(mode="json"))
+        print(f"operation {document.operation_id} ({document.track}): {document.devices} devices")
+        print(render(["STATE", "DEVICES"], list(document.states.items())))
+        print()
+        print(render(["RESULT", "DEVICES"], list(document.results.items())))
+        return OK
+
+    return _run(settings, work)
+
+
+def _devices(settings: Settings, args: argparse.Namespace) -> int:
+    track: Track = args.track or "software"
+    where = queries.DeviceFilter(
+        track, args.state, args.app, args.operation, args.result, args.stuck_for
+    )
+
+    async def work(db: Database) -> int:
+        found = await queries.devices(db, where, "", args.limit)
+        documents = [doc.DeviceDocument.of(d) for d in found]
+        if args.json:
+            return _print_json([d.model_dump(mode="json") for d in documents])
+        rows = []
+        for d in documents:
+            t = d.software if track == "software" else d.firmware
+            if t is not None:
+                result = t.last_result.result if t.last_result else None
+                rows.append(
+                    (
+                        d.device_id,
+                        d.app_id,
+                        t.state,
+                        t.state_since,
+                        t.operation_id,
+                        t.version,
+                        result,
+                    )
+                )
+        print(
+            render(["DEVICE", "APP", "STATE", "SINCE", "OPERATION", "VERSION", "LAST RESULT"], rows)
+        )
+        more = " (there may be more: raise --limit)" if len(found) == args.limit else ""
+        print(f"{len(rows)} devices on the {track} track{more}", file=sys.stderr)
+        return OK
+
+    return _run(settings, work)
+
+
+def _print_json(document: object) -> int:
+    import json  # noqa: PLC0415
+
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+    return OK
+
+
+def _not_found(message: str) -> int:
+    print(f"tracker: {message}", file=sys.stderr)
+    return NOT_FOUND

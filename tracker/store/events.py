@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,9 +28,11 @@ TAKE_APPEND_LOCK = "SELECT pg_advisory_xact_lock($1)"
 
 APPEND = """
 INSERT INTO events (stream_type, stream_id, event_type, payload, raw, received_at, occurred_at)
-SELECT stream_type, stream_id, event_type, payload::jsonb, raw, $6, occurred_at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $7::timestamptz[])
-    AS t(stream_type, stream_id, event_type, payload, raw, occurred_at)
+SELECT stream_type, stream_id, event_type, payload::jsonb, raw, received_at, occurred_at
+FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[],
+    $6::timestamptz[], $7::timestamptz[]
+) AS t(stream_type, stream_id, event_type, payload, raw, received_at, occurred_at)
 RETURNING position
 """
 
@@ -40,6 +42,11 @@ FROM events WHERE position > $1 ORDER BY position LIMIT $2
 """
 
 READ_ONE_RAW = "SELECT raw FROM events WHERE position = $1"
+
+EXPORT = """
+SELECT position, stream_type, stream_id, event_type, raw, received_at, occurred_at
+FROM events WHERE position > $1 ORDER BY position
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +60,9 @@ class LoggedEvent:
     occurred_at: datetime | None
 
 
-async def append(conn: Connection, events: Sequence[NewEvent], received_at: datetime) -> list[int]:
+async def append(
+    conn: Connection, events: Sequence[NewEvent], received_at: datetime | Sequence[datetime]
+) -> list[int]:
     """Append inside the caller's transaction; positions are returned in the order given.
 
     Rows are inserted in unnest's order and take identity values in that order; holding the
@@ -67,15 +76,31 @@ async def append(conn: Connection, events: Sequence[NewEvent], received_at: date
         [e.event_type for e in events],
         [e.payload_json for e in events],
         [e.raw for e in events],
-        received_at,
+        received_times(received_at, len(events)),
         [e.occurred_at for e in events],
     )
     return sorted(row["position"] for row in rows)
 
 
+def received_times(received_at: datetime | Sequence[datetime], count: int) -> list[datetime]:
+    """One time for every event, or each event's own (import keeps the exported times)."""
+    if isinstance(received_at, datetime):
+        return [received_at] * count
+    if len(received_at) != count:
+        raise ValueError(f"{len(received_at)} receive times for {count} events")
+    return list(received_at)
+
+
 async def read_after(db: Database, after: int, limit: int) -> list[LoggedEvent]:
     rows = await db.fetch("read events", READ_AFTER, after, limit)
     return [LoggedEvent(**dict(row)) for row in rows]
+
+
+async def stream(conn: Connection, after: int) -> AsyncIterator[LoggedEvent]:
+    """The whole log after a position, as of one snapshot, with memory flat in its size."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        async for row in conn.cursor(EXPORT, after, prefetch=5000):
+            yield LoggedEvent(**{**dict(row), "raw": bytes(row["raw"])})
 
 
 async def read_raw(db: Database, position: int) -> bytes | None:

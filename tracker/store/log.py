@@ -12,16 +12,19 @@ from tracker.store import events, projections
 from tracker.store.database import Connection
 
 
-async def record(conn: Connection, new: Sequence[NewEvent], received_at: datetime) -> list[int]:
+async def record(
+    conn: Connection, new: Sequence[NewEvent], received_at: datetime | Sequence[datetime]
+) -> list[int]:
     """Append `new` and apply the recognised ones to the projections; return their positions.
 
     `events.append` holds the append lock until commit, so the projections see every stream's
     events in position order, across all processes (DESIGN.md invariant 3).
     """
     positions = await events.append(conn, new, received_at)
+    times = events.received_times(received_at, len(new))
     recorded: list[Recorded[Notification]] = [
-        Recorded(position, received_at, event.notification)
-        for position, event in zip(positions, new, strict=True)
+        Recorded(position, when, event.notification)
+        for position, when, event in zip(positions, times, new, strict=True)
         if event.notification is not None
     ]
     await projections.apply(conn, recorded)

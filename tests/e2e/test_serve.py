@@ -147,5 +147,9 @@ def test_workers_share_one_port_and_stop_together(start_tracker, database_url, e
     }
     assert len(pids) == 2
     assert len(get(tracker.url, "/v1/devices/d-7f3a9c01/transitions").json()["items"]) == 1
+    # Whichever worker answers, /metrics adds up every worker's counters.
+    for _ in range(4):
+        text = get(tracker.url, "/metrics").body.decode()
+        assert "tracker_notifications_received_total 20.0" in text
     assert tracker.stop() == 0
     assert "workers stopped: exit codes [0, 0]" in tracker.log()

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 
 from tracker.http.errors import ApiError
 from tracker.http.keys import SETTINGS
+from tracker.metrics import REJECTED
 
 INGEST_PATH = "/v1/notifications"
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
@@ -40,6 +41,8 @@ async def require_tokens(request: web.Request, handler: Handler) -> web.StreamRe
     else:
         expected, which = settings.read_token, "read"
     if expected is not None and not _matches(presented_token(request), expected):
+        if which == "ingest":
+            REJECTED.labels("unauthorized").inc()
         raise ApiError(
             401,
             "unauthorized",

@@ -7,23 +7,42 @@ so every delivery is kept somewhere; if either cannot be stored, 503 and the pla
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from tracker import metrics
 from tracker.documents import AcceptedDocument
 from tracker.domain.delivery import Refusal, decode
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE, SETTINGS
+from tracker.http.metrics import observe_pool
 from tracker.http.responses import document
 from tracker.store import log, rejected
+from tracker.store.errors import Unavailable
 
 READ_CHUNK = 64 * 1024
 
 
 async def receive_notification(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    metrics.RECEIVED.inc()
+    try:
+        return await _receive(request)
+    except ApiError as error:
+        metrics.REJECTED.labels(error.code).inc()
+        raise
+    except Unavailable:
+        metrics.FAILED.labels("database_unavailable").inc()
+        raise
+    finally:
+        metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
+
+
+async def _receive(request: web.Request) -> web.Response:
     received_at = datetime.now(UTC)
     database = request.app[DATABASE]
     raw = await _read_body(request, request.app[SETTINGS].max_body_bytes, received_at)
@@ -39,6 +58,9 @@ async def receive_notification(request: web.Request) -> web.Response:
         raise ApiError(status, refusal.code, refusal.message, refusal.details) from None
     async with database.transaction("append") as conn:
         [position] = await log.record(conn, [event], received_at)
+    metrics.COMMIT_BATCH.observe(1)
+    metrics.ACCEPTED.labels(event.event_type if event.notification else "unrecognised").inc()
+    observe_pool(database)
     return document(
         AcceptedDocument(
             position=position,

@@ -64,7 +64,9 @@ def _models(operations: tuple[Operation, ...]) -> list[type[BaseModel]]:
 
 
 def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
-    ok_schema = refs[op.ok] if op.ok else {"type": "object"}
+    ok_schema = (
+        refs[op.ok] if op.ok else {"type": "string" if op.ok_media == "text/plain" else "object"}
+    )
     responses: dict[str, Any] = {
         "200": {"description": "OK", "content": {op.ok_media: {"schema": ok_schema}}}
     }

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from tracker import documents as doc
 from tracker.domain.notifications import DEVICE_MODELS, BatchTaskUpdated
-from tracker.http import devices, health, ingest, log, tasks
+from tracker.http import devices, health, ingest, log, metrics, tasks
 from tracker.http.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 Guard = Literal["ingest", "read", "open"]
@@ -242,6 +242,16 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.StatusDocument,
         (),
         guard="open",
+    ),
+    Operation(
+        "GET",
+        "/metrics",
+        metrics.get_metrics,
+        "Prometheus metrics (text format)",
+        "operations",
+        None,
+        (401,),
+        ok_media="text/plain",
     ),
     Operation(
         "GET",

@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from types import FrameType
+
+from prometheus_client.multiprocess import mark_process_dead
 
 from tracker.config import Settings
 from tracker.store.database import open_migrated
@@ -24,6 +28,8 @@ log = logging.getLogger("tracker")
 
 def supervise(settings: Settings, database_url: str, workers: int) -> int:
     asyncio.run(_migrate(settings, database_url))
+    # The workers' metrics go to files here; any worker's /metrics reads and adds them all up.
+    metrics_dir = tempfile.mkdtemp(prefix="tracker-metrics-")
     env = {
         **os.environ,
         "TRACKER_DATABASE_URL": database_url,  # workers join this database, embedded or not
@@ -33,8 +39,8 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
         "TRACKER_PORT": str(settings.port),
         "TRACKER_MAX_BODY_BYTES": str(settings.max_body_bytes),
         "TRACKER_LOG_LEVEL": settings.log_level,
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
     }
-    command = [sys.executable, "-m", "tracker", "serve"]
     stopping: list[int] = []
 
     def stop(signum: int, _: FrameType | None) -> None:
@@ -42,24 +48,31 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    children = [subprocess.Popen(command, env=env) for _ in range(workers)]  # noqa: S603
-    log.info(
-        "supervising %d workers on port %d: pids %s",
-        workers,
-        settings.port,
-        [c.pid for c in children],
-    )
+    children = [_start(env) for _ in range(workers)]
+    pids = [c.pid for c in children]
+    log.info("supervising %d workers on port %d: pids %s", workers, settings.port, pids)
     while not stopping:
         time.sleep(0.2)
         for index, child in enumerate(children):
             if child.poll() is not None and not stopping:
-                log.warning(
-                    "worker %d exited with %s; starting another", child.pid, child.returncode
-                )
-                children[index] = subprocess.Popen(command, env=env)  # noqa: S603
+                log.warning("worker %d exited with %s; starting another", child.pid, child.poll())
+                mark_process_dead(child.pid, metrics_dir)  # type: ignore[no-untyped-call]
+                children[index] = _start(env)
+    codes = _stop(children, settings.shutdown_grace + 5)
+    log.info("workers stopped: exit codes %s", codes)
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+def _start(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "tracker", "serve"], env=env)
+
+
+def _stop(children: list[subprocess.Popen[bytes]], grace: float) -> list[int]:
+    """SIGTERM every worker, wait out the grace period, then kill what is left."""
     for child in children:
         child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + settings.shutdown_grace + 5
+    deadline = time.monotonic() + grace
     codes = []
     for child in children:
         try:
@@ -67,8 +80,7 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
         except subprocess.TimeoutExpired:
             child.kill()
             codes.append(child.wait())
-    log.info("workers stopped: exit codes %s", codes)
-    return 0 if all(code == 0 for code in codes) else 1
+    return codes
 
 
 async def _migrate(settings: Settings, database_url: str) -> None:

@@ -25,6 +25,7 @@ import asyncpg
 from tracker.domain.delivery import decode
 from tracker.domain.projection import Projection
 from tracker.domain.recorded import Recorded
+from tracker.store import progress as reported
 from tracker.store.events import APPEND_LOCK, TAKE_APPEND_LOCK
 from tracker.store.projections import write
 from tracker.store.rows import (
@@ -38,6 +39,7 @@ from tracker.store.rows import (
 )
 
 REPLAY_LOCK = 0x7472_6B72_706C  # "trkrpl": one replay or check at a time
+REBUILD, CHECK = "tracker_rebuild", "tracker_check"  # scratch schemas
 BATCH = 10_000
 PROJECTED = "stream_type IN ('device', 'task')"
 COUNT = f"SELECT count(*) FROM events WHERE {PROJECTED}"  # noqa: S608 - constants only
@@ -76,7 +78,7 @@ async def replay(url: str, *, check: bool, progress: Progress | None = None) -> 
         if not await writer.fetchval("SELECT pg_try_advisory_lock($1)", REPLAY_LOCK):
             raise ReplayBusy("another replay or check is running")
         live: str = await writer.fetchval("SELECT current_schema()")
-        rebuild = _Rebuild(writer, "tracker_check" if check else "tracker_rebuild", live)
+        rebuild = _Rebuild(writer, CHECK if check else REBUILD, live)
         try:
             await rebuild.create_tables()
             await rebuild.stream_log(reader, progress)
@@ -85,6 +87,8 @@ async def replay(url: str, *, check: bool, progress: Progress | None = None) -> 
                 rebuild.outcome.drift = await rebuild.compare()
             else:
                 rebuild.outcome.pause_ms = await rebuild.swap()
+            drift = len(rebuild.outcome.drift) if check else None
+            await reported.finish(writer, rebuild.outcome.events, rebuild.outcome.pause_ms, drift)
         finally:
             await writer.execute(f"DROP SCHEMA IF EXISTS {rebuild.shadow} CASCADE")
             await writer.execute("SELECT pg_advisory_unlock($1)", REPLAY_LOCK)
@@ -115,10 +119,12 @@ class _Rebuild:
         started = time.monotonic()
         async with reader.transaction(isolation="repeatable_read", readonly=True):
             total = await reader.fetchval(COUNT)
+            await reported.start(self.conn, "check" if self.shadow == CHECK else "replay", total)
             async for row in reader.cursor(STREAM, prefetch=BATCH):
                 self._apply(row)
                 if self.outcome.events % BATCH == 0:
                     await self._flush_transitions()
+                    await reported.advance(self.conn, self.outcome.events)
                     if progress:
                         progress(self.outcome.events, total, time.monotonic() - started)
         await self._flush_transitions()

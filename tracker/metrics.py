@@ -1,0 +1,77 @@
+"""Prometheus metrics (the official client). Label values come from small fixed sets only.
+
+With `serve --workers N`, the supervisor sets PROMETHEUS_MULTIPROC_DIR for its workers and the
+client library aggregates their counters in files there; /metrics then reads them all.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series add nothing for counters that start at boot
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+RECEIVED = Counter(
+    "tracker_notifications_received",
+    "Deliveries that reached POST /v1/notifications with a valid token",
+    registry=REGISTRY,
+)
+ACCEPTED = Counter(
+    "tracker_notifications_accepted",
+    "Deliveries committed to the log, by type (one of the platform types, or unrecognised)",
+    ["type"],
+    registry=REGISTRY,
+)
+REJECTED = Counter(
+    "tracker_notifications_rejected",
+    "Deliveries refused with a 4xx, by reason (the error code)",
+    ["reason"],
+    registry=REGISTRY,
+)
+FAILED = Counter(
+    "tracker_notifications_failed",
+    "Deliveries answered 503: nothing stored, the platform retries",
+    ["reason"],
+    registry=REGISTRY,
+)
+INGEST_SECONDS = Histogram(
+    "tracker_ingest_seconds",
+    "Time from receipt to answer on POST /v1/notifications",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+COMMIT_BATCH = Histogram(
+    "tracker_commit_batch_size",
+    "Events per committed append transaction",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+    registry=REGISTRY,
+)
+POOL = Gauge(
+    "tracker_db_pool_connections",
+    "Database connections of the serving processes, by state",
+    ["state"],
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
+
+
+def exposition(extra: CollectorRegistry | None = None) -> bytes:
+    """The text format: this process's metrics, or every worker's in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        text = generate_latest(registry)
+    else:
+        text = generate_latest(REGISTRY)
+    return text + (generate_latest(extra) if extra is not None else b"")

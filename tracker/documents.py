@@ -207,6 +207,18 @@ class TaskTransitionDocument(Document):
         )
 
 
+class FeedDeviceTransition(DeviceTransitionDocument):
+    """`device_transition` events of GET /v1/stream."""
+
+    device_id: str
+
+
+class FeedTaskTransition(TaskTransitionDocument):
+    """`task_transition` events of GET /v1/stream."""
+
+    task_id: str
+
+
 class EventDocument(Document):
     """One delivery in the log; `payload` is the body exactly as received."""
 

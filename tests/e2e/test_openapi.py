@@ -61,6 +61,9 @@ CASES = [
     (method, path, mode)
     for path, methods in document()["paths"].items()
     for method, described in methods.items()
+    # An event stream never ends, so it cannot be read and validated as one response;
+    # test_stream.py checks every event it sends against the documented event models.
+    if path != "/v1/stream"
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
     # Negative cases need some input to get wrong.
     if mode is GenerationMode.POSITIVE or described["parameters"] or "requestBody" in described

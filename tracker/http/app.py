@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -10,11 +11,12 @@ from aiohttp import web
 from tracker.config import Settings
 from tracker.http.auth import require_tokens
 from tracker.http.errors import json_errors
-from tracker.http.keys import DATABASE, SETTINGS
+from tracker.http.keys import DATABASE, LISTENER, SETTINGS, STOPPING
 from tracker.http.openapi import get_openapi
 from tracker.http.routes import OPERATIONS
 from tracker.http.sanity import refuse_nul
 from tracker.store.database import open_migrated
+from tracker.store.feed import Listener
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +24,9 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(middlewares=[json_errors, require_tokens, refuse_nul])
     app[SETTINGS] = settings
+    app[STOPPING] = asyncio.Event()
     app.cleanup_ctx.append(_database(settings, database_url))
+    app.on_shutdown.append(_end_live_feeds)
     setup_routes(app)
     return app
 
@@ -33,11 +37,19 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/openapi.json", get_openapi)
 
 
+async def _end_live_feeds(app: web.Application) -> None:
+    """Shutdown waits for open requests; live feeds would never end by themselves."""
+    app[STOPPING].set()
+
+
 def _database(settings: Settings, url: str) -> Callable[[web.Application], AsyncIterator[None]]:
     async def open_and_migrate(app: web.Application) -> AsyncIterator[None]:
         database = await open_migrated(url, settings)
         app[DATABASE] = database
+        app[LISTENER] = Listener(url)
+        app[LISTENER].start()
         yield
+        await app[LISTENER].stop()
         await database.close()
 
     return open_and_migrate

@@ -1,9 +1,14 @@
 """Typed keys for what the application carries: settings in, the database opened at start."""
 
+import asyncio
+
 from aiohttp import web
 
 from tracker.config import Settings
 from tracker.store.database import Database
+from tracker.store.feed import Listener
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
+LISTENER = web.AppKey("listener", Listener)  # wakes the live feed when something commits
+STOPPING = web.AppKey("stopping", asyncio.Event)  # set at shutdown: live feeds end

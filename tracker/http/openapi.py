@@ -57,20 +57,24 @@ def document() -> dict[str, Any]:
 
 
 def _models(operations: tuple[Operation, ...]) -> list[type[BaseModel]]:
-    found: list[type[BaseModel]] = [doc.ErrorDocument]
+    # The live feed's event payloads are documented as components too.
+    found: list[type[BaseModel]] = [
+        doc.ErrorDocument,
+        doc.FeedDeviceTransition,
+        doc.FeedTaskTransition,
+    ]
     for op in operations:
         found += [m for m in [op.ok, *(op.body or {}).get("models", [])] if m is not None]
     return list(dict.fromkeys(found))
 
 
 def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
-    ok_schema = (
-        refs[op.ok] if op.ok else {"type": "string" if op.ok_media == "text/plain" else "object"}
-    )
+    ok_schema = refs[op.ok] if op.ok else {"type": "object" if "json" in op.ok_media else "string"}
     responses: dict[str, Any] = {
         "200": {"description": "OK", "content": {op.ok_media: {"schema": ok_schema}}}
     }
-    for status in op.errors:
+    # 400 everywhere: the U+0000 guard (http/sanity.py) covers every path and query.
+    for status in sorted({400, *op.errors}):
         responses[str(status)] = {
             "description": ERROR_MEANING[status],
             "content": {"application/json": {"schema": refs[doc.ErrorDocument]}},

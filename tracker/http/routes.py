@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from tracker import documents as doc
 from tracker.domain.notifications import DEVICE_MODELS, BatchTaskUpdated
-from tracker.http import devices, health, ingest, log, metrics, tasks
+from tracker.http import devices, health, ingest, log, metrics, stream, tasks
 from tracker.http.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 Guard = Literal["ingest", "read", "open"]
@@ -242,6 +242,30 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.StatusDocument,
         (),
         guard="open",
+    ),
+    Operation(
+        "GET",
+        "/v1/stream",
+        stream.stream_transitions,
+        "Transitions as server-sent events, as they commit; resumable",
+        "devices",
+        None,
+        READ_ERRORS,
+        ok_media="text/event-stream",
+        params=(
+            Param("operation_id", "query", {"type": "string"}, "only this operation's devices"),
+            Param("device_id", "query", {"type": "string"}, "only this device"),
+            Param(
+                "after",
+                "query",
+                {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                "resume after this log position (or send Last-Event-ID); default: from now",
+            ),
+        ),
+        description="Events: `device_transition` (FeedDeviceTransition) and `task_transition` "
+        "(FeedTaskTransition), each with `id` = its log position. Reconnect with Last-Event-ID "
+        "to resume: nothing is skipped, even an event that committed late.",
+        extra={"models": ["FeedDeviceTransition", "FeedTaskTransition"]},
     ),
     Operation(
         "GET",

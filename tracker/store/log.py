@@ -8,7 +8,7 @@ from datetime import datetime
 from tracker.domain.delivery import NewEvent
 from tracker.domain.notifications import Notification
 from tracker.domain.recorded import Recorded
-from tracker.store import events, projections
+from tracker.store import events, feed, projections
 from tracker.store.database import Connection
 
 
@@ -28,4 +28,6 @@ async def record(
         if event.notification is not None
     ]
     await projections.apply(conn, recorded)
+    if recorded:
+        await feed.announce(conn)
     return positions

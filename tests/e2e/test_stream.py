@@ -1,0 +1,158 @@
+"""GET /v1/stream with a real client: live transitions, filters, disconnect and resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import asyncpg
+import pytest
+
+from tests.e2e.fleet import rollout
+from tracker.documents import FeedDeviceTransition, FeedTaskTransition
+
+
+def sw(device: str, state: str, op: str = "op-s") -> bytes:
+    return json.dumps(
+        {
+            "notifyType": "swUpgradeStateChangeNotify",
+            "deviceId": device,
+            "appId": "a",
+            "operationId": op,
+            "subOperationId": "s",
+            "swUpgradeState": state,
+        }
+    ).encode()
+
+
+async def read_events(
+    response: aiohttp.ClientResponse, count: int, timeout: float = 15
+) -> list[dict]:
+    """Parse server-sent events until `count` have arrived."""
+    events, fields = [], {}
+    async with asyncio.timeout(timeout):
+        while len(events) < count:
+            line = (await response.content.readline()).decode().rstrip("\n")
+            if line == "":
+                if "data" in fields:
+                    events.append(_checked(fields))
+                fields = {}
+            elif not line.startswith(":"):
+                name, _, value = line.partition(": ")
+                fields[name] = value
+    return events
+
+
+def _checked(fields: dict[str, str]) -> dict:
+    """One event, validated against the model the OpenAPI document names for it."""
+    model = {"device_transition": FeedDeviceTransition, "task_transition": FeedTaskTransition}[
+        fields["event"]
+    ]
+    model.model_validate_json(fields["data"])
+    return {"id": int(fields["id"]), "event": fields["event"], **json.loads(fields["data"])}
+
+
+@pytest.fixture
+def server(start_tracker, database_url):
+    return start_tracker({"TRACKER_DATABASE_URL": database_url, "TRACKER_LOG_LEVEL": "WARNING"})
+
+
+async def post(session: aiohttp.ClientSession, server, body: bytes) -> int:
+    async with session.post(f"{server.url}/v1/notifications", data=body) as response:
+        assert response.status == 200
+        return (await response.json())["position"]
+
+
+async def test_a_client_that_disconnects_resumes_where_it_left_off(server):
+    async with aiohttp.ClientSession() as session:
+        stream = await session.get(f"{server.url}/v1/stream", params={"device_id": "dev-1"})
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        for state in ["downloading", "downloaded"]:
+            await post(session, server, sw("dev-1", state))
+            await post(session, server, sw("dev-2", state))  # filtered out
+        first = await read_events(stream, 2)
+        assert [(e["event"], e["device_id"], e["to_state"]) for e in first] == [
+            ("device_transition", "dev-1", "downloading"),
+            ("device_transition", "dev-1", "downloaded"),
+        ]
+        stream.close()  # the client goes away...
+
+        missed = [await post(session, server, sw("dev-1", state)) for state in ["updating", "idle"]]
+        # ...and comes back, as EventSource does, with the last id it saw.
+        resumed = await session.get(
+            f"{server.url}/v1/stream",
+            params={"device_id": "dev-1"},
+            headers={"Last-Event-ID": str(first[-1]["id"])},
+        )
+        await post(session, server, sw("dev-1", "downloading"))
+        later = await read_events(resumed, 3)
+        assert [e["id"] for e in later[:2]] == missed
+        assert [e["to_state"] for e in later] == ["updating", "idle", "downloading"]
+        assert later[2]["valid"] is True
+        resumed.close()
+
+
+async def test_filters_by_operation_and_carries_task_transitions(server, examples):
+    async with aiohttp.ClientSession() as session:
+        by_op = await session.get(f"{server.url}/v1/stream", params={"operation_id": "op-b"})
+        everything = await session.get(f"{server.url}/v1/stream")
+        await post(session, server, sw("x", "downloading", op="op-a"))
+        await post(session, server, sw("y", "downloading", op="op-b"))
+        await post(session, server, examples["iotda-batchtask-update"])
+        [only] = await read_events(by_op, 1)
+        assert (only["device_id"], only["operation_id"]) == ("y", "op-b")
+        events = await read_events(everything, 3)
+        assert [e["event"] for e in events] == [
+            "device_transition",
+            "device_transition",
+            "task_transition",
+        ]
+        assert events[2]["task_id"] == "1a7ffc5c-d89c-44dd-8265"
+        assert events[2]["applied"] is True
+        by_op.close()
+        everything.close()
+
+
+async def test_a_stream_under_concurrent_writers_misses_nothing(server, database_url):
+    scripts = rollout("feed", devices=40, tasks=5)
+    async with aiohttp.ClientSession() as session:
+        stream = await session.get(f"{server.url}/v1/stream", params={"after": "0"})
+
+        async def writer(mine):
+            for script in mine:
+                for body in script.bodies:
+                    await post(session, server, body)
+
+        await asyncio.gather(*(writer(scripts[i::16]) for i in range(16)))
+        conn = await asyncpg.connect(database_url)
+        expected = [
+            r["position"]
+            for r in await conn.fetch(
+                "SELECT position FROM device_transitions UNION ALL "
+                "SELECT position FROM task_transitions ORDER BY 1"
+            )
+        ]
+        await conn.close()
+        seen = [e["id"] for e in await read_events(stream, len(expected), timeout=60)]
+        assert seen == expected
+        stream.close()
+
+
+async def test_a_bad_last_event_id_is_a_400(server):
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{server.url}/v1/stream", headers={"Last-Event-ID": "yesterday"}) as response,
+    ):
+        assert response.status == 400
+
+
+async def test_shutdown_ends_open_streams(server):
+    async with aiohttp.ClientSession() as session:
+        stream = await session.get(f"{server.url}/v1/stream")
+        await asyncio.sleep(0.5)
+        started = asyncio.get_running_loop().time()
+        code = await asyncio.to_thread(server.stop, 20)
+        assert code == 0
+        assert asyncio.get_running_loop().time() - started < 10
+        stream.close()

@@ -1,0 +1,99 @@
+"""GET /v1/stream: transitions as server-sent events, as they commit; resumable.
+
+Each event's `id` is its log position. A client that reconnects with `Last-Event-ID` (every
+browser EventSource does) resumes right after it, and misses nothing: see store/feed.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiohttp import web
+
+from tracker.documents import FeedDeviceTransition, FeedTaskTransition
+from tracker.http.errors import ApiError
+from tracker.http.keys import DATABASE, LISTENER, STOPPING
+from tracker.http.paging import whole_number
+from tracker.store import feed
+from tracker.store.errors import Unavailable
+
+KEEP_ALIVE = 15.0  # seconds of silence before a comment line keeps proxies from closing us
+
+
+async def stream_transitions(request: web.Request) -> web.StreamResponse:
+    database, listener = request.app[DATABASE], request.app[LISTENER]
+    position = await _start(request)
+    only = feed.Filter(request.query.get("operation_id"), request.query.get("device_id"))
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    await response.write(b"retry: 2000\n\n")
+    quiet_since = time.monotonic()
+    stopping = request.app[STOPPING]
+    while not stopping.is_set():
+        try:
+            async for item in feed.follow(database, listener, position, only):
+                if stopping.is_set():
+                    break
+                if item is None:
+                    if time.monotonic() - quiet_since > KEEP_ALIVE:
+                        await response.write(b": keep-alive\n\n")
+                        quiet_since = time.monotonic()
+                    continue
+                await response.write(_event(item))
+                position, quiet_since = item.position, time.monotonic()
+        except Unavailable:
+            await response.write(b": database unavailable; retrying\n\n")
+            await asyncio.sleep(1)
+        except (ConnectionResetError, asyncio.CancelledError):
+            break
+    return response
+
+
+async def _start(request: web.Request) -> int:
+    """Resume after Last-Event-ID or ?after=; without either, start from the present."""
+    given = request.headers.get("Last-Event-ID") or request.query.get("after")
+    if given is None:
+        row = await request.app[DATABASE].fetchrow("feed start", "SELECT max(position) FROM events")
+        return int(row[0] or 0) if row else 0
+    position = whole_number(given)
+    if position is None:
+        message = f"Last-Event-ID or after must be a log position; got {given!r}"
+        raise ApiError(400, "invalid_parameter", message, [{"field": "after", "problem": message}])
+    return position
+
+
+def _event(item: feed.FeedItem) -> bytes:
+    if item.stream_type == "device":
+        name = b"device_transition"
+        data = FeedDeviceTransition(
+            position=item.position,
+            device_id=item.stream_id,
+            track=item.track,
+            from_state=item.from_value,
+            to_state=item.to_value,
+            valid=item.valid,
+            operation_id=item.operation_id or "",
+            sub_operation_id=item.sub_operation_id or "",
+            received_at=item.received_at,
+        ).to_json()
+    else:
+        name = b"task_transition"
+        data = FeedTaskTransition(
+            position=item.position,
+            task_id=item.stream_id,
+            from_status=item.from_value,
+            to_status=item.to_value,
+            valid=item.valid,
+            applied=bool(item.applied),
+            event_time=item.event_time,
+            request_id=None,
+            received_at=item.received_at,
+        ).to_json()
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (item.position, name, data)

@@ -1,0 +1,143 @@
+"""The live feed's source: transitions after a position, and a wake-up when new ones commit.
+
+Why paging transitions by position never skips one: a transition is written in the same
+transaction as its event, under the append lock (see events.py), so transitions become
+visible in position order. `position > after` is always a complete page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from tracker.store.database import Connection, Database
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "tracker_log"
+NOTIFY = "SELECT pg_notify('tracker_log', '')"  # delivered when the appending transaction commits
+
+PAGE = """
+SELECT * FROM (
+    SELECT position, 'device' AS stream_type, device_id AS stream_id, track,
+           from_state AS from_value, to_state AS to_value, valid, NULL::boolean AS applied,
+           operation_id, sub_operation_id, NULL::timestamptz AS event_time, received_at
+    FROM device_transitions
+    WHERE position > $1 AND ($2::text IS NULL OR operation_id = $2)
+      AND ($3::text IS NULL OR device_id = $3)
+    UNION ALL
+    SELECT position, 'task', task_id, NULL, from_status, to_status, valid, applied, NULL, NULL,
+           event_time, received_at
+    FROM task_transitions
+    WHERE position > $1 AND $2::text IS NULL AND $3::text IS NULL
+) AS feed ORDER BY position LIMIT $4
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    position: int
+    stream_type: str
+    stream_id: str
+    track: str | None
+    from_value: str | None
+    to_value: str
+    valid: bool
+    applied: bool | None
+    operation_id: str | None
+    sub_operation_id: str | None
+    event_time: datetime | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    operation_id: str | None = None  # only device transitions under this operation
+    device_id: str | None = None  # only this device's transitions
+
+
+async def after(db: Database, position: int, only: Filter, limit: int) -> list[FeedItem]:
+    rows = await db.fetch("read feed", PAGE, position, only.operation_id, only.device_id, limit)
+    return [FeedItem(**dict(row)) for row in rows]
+
+
+async def announce(conn: Connection) -> None:
+    """Inside an append transaction: wake every follower when it commits."""
+    await conn.execute(NOTIFY)
+
+
+class Listener:
+    """One LISTEN connection per process, waking the followers when something commits.
+
+    A follower takes a ticket before it reads and waits on that ticket: a commit that lands
+    between its read and its wait has already set the ticket, so no wake-up is ever missed. If
+    the connection is lost (an outage), followers still poll on their timeout, and the
+    listener reconnects by itself.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._ticket = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="feed-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def ticket(self) -> asyncio.Event:
+        return self._ticket
+
+    def _wake(self, *_: object) -> None:
+        ticket, self._ticket = self._ticket, asyncio.Event()
+        ticket.set()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                conn = await asyncpg.connect(self.url, timeout=5)
+            except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+                log.debug("feed listener cannot connect yet: %s", error)
+                await asyncio.sleep(1)
+                continue
+            lost = asyncio.Event()
+            try:
+                conn.add_termination_listener(lambda _, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, self._wake)
+                self._wake()  # something may have committed while we were away
+                await lost.wait()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.debug("feed listener lost its connection: %s", error)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=1)
+            await asyncio.sleep(1)
+
+
+async def follow(
+    db: Database, listener: Listener, position: int, only: Filter, idle: float = 1.0
+) -> AsyncIterator[FeedItem | None]:
+    """Every matching transition after `position`, then new ones as they commit, forever.
+
+    Yields None after `idle` seconds without news, so the caller can send a keep-alive or stop.
+    """
+    while True:
+        ticket = listener.ticket()
+        page = await after(db, position, only, 500)
+        for item in page:
+            yield item
+            position = item.position
+        if len(page) < 500:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ticket.wait(), idle)
+            yield None

@@ -51,8 +51,8 @@ async def stream_transitions(request: web.Request) -> web.StreamResponse:
         except Unavailable:
             await response.write(b": database unavailable; retrying\n\n")
             await asyncio.sleep(1)
-        except (ConnectionResetError, asyncio.CancelledError):
-            break
+        except ConnectionResetError:
+            break  # the client went away
     return response
 
 

@@ -11,17 +11,14 @@ from tracker.documents import RejectedDocument
 from tracker.http import responses
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
-from tracker.http.paging import cursor_after, limit_of, next_cursor, position_param, whole_number
+from tracker.http.paging import limit_of, next_cursor, resume_after, whole_number
 from tracker.store import events, rejected
 
 
 async def list_events(request: web.Request) -> web.Response:
     """Events after a position, oldest first. Pages never skip a late commit (see store.events)."""
-    after = cursor_after(request)
-    if after is None:
-        after = position_param(request, "after")
     limit = limit_of(request)
-    page = await events.read_after(request.app[DATABASE], after, limit)
+    page = await events.read_after(request.app[DATABASE], resume_after(request), limit)
     items = [_event_item(event) for event in page]
     cursor = next_cursor([event.position for event in page], limit)
     body = b'{"items":[' + b",".join(items) + b'],"next_cursor":' + orjson.dumps(cursor) + b"}"
@@ -55,11 +52,8 @@ async def event_raw(request: web.Request) -> web.Response:
 
 
 async def list_rejected(request: web.Request) -> web.Response:
-    after = cursor_after(request)
-    if after is None:
-        after = position_param(request, "after")
     limit = limit_of(request)
-    page = await rejected.read_after(request.app[DATABASE], after, limit)
+    page = await rejected.read_after(request.app[DATABASE], resume_after(request), limit)
     return responses.page(
         [_rejected_item(item) for item in page], next_cursor([item.id for item in page], limit)
     )

@@ -42,6 +42,12 @@ def position_param(request: web.Request, name: str) -> int:
     return position
 
 
+def resume_after(request: web.Request) -> int:
+    """Where a log-ordered list resumes: the cursor's position, else ?after= (default 0)."""
+    after = cursor_after(request)
+    return position_param(request, "after") if after is None else after
+
+
 def encode_cursor(after: int | str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps({"after": after})).decode().rstrip("=")
 

@@ -3,7 +3,7 @@ OpenAPI document (tracker/http/openapi.py), so the two cannot disagree."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp.typedefs import Handler
@@ -43,7 +43,6 @@ class Operation:
     ok_media: str = "application/json"
     body: dict[str, Any] | None = None
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 LIMIT = Param(
@@ -265,7 +264,6 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Events: `device_transition` (FeedDeviceTransition) and `task_transition` "
         "(FeedTaskTransition), each with `id` = its log position. Reconnect with Last-Event-ID "
         "to resume: nothing is skipped, even an event that committed late.",
-        extra={"models": ["FeedDeviceTransition", "FeedTaskTransition"]},
     ),
     Operation(
         "GET",

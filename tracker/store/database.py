@@ -79,24 +79,20 @@ async def open_migrated(url: str, settings: Settings) -> Database:
 
     deadline = asyncio.get_running_loop().time() + settings.start_timeout
     while True:
+        database = None
         try:
             database = await Database.open(
                 url, timeout=settings.db_timeout, size=settings.pool_size
             )
-        except Unavailable:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            log.warning("database not reachable yet; retrying")
-            await asyncio.sleep(1)
-            continue
-        try:
             with unavailable_on_failure("migrate"):
                 async with database.pool.acquire() as conn:
                     await migrate(conn)
         except Unavailable:
-            await database.close()
+            if database is not None:
+                await database.close()
             if asyncio.get_running_loop().time() > deadline:
                 raise
+            log.warning("database not reachable yet; retrying")
             await asyncio.sleep(1)
             continue
         return database

@@ -1,3 +1,4 @@
 from tracker.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # replay's partition processes import this module again
+    raise SystemExit(main())

@@ -22,12 +22,18 @@ class Settings:
     max_body_bytes: int = MIB
     # Every database call is bounded so the platform gets a 503 well inside its 15 s patience.
     db_timeout: float = 5.0
+    # A body must arrive whole within this many seconds of its headers (else 408; 0: no limit):
+    # a client that dribbles it byte by byte must not hold a connection and a handler for ever.
+    body_timeout: float = 10.0
     pool_size: int = 10
     start_timeout: float = 30.0  # how long `serve` waits for the database at start
     shutdown_grace: float = 10.0
     workers: int = 1  # server processes sharing the port (`serve --workers N`)
     reuse_port: bool = False  # set for workers: several processes bind the same port
     log_level: str = "INFO"
+    # Both set: serve HTTPS (the platforms push over HTTPS in production). PEM files.
+    tls_cert: str | None = None  # the certificate chain
+    tls_key: str | None = None  # its private key
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -19,7 +19,8 @@ from tracker.store.queries import Device, OperationSummary
 
 def _platform_time(moment: datetime) -> str:
     """The platform's event time, as it writes times: UTC with milliseconds and a Z."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # The year by hand: strftime("%Y") writes year 1 as "1", which is not RFC 3339.
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 PlatformTime = Annotated[datetime, PlainSerializer(_platform_time, return_type=str)]

@@ -97,13 +97,15 @@ async def test_64_clients_200_devices_two_servers_then_replay_check_is_clean(
 
 
 async def test_a_replay_during_the_load_swaps_in_cleanly(two_servers, database_url):
-    scripts = rollout("swap", DEVICES, tasks=20, seed=11)
+    # Group commit makes 200 devices' worth too quick to overlap a replay: send five times more.
+    scripts = rollout("swap", DEVICES * 5, tasks=20, seed=11)
     load = asyncio.create_task(send(two_servers, scripts))
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     assert not load.done(), "the load finished before the replay started; make it longer"
-    code, output = await tracker_command(database_url, "replay")
+    code, output = await tracker_command(database_url, "replay", "--jobs", "2")
     assert code == 0, output
     assert "ingestion paused" in output
+    assert "2 processes" in output
     print(output)  # the pause and the rate, for the record (pytest -s)
     await load
     await assert_live_state(two_servers[1], scripts)

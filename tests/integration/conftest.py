@@ -18,8 +18,9 @@ async def make_client(database_url: str) -> AsyncIterator[MakeClient]:
     clients: list[TestClient[Any, Any]] = []
 
     async def make(**overrides: Any) -> TestClient[Any, Any]:
-        settings = Settings(database_url=database_url, **overrides)
-        client = TestClient(TestServer(create_app(settings, database_url), host="127.0.0.1"))
+        url = overrides.pop("database_url", database_url)  # e.g. as another role
+        settings = Settings(database_url=url, **overrides)
+        client = TestClient(TestServer(create_app(settings, url), host="127.0.0.1"))
         await client.start_server()
         clients.append(client)
         return client

@@ -118,3 +118,14 @@ async def test_a_follower_under_concurrent_writers_sees_every_event(database, ex
     ]
     assert len(logged) == 200
     assert seen == logged
+
+
+async def test_a_slow_migration_is_not_cut_short_by_the_request_timeout(database_url, tmp_path):
+    """004 rewrites the whole log once: minutes on a big one, against a 5 s request timeout."""
+    (tmp_path / "001_slow.sql").write_text("SELECT pg_sleep(1.5); CREATE TABLE slow_done (x int);")
+    database = await Database.open(database_url, timeout=0.5, size=1)
+    try:
+        async with database.pool.acquire() as conn:
+            assert await migrate(conn, tmp_path) == ["001_slow.sql"]
+    finally:
+        await database.close()

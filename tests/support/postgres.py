@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -65,10 +67,18 @@ def docker_answers() -> bool:
 
 
 class EmbeddedPostgres:
-    """A private pgserver instance that a test may stop and start (outage tests)."""
+    """A private pgserver instance that a test may stop and start (outage tests).
+
+    Run as root, pgserver runs PostgreSQL as its own `pgserver` user, who must be able to reach
+    pgdata at every pg_ctl. Under pytest's temporary directory it may not: every pytest session
+    that starts on the machine resets /tmp/pytest-of-root to 0700, and a stop or start (or the
+    first start, at the wrong moment) then fails with "Permission denied". So as root the data
+    goes in a directory of its own under the system's temporary directory instead of `root`.
+    """
 
     def __init__(self, root: Path) -> None:
-        self.server = pgserver.get_server(root / "pgdata", cleanup_mode="delete")
+        self._own = Path(tempfile.mkdtemp(prefix="tracker-pg-")) if os.geteuid() == 0 else None
+        self.server = pgserver.get_server((self._own or root) / "pgdata", cleanup_mode="delete")
 
     @property
     def url(self) -> str:
@@ -90,3 +100,5 @@ class EmbeddedPostgres:
 
     def cleanup(self) -> None:
         self.server.cleanup()
+        if self._own is not None:
+            shutil.rmtree(self._own, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -26,8 +27,10 @@ class TrackerProcess:
         log_path: Path,
         port: int | None = None,
         args: tuple[str, ...] = (),
+        tls: ssl.SSLContext | None = None,  # a client context that trusts the server's cert
     ) -> None:
         self.port = port or free_port()
+        self.tls = tls
         self.args = args
         self.env = {**os.environ, **env}
         self.log_path = log_path
@@ -35,7 +38,7 @@ class TrackerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> TrackerProcess:
         with self.log_path.open("ab") as log:
@@ -60,7 +63,9 @@ class TrackerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"tracker exited with {self.process.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                with urllib.request.urlopen(
+                    f"{self.url}/healthz", timeout=1, context=self.tls
+                ) as response:
                     if response.status == 200:
                         return self
             except OSError:

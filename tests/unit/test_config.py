@@ -11,6 +11,7 @@ def test_defaults():
     assert settings.data_dir == Path(".tracker")
     assert settings.max_body_bytes == 1024 * 1024
     assert settings.ingest_token is None
+    assert settings.body_timeout == 10.0
 
 
 def test_environment_then_flags():
@@ -20,8 +21,10 @@ def test_environment_then_flags():
             "TRACKER_INGEST_TOKEN": "s3",
             "TRACKER_DB_TIMEOUT": "2.5",
             "TRACKER_READ_TOKEN": "",
+            "TRACKER_BODY_TIMEOUT": "2.5",
         }
     )
+    assert settings.body_timeout == 2.5
     assert (settings.port, settings.ingest_token, settings.db_timeout, settings.read_token) == (
         9000,
         "s3",

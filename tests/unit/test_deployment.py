@@ -15,9 +15,18 @@ def test_compose_runs_postgres_16_and_the_tracker_with_health_checks():
     assert services["postgres"]["image"].startswith("postgres:16")
     assert "healthcheck" in services["postgres"]
     tracker = services["tracker"]
-    assert tracker["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "/readyz" in " ".join(tracker["healthcheck"]["test"])
     assert tracker["environment"]["TRACKER_DATABASE_URL"].startswith("postgresql://")
+
+
+def test_compose_serves_as_the_least_privilege_role_that_migrate_sets_up():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    migrate, tracker = services["migrate"], services["tracker"]
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert migrate["command"][-2:] == ["--runtime-role", "tracker_app"]
+    assert migrate["environment"]["TRACKER_DATABASE_URL"].startswith("postgresql://tracker:")
+    assert tracker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert tracker["environment"]["TRACKER_DATABASE_URL"].startswith("postgresql://tracker_app:")
 
 
 def test_the_image_runs_as_a_user_that_is_not_root():

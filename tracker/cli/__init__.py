@@ -10,13 +10,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tracker import __version__
-from tracker.cli import read, replay, server, transfer
+from tracker.cli import read, replay, server, transfer, verify
 from tracker.cli.common import EXIT_CODES, UNAVAILABLE
 from tracker.config import Settings
 from tracker.store.errors import Unavailable
 
 log = logging.getLogger("tracker")
-FLAGS = ("database_url", "data_dir", "host", "port", "max_body_bytes", "workers")
+FLAGS = (
+    "database_url",
+    "data_dir",
+    "host",
+    "port",
+    "max_body_bytes",
+    "workers",
+    "tls_cert",
+    "tls_key",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,6 +69,6 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--log-level", help="DEBUG, INFO, WARNING... (env TRACKER_LOG_LEVEL)")
     common.set_defaults(log_default="WARNING")
     commands = top.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (server, replay, read, transfer):
+    for module in (server, replay, verify, read, transfer):
         module.add_commands(commands, common)
     return top

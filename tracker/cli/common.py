@@ -14,13 +14,13 @@ log = logging.getLogger("tracker")
 
 # Exit codes scripts can rely on.
 OK = 0
-FAILED = 1  # drift found (replay --check), some input refused (import), server failed
+FAILED = 1  # drift (replay --check), a broken hash chain (verify), input refused, server failed
 USAGE = 2  # argparse's own
 NOT_FOUND = 3
 UNAVAILABLE = 4  # the database did not answer in time
 
 EXIT_CODES = (
-    "exit codes: 0 ok; 1 drift found, input refused or failure; 2 usage error; "
+    "exit codes: 0 ok; 1 drift or tampering found, input refused or failure; 2 usage error; "
     "3 not found; 4 database unavailable"
 )
 

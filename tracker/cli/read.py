@@ -12,9 +12,9 @@ from typing import Any
 
 from tracker import documents as doc
 from tracker.cli.common import EXIT_CODES, NOT_FOUND, OK, database, duration
-from tracker.cli.table import render, when
+from tracker.cli.table import render, shown, when
 from tracker.config import Settings
-from tracker.domain.device import Track
+from tracker.domain.notifications import Track
 from tracker.store import queries
 from tracker.store.database import Database
 
@@ -99,7 +99,7 @@ def _device(settings: Settings, args: argparse.Namespace) -> int:
                 )
             return _print_json(document.model_dump(mode="json"))
         print(
-            f"device {document.device_id}  app {document.app_id}  "
+            f"device {shown(document.device_id)}  app {shown(document.app_id)}  "
             f"last position {document.last_position}  updated {when(document.updated_at)}"
         )
         rows = [
@@ -160,7 +160,10 @@ def _task(settings: Settings, args: argparse.Namespace) -> int:
                 items = [doc.TaskTransitionDocument.of(t).model_dump(mode="json") for t in history]
                 return _print_json({"task": document.model_dump(mode="json"), "transitions": items})
             return _print_json(document.model_dump(mode="json"))
-        print(f"task {document.task_id}  app {document.app_id}  type {document.task_type}")
+        print(
+            f"task {shown(document.task_id)}  app {shown(document.app_id)}  "
+            f"type {document.task_type}"
+        )
         print(
             render(
                 ["STATUS", "DESCRIPTION", "EVENT TIME", "POSITION", "UPDATED"],
@@ -207,7 +210,10 @@ def _operation(settings: Settings, args: argparse.Namespace) -> int:
         document = doc.OperationDocument.of(summary)
         if args.json:
             return _print_json(document.model_dump(mode="json"))
-        print(f"operation {document.operation_id} ({document.track}): {document.devices} devices")
+        print(
+            f"operation {shown(document.operation_id)} ({document.track}): "
+            f"{document.devices} devices"
+        )
         print(render(["STATE", "DEVICES"], list(document.states.items())))
         print()
         print(render(["RESULT", "DEVICES"], list(document.results.items())))

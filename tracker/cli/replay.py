@@ -26,16 +26,31 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
     replay.add_argument(
         "--check", action="store_true", help="compare with the live tables instead of swapping"
     )
+    replay.add_argument(
+        "--jobs",
+        type=_positive,
+        help="processes to split the rebuild across "
+        "(default: one per core, up to 4, for logs of 200,000 events or more; else 1)",
+    )
     replay.set_defaults(run=run, log_default="WARNING")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     check: bool = args.check
+    jobs: int | None = args.jobs
 
     async def go() -> Outcome:
         async with database(settings) as db:  # migrated, so the tables exist
             url = db.url
-        return await replay(url, check=check, progress=_progress if sys.stderr.isatty() else None)
+        shown = _progress if sys.stderr.isatty() else None
+        return await replay(url, check=check, progress=shown, parts=jobs)
 
     try:
         outcome = asyncio.run(go())
@@ -45,7 +60,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
     rows = ", ".join(f"{count:,} {name}" for name, count in outcome.rows.items())
-    done = f"{outcome.events:,} events in {outcome.seconds:.2f} s ({outcome.rate:,.0f} events/s)"
+    done = (
+        f"{outcome.events:,} events in {outcome.seconds:.2f} s ({outcome.rate:,.0f} events/s, "
+        f"{outcome.parts} {'process' if outcome.parts == 1 else 'processes'}, "
+        f"peak memory {outcome.peak_rss_mb:,.0f} MB)"
+    )
     if not check:
         pause = f"ingestion paused {outcome.pause_ms:.1f} ms for the swap"
         print(f"replay: rebuilt {done}: {rows}; {pause}")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from typing import Any
 
 from tracker.cli.common import EXIT_CODES, OK, database, database_url
 from tracker.config import Settings
+from tracker.store.roles import set_up_runtime_role
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
@@ -27,6 +29,14 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         type=int,
         help="largest accepted body (env TRACKER_MAX_BODY_BYTES, 1 MiB)",
     )
+    serve.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="serve HTTPS with this certificate chain (env TRACKER_TLS_CERT)",
+    )
+    serve.add_argument(
+        "--tls-key", metavar="PEM", help="the certificate's private key (env TRACKER_TLS_KEY)"
+    )
     serve.set_defaults(run=_serve, log_default="INFO")
 
     migrate = commands.add_parser(
@@ -34,6 +44,13 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         parents=[common],
         help="apply pending database migrations and exit",
         epilog=EXIT_CODES,
+    )
+    migrate.add_argument(
+        "--runtime-role",
+        metavar="NAME",
+        help="also create (if missing) and grant the least-privilege role `tracker serve` "
+        "should connect as: SELECT and INSERT on the log, upserts on the projections, nothing "
+        "more; its password, if any, from env TRACKER_RUNTIME_PASSWORD",
     )
     migrate.set_defaults(run=_migrate, log_default="INFO")
 
@@ -44,11 +61,19 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
     return run(settings, database_url(settings))
 
 
-def _migrate(settings: Settings, _: argparse.Namespace) -> int:
-    async def apply() -> None:
-        async with database(settings):
-            pass
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    role: str | None = args.runtime_role
 
-    asyncio.run(apply())
+    async def apply() -> bool:
+        async with database(settings) as db:  # migrates on opening
+            if role is None:
+                return False
+            async with db.pool.acquire() as conn:
+                password = os.environ.get("TRACKER_RUNTIME_PASSWORD")
+                return await set_up_runtime_role(conn, role, password)
+
+    created = asyncio.run(apply())
     print("database is up to date")
+    if role is not None:
+        print(f"runtime role {role!r} {'created and ' if created else ''}granted")
     return OK

@@ -9,7 +9,15 @@ EMPTY = "-"
 
 
 def when(moment: datetime | None) -> str:
-    return EMPTY if moment is None else moment.strftime("%Y-%m-%d %H:%M:%SZ")
+    return EMPTY if moment is None else f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}Z"
+
+
+def shown(text: str) -> str:
+    """Sender-chosen text made safe for a terminal: control and format characters (newlines,
+    escape sequences, right-to-left overrides) appear escaped instead of acting on the screen."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def cell(value: object) -> str:
@@ -19,7 +27,7 @@ def cell(value: object) -> str:
         return "yes" if value else "NO"
     if isinstance(value, datetime):
         return when(value)
-    return str(value)
+    return shown(str(value))
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -6,23 +6,22 @@ move on to the next operation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from tracker.domain.device import STEP_STATES, Track, track_of
+from tracker.domain.device import STEP_STATES, track_of
 from tracker.domain.notifications import (
     DeviceNotification,
     FwUpgradeStateChanged,
     SwUpgradeResult,
     SwUpgradeStateChanged,
+    Track,
     UpgradeState,
 )
 from tracker.domain.recorded import Recorded
 
 
-@dataclass(frozen=True, slots=True)
-class OperationDevice:
+class OperationDevice(NamedTuple):
     operation_id: str
     device_id: str
     track: Track
@@ -37,17 +36,17 @@ def evolve_membership(
 ) -> OperationDevice | None:
     """Fold one device event into its operation membership; None when nothing changes."""
     n = event.notification
-    base = member or OperationDevice(
-        n.operationId, n.deviceId, track_of(n), None, None, event.position, event.received_at
-    )
+    state = member.state if member else None
+    result = member.result if member else None
     if isinstance(n, SwUpgradeStateChanged):
-        changed = replace(base, state=n.swUpgradeState)
+        state = n.swUpgradeState
     elif isinstance(n, FwUpgradeStateChanged):
-        changed = replace(base, state=STEP_STATES[n.step])
+        state = STEP_STATES[n.step]
     else:
-        changed = replace(
-            base, result=n.swUpgradeResult if isinstance(n, SwUpgradeResult) else n.status
-        )
-    if member is not None and changed == member:
+        result = n.swUpgradeResult if isinstance(n, SwUpgradeResult) else n.status
+    if member is not None and state == member.state and result == member.result:
         return None
-    return replace(changed, last_position=event.position, updated_at=event.received_at)
+    track = member.track if member else track_of(n)
+    return OperationDevice(
+        n.operationId, n.deviceId, track, state, result, event.position, event.received_at
+    )

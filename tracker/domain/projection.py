@@ -8,15 +8,20 @@ same rows: that is what makes replay trustworthy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 from tracker.domain.device import (
     DeviceTransition,
-    Track,
     TrackState,
     evolve_track,
     track_of,
 )
-from tracker.domain.notifications import BatchTaskUpdated, DeviceNotification, Notification
+from tracker.domain.notifications import (
+    BatchTaskUpdated,
+    DeviceNotification,
+    Notification,
+    Track,
+)
 from tracker.domain.operation import OperationDevice, evolve_membership
 from tracker.domain.recorded import Recorded
 from tracker.domain.task import Task, TaskTransition, evolve_task
@@ -70,11 +75,10 @@ class Projection:
 
     def apply(self, event: Recorded[Notification]) -> None:
         """Fold one event. Events must come in log-position order."""
-        n = event.notification
-        if isinstance(n, BatchTaskUpdated):
-            self._apply_task(Recorded(event.position, event.received_at, n))
+        if isinstance(event.notification, BatchTaskUpdated):
+            self._apply_task(cast("Recorded[BatchTaskUpdated]", event))
         else:
-            self._apply_device(Recorded(event.position, event.received_at, n))
+            self._apply_device(cast("Recorded[DeviceNotification]", event))
 
     def _apply_device(self, event: Recorded[DeviceNotification]) -> None:
         n = event.notification
@@ -112,6 +116,12 @@ class Projection:
         self._changed_tracks, self._changed_tasks, self._changed_members = set(), set(), set()
         self.device_transitions, self.task_transitions = [], []
         return changes
+
+    def forget_changes(self) -> None:
+        """Replay writes every row once at the end: it need not remember which ones changed."""
+        self._changed_tracks.clear()
+        self._changed_tasks.clear()
+        self._changed_members.clear()
 
     def take_transitions(self) -> tuple[list[DeviceTransition], list[TaskTransition]]:
         """New transitions only (replay streams them out while keeping the rows in memory)."""

@@ -11,8 +11,8 @@ without one the same time and status) changes nothing and records nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from tracker.domain.notifications import BatchTaskUpdated, TaskStatus, TaskType
 from tracker.domain.recorded import Recorded
@@ -30,8 +30,7 @@ VALID_MOVES: frozenset[tuple[TaskStatus, TaskStatus]] = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Task:
+class Task(NamedTuple):
     task_id: str
     app_id: str
     task_type: TaskType
@@ -44,8 +43,7 @@ class Task:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class TaskTransition:
+class TaskTransition(NamedTuple):
     task_id: str
     position: int
     from_status: TaskStatus | None
@@ -91,7 +89,7 @@ def evolve_task(
         received_at=event.received_at,
     )
     if task is not None and late:
-        return replace(task, seen=task.seen | {key}), transition
+        return task._replace(seen=task.seen | {key}), transition
     changed = Task(
         task_id=body.task_id,
         app_id=body.app_id,

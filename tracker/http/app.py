@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from tracker import metrics
 from tracker.config import Settings
 from tracker.http.auth import require_tokens
 from tracker.http.errors import json_errors
-from tracker.http.keys import DATABASE, LISTENER, SETTINGS, STOPPING
+from tracker.http.keys import APPENDS, DATABASE, LISTENER, SETTINGS, STOPPING
 from tracker.http.openapi import get_openapi
 from tracker.http.routes import OPERATIONS
 from tracker.http.sanity import refuse_nul
 from tracker.store.database import open_migrated
 from tracker.store.feed import Listener
+from tracker.store.group_commit import GroupCommit
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +36,10 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
 
 def setup_routes(app: web.Application) -> None:
     for operation in OPERATIONS:
-        app.router.add_route(operation.method, operation.path, operation.handler)
+        # Path parameters take any character but "/": aiohttp's default also refuses braces,
+        # and an id such as "${jndi:x}" must be readable like any other.
+        path = re.sub(r"\{(\w+)\}", r"{\1:[^/]+}", operation.path)
+        app.router.add_route(operation.method, path, operation.handler)
     app.router.add_get("/v1/openapi.json", get_openapi)
 
 
@@ -46,9 +52,11 @@ def _database(settings: Settings, url: str) -> Callable[[web.Application], Async
     async def open_and_migrate(app: web.Application) -> AsyncIterator[None]:
         database = await open_migrated(url, settings)
         app[DATABASE] = database
+        app[APPENDS] = GroupCommit(database, on_commit=metrics.COMMIT_BATCH.observe)
         app[LISTENER] = Listener(url)
         app[LISTENER].start()
         yield
+        await app[APPENDS].close()
         await app[LISTENER].stop()
         await database.close()
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import cast
 
 from aiohttp import web
 
 from tracker import documents as doc
-from tracker.domain.device import TRACKS, Track
+from tracker.domain.device import TRACKS
+from tracker.domain.notifications import Track
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
 from tracker.http.paging import (
@@ -47,10 +48,13 @@ def _moment(at: str) -> int | datetime:
         moment = datetime.fromisoformat(at)
     except ValueError:
         moment = None
-    if moment is None or moment.tzinfo is None:
-        message = f"at must be a log position or an RFC 3339 time with a zone; got {at!r}"
-        raise ApiError(400, "invalid_parameter", message, [{"field": "at", "problem": message}])
-    return moment
+    if moment is not None and moment.tzinfo is not None:
+        try:
+            return moment.astimezone(UTC)  # at the ends of the calendar this overflows
+        except OverflowError:
+            moment = None
+    message = f"at must be a log position or an RFC 3339 time with a zone; got {at!r}"
+    raise ApiError(400, "invalid_parameter", message, [{"field": "at", "problem": message}])
 
 
 async def list_devices(request: web.Request) -> web.Response:

@@ -34,12 +34,16 @@ class ApiError(Exception):
 def error_response(error: ApiError) -> web.Response:
     details = [ErrorDetail.model_validate(detail) for detail in error.details]
     body = ErrorDocument(error=ErrorBody(code=error.code, message=error.message, details=details))
-    return web.Response(
+    response = web.Response(
         body=body.to_json(),
         status=error.status,
         headers=error.headers,
         content_type="application/json",
     )
+    if error.headers.get("Connection", "").lower() == "close":
+        # The header alone does not stop aiohttp from keeping the connection open.
+        response.force_close()
+    return response
 
 
 def unavailable() -> ApiError:

@@ -1,7 +1,8 @@
 """POST /v1/notifications: the one callback URL for every notification type.
 
-200 only after the event's transaction has committed; a refusal is stored before it is answered,
-so every delivery is kept somewhere; if either cannot be stored, 503 and the platform retries.
+200 only after the event's transaction has committed (deliveries that arrive together share one:
+see `store/group_commit.py`); a refusal is stored before it is answered, so every delivery is
+kept somewhere; if either cannot be stored, 503 and the platform retries.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from tracker import metrics
 from tracker.documents import AcceptedDocument
 from tracker.domain.delivery import Refusal, decode
 from tracker.http.errors import ApiError
-from tracker.http.keys import DATABASE, SETTINGS
+from tracker.http.keys import APPENDS, DATABASE, SETTINGS
 from tracker.http.metrics import observe_pool
 from tracker.http.responses import document
-from tracker.store import log, rejected
+from tracker.store import rejected
 from tracker.store.errors import Unavailable
 
 READ_CHUNK = 64 * 1024
@@ -56,9 +57,7 @@ async def _receive(request: web.Request) -> web.Response:
             received_at,
         )
         raise ApiError(status, refusal.code, refusal.message, refusal.details) from None
-    async with database.transaction("append") as conn:
-        [position] = await log.record(conn, [event], received_at)
-    metrics.COMMIT_BATCH.observe(1)
+    position = await request.app[APPENDS].append(event, received_at)
     metrics.ACCEPTED.labels(event.event_type if event.notification else "unrecognised").inc()
     observe_pool(database)
     return document(
@@ -73,9 +72,24 @@ async def _receive(request: web.Request) -> web.Response:
 
 
 async def _read_body(request: web.Request, limit: int, received_at: datetime) -> bytes:
-    """Read at most `limit` bytes; past it, keep the prefix in `rejected` and answer 413."""
+    """Read at most `limit` bytes; past it, keep the prefix in `rejected` and answer 413.
+
+    The whole body must arrive within TRACKER_BODY_TIMEOUT of the headers: aiohttp bounds no
+    body read by itself, so a sender dribbling a byte a second would hold its connection and
+    this handler for as long as it liked. Such a sender gets 408 and the connection is closed;
+    like a sender that hangs up, it leaves no delivery to keep.
+    """
+    seconds = request.app[SETTINGS].body_timeout
     try:
-        body, complete = await _read_up_to(request, limit)
+        async with asyncio.timeout(seconds if seconds > 0 else None):
+            body, complete = await _read_up_to(request, limit)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "body_timeout",
+            f"the body did not arrive within {seconds:g} s of the headers (TRACKER_BODY_TIMEOUT)",
+            headers={"Connection": "close"},
+        ) from None
     except (
         RequestPayloadError,
         aiohttp.ClientError,

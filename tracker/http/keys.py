@@ -7,8 +7,10 @@ from aiohttp import web
 from tracker.config import Settings
 from tracker.store.database import Database
 from tracker.store.feed import Listener
+from tracker.store.group_commit import GroupCommit
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
+APPENDS = web.AppKey("appends", GroupCommit)  # every delivery is appended through this
 LISTENER = web.AppKey("listener", Listener)  # wakes the live feed when something commits
 STOPPING = web.AppKey("stopping", asyncio.Event)  # set at shutdown: live feeds end

@@ -18,6 +18,7 @@ ERROR_MEANING = {
     400: "Bad request: not JSON, not an object, not UTF-8, empty, or a bad parameter",
     401: "Missing or wrong token",
     404: "Not found",
+    408: "Body not received in full in time (TRACKER_BODY_TIMEOUT); retry",
     413: "Body over the limit",
     422: "Schema violation; details name each field",
     503: "Database unavailable: nothing was stored; retry",

@@ -67,7 +67,7 @@ def cursor_after_id(request: web.Request) -> str:
     after = _cursor_key(request)
     if after is None:
         return ""
-    if not isinstance(after, str):
+    if not isinstance(after, str) or "\x00" in after:  # no id holds U+0000
         raise _bad("cursor", _FOREIGN_CURSOR)
     return after
 

@@ -40,6 +40,8 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
         "TRACKER_MAX_BODY_BYTES": str(settings.max_body_bytes),
         "TRACKER_LOG_LEVEL": settings.log_level,
         "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+        "TRACKER_TLS_CERT": settings.tls_cert or "",
+        "TRACKER_TLS_KEY": settings.tls_key or "",
     }
     stopping: list[int] = []
 

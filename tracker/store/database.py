@@ -25,6 +25,10 @@ class Database:
     pool: asyncpg.Pool
     timeout: float
     url: str
+    # First come, first served: asyncpg's pool lets a newcomer take a freed connection ahead
+    # of those already waiting, and under load some requests starved (GET p99 600 ms, p50 2 ms,
+    # 32 clients on 10 connections). Waiting here, in order, keeps the tail short.
+    turns: asyncio.Semaphore
 
     @classmethod
     async def open(cls, dsn: str, *, timeout: float, size: int) -> Database:
@@ -36,8 +40,9 @@ class Database:
                 timeout=timeout,  # connect timeout: a dead host must not outlast our answer
                 command_timeout=timeout,
                 server_settings={"application_name": "tracker"},
+                reset=_keep_session,
             )
-        return cls(pool, timeout, dsn)
+        return cls(pool, timeout, dsn, asyncio.Semaphore(size))
 
     async def close(self) -> None:
         """Close gracefully, but never hang a shutdown on a database that went away."""
@@ -57,6 +62,7 @@ class Database:
         with unavailable_on_failure(what):
             async with (
                 asyncio.timeout(self.timeout),
+                self.turns,
                 self.pool.acquire() as conn,
                 conn.transaction(),
             ):
@@ -64,13 +70,21 @@ class Database:
 
     async def fetch(self, what: str, query: str, *args: object) -> list[Record]:
         with unavailable_on_failure(what):
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout), self.turns:
                 return await self.pool.fetch(query, *args)
 
     async def fetchrow(self, what: str, query: str, *args: object) -> Record | None:
         with unavailable_on_failure(what):
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout), self.turns:
                 return await self.pool.fetchrow(query, *args)
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset on release (UNLISTEN, RESET ALL...): one round trip per request.
+
+    Nothing here leaves session state behind: locks are transaction-scoped, settings are
+    SET LOCAL, and LISTEN lives on the feed's own connection, outside the pool.
+    """
 
 
 async def open_migrated(url: str, settings: Settings) -> Database:

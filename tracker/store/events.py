@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,16 +25,15 @@ from tracker.store.database import Connection, Database
 # many deliveries into one transaction (group commit) amortises it. The same lock orders every
 # stream's events by position, which the projections rely on (invariant 3).
 APPEND_LOCK = 0x7472_6B6C_6F67  # "trklog"
+GENESIS = bytes(32)  # what the first event of every stream chains to
 TAKE_APPEND_LOCK = "SELECT pg_advisory_xact_lock($1)"
 
+# `tracker_append` (sql/004_hash_chain.sql) takes the lock, then inserts with each event's hash
+# chained to its stream's head, in one round trip. Tests fail if positions could be drawn
+# before the lock (test_log_store.py) or a chain built on a stale head (test_hash_chain.py).
 APPEND = """
-INSERT INTO events (stream_type, stream_id, event_type, payload, raw, received_at, occurred_at)
-SELECT stream_type, stream_id, event_type, payload::jsonb, raw, received_at, occurred_at
-FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[],
-    $6::timestamptz[], $7::timestamptz[]
-) AS t(stream_type, stream_id, event_type, payload, raw, received_at, occurred_at)
-RETURNING position
+SELECT tracker_append($1, $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
+                      $7::timestamptz[], $8::timestamptz[]) AS position
 """
 
 READ_AFTER = """
@@ -68,9 +68,9 @@ async def append(
     Rows are inserted in unnest's order and take identity values in that order; holding the
     append lock, nobody else takes values meanwhile, so sorted positions map to `events` 1:1.
     """
-    await conn.execute(TAKE_APPEND_LOCK, APPEND_LOCK)
     rows = await conn.fetch(
         APPEND,
+        APPEND_LOCK,
         [e.stream_type for e in events],
         [e.stream_id for e in events],
         [e.event_type for e in events],
@@ -80,6 +80,14 @@ async def append(
         [e.occurred_at for e in events],
     )
     return sorted(row["position"] for row in rows)
+
+
+def chained(previous: bytes | None, raw: bytes) -> bytes:
+    """An event's hash: sha256 of its stream's previous hash (zeros at first) and its body.
+
+    The database computes it when appending; `tracker verify` recomputes it here.
+    """
+    return hashlib.sha256((previous or GENESIS) + raw).digest()
 
 
 def received_times(received_at: datetime | Sequence[datetime], count: int) -> list[datetime]:

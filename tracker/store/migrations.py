@@ -24,6 +24,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )
 """
 APPLIED = "SELECT version FROM schema_migrations"
+# A migration may rewrite a big table (004 chains every logged event): it is not bounded by the
+# per-request database timeout, or it would be cancelled and retried for ever.
+MIGRATION_SECONDS = 24 * 3600.0
 RECORD = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
 
 
@@ -62,13 +65,15 @@ async def migrate(conn: Connection, directory: Path | None = None) -> list[str]:
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
-        await conn.execute(CREATE_LEDGER)
+        # Only when missing: a runtime role may check for migrations, but not create tables.
+        if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+            await conn.execute(CREATE_LEDGER)
         done = {row["version"] for row in await conn.fetch(APPLIED)}
         for migration in pending:
             if migration.version in done:
                 continue
             async with conn.transaction():
-                await conn.execute(migration.sql)
+                await conn.execute(migration.sql, timeout=MIGRATION_SECONDS)
                 await conn.execute(RECORD, migration.version, migration.name)
             log.info("applied migration %s", migration.name)
             applied_now.append(migration.name)

@@ -4,6 +4,7 @@ events in log order with the domain's `Projection`, and write back what changed,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from tracker.domain.notifications import Notification
@@ -19,59 +20,84 @@ from tracker.store.rows import (
     Table,
 )
 
+# {schema}: empty for the live tables, or replay's scratch schema with a dot (constants only).
 LOAD_TRACKS = """
-SELECT * FROM device_tracks
+SELECT * FROM {schema}device_tracks
 WHERE (device_id, track) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 """
 LOAD_MEMBERS = """
-SELECT * FROM operation_devices
+SELECT * FROM {schema}operation_devices
 WHERE (operation_id, device_id, track) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
 """
-LOAD_TASKS = "SELECT * FROM tasks WHERE task_id = ANY($1::text[])"
+LOAD_TASKS = "SELECT * FROM {schema}tasks WHERE task_id = ANY($1::text[])"
 
 
-async def apply(conn: Connection, events: Sequence[Recorded[Notification]]) -> None:
-    """Project events (in position order) inside the caller's transaction."""
+async def apply(
+    conn: Connection, events: Sequence[Recorded[Notification]], schema: str | None = None
+) -> None:
+    """Project events (in position order) inside the caller's transaction.
+
+    `schema`: the tables' schema when not the live ones (replay catching up its scratch copy).
+    """
     if not events:
         return
-    projection = await load(conn, [event.notification for event in events])
+    projection = await load(conn, [event.notification for event in events], schema)
     for event in events:
         projection.apply(event)
-    await write(conn, projection.take_changes())
+    await write(conn, projection.take_changes(), schema)
 
 
-async def load(conn: Connection, notifications: list[Notification]) -> Projection:
+async def load(
+    conn: Connection, notifications: list[Notification], schema: str | None = None
+) -> Projection:
     keys = keys_of(notifications)
+    prefix = f"{schema}." if schema else ""
     projection = Projection()
     if keys.tracks:
         devices, tracks = zip(*keys.tracks, strict=True)
-        for row in await conn.fetch(LOAD_TRACKS, list(devices), list(tracks)):
+        for row in await conn.fetch(LOAD_TRACKS.format(schema=prefix), list(devices), list(tracks)):
             state = DEVICE_TRACKS.from_row(row)
             projection.tracks[state.device_id, state.track] = state
     if keys.members:
         operations, devices, tracks = zip(*keys.members, strict=True)
-        rows = await conn.fetch(LOAD_MEMBERS, list(operations), list(devices), list(tracks))
+        rows = await conn.fetch(
+            LOAD_MEMBERS.format(schema=prefix), list(operations), list(devices), list(tracks)
+        )
         for row in rows:
             member = OPERATION_DEVICES.from_row(row)
             projection.members[member.operation_id, member.device_id, member.track] = member
     if keys.tasks:
-        for row in await conn.fetch(LOAD_TASKS, list(keys.tasks)):
+        for row in await conn.fetch(LOAD_TASKS.format(schema=prefix), list(keys.tasks)):
             task = TASKS.from_row(row)
             projection.tasks[task.task_id] = task
     return projection
 
 
 async def write(conn: Connection, changes: Changes, schema: str | None = None) -> None:
-    """One statement per table that changed."""
-    await _write(conn, DEVICE_TRACKS, changes.tracks, schema)
-    await _write(conn, DEVICE_TRANSITIONS, changes.device_transitions, schema)
-    await _write(conn, OPERATION_DEVICES, changes.members, schema)
-    await _write(conn, TASKS, changes.tasks, schema)
-    await _write(conn, TASK_TRANSITIONS, changes.task_transitions, schema)
+    """Every table that changed, in one statement: one round trip while the append lock is held."""
+    changed: list[tuple[Table[Any], Sequence[Any]]] = [
+        (table, items)
+        for table, items in (
+            (DEVICE_TRACKS, changes.tracks),
+            (DEVICE_TRANSITIONS, changes.device_transitions),
+            (OPERATION_DEVICES, changes.members),
+            (TASKS, changes.tasks),
+            (TASK_TRANSITIONS, changes.task_transitions),
+        )
+        if items
+    ]
+    if changed:
+        arrays = [array for table, items in changed for array in table.as_arrays(items)]
+        await conn.execute(_write_sql(tuple(table for table, _ in changed), schema), *arrays)
 
 
-async def _write(
-    conn: Connection, table: Table[Any], items: Sequence[Any], schema: str | None
-) -> None:
-    if items:
-        await conn.execute(table.write_sql(schema), *table.as_arrays(items))
+@cache
+def _write_sql(tables: tuple[Table[Any], ...], schema: str | None) -> str:
+    """One upsert per table as data-modifying CTEs; PostgreSQL runs each exactly once."""
+    if len(tables) == 1:
+        return tables[0].write_sql(schema)
+    parts, first = [], 1
+    for number, table in enumerate(tables):
+        parts.append(f"w{number} AS ({table.write_sql(schema, first)})")
+        first += len(table.columns)
+    return f"WITH {', '.join(parts)} SELECT 1"

@@ -8,7 +8,8 @@ from datetime import datetime
 from itertools import groupby
 
 from tracker.domain.delivery import decode
-from tracker.domain.device import DeviceTransition, Track, TrackState
+from tracker.domain.device import DeviceTransition, TrackState
+from tracker.domain.notifications import Track
 from tracker.domain.projection import Projection
 from tracker.domain.recorded import Recorded
 from tracker.domain.task import Task, TaskTransition

@@ -1,20 +1,21 @@
 """Rebuild every projection from the log, then swap it in (`replay`) or compare it (`--check`).
 
-1. Stream the log through a server-side cursor into the domain's `Projection` (the fold that
-   live ingestion uses), COPYing transitions out in batches and the rows at the end, into
-   identical tables in a scratch schema (built by `tracker_create_projections`).
-2. Catch up with what was appended meanwhile, without any lock.
+1. Fold the whole log as of one exported snapshot into identical tables in a scratch schema
+   (built by `tracker_create_projections`), split by stream across processes when it is large
+   (`rebuild.py`).
+2. Catch up with what was appended meanwhile, without any lock, through the path live
+   ingestion takes: load the rows the events touch, fold, write back set-wise.
 3. Swap: take the append lock (ingestion waits), apply the last few events, replace the live
    tables by the rebuilt ones, commit. Ingestion pauses only for this step; it is measured.
    Check: no lock at all. The projections commit with the log, so one REPEATABLE READ
    snapshot shows the live tables exactly as of the log it shows; the rebuild catches up to
    that snapshot and is compared with the live tables inside it.
-
-Memory holds one row per device track, task and operation membership, never the log.
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,30 +23,20 @@ from typing import Any
 
 import asyncpg
 
-from tracker.domain.delivery import decode
-from tracker.domain.projection import Projection
-from tracker.domain.recorded import Recorded
 from tracker.store import progress as reported
+from tracker.store import projections
 from tracker.store.events import APPEND_LOCK, TAKE_APPEND_LOCK
-from tracker.store.projections import write
-from tracker.store.rows import (
-    ALL_TABLES,
-    DEVICE_TRACKS,
-    DEVICE_TRANSITIONS,
-    OPERATION_DEVICES,
-    TASK_TRANSITIONS,
-    TASKS,
-    Table,
-)
+from tracker.store.rebuild import BATCH, PROJECTED, Plan, fold_log, recorded
+from tracker.store.rows import ALL_TABLES, Table
 
 REPLAY_LOCK = 0x7472_6B72_706C  # "trkrpl": one replay or check at a time
 REBUILD, CHECK = "tracker_rebuild", "tracker_check"  # scratch schemas
-BATCH = 10_000
-PROJECTED = "stream_type IN ('device', 'task')"
-COUNT = f"SELECT count(*) FROM events WHERE {PROJECTED}"  # noqa: S608 - constants only
-STREAM = f"SELECT position, received_at, raw FROM events WHERE {PROJECTED} ORDER BY position"  # noqa: S608
+# The snapshot's size, and where the catch-up starts (constants only in these strings).
+EXTENT = f"SELECT count(*) FILTER (WHERE {PROJECTED}), coalesce(max(position), 0) FROM events"  # noqa: S608
+SPLIT_FROM = 200_000  # events: below this, starting processes costs more than it saves
 AFTER = (
-    f"SELECT position, received_at, raw FROM events WHERE {PROJECTED} AND position > $1 "  # noqa: S608
+    f"SELECT position, received_at, event_type, raw FROM events WHERE {PROJECTED} "  # noqa: S608
+    "AND position > $1 "
     "ORDER BY position LIMIT $2"
 )
 
@@ -57,6 +48,8 @@ class Outcome:
     events: int = 0
     seconds: float = 0.0
     pause_ms: float | None = None  # how long ingestion waited on the swap
+    parts: int = 1  # processes the fold was split across
+    peak_rss_mb: float = 0.0  # this process's peak plus each child partition process's
     rows: dict[str, int] = field(default_factory=dict)
     drift: list[str] = field(default_factory=list)  # --check: one line per difference
 
@@ -69,10 +62,14 @@ class ReplayBusy(Exception):  # noqa: N818 - reads as "replay busy"
     """Another replay or check holds the replay lock."""
 
 
-async def replay(url: str, *, check: bool, progress: Progress | None = None) -> Outcome:
-    """Rebuild all projections; swap them in, or with `check` compare them with the live ones."""
+async def replay(
+    url: str, *, check: bool, progress: Progress | None = None, parts: int | None = None
+) -> Outcome:
+    """Rebuild all projections; swap them in, or with `check` compare them with the live ones.
+
+    `parts`: processes to split the fold across; by default one per core for a large log.
+    """
     started = time.monotonic()
-    reader = await asyncpg.connect(url)
     writer = await asyncpg.connect(url)
     try:
         if not await writer.fetchval("SELECT pg_try_advisory_lock($1)", REPLAY_LOCK):
@@ -81,22 +78,27 @@ async def replay(url: str, *, check: bool, progress: Progress | None = None) -> 
         rebuild = _Rebuild(writer, CHECK if check else REBUILD, live)
         try:
             await rebuild.create_tables()
-            await rebuild.stream_log(reader, progress)
+            await rebuild.fold_snapshot(url, parts, progress, started)
             await rebuild.catch_up()
             if check:
                 rebuild.outcome.drift = await rebuild.compare()
             else:
                 rebuild.outcome.pause_ms = await rebuild.swap()
+                await rebuild.count_rows(live)
             drift = len(rebuild.outcome.drift) if check else None
             await reported.finish(writer, rebuild.outcome.events, rebuild.outcome.pause_ms, drift)
         finally:
             await writer.execute(f"DROP SCHEMA IF EXISTS {rebuild.shadow} CASCADE")
             await writer.execute("SELECT pg_advisory_unlock($1)", REPLAY_LOCK)
     finally:
-        await reader.close()
         await writer.close()
     rebuild.outcome.seconds = time.monotonic() - started
+    rebuild.outcome.peak_rss_mb += resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return rebuild.outcome
+
+
+def default_parts(events: int) -> int:
+    return min(os.cpu_count() or 1, 4) if events >= SPLIT_FROM else 1
 
 
 @dataclass
@@ -104,7 +106,6 @@ class _Rebuild:
     conn: asyncpg.Connection
     shadow: str  # the scratch schema the tables are rebuilt in
     live: str  # the schema of the live tables
-    projection: Projection = field(default_factory=Projection)
     outcome: Outcome = field(default_factory=Outcome)
     last: int = 0  # the last log position folded in
 
@@ -114,34 +115,40 @@ class _Rebuild:
         )
         await self.conn.execute("SELECT tracker_create_projections($1)", self.shadow)
 
-    async def stream_log(self, reader: asyncpg.Connection, progress: Progress | None) -> None:
-        """Fold the whole log as of one snapshot; rows are COPYed in once, at the end."""
-        started = time.monotonic()
-        async with reader.transaction(isolation="repeatable_read", readonly=True):
-            total = await reader.fetchval(COUNT)
-            await reported.start(self.conn, "check" if self.shadow == CHECK else "replay", total)
-            async for row in reader.cursor(STREAM, prefetch=BATCH):
-                self._apply(row)
-                if self.outcome.events % BATCH == 0:
-                    await self._flush_transitions()
-                    await reported.advance(self.conn, self.outcome.events)
-                    if progress:
-                        progress(self.outcome.events, total, time.monotonic() - started)
-        await self._flush_transitions()
-        if progress:
-            progress(self.outcome.events, self.outcome.events, time.monotonic() - started)
-        for table, rows in self._rows():
-            await self._copy(table, rows)
-        self.projection.take_changes()  # every row is written: from here on, only changes
+    async def fold_snapshot(
+        self, url: str, parts: int | None, progress: Progress | None, started: float
+    ) -> None:
+        """Fold the log as of one snapshot, exported so every partition sees the same one."""
+        reader = await asyncpg.connect(url)
+        try:
+            async with reader.transaction(isolation="repeatable_read", readonly=True):
+                snapshot: str = await reader.fetchval("SELECT pg_export_snapshot()")
+                total, self.last = tuple(await reader.fetchrow(EXTENT) or (0, 0))
+                mode = "check" if self.shadow == CHECK else "replay"
+                await reported.start(self.conn, mode, total)
+                plan = Plan(url, snapshot, self.shadow, parts or default_parts(total))
+                reports = _Reports(self.conn, total, progress, started)
+                folded = await fold_log(plan, reports)
+                await reports(sum(f.events for f in folded), final=True)
+        finally:
+            await reader.close()
+        self.outcome.events, self.outcome.parts = sum(f.events for f in folded), plan.parts
+        # The first partition is folded in this process, counted with it by `replay`.
+        self.outcome.peak_rss_mb = sum(f.peak_rss_mb for f in folded[1:])
 
     async def catch_up(self) -> None:
         """Fold what was appended since (complete up to what this connection can see)."""
         while rows := await self.conn.fetch(AFTER, self.last, BATCH):
-            for row in rows:
-                self._apply(row)
-            await self._write_changes()
-        for table, items in self._rows():
-            self.outcome.rows[table.name] = len(items)
+            events = [event for row in rows if (event := recorded(row)) is not None]
+            await projections.apply(self.conn, events, self.shadow)
+            self.last = rows[-1]["position"]
+            self.outcome.events += len(rows)
+
+    async def count_rows(self, schema: str) -> None:
+        for table in ALL_TABLES:
+            self.outcome.rows[table.name] = await self.conn.fetchval(
+                f"SELECT count(*) FROM {schema}.{table.name}"  # noqa: S608 - identifiers
+            )
 
     async def swap(self) -> float:
         """Replace the live tables by the rebuilt ones; return how long ingestion waited (ms)."""
@@ -154,11 +161,13 @@ class _Rebuild:
             await self.conn.execute(f"DROP TABLE {', '.join(f'{self.live}.{n}' for n in names)}")
             for name in names:
                 await self.conn.execute(f"ALTER TABLE {self.shadow}.{name} SET SCHEMA {self.live}")
+            await self.conn.execute("SELECT tracker_grant_runtime()")  # new tables, same grants
         return (time.monotonic() - asked) * 1000  # ...to here
 
     async def compare(self) -> list[str]:
         async with self.conn.transaction(isolation="repeatable_read"):
             await self.catch_up()
+            await self.count_rows(self.shadow)
             drift: list[str] = []
             for table in ALL_TABLES:
                 drift += await self._differences(table)
@@ -191,41 +200,23 @@ class _Rebuild:
                 lines.append(f"{where}: {shown}")
         return lines
 
-    def _apply(self, row: asyncpg.Record) -> None:
-        notification = decode(bytes(row["raw"])).notification
-        if notification is not None:
-            self.projection.apply(Recorded(row["position"], row["received_at"], notification))
-        self.last = row["position"]
-        self.outcome.events += 1
 
-    async def _flush_transitions(self) -> None:
-        device, task = self.projection.take_transitions()
-        await self._copy(DEVICE_TRANSITIONS, device)
-        await self._copy(TASK_TRANSITIONS, task)
+class _Reports:
+    """Progress from the fold (possibly several processes) to the terminal and replay_progress.
 
-    async def _write_changes(self) -> None:
-        changes = self.projection.take_changes()
-        self._count(DEVICE_TRANSITIONS, len(changes.device_transitions))
-        self._count(TASK_TRANSITIONS, len(changes.task_transitions))
-        await write(self.conn, changes, self.shadow)
+    The database row is written at most once per `BATCH` events, so it never slows the fold.
+    """
 
-    def _rows(self) -> list[tuple[Table[Any], list[Any]]]:
-        return [
-            (DEVICE_TRACKS, list(self.projection.tracks.values())),
-            (OPERATION_DEVICES, list(self.projection.members.values())),
-            (TASKS, list(self.projection.tasks.values())),
-        ]
+    def __init__(
+        self, conn: asyncpg.Connection, total: int, progress: Progress | None, started: float
+    ) -> None:
+        self.conn, self.total, self.progress, self.started = conn, total, progress, started
+        self.done = self.written = 0
 
-    async def _copy(self, table: Table[Any], items: list[Any]) -> None:
-        if table.append_only:
-            self._count(table, len(items))
-        if items:
-            await self.conn.copy_records_to_table(
-                table.name,
-                records=[table.to_row(item) for item in items],
-                columns=table.column_names,
-                schema_name=self.shadow,
-            )
-
-    def _count(self, table: Table[Any], added: int) -> None:
-        self.outcome.rows[table.name] = self.outcome.rows.get(table.name, 0) + added
+    async def __call__(self, done: int, *, final: bool = False) -> None:
+        if self.progress and done != self.done:
+            self.progress(done, self.total, time.monotonic() - self.started)
+        self.done = done
+        if done - self.written >= BATCH or (final and done != self.written):
+            await reported.advance(self.conn, done)
+            self.written = done

@@ -6,12 +6,12 @@ upsert and the COPY column lists are generated from that description.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
+
+import orjson
 
 from tracker.domain.device import DeviceTransition, TrackState, UpgradeResult
 from tracker.domain.operation import OperationDevice
@@ -34,10 +34,13 @@ class Table(Generic[R]):
     def column_names(self) -> list[str]:
         return [name for name, _ in self.columns]
 
-    def write_sql(self, schema: str | None = None) -> str:
-        """INSERT all rows from parallel arrays in one statement; upsert unless append-only."""
+    def write_sql(self, schema: str | None = None, first: int = 1) -> str:
+        """INSERT all rows from parallel arrays in one statement; upsert unless append-only.
+
+        The arrays are parameters `$first` onwards, so several tables can share a statement.
+        """
         names = ", ".join(self.column_names)
-        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(self.columns, 1))
+        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(self.columns, first))
         target = f"{schema}.{self.name}" if schema else self.name
         # Identifiers come from the constant table descriptions below, never from input.
         insert = f"INSERT INTO {target} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
@@ -55,18 +58,23 @@ class Table(Generic[R]):
         )
 
 
+def _itself(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Domain rows are named tuples in column order (tested): they go to the driver as they are."""
+    return row
+
+
 def _result_json(result: UpgradeResult | None) -> str | None:
     if result is None:
         return None
-    document = dataclasses.asdict(result)
-    document["received_at"] = result.received_at.isoformat()
-    return json.dumps(document)
+    return orjson.dumps(
+        {**result._asdict(), "received_at": result.received_at.isoformat()}
+    ).decode()
 
 
 def _result_from(text: str | None) -> UpgradeResult | None:
     if text is None:
         return None
-    document = json.loads(text)
+    document = orjson.loads(text)
     document["received_at"] = datetime.fromisoformat(document["received_at"])
     return UpgradeResult(**document)
 
@@ -117,7 +125,7 @@ DEVICE_TRANSITIONS: Table[DeviceTransition] = Table(
         ("sub_operation_id", "text"),
         ("received_at", "timestamptz"),
     ),
-    to_row=dataclasses.astuple,
+    to_row=_itself,
     from_row=lambda r: DeviceTransition(**dict(r)),
     append_only=True,
 )
@@ -134,7 +142,7 @@ OPERATION_DEVICES: Table[OperationDevice] = Table(
         ("last_position", "bigint"),
         ("updated_at", "timestamptz"),
     ),
-    to_row=dataclasses.astuple,
+    to_row=_itself,
     from_row=lambda r: OperationDevice(**dict(r)),
 )
 
@@ -161,11 +169,11 @@ TASKS: Table[Task] = Table(
         t.status_desc,
         t.event_time,
         t.request_id,
-        json.dumps(sorted(t.seen)),
+        orjson.dumps(sorted(t.seen)).decode(),
         t.last_position,
         t.updated_at,
     ),
-    from_row=lambda r: Task(**{**dict(r), "seen": frozenset(json.loads(r["seen"]))}),
+    from_row=lambda r: Task(**{**dict(r), "seen": frozenset(orjson.loads(r["seen"]))}),
 )
 
 TASK_TRANSITIONS: Table[TaskTransition] = Table(
@@ -182,7 +190,7 @@ TASK_TRANSITIONS: Table[TaskTransition] = Table(
         ("request_id", "text"),
         ("received_at", "timestamptz"),
     ),
-    to_row=dataclasses.astuple,
+    to_row=_itself,
     from_row=lambda r: TaskTransition(**dict(r)),
     append_only=True,
 )

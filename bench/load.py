@@ -1,0 +1,235 @@
+"""Load generators: wrk (closed loop, for the maximum rate) and bench.openloop (a fixed rate).
+
+Both run as their own processes, and their CPU time is reported with every figure, so a reader
+can see that the generator was not what limited the rate.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from bench.processes import Measured, run
+from bench.procfs import Usage, Window
+
+WRK_THREADS = 1  # one thread drives 64 connections at well over the rates seen here
+WRK_TIMEOUT = "30s"  # wrk's default (2 s) would drop slow answers from the latency figures
+
+_SETUP = """
+local thread_count = 0
+local headers = {$headers}
+
+function setup(thread)
+  thread:set("thread_index", thread_count)
+  thread_count = thread_count + 1
+end
+"""
+
+# Every connection of a thread takes the thread's next prepared request, round and round.
+_NEXT = """
+function request()
+  cursor = cursor % #prepared + 1
+  return prepared[cursor]
+end
+"""
+
+_DONE = """
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\nBENCH_JSON {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, ' ..
+    '"write": %d, "status": %d, "timeout": %d, "p50_us": %d, "p99_us": %d, "max_us": %d}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+# Each thread prepares every `threads`th line, then sends them in turn from the given offset.
+_POST = Template(
+    _SETUP
+    + """
+function init(args)
+  prepared = {}
+  local index = 0
+  for line in io.lines($lines) do
+    if index % $threads == thread_index then
+      prepared[#prepared + 1] = wrk.format("POST", $path, headers, line)
+    end
+    index = index + 1
+  end
+  cursor = math.floor(tonumber(args[1] or "0") / $threads) % #prepared
+end
+"""
+    + _NEXT
+    + _DONE
+)
+
+# GET $path..line for each line, each thread starting somewhere else in the list.
+_GET = Template(
+    _SETUP
+    + """
+function init(args)
+  prepared = {}
+  for line in io.lines($lines) do
+    prepared[#prepared + 1] = wrk.format("GET", $path .. line, headers)
+  end
+  cursor = (thread_index * 7919) % #prepared
+end
+"""
+    + _NEXT
+    + _DONE
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """One run of a load generator: what it got back, and what it and the others used."""
+
+    generator: str
+    connections: int
+    seconds: float
+    ok: int  # 2xx/3xx answers
+    errors: int  # other answers, socket errors, timeouts
+    rate: float  # ok answers per second
+    p50_ms: float
+    p99_ms: float
+    generator_cpu_percent: float  # of one core
+    cpu: Usage
+
+    def latency(self) -> str:
+        return f"p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms"
+
+    @classmethod
+    def in_process(  # noqa: PLR0913 - each argument is one figure of the run
+        cls,
+        generator: str,
+        connections: int,
+        latencies: list[float],
+        *,
+        seconds: float,
+        generator_cpu_seconds: float,
+        cpu: Usage,
+    ) -> Load:
+        """A run driven from this process, from its latencies (seconds) and its CPU time."""
+        ordered = sorted(latencies)
+        return cls(
+            generator=generator,
+            connections=connections,
+            seconds=seconds,
+            ok=len(ordered),
+            errors=0,
+            rate=len(ordered) / seconds,
+            p50_ms=percentile(ordered, 50) * 1000,
+            p99_ms=percentile(ordered, 99) * 1000,
+            generator_cpu_percent=100 * generator_cpu_seconds / seconds,
+            cpu=cpu,
+        )
+
+
+def wrk_script(path: Path, kind: str, lines: Path, http_path: str, headers: dict[str, str]) -> Path:
+    template = _POST if kind == "post" else _GET
+    pairs = ", ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in headers.items())
+    path.write_text(
+        template.substitute(
+            headers=pairs, lines=_lua(str(lines)), path=_lua(http_path), threads=WRK_THREADS
+        )
+    )
+    return path
+
+
+def _lua(text: str) -> str:
+    return json.dumps(text)  # a JSON string of printable ASCII is a valid Lua string
+
+
+def wrk(  # noqa: PLR0913 - each argument is a knob of the run
+    url: str, script: Path, connections: int, seconds: int, *, pid: int | None, offset: int = 0
+) -> Load:
+    """wrk for `seconds`, each connection posting the script's next request; `pid`: the server."""
+    window = Window(pid)
+    command = ["wrk", "-t", str(WRK_THREADS), "-c", str(connections), "-d", f"{seconds}s"]
+    command += ["--timeout", WRK_TIMEOUT, "-s", str(script), url, "--", str(offset)]
+    finished = run(command, timeout=seconds + 120).check("wrk")
+    cpu = window.end()
+    marker = finished.stdout.rindex("BENCH_JSON ")
+    figures = json.loads(finished.stdout[marker + len("BENCH_JSON ") :].splitlines()[0])
+    elapsed = figures["duration_us"] / 1e6
+    socket_errors = sum(figures[k] for k in ("connect", "read", "write", "timeout"))
+    ok = figures["requests"] - figures["status"]
+    return Load(
+        generator=f"wrk ({WRK_THREADS} thread)",
+        connections=connections,
+        seconds=elapsed,
+        ok=ok,
+        errors=figures["status"] + socket_errors,
+        rate=ok / elapsed,
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        generator_cpu_percent=100 * finished.cpu_seconds / finished.seconds,
+        cpu=cpu,
+    )
+
+
+def open_loop(  # noqa: PLR0913 - one call site, each argument is a knob of the run
+    port: int,
+    bodies: Path,
+    rate: float,
+    seconds: int,
+    *,
+    pid: int | None,
+    authorization: str = "",
+    offset: int = 0,
+    connections: int = 64,
+    processes: int = 2,
+) -> Load:
+    """`rate` requests per second from `processes` clients sharing `connections` connections."""
+    window = Window(pid)
+    clients = [
+        Measured(
+            [
+                *(
+                    sys.executable,
+                    "-m",
+                    "bench.openloop",
+                    "--port",
+                    str(port),
+                    "--bodies",
+                    str(bodies),
+                ),
+                *("--index", str(i), "--stride", str(processes), "--offset", str(offset)),
+                *("--rate", str(rate / processes), "--seconds", str(seconds)),
+                *("--connections", str(connections // processes), "--authorization", authorization),
+            ]
+        )
+        for i in range(processes)
+    ]
+    finished = [client.wait(timeout=seconds + 120).check("open-loop client") for client in clients]
+    cpu = window.end()
+    tallies = [json.loads(f.stdout) for f in finished]
+    latencies = sorted(us for tally in tallies for us in tally["latencies_us"])
+    ok = sum(t["ok"] for t in tallies)
+    return Load(
+        generator=f"open loop ({processes} processes)",
+        connections=connections,
+        seconds=float(seconds),
+        ok=ok,
+        errors=sum(t["errors"] for t in tallies),
+        rate=ok / seconds,
+        p50_ms=percentile(latencies, 50) / 1000,
+        p99_ms=percentile(latencies, 99) / 1000,
+        generator_cpu_percent=100 * sum(f.cpu_seconds for f in finished) / seconds,
+        cpu=cpu,
+    )
+
+
+def percentile(ordered: list[int] | list[float], p: float) -> float:
+    if not ordered:
+        return float("nan")
+    return float(ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))])
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")

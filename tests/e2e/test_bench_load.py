@@ -1,0 +1,54 @@
+"""The benchmark's load generators against its bare HTTP server: a few seconds, no database.
+
+`python -m bench --smoke` runs every measurement end to end; this only guards the parts most
+likely to break quietly (the generated wrk script, its JSON summary, the open-loop client).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+
+import pytest
+
+from bench import workload
+from bench.load import open_loop, wrk, wrk_script
+from bench.processes import Measured, wait_until_answers
+from tests.support.server import free_port
+
+
+@pytest.fixture
+def bare_server():
+    port = free_port()
+    server = Measured([sys.executable, "-m", "bench.bare_http", "--port", str(port)])
+    try:
+        wait_until_answers(f"http://127.0.0.1:{port}/healthz", server)
+        yield port, server.process.pid
+    finally:
+        if server.poll() is None:
+            server.process.send_signal(signal.SIGINT)
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def bodies(tmp_path):
+    return workload.write_lines(tmp_path / "bodies.jsonl", workload.fleet(2_000, "t"))
+
+
+def test_open_loop_sends_at_the_rate_asked(bare_server, bodies):
+    port, pid = bare_server
+    load = open_loop(port, bodies, rate=400, seconds=1, pid=pid, connections=8)
+    assert (load.ok, load.errors) == (400, 0)
+    assert 0 < load.p50_ms <= load.p99_ms < 1000
+    assert load.generator_cpu_percent > 0
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_wrk_posts_the_bodies_and_reports_json(bare_server, bodies, tmp_path):
+    port, pid = bare_server
+    script = wrk_script(tmp_path / "post.lua", "post", bodies, "/v1/notifications", {})
+    load = wrk(f"http://127.0.0.1:{port}", script, 4, 1, pid=pid, offset=100)
+    assert load.ok > 100
+    assert load.errors == 0
+    assert 0 < load.p50_ms <= load.p99_ms

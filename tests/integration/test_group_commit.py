@@ -1,0 +1,149 @@
+"""Group commit: concurrent deliveries share transactions, and each answer still means durable."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tracker.domain.delivery import NewEvent, decode
+from tracker.store.database import Database
+from tracker.store.errors import Unavailable
+from tracker.store.events import APPEND_LOCK
+from tracker.store.group_commit import GroupCommit
+from tracker.store.migrations import migrate
+
+NOW = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def device_event(examples: dict[str, bytes], device: str) -> NewEvent:
+    body = json.loads(examples["oceanconnect-swUpgradeStateChangeNotify"])
+    body["deviceId"] = device
+    return decode(json.dumps(body).encode())
+
+
+async def logged(database: Database) -> dict[int, str]:
+    rows = await database.pool.fetch("SELECT position, stream_id FROM events ORDER BY position")
+    return {row["position"]: row["stream_id"] for row in rows}
+
+
+async def test_concurrent_appends_share_transactions_and_answer_after_commit(database, examples):
+    batches: list[int] = []
+    appends = GroupCommit(database, on_commit=batches.append)
+    visible_when_answered: list[bool] = []
+
+    async def deliver(device: str) -> int:
+        position = await appends.append(device_event(examples, device), NOW)
+        # Answered means committed: another connection sees it already.
+        seen = await database.pool.fetchval(
+            "SELECT count(*) FROM events WHERE position = $1", position
+        )
+        visible_when_answered.append(seen == 1)
+        return position
+
+    positions = await asyncio.gather(*(deliver(f"d-{i}") for i in range(200)))
+
+    assert sum(batches) == 200
+    assert len(batches) < 200 / 4  # shared, not one transaction per delivery
+    assert all(visible_when_answered)
+    log = await logged(database)
+    assert sorted(positions) == sorted(log)
+    assert {log[p] for p in positions} == {f"d-{i}" for i in range(200)}
+    # Each caller got its own event's position.
+    assert all(log[p] == f"d-{i}" for i, p in enumerate(positions))
+    tracks = await database.pool.fetchval("SELECT count(*) FROM device_tracks")
+    assert tracks == 200  # projected in the same transactions
+
+
+async def test_a_lone_delivery_is_committed_at_once(database, examples):
+    appends = GroupCommit(database)
+    position = await asyncio.wait_for(appends.append(device_event(examples, "alone"), NOW), 2)
+    assert (await logged(database))[position] == "alone"
+
+
+async def test_a_batch_that_cannot_commit_fails_only_its_own_callers(database_url, examples):
+    """Hold the append lock so the first batch times out; the next batch must still land."""
+    database = await Database.open(database_url, timeout=0.5, size=4)
+    try:
+        async with database.pool.acquire() as conn:
+            await migrate(conn)
+        appends = GroupCommit(database)
+        async with database.pool.acquire() as blocker:
+            await blocker.execute("SELECT pg_advisory_lock($1)", APPEND_LOCK)
+            first = [
+                asyncio.create_task(appends.append(device_event(examples, f"early-{i}"), NOW))
+                for i in range(5)
+            ]
+            await asyncio.sleep(0.05)  # the first batch is now waiting for the lock
+            second = [
+                asyncio.create_task(appends.append(device_event(examples, f"late-{i}"), NOW))
+                for i in range(5)
+            ]
+            done, _ = await asyncio.wait(first, timeout=3)
+            assert done == set(first)
+            await blocker.execute("SELECT pg_advisory_unlock($1)", APPEND_LOCK)
+        for task in first:
+            with pytest.raises(Unavailable):
+                task.result()
+        positions = await asyncio.wait_for(asyncio.gather(*second), 3)
+        log = await logged(database)
+        assert sorted(log.values()) == sorted(f"late-{i}" for i in range(5))
+        assert sorted(positions) == sorted(log)
+    finally:
+        await database.close()
+
+
+async def test_one_bad_delivery_does_not_sink_its_batch(database, examples):
+    """A non-database failure (here a row the schema refuses) is retried one by one."""
+    appends = GroupCommit(database)
+    good = [device_event(examples, f"good-{i}") for i in range(20)]
+    bad = dataclasses.replace(good[0], stream_type="bogus")  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        *(appends.append(event, NOW) for event in [*good[:10], bad, *good[10:]]),
+        return_exceptions=True,
+    )
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert len(failures) == 1
+    assert results[10] is failures[0]
+    assert sorted((await logged(database)).values()) == sorted(f"good-{i}" for i in range(20))
+
+
+async def test_drain_waits_for_what_is_queued(database, examples):
+    appends = GroupCommit(database)
+    pending = [
+        asyncio.create_task(appends.append(device_event(examples, f"d-{i}"), NOW))
+        for i in range(30)
+    ]
+    await asyncio.sleep(0)
+    await appends.drain()
+    assert all(task.done() for task in pending)
+    assert len(await logged(database)) == 30
+
+
+async def test_close_finishes_the_batch_in_flight_and_refuses_what_waits_behind_it(
+    database, examples
+):
+    """At shutdown nobody waits for the queue any more: commit what is in flight, no more."""
+    appends = GroupCommit(database)
+    async with database.pool.acquire() as blocker:
+        await blocker.execute("SELECT pg_advisory_lock($1)", APPEND_LOCK)
+        in_flight = asyncio.create_task(appends.append(device_event(examples, "first"), NOW))
+        await asyncio.sleep(0.1)  # its batch now waits for the lock
+        queued = [
+            asyncio.create_task(appends.append(device_event(examples, f"later-{i}"), NOW))
+            for i in range(3)
+        ]
+        await asyncio.sleep(0)
+        closing = asyncio.create_task(appends.close())
+        await asyncio.sleep(0.1)
+        assert not closing.done()  # it waits for the batch in flight...
+        await blocker.execute("SELECT pg_advisory_unlock($1)", APPEND_LOCK)
+    await asyncio.wait_for(closing, 5)
+    position = await in_flight  # ...which commits
+    for task in queued:
+        with pytest.raises(Unavailable):
+            await task
+    assert await logged(database) == {position: "first"}

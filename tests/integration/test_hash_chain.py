@@ -1,0 +1,198 @@
+"""Tamper evidence: each event chains to the one before it in its stream; `tracker verify`
+names every altered, removed or reordered event, even one a superuser rewrote."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tracker.domain.delivery import decode
+from tracker.store import log
+from tracker.store.database import Database
+from tracker.store.migrations import migrate, sql_dir
+
+NOW = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def body(device: str, state: str) -> bytes:
+    return json.dumps(
+        {
+            "notifyType": "swUpgradeStateChangeNotify",
+            "deviceId": device,
+            "appId": "app",
+            "operationId": "op",
+            "subOperationId": "sub",
+            "swUpgradeState": state,
+        }
+    ).encode()
+
+
+STATES = ["downloading", "downloaded", "updating", "idle"]
+
+
+def tracker_verify(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracker", "verify"],
+        env={**os.environ, "TRACKER_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def record_all(database: Database, bodies: list[bytes], per_transaction: int = 3) -> None:
+    events = [decode(raw) for raw in bodies]
+    for start in range(0, len(events), per_transaction):
+        async with database.transaction("append") as conn:
+            await log.record(conn, events[start : start + per_transaction], NOW)
+
+
+EDIT_BODY = """
+UPDATE events SET raw = convert_to(replace(convert_from(raw, 'UTF8'), $2, $3), 'UTF8')
+WHERE position = $1
+"""
+SWAP_BODIES = """
+UPDATE events SET raw = CASE position
+    WHEN $1 THEN (SELECT raw FROM events WHERE position = $2)
+    ELSE (SELECT raw FROM events WHERE position = $1) END
+WHERE position IN ($1, $2)
+"""
+REHASH = """
+UPDATE events SET hash = sha256((SELECT hash FROM events WHERE position = $2) || raw)
+WHERE position = $1
+"""
+
+
+async def as_superuser(url: str, *statements: tuple[str, tuple[object, ...]]) -> None:
+    """What someone who can get past the append-only trigger could do."""
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("ALTER TABLE events DISABLE TRIGGER events_append_only")
+            for statement, args in statements:
+                await conn.execute(statement, *args)
+            await conn.execute("ALTER TABLE events ENABLE TRIGGER events_append_only")
+    finally:
+        await conn.close()
+
+
+def streams_of(rounds: int = 3) -> list[bytes]:
+    """Three devices, each through `rounds` full upgrades, interleaved."""
+    return [body(f"d-{d}", STATES[i % 4]) for i in range(rounds * 4) for d in range(3)]
+
+
+async def positions_of(database: Database, device: str) -> list[int]:
+    rows = await database.pool.fetch(
+        "SELECT position FROM events WHERE stream_id = $1 ORDER BY position", device
+    )
+    return [row["position"] for row in rows]
+
+
+@pytest.mark.parametrize("per_transaction", [1, 3, 36], ids=lambda n: f"{n}-per-batch")
+async def test_every_event_chains_to_the_one_before_it_in_its_stream(
+    database, migrated_url, per_transaction
+):
+    """Across batches and within one (36 per batch: each stream's events chain in it)."""
+    await record_all(database, streams_of(), per_transaction)
+    rows = await database.pool.fetch(
+        "SELECT stream_type, stream_id, raw, hash FROM events ORDER BY position"
+    )
+    heads: dict[tuple[str, str], bytes] = {}
+    for row in rows:
+        stream = (row["stream_type"], row["stream_id"])
+        expected = hashlib.sha256(heads.get(stream, bytes(32)) + row["raw"]).digest()
+        assert row["hash"] == expected
+        heads[stream] = expected
+    done = tracker_verify(migrated_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "36 events in 3 streams; every hash chain is intact" in done.stdout
+
+
+@pytest.mark.parametrize("tampering", ["altered", "removed", "reordered", "rehashed"])
+async def test_verify_names_what_a_superuser_rewrote(database, migrated_url, tampering):
+    await record_all(database, streams_of())
+    d1 = await positions_of(database, "d-1")
+    victim, following = d1[4], d1[5]
+    statements: list[tuple[str, tuple[object, ...]]] = {
+        "altered": [(EDIT_BODY, (victim, "d-1", "d-9"))],
+        "removed": [("DELETE FROM events WHERE position = $1", (victim,))],
+        # Two bodies of one stream swap places (positions stay, so only the chain can tell).
+        "reordered": [(SWAP_BODIES, (victim, following))],
+        # A careful forger recomputes the altered event's own hash: the next one still breaks.
+        "rehashed": [
+            (EDIT_BODY, (victim, "downloading", "updating")),
+            (REHASH, (victim, d1[3])),
+        ],
+    }[tampering]
+    await as_superuser(migrated_url, *statements)
+
+    done = tracker_verify(migrated_url)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    named = {
+        int(line.split()[2]) for line in done.stdout.splitlines() if line.startswith("tampered:")
+    }
+    expected = {
+        "altered": {victim},
+        "removed": {following},
+        "reordered": {victim, following},
+        "rehashed": {following},
+    }[tampering]
+    assert named == expected, done.stdout
+    assert "break their stream's hash chain" in done.stdout
+
+
+async def test_concurrent_writers_never_chain_to_a_stale_head(database_url):
+    """Two pools (as two server processes would) append to the same streams at once."""
+    pools = [await Database.open(database_url, timeout=10, size=4) for _ in range(2)]
+    try:
+        async with pools[0].pool.acquire() as conn:
+            await migrate(conn)
+
+        async def writer(database: Database, n: int) -> None:
+            for i in range(25):
+                await record_all(database, [body(f"shared-{i % 2}", STATES[(n + i) % 4])], 1)
+
+        await asyncio.gather(*(writer(pools[n % 2], n) for n in range(8)))
+    finally:
+        for database in pools:
+            await database.close()
+    done = tracker_verify(database_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "200 events in 2 streams" in done.stdout
+
+
+async def test_the_migration_chains_a_log_written_before_it(database_url, tmp_path: Path):
+    older = tmp_path / "sql"
+    older.mkdir()
+    for path in sorted(sql_dir().glob("00[123]_*.sql")):
+        shutil.copy(path, older / path.name)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate(conn, older)
+        for i in range(10):
+            raw = body(f"old-{i % 3}", STATES[i % 4])
+            await conn.execute(
+                "INSERT INTO events (stream_type, stream_id, event_type, payload, raw, received_at)"
+                " VALUES ('device', $1, 'swUpgradeStateChangeNotify', $2::jsonb, $3, now())",
+                f"old-{i % 3}",
+                raw.decode(),
+                raw,
+            )
+        assert "004_hash_chain.sql" in await migrate(conn)
+    finally:
+        await conn.close()
+    done = tracker_verify(database_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "10 events in 3 streams; every hash chain is intact" in done.stdout

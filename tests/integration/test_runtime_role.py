@@ -1,0 +1,131 @@
+"""Least privilege: `tracker migrate --runtime-role` sets up a role that can run the server,
+append to and read the log, maintain the projections, and do nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from tests.integration.conftest import MakeClient
+
+SW_STATE, SW_RESULT = (
+    "oceanconnect-swUpgradeStateChangeNotify",
+    "oceanconnect-swUpgradeResultNotify",
+)
+EVENTS_MAY = {"SELECT": True, "INSERT": True, "UPDATE": False, "DELETE": False}
+EVENTS_MAY |= {"TRUNCATE": False, "REFERENCES": False, "TRIGGER": False}
+
+
+def as_role(url: str, role: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{role}:{password}@{host}"))
+
+
+def tracker(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracker", *args],
+        env={**os.environ, "TRACKER_DATABASE_URL": url, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def runtime(migrated_url):
+    """(the runtime role's URL, its name), set up by the real command; dropped afterwards."""
+    role, password = f"tracker_rt_{secrets.token_hex(4)}", secrets.token_urlsafe(12)
+    done = tracker(
+        migrated_url, "migrate", "--runtime-role", role, TRACKER_RUNTIME_PASSWORD=password
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"runtime role '{role}' created and granted" in done.stdout
+    yield as_role(migrated_url, role, password), role
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(migrated_url)
+        try:
+            await conn.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+async def privileges(url: str, role: str) -> dict[str, dict[str, bool]]:
+    conn = await asyncpg.connect(url)
+    try:
+        return {
+            table: {
+                what: await conn.fetchval(
+                    "SELECT has_table_privilege($1, $2, $3)", role, table, what
+                )
+                for what in EVENTS_MAY
+            }
+            for table in ("events", "rejected", "device_tracks", "replay_progress")
+        }
+    finally:
+        await conn.close()
+
+
+async def test_the_runtime_role_serves_and_may_only_read_and_append_the_log(
+    runtime, migrated_url, examples, make_client: MakeClient
+):
+    url, role = runtime
+    client = await make_client(database_url=url)  # migrates on start: nothing to do, allowed
+    for raw in examples.values():
+        response = await client.post("/v1/notifications", data=raw)
+        assert response.status == 200, await response.text()
+    posted = await client.post("/v1/notifications", data=examples[SW_STATE])
+    assert (await client.get(f"/v1/devices/{(await posted.json())['stream_id']}")).status == 200
+    assert (await client.post("/v1/notifications", data=b"{")).status == 400  # into rejected
+    assert (await client.get("/metrics")).status == 200
+
+    granted = await privileges(migrated_url, role)
+    assert granted["events"] == EVENTS_MAY
+    assert granted["rejected"] == EVENTS_MAY
+    assert granted["device_tracks"] == EVENTS_MAY | {"UPDATE": True}  # upserts
+    assert granted["replay_progress"] == dict.fromkeys(EVENTS_MAY, False) | {"SELECT": True}
+
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in (
+            "UPDATE events SET received_at = now()",
+            "DELETE FROM events",
+            "TRUNCATE events",
+            "ALTER TABLE events DISABLE TRIGGER events_append_only",
+            "DROP TABLE device_tracks",
+            "DELETE FROM device_transitions",
+            "CREATE TABLE intruder (x int)",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_a_replay_keeps_the_runtime_role_working(
+    runtime, migrated_url, examples, make_client: MakeClient
+):
+    """Replay swaps in new tables: the role's grants must come with them."""
+    url, _ = runtime
+    client = await make_client(database_url=url)
+    posted = await client.post("/v1/notifications", data=examples[SW_STATE])
+    assert posted.status == 200
+    device = (await posted.json())["stream_id"]
+
+    done = tracker(migrated_url, "replay")
+    assert done.returncode == 0, done.stderr
+
+    assert (await client.post("/v1/notifications", data=examples[SW_RESULT])).status == 200
+    assert (await client.get(f"/v1/devices/{device}")).status == 200
+    assert (await client.get(f"/v1/devices/{device}/transitions")).status == 200

@@ -1,0 +1,116 @@
+"""Group commit: deliveries that arrive together share one transaction and one WAL flush.
+
+Appends are serialised by the append lock (see `events.py`), so one transaction per delivery
+would cap ingestion at one commit round trip at a time. Instead, each delivery joins a queue;
+one flusher per process takes everything queued, records it in a single transaction, and then
+answers every caller. A caller is answered only after *its* batch committed, so 200 still means
+durable. While a batch commits, the next one fills up: batches grow with the load by themselves,
+and an idle server still commits a lone delivery at once, without waiting for company.
+
+A batch that cannot commit fails only its own callers (`Unavailable`, hence 503). Any other error
+is a bug in one delivery's handling, not the database's: the batch is retried one delivery per
+transaction, so that one delivery fails alone and the others still land.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tracker.domain.delivery import NewEvent
+from tracker.store import log
+from tracker.store.database import Database
+from tracker.store.errors import Unavailable
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 1000  # bounds one transaction's size and time under a burst
+
+
+@dataclass(slots=True)
+class _Waiting:
+    event: NewEvent
+    received_at: datetime
+    answer: asyncio.Future[int]
+
+
+@dataclass
+class GroupCommit:
+    database: Database
+    max_batch: int = MAX_BATCH
+    on_commit: Callable[[int], None] = lambda _size: None  # e.g. a batch-size histogram
+    _queue: list[_Waiting] = field(default_factory=list)
+    _flusher: asyncio.Task[None] | None = None
+    _closed: bool = False
+
+    async def append(self, event: NewEvent, received_at: datetime) -> int:
+        """Append `event`; return its log position once it has committed."""
+        waiting = _Waiting(event, received_at, asyncio.get_running_loop().create_future())
+        self._queue.append(waiting)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        # A caller that goes away (client hung up) must not take the batch down with it.
+        return await asyncio.shield(waiting.answer)
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far has been answered (graceful shutdown)."""
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    async def close(self) -> None:
+        """At shutdown, once no request waits any more: finish the batch in flight, start none.
+
+        aiohttp has answered every request by then, or cancelled it when the grace ran out, so
+        whatever is still queued has nobody to answer. Committing it would take one more
+        transaction per batch, each up to TRACKER_DB_TIMEOUT if the database stalls, and keep
+        the process past its grace (the `--workers` supervisor kills at grace + 5 s). Dropping
+        it is safe: its sender got no answer and delivers it again.
+        """
+        self._closed = True
+        await self.drain()
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue and not self._closed:
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+                await self._commit(batch)
+        finally:
+            self._flusher = None
+            queued, self._queue = self._queue, []  # empty, unless closed or interrupted
+            for waiting in queued:
+                _fail(waiting, Unavailable("the server stopped before this append"))
+
+    async def _commit(self, batch: list[_Waiting]) -> None:
+        try:
+            async with self.database.transaction("append") as conn:
+                positions = await log.record(
+                    conn, [w.event for w in batch], [w.received_at for w in batch]
+                )
+        except Unavailable as error:
+            for waiting in batch:
+                _fail(waiting, Unavailable(str(error)))
+            return
+        except Exception as error:
+            if len(batch) > 1:
+                logger.exception("a batch of %d failed; retrying one by one", len(batch))
+                for waiting in batch:
+                    await self._commit([waiting])
+            else:
+                _fail(batch[0], error)
+            return
+        except BaseException as error:  # cancelled at shutdown: nobody may wait forever
+            for waiting in batch:
+                _fail(waiting, Unavailable(f"the append was interrupted: {error!r}"))
+            raise
+        self.on_commit(len(batch))
+        for waiting, position in zip(batch, positions, strict=True):
+            if not waiting.answer.done():
+                waiting.answer.set_result(position)
+
+
+def _fail(waiting: _Waiting, error: BaseException) -> None:
+    if not waiting.answer.done():
+        waiting.answer.set_exception(error)

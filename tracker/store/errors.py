@@ -19,6 +19,10 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable (ConnectionError is a subclass)
     TimeoutError,
     asyncpg.InterfaceError,  # connection closed under us, pool closing
+    # The server ended the session (FATAL, then close) between two of our statements: asyncpg
+    # took in the error but not yet the close, and refuses the next statement with "cannot
+    # switch to state 15; another operation (2) is in progress". The pool then drops it.
+    asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.InsufficientResourcesError,  # 53xxx: disk full, too many connections

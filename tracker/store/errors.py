@@ -15,7 +15,7 @@ class Unavailable(Exception):  # noqa: N818 - reads as "store unavailable"
     """The database could not be reached, or could not commit, in time: retrying may help."""
 
 
-_TRANSIENT: tuple[type[BaseException], ...] = (
+TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable (ConnectionError is a subclass)
     TimeoutError,
     asyncpg.InterfaceError,  # connection closed under us, pool closing
@@ -39,6 +39,6 @@ def unavailable_on_failure(what: str) -> Iterator[None]:
     """
     try:
         yield
-    except _TRANSIENT as error:
+    except TRANSIENT as error:
         log.warning("database unavailable during %s: %s: %s", what, type(error).__name__, error)
         raise Unavailable(f"database unavailable during {what}") from error

@@ -17,8 +17,12 @@ from datetime import datetime
 import asyncpg
 
 from tracker.store.database import Connection, Database
+from tracker.store.errors import TRANSIENT
 
 log = logging.getLogger(__name__)
+
+# The listener must outlive anything the database does to it: it retries every second.
+_RETRY: tuple[type[BaseException], ...] = (*TRANSIENT, asyncpg.PostgresError)
 
 CHANNEL = "tracker_log"
 NOTIFY = "SELECT pg_notify('tracker_log', '')"  # delivered when the appending transaction commits
@@ -106,7 +110,7 @@ class Listener:
         while True:
             try:
                 conn = await asyncpg.connect(self.url, timeout=5)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+            except _RETRY as error:
                 log.debug("feed listener cannot connect yet: %s", error)
                 await asyncio.sleep(1)
                 continue
@@ -116,7 +120,7 @@ class Listener:
                 await conn.add_listener(CHANNEL, self._wake)
                 self._wake()  # something may have committed while we were away
                 await lost.wait()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except _RETRY as error:
                 log.debug("feed listener lost its connection: %s", error)
             finally:
                 with contextlib.suppress(Exception):

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -840,7 +841,10 @@ def assert_reads_back(live: Live, hostile: str) -> None:
     by_operation = read(live, f"/v1/devices?{urlencode({'operation_id': hostile})}")
     assert [d["device_id"] for d in by_operation.json()["items"]] == [hostile]
 
-    # The CLI, for people and scripts: `--` before an id that may start with "-".
+
+def assert_cli_shows(live: Live, hostile: str) -> None:
+    """The CLI, for people and scripts, shows what the API does: `--` before an id that may
+    start with "-"."""
     shown = cli(live, "device", "--json", "--", hostile)
     assert shown.returncode == 0, (hostile, shown.stderr)
     assert json.loads(shown.stdout) == read(live, f"/v1/devices/{quote(hostile, safe='')}").json()
@@ -849,12 +853,19 @@ def assert_reads_back(live: Live, hostile: str) -> None:
     assert json.loads(shown.stdout) == read(live, f"/v1/tasks/{quote(hostile, safe='')}").json()
 
 
+def assert_all_read_back(live: Live, ids: list[str]) -> None:
+    for hostile in ids:
+        assert_reads_back(live, hostile)
+    # Each CLI run is a process start (about 0.5 s): run them side by side.
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda hostile: assert_cli_shows(live, hostile), ids))
+
+
 def test_hostile_ids_round_trip_harmlessly(start_tracker, database_url):
     # A server of its own: the bodies generated above may have used some of these ids already.
     live = Live(start_tracker({"TRACKER_DATABASE_URL": database_url}), database_url)
     post_ids(live, HOSTILE_IDS)
-    for hostile in HOSTILE_IDS:
-        assert_reads_back(live, hostile)
+    assert_all_read_back(live, HOSTILE_IDS)
     # Nothing leaked between them, and the tables the injections name are all still there.
     listed = read(live, "/v1/devices?limit=1000").json()["items"]
     assert sorted(d["device_id"] for d in listed) == sorted(HOSTILE_IDS)
@@ -866,8 +877,7 @@ def test_ids_with_braces_round_trip(start_tracker, database_url):
     live = Live(start_tracker({"TRACKER_DATABASE_URL": database_url}), database_url)
     braced = ["${jndi:ldap://x}", "{device_id}", "a}b"]
     post_ids(live, braced)
-    for hostile in braced:
-        assert_reads_back(live, hostile)
+    assert_all_read_back(live, braced)
 
 
 @pytest.mark.parametrize("hostile", ["", "x" * 257, "a\x00b"], ids=["empty", "257 chars", "NUL"])

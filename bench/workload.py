@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.e2e.fleet import rollout
+from tests.e2e.fleet import interleaved, rollout
 
 DEVICES_PER_ROUND = 500
 TASKS_PER_ROUND = 20
@@ -33,8 +33,7 @@ def _interleaved_rounds(prefix: str) -> Iterator[bytes]:
         scripts = rollout(
             f"{prefix}{round_}", devices=DEVICES_PER_ROUND, tasks=TASKS_PER_ROUND, seed=round_
         )
-        for step in itertools.zip_longest(*(script.bodies for script in scripts)):
-            yield from (body for body in step if body is not None)
+        yield from interleaved(scripts)
 
 
 def write_lines(path: Path, bodies: Iterable[bytes]) -> Path:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -111,6 +113,13 @@ def task_script(prefix: str, number: int) -> Script:
     script.final["status"] = "Success"
     script.transitions = 4  # three applied changes and one late event (applied: false)
     return script
+
+
+def interleaved(scripts: list[Script]) -> Iterator[bytes]:
+    """Every script's bodies, one from each in turn: each stream stays in order, and its
+    deliveries arrive far apart, as from a real fleet."""
+    for step in itertools.zip_longest(*(script.bodies for script in scripts)):
+        yield from (body for body in step if body is not None)
 
 
 def rollout(prefix: str, devices: int, tasks: int, seed: int = 7) -> list[Script]:

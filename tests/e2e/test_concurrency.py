@@ -10,7 +10,7 @@ import sys
 import aiohttp
 import pytest
 
-from tests.e2e.fleet import Script, rollout
+from tests.e2e.fleet import Script, interleaved, rollout
 
 CLIENTS = 64
 DEVICES = 200
@@ -24,19 +24,13 @@ async def send(servers: list[str], scripts: list[Script], clients: int = CLIENTS
 
     async def client(session: aiohttp.ClientSession, mine: list[Script]) -> None:
         nonlocal acked
-        cursors = [iter(s.bodies) for s in mine]
-        while cursors:
-            for cursor in list(cursors):
-                body = next(cursor, None)
-                if body is None:
-                    cursors.remove(cursor)
-                    continue
-                url = servers[next(turn) % len(servers)] + "/v1/notifications"
-                async with session.post(
-                    url, data=body, headers={"Content-Type": "application/json"}
-                ) as response:
-                    assert response.status == 200, await response.text()
-                    acked += 1
+        for body in interleaved(mine):
+            url = servers[next(turn) % len(servers)] + "/v1/notifications"
+            async with session.post(
+                url, data=body, headers={"Content-Type": "application/json"}
+            ) as response:
+                assert response.status == 200, await response.text()
+                acked += 1
 
     connector = aiohttp.TCPConnector(limit=clients * 2)
     async with aiohttp.ClientSession(connector=connector) as session:

@@ -28,7 +28,7 @@ import orjson
 import pytest
 
 from tests.e2e.conftest import StartTracker
-from tests.e2e.fleet import rollout
+from tests.e2e.fleet import interleaved, rollout
 from tests.support.postgres import EmbeddedPostgres
 from tests.support.server import TrackerProcess
 from tracker.store.events import APPEND_LOCK
@@ -60,14 +60,7 @@ def fleet_bodies(prefix: str, client: int) -> Iterator[bytes]:
     """Endless realistic deliveries for one client. Its streams are its own, sent in order."""
     for round_ in itertools.count():
         scripts = rollout(f"{prefix}-c{client}-r{round_}", 8, tasks=1, seed=client * 1000 + round_)
-        cursors = [iter(script.bodies) for script in scripts]
-        while cursors:
-            for cursor in list(cursors):
-                body = next(cursor, None)
-                if body is None:
-                    cursors.remove(cursor)
-                else:
-                    yield body
+        yield from interleaved(scripts)
 
 
 class Load:

@@ -40,10 +40,11 @@ from tracker.store.rows import (
 
 BATCH = 10_000
 PROJECTED = "stream_type IN ('device', 'task')"
+# The projected events, as `recorded(row)` reads them.
+LOGGED = f"SELECT position, received_at, event_type, raw FROM events WHERE {PROJECTED}"  # noqa: S608
 # `hashtext` spreads stream ids evenly; masking keeps the modulus non-negative.
 PARTITION = (
-    f"SELECT position, received_at, event_type, raw FROM events WHERE {PROJECTED} "  # noqa: S608
-    "AND ($1 = 1 OR (hashtext(stream_id) & 2147483647) % $1 = $2) ORDER BY position"
+    f"{LOGGED} AND ($1 = 1 OR (hashtext(stream_id) & 2147483647) % $1 = $2) ORDER BY position"
 )
 SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 

@@ -26,7 +26,7 @@ import asyncpg
 from tracker.store import progress as reported
 from tracker.store import projections
 from tracker.store.events import APPEND_LOCK, TAKE_APPEND_LOCK
-from tracker.store.rebuild import BATCH, PROJECTED, Plan, fold_log, recorded
+from tracker.store.rebuild import BATCH, LOGGED, PROJECTED, Plan, fold_log, recorded
 from tracker.store.rows import ALL_TABLES, Table
 
 REPLAY_LOCK = 0x7472_6B72_706C  # "trkrpl": one replay or check at a time
@@ -34,11 +34,7 @@ REBUILD, CHECK = "tracker_rebuild", "tracker_check"  # scratch schemas
 # The snapshot's size, and where the catch-up starts (constants only in these strings).
 EXTENT = f"SELECT count(*) FILTER (WHERE {PROJECTED}), coalesce(max(position), 0) FROM events"  # noqa: S608
 SPLIT_FROM = 200_000  # events: below this, starting processes costs more than it saves
-AFTER = (
-    f"SELECT position, received_at, event_type, raw FROM events WHERE {PROJECTED} "  # noqa: S608
-    "AND position > $1 "
-    "ORDER BY position LIMIT $2"
-)
+AFTER = f"{LOGGED} AND position > $1 ORDER BY position LIMIT $2"
 
 Progress = Callable[[int, int, float], None]  # (events done, total, seconds so far)
 

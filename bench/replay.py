@@ -31,7 +31,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.fleet import rollout
+from tests.support.fleet import rollout
 from tests.support.postgres import EmbeddedPostgres, create_database, drop_database
 from tests.support.server import TrackerProcess
 from tracker.domain.delivery import decode

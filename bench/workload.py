@@ -1,5 +1,5 @@
 """The realistic mix every ingest measurement posts: devices through full upgrades, with results,
-retries and odd moves, and batch tasks (tests/e2e/fleet.py), written once to a file per run.
+retries and odd moves, and batch tasks (tests/support/fleet.py), written once to a file per run.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.e2e.fleet import interleaved, rollout
+from tests.support.fleet import interleaved, rollout
 
 DEVICES_PER_ROUND = 500
 TASKS_PER_ROUND = 20

@@ -10,7 +10,7 @@ import sys
 import aiohttp
 import pytest
 
-from tests.e2e.fleet import Script, interleaved, rollout
+from tests.support.fleet import Script, interleaved, rollout
 
 CLIENTS = 64
 DEVICES = 200

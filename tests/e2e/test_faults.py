@@ -28,7 +28,7 @@ import orjson
 import pytest
 
 from tests.e2e.conftest import StartTracker
-from tests.e2e.fleet import interleaved, rollout
+from tests.support.fleet import interleaved, rollout
 from tests.support.postgres import EmbeddedPostgres
 from tests.support.server import TrackerProcess
 from tracker.store.events import APPEND_LOCK

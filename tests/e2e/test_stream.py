@@ -9,7 +9,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.e2e.fleet import rollout
+from tests.support.fleet import rollout
 from tracker.documents import FeedDeviceTransition, FeedTaskTransition
 
 

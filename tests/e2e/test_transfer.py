@@ -10,8 +10,8 @@ import sys
 
 import asyncpg
 
-from tests.e2e.fleet import rollout
 from tests.e2e.http import post
+from tests.support.fleet import rollout
 from tests.support.postgres import create_database, drop_database
 from tracker.store.rows import ALL_TABLES
 

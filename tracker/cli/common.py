@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from tracker.config import Settings
-from tracker.store.database import Database, open_migrated
+from tracker.store.database import Database
+from tracker.store.migrations import open_migrated
 
 log = logging.getLogger("tracker")
 

@@ -17,9 +17,9 @@ from tracker.http.keys import APPENDS, DATABASE, LISTENER, SETTINGS, STOPPING
 from tracker.http.openapi import get_openapi
 from tracker.http.routes import OPERATIONS
 from tracker.http.sanity import refuse_nul
-from tracker.store.database import open_migrated
 from tracker.store.feed import Listener
 from tracker.store.group_commit import GroupCommit
+from tracker.store.migrations import open_migrated
 
 logger = logging.getLogger(__name__)
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
 
-from tracker.config import Settings
-from tracker.store.errors import Unavailable, unavailable_on_failure
-
-log = logging.getLogger(__name__)
+from tracker.store.errors import unavailable_on_failure
 
 # What a store function receives: a pooled connection (a proxy) or a plain one.
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -85,28 +81,3 @@ async def _keep_session(_: asyncpg.Connection) -> None:
     Nothing here leaves session state behind: locks are transaction-scoped, settings are
     SET LOCAL, and LISTEN lives on the feed's own connection, outside the pool.
     """
-
-
-async def open_migrated(url: str, settings: Settings) -> Database:
-    """Open the pool and migrate, waiting up to `start_timeout` for the database to come up."""
-    from tracker.store.migrations import migrate  # noqa: PLC0415 - migrations import this module
-
-    deadline = asyncio.get_running_loop().time() + settings.start_timeout
-    while True:
-        database = None
-        try:
-            database = await Database.open(
-                url, timeout=settings.db_timeout, size=settings.pool_size
-            )
-            with unavailable_on_failure("migrate"):
-                async with database.pool.acquire() as conn:
-                    await migrate(conn)
-        except Unavailable:
-            if database is not None:
-                await database.close()
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            log.warning("database not reachable yet; retrying")
-            await asyncio.sleep(1)
-            continue
-        return database

@@ -82,6 +82,37 @@ async def append(
     return sorted(row["position"] for row in rows)
 
 
+# What a bulk loader COPYs into `events`, in position order (positions are drawn as rows arrive).
+COPY_COLUMNS = (
+    "stream_type",
+    "stream_id",
+    "event_type",
+    "payload",
+    "raw",
+    "received_at",
+    "occurred_at",
+    "hash",
+)
+
+
+def copy_row(event: NewEvent, received_at: datetime, head: bytes | None) -> tuple[object, ...]:
+    """`event` as one COPY record (columns `COPY_COLUMNS`), chained to its stream's `head`.
+
+    For loaders that bypass `tracker_append` (the scale benchmark): the caller keeps the heads
+    (the last element of each record is the new head) and must be the log's only writer.
+    """
+    return (
+        event.stream_type,
+        event.stream_id,
+        event.event_type,
+        event.payload_json,
+        event.raw,
+        received_at,
+        event.occurred_at,
+        chained(head, event.raw),
+    )
+
+
 def chained(previous: bytes | None, raw: bytes) -> bytes:
     """An event's hash: sha256 of its stream's previous hash (zeros at first) and its body.
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from tracker.store.database import Connection
+from tracker.config import Settings
+from tracker.store.database import Connection, Database
+from tracker.store.errors import Unavailable, unavailable_on_failure
 
 log = logging.getLogger(__name__)
 
@@ -80,3 +83,26 @@ async def migrate(conn: Connection, directory: Path | None = None) -> list[str]:
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
     return applied_now
+
+
+async def open_migrated(url: str, settings: Settings) -> Database:
+    """Open the pool and migrate, waiting up to `start_timeout` for the database to come up."""
+    deadline = asyncio.get_running_loop().time() + settings.start_timeout
+    while True:
+        database = None
+        try:
+            database = await Database.open(
+                url, timeout=settings.db_timeout, size=settings.pool_size
+            )
+            with unavailable_on_failure("migrate"):
+                async with database.pool.acquire() as conn:
+                    await migrate(conn)
+        except Unavailable:
+            if database is not None:
+                await database.close()
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            log.warning("database not reachable yet; retrying")
+            await asyncio.sleep(1)
+            continue
+        return database

@@ -7,14 +7,11 @@ the two cannot drift apart.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from tracker.domain.device import DeviceTransition, TrackState, UpgradeResult
 from tracker.domain.notifications import TaskStatus, TaskType, UpgradeState
-from tracker.domain.task import Task, TaskTransition
-from tracker.store.queries import Device, OperationSummary
 
 
 def _platform_time(moment: datetime) -> str:
@@ -29,7 +26,13 @@ TrackName = Literal["software", "firmware"]
 
 
 class Document(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # from_attributes: a document is read off the domain row (or store view) it shows, field by
+    # field, so a field is declared once in tracker/domain and once here, and nowhere else.
+    model_config = ConfigDict(frozen=True, extra="forbid", from_attributes=True)
+
+    @classmethod
+    def of(cls, source: object) -> Self:
+        return cls.model_validate(source, from_attributes=True)
 
     def to_json(self) -> bytes:
         return self.__pydantic_serializer__.to_json(self)
@@ -50,24 +53,6 @@ class ResultDocument(Document):
     position: int
     received_at: datetime
 
-    @classmethod
-    def of(cls, r: UpgradeResult) -> ResultDocument:
-        return cls(
-            result=r.result,
-            source_version=r.source_version,
-            target_version=r.target_version,
-            current_version=r.current_version,
-            error_code=r.error_code,
-            result_desc=r.result_desc,
-            description=r.description,
-            upgrade_time=r.upgrade_time,
-            anomaly=r.anomaly,
-            operation_id=r.operation_id,
-            sub_operation_id=r.sub_operation_id,
-            position=r.position,
-            received_at=r.received_at,
-        )
-
 
 class TrackDocument(Document):
     state: UpgradeState | None = Field(description="null until a state is reported")
@@ -79,21 +64,6 @@ class TrackDocument(Document):
     last_position: int
     updated_at: datetime
 
-    @classmethod
-    def of(cls, t: TrackState | None) -> TrackDocument | None:
-        if t is None:
-            return None
-        return cls(
-            state=t.state,
-            state_since=t.state_since,
-            operation_id=t.operation_id,
-            sub_operation_id=t.sub_operation_id,
-            version=t.version,
-            last_result=ResultDocument.of(t.last_result) if t.last_result else None,
-            last_position=t.last_position,
-            updated_at=t.updated_at,
-        )
-
 
 class DeviceDocument(Document):
     device_id: str
@@ -102,18 +72,6 @@ class DeviceDocument(Document):
     firmware: TrackDocument | None
     last_position: int
     updated_at: datetime
-
-    @classmethod
-    def of(cls, found: Device) -> DeviceDocument:
-        latest = max(found.tracks.values(), key=lambda t: t.last_position)
-        return cls(
-            device_id=found.device_id,
-            app_id=latest.app_id,
-            software=TrackDocument.of(found.tracks.get("software")),
-            firmware=TrackDocument.of(found.tracks.get("firmware")),
-            last_position=latest.last_position,
-            updated_at=latest.updated_at,
-        )
 
 
 class DeviceTransitionDocument(Document):
@@ -126,36 +84,44 @@ class DeviceTransitionDocument(Document):
     sub_operation_id: str
     received_at: datetime
 
-    @classmethod
-    def of(cls, t: DeviceTransition) -> DeviceTransitionDocument:
-        return cls(
-            position=t.position,
-            track=t.track,
-            from_state=t.from_state,
-            to_state=t.to_state,
-            valid=t.valid,
-            operation_id=t.operation_id,
-            sub_operation_id=t.sub_operation_id,
-            received_at=t.received_at,
-        )
+
+class ErrorGroupDocument(Document):
+    error_code: str | None = Field(description="null: the platform sent none (firmware results)")
+    result_desc: str | None
+    devices: int = Field(description="members whose last result here is FAIL with this error")
 
 
 class OperationDocument(Document):
+    """An operation's rollup on its track: counters kept with every delivery, O(1) to read."""
+
     operation_id: str
     track: TrackName
-    devices: int
-    states: dict[str, int]
-    results: dict[str, int]
+    app_id: str
+    devices: int = Field(description="every device that reported under the operation")
+    states: dict[str, int] = Field(description="members by current state here (none: omitted)")
+    results: dict[str, int] = Field(description="members by last result here: SUCCESS, FAIL")
+    errors: list[ErrorGroupDocument] = Field(description="FAIL results by error, top 20")
+    target_versions: dict[str, int] = Field(description="members by their result's target")
+    first_seen_at: datetime
+    last_activity_at: datetime
 
-    @classmethod
-    def of(cls, s: OperationSummary) -> OperationDocument:
-        return cls(
-            operation_id=s.operation_id,
-            track=s.track,
-            devices=s.devices,
-            states=s.states,
-            results=s.results,
-        )
+
+class OperationMemberDocument(Document):
+    """A device's part in an operation: its state and last result there (it may have moved on)."""
+
+    operation_id: str
+    track: TrackName
+    device_id: str
+    app_id: str
+    state: UpgradeState | None
+    result: Result | None
+    error_code: str | None
+    result_desc: str | None
+    target_version: str | None
+    current_version: str | None
+    first_seen_at: datetime
+    last_position: int
+    updated_at: datetime
 
 
 class TaskDocument(Document):
@@ -169,20 +135,6 @@ class TaskDocument(Document):
     last_position: int
     updated_at: datetime
 
-    @classmethod
-    def of(cls, t: Task) -> TaskDocument:
-        return cls(
-            task_id=t.task_id,
-            app_id=t.app_id,
-            task_type=t.task_type,
-            status=t.status,
-            status_desc=t.status_desc,
-            event_time=t.event_time,
-            request_id=t.request_id,
-            last_position=t.last_position,
-            updated_at=t.updated_at,
-        )
-
 
 class TaskTransitionDocument(Document):
     position: int
@@ -193,19 +145,6 @@ class TaskTransitionDocument(Document):
     event_time: PlatformTime
     request_id: str | None
     received_at: datetime
-
-    @classmethod
-    def of(cls, t: TaskTransition) -> TaskTransitionDocument:
-        return cls(
-            position=t.position,
-            from_status=t.from_status,
-            to_status=t.to_status,
-            valid=t.valid,
-            applied=t.applied,
-            event_time=t.event_time,
-            request_id=t.request_id,
-            received_at=t.received_at,
-        )
 
 
 class FeedDeviceTransition(DeviceTransitionDocument):

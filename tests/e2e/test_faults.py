@@ -31,6 +31,7 @@ from tests.e2e.conftest import StartTracker
 from tests.support.fleet import interleaved, rollout
 from tests.support.postgres import EmbeddedPostgres
 from tests.support.server import TrackerProcess
+from tracker.store import bodies
 from tracker.store.events import APPEND_LOCK
 
 CLIENTS = 32
@@ -175,10 +176,11 @@ async def assert_acked_are_logged(url: str, answers: list[Answer]) -> tuple[int,
     assert len(set(positions)) == len(positions), "two 200s named the same position"
     conn = await asyncpg.connect(url)
     try:
-        rows = await conn.fetch("SELECT position, raw FROM events")
+        await bodies.ready(conn)
+        rows = await conn.fetch("SELECT position, raw, codec FROM events")
     finally:
         await conn.close()
-    logged = {row["position"]: bytes(row["raw"]) for row in rows}
+    logged = {row["position"]: bodies.unpack(row["codec"], row["raw"]) for row in rows}
     lost = [a.position for a in acked if a.position not in logged]
     assert not lost, f"{len(lost)} acknowledged events are not in the log: {lost[:10]}"
     altered = [a.position for a in acked if logged[a.position] != a.body]

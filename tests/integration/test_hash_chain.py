@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import asyncpg
 import pytest
 
 from tracker.domain.delivery import decode
-from tracker.store import log
+from tracker.store import bodies, log
 from tracker.store.database import Database
 from tracker.store.migrations import migrate, sql_dir
 
@@ -58,30 +59,55 @@ async def record_all(database: Database, bodies: list[bytes], per_transaction: i
             await log.record(conn, events[start : start + per_transaction], NOW)
 
 
-EDIT_BODY = """
-UPDATE events SET raw = convert_to(replace(convert_from(raw, 'UTF8'), $2, $3), 'UTF8')
-WHERE position = $1
-"""
-SWAP_BODIES = """
-UPDATE events SET raw = CASE position
-    WHEN $1 THEN (SELECT raw FROM events WHERE position = $2)
-    ELSE (SELECT raw FROM events WHERE position = $1) END
-WHERE position IN ($1, $2)
-"""
-REHASH = """
-UPDATE events SET hash = sha256((SELECT hash FROM events WHERE position = $2) || raw)
-WHERE position = $1
-"""
+Tampering = Callable[[asyncpg.Connection], Awaitable[None]]
+SET_BODY = "UPDATE events SET raw = $2, codec = $3 WHERE position = $1"
+READ_BODY = "SELECT raw, codec FROM events WHERE position = $1"
 
 
-async def as_superuser(url: str, *statements: tuple[str, tuple[object, ...]]) -> None:
+def edit_body(position: int, old: str, new: str, *, rehash_after: int | None = None) -> Tampering:
+    """Rewrite one body as a forger who knows our codec would; optionally recompute its hash
+    from the event before it (`rehash_after`), as a careful one would."""
+
+    async def edit(conn: asyncpg.Connection) -> None:
+        row = await conn.fetchrow(READ_BODY, position)
+        body = bodies.unpack(row["codec"], row["raw"]).replace(old.encode(), new.encode())
+        codec, stored = bodies.pack(body)
+        await conn.execute(SET_BODY, position, stored, codec)
+        if rehash_after is not None:
+            before = await conn.fetchval(
+                "SELECT hash FROM events WHERE position = $1", rehash_after
+            )
+            forged = hashlib.sha256(before + body).digest()
+            await conn.execute("UPDATE events SET hash = $2 WHERE position = $1", position, forged)
+
+    return edit
+
+
+def swap_bodies(first: int, second: int) -> Tampering:
+    async def swap(conn: asyncpg.Connection) -> None:
+        a, b = [await conn.fetchrow(READ_BODY, p) for p in (first, second)]
+        await conn.execute(SET_BODY, first, b["raw"], b["codec"])
+        await conn.execute(SET_BODY, second, a["raw"], a["codec"])
+
+    return swap
+
+
+def execute(statement: str, *args: object) -> Tampering:
+    async def run(conn: asyncpg.Connection) -> None:
+        await conn.execute(statement, *args)
+
+    return run
+
+
+async def as_superuser(url: str, *tamperings: Tampering) -> None:
     """What someone who can get past the append-only trigger could do."""
     conn = await asyncpg.connect(url)
     try:
+        await bodies.ready(conn)
         async with conn.transaction():
             await conn.execute("ALTER TABLE events DISABLE TRIGGER events_append_only")
-            for statement, args in statements:
-                await conn.execute(statement, *args)
+            for tampering in tamperings:
+                await tampering(conn)
             await conn.execute("ALTER TABLE events ENABLE TRIGGER events_append_only")
     finally:
         await conn.close()
@@ -106,12 +132,13 @@ async def test_every_event_chains_to_the_one_before_it_in_its_stream(
     """Across batches and within one (36 per batch: each stream's events chain in it)."""
     await record_all(database, streams_of(), per_transaction)
     rows = await database.pool.fetch(
-        "SELECT stream_type, stream_id, raw, hash FROM events ORDER BY position"
+        "SELECT stream_type, stream_id, raw, codec, hash FROM events ORDER BY position"
     )
     heads: dict[tuple[str, str], bytes] = {}
     for row in rows:
         stream = (row["stream_type"], row["stream_id"])
-        expected = hashlib.sha256(heads.get(stream, bytes(32)) + row["raw"]).digest()
+        body = bodies.unpack(row["codec"], row["raw"])
+        expected = hashlib.sha256(heads.get(stream, bytes(32)) + body).digest()
         assert row["hash"] == expected
         heads[stream] = expected
     done = tracker_verify(migrated_url)
@@ -119,23 +146,31 @@ async def test_every_event_chains_to_the_one_before_it_in_its_stream(
     assert "36 events in 3 streams; every hash chain is intact" in done.stdout
 
 
-@pytest.mark.parametrize("tampering", ["altered", "removed", "reordered", "rehashed"])
+@pytest.mark.parametrize(
+    "tampering", ["altered", "removed", "reordered", "rehashed", "garbled", "uncompressed"]
+)
 async def test_verify_names_what_a_superuser_rewrote(database, migrated_url, tampering):
     await record_all(database, streams_of())
     d1 = await positions_of(database, "d-1")
     victim, following = d1[4], d1[5]
-    statements: list[tuple[str, tuple[object, ...]]] = {
-        "altered": [(EDIT_BODY, (victim, "d-1", "d-9"))],
-        "removed": [("DELETE FROM events WHERE position = $1", (victim,))],
+    tamperings: list[Tampering] = {
+        "altered": [edit_body(victim, "d-1", "d-9")],
+        "removed": [execute("DELETE FROM events WHERE position = $1", victim)],
         # Two bodies of one stream swap places (positions stay, so only the chain can tell).
-        "reordered": [(SWAP_BODIES, (victim, following))],
+        "reordered": [swap_bodies(victim, following)],
         # A careful forger recomputes the altered event's own hash: the next one still breaks.
-        "rehashed": [
-            (EDIT_BODY, (victim, "downloading", "updating")),
-            (REHASH, (victim, d1[3])),
+        "rehashed": [edit_body(victim, "downloading", "updating", rehash_after=d1[3])],
+        # Stored bytes that are no longer a frame of their codec.
+        "garbled": [execute("UPDATE events SET raw = '\\x28b52ffd00' WHERE position = $1", victim)],
+        # A body written back as plain text under a compressed codec.
+        "uncompressed": [
+            execute(
+                "UPDATE events SET raw = convert_to('{}', 'UTF8'), codec = 1 WHERE position = $1",
+                victim,
+            )
         ],
     }[tampering]
-    await as_superuser(migrated_url, *statements)
+    await as_superuser(migrated_url, *tamperings)
 
     done = tracker_verify(migrated_url)
 
@@ -148,6 +183,8 @@ async def test_verify_names_what_a_superuser_rewrote(database, migrated_url, tam
         "removed": {following},
         "reordered": {victim, following},
         "rehashed": {following},
+        "garbled": {victim},
+        "uncompressed": {victim},
     }[tampering]
     assert named == expected, done.stdout
     assert "break their stream's hash chain" in done.stdout

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from tracker.domain.delivery import decode
-from tracker.store import events
+from tracker.store import bodies, events
 from tracker.store.database import Database
 from tracker.store.migrations import available, migrate
 
@@ -39,13 +39,31 @@ async def test_history_cannot_be_rewritten(database, examples, table, statement)
     assert await database.pool.fetchval("SELECT count(*) FROM events") == 1
 
 
-async def test_the_log_keeps_the_exact_bytes(database, examples):
+async def test_the_log_keeps_the_exact_bytes_compressed(database, examples):
     for stem, raw in examples.items():
         position = await append_one(database, raw)
         row = await database.pool.fetchrow(
-            "SELECT raw, payload::text FROM events WHERE position = $1", position
+            "SELECT raw, codec FROM events WHERE position = $1", position
         )
-        assert bytes(row["raw"]) == raw, stem
+        assert bodies.unpack(row["codec"], row["raw"]) == raw, stem
+        assert row["codec"] == 1, stem
+        assert len(row["raw"]) < len(raw) / 3, stem  # the examples are in dictionary 1
+        assert await events.read_raw(database, position) == raw, stem
+
+
+async def test_a_body_the_dictionary_cannot_shrink_is_kept_as_received(database):
+    odd = b'{"x": 1}'  # shorter than any zstd frame
+    position = await append_one(database, odd)
+    row = await database.pool.fetchrow(
+        "SELECT raw, codec FROM events WHERE position = $1", position
+    )
+    assert (row["codec"], bytes(row["raw"])) == (0, odd)
+    assert await events.read_raw(database, position) == odd
+
+
+async def test_a_dictionary_once_written_cannot_change(database):
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="body_codecs is append-only"):
+        await database.pool.execute("UPDATE body_codecs SET dictionary = '' WHERE id = 1")
 
 
 async def test_migrations_are_idempotent_and_safe_from_many_processes_at_once(database_url):

@@ -39,7 +39,7 @@ def device_body(prefix: str, device: int, kind: str, value: str, op: int) -> dic
     body = {
         "notifyType": notify,
         "curVersion": f"v{op}",
-        "targetVersion": "v1",
+        "targetVersion": f"v{STATES.index(value) % 2}",
         "sourceVersion": "v0",
         "upgradeTime": 5,
         **base,
@@ -48,11 +48,11 @@ def device_body(prefix: str, device: int, kind: str, value: str, op: int) -> dic
         return {
             **body,
             "swUpgradeResult": result,
-            "resultDesc": "r",
-            "errorCode": "0",
+            "resultDesc": f"r{device % 2}",
+            "errorCode": f"E{STATES.index(value)}",
             "description": "d",
         }
-    return {**body, "status": result, "statusDesc": "s"}
+    return {**body, "status": result, "statusDesc": f"s{device % 2}"}
 
 
 def task_body(

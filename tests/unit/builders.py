@@ -38,7 +38,9 @@ def fw(state, **kw):
     )
 
 
-def sw_result(result="SUCCESS", cur="2.0", target="2.0", source="1.0", **kw):
+def sw_result(
+    result="SUCCESS", cur="2.0", target="2.0", source="1.0", error=None, desc="done", **kw
+):
     return SwUpgradeResult(
         notifyType="swUpgradeResultNotify",
         curVersion=cur,
@@ -46,21 +48,21 @@ def sw_result(result="SUCCESS", cur="2.0", target="2.0", source="1.0", **kw):
         sourceVersion=source,
         swUpgradeResult=result,
         upgradeTime="60",
-        resultDesc="done",
-        errorCode="0" if result == "SUCCESS" else "E42",
+        resultDesc=desc,
+        errorCode=error or ("0" if result == "SUCCESS" else "E42"),
         description="desc",
         **ids(**kw),
     )
 
 
-def fw_result(result="SUCCESS", cur="2.0", target="2.0", source="1.0", **kw):
+def fw_result(result="SUCCESS", cur="2.0", target="2.0", source="1.0", desc="fw done", **kw):
     return FwUpgradeResult(
         notifyType="fwUpgradeResultNotify",
         curVersion=cur,
         targetVersion=target,
         sourceVersion=source,
         status=result,
-        statusDesc="fw done",
+        statusDesc=desc,
         upgradeTime=60,
         **ids(**kw),
     )

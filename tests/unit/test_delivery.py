@@ -71,7 +71,6 @@ def test_each_platform_example_is_recognised(
         event_type,
     )
     assert event.raw == examples[stem]
-    assert json.loads(event.payload_json) == json.loads(examples[stem])
 
 
 def test_examples_are_the_shared_ones(examples):
@@ -209,12 +208,10 @@ def test_extra_fields_are_tolerated_and_kept_in_raw(examples):
     assert event.raw == raw
 
 
-def test_nul_escapes_are_kept_in_raw_but_not_in_jsonb_text():
+def test_nul_escapes_are_kept_in_raw():
     raw = b'{"notifyType": "odd\\u0000type", "k\\u0000": ["\\u0000"]}'
     event = decode(raw)
     assert event.raw == raw
-    assert "\\u0000" not in event.payload_json
-    assert json.loads(event.payload_json) == {"notifyType": "odd\ufffdtype", "k\ufffd": ["\ufffd"]}
 
 
 @pytest.mark.parametrize("field", ["deviceId", "operationId", "swUpgradeState"])

@@ -16,7 +16,8 @@ def test_keys_name_exactly_the_rows_an_event_touches():
         ]
     )
     assert keys.tracks == {("a", "software"), ("a", "firmware")}
-    assert keys.members == {("o1", "a", "software"), ("o2", "a", "firmware")}
+    assert keys.members == {("o1", "software", "a"), ("o2", "firmware", "a")}
+    assert keys.devices == {"a"}
     assert keys.tasks == {"t"}
 
 

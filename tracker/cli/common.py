@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from tracker.config import Settings
 from tracker.store.database import Database
-from tracker.store.migrations import open_migrated
+from tracker.store.startup import open_migrated
 
 log = logging.getLogger("tracker")
 

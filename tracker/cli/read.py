@@ -15,10 +15,11 @@ from tracker.cli.common import EXIT_CODES, NOT_FOUND, OK, database, duration
 from tracker.cli.table import render, shown, when
 from tracker.config import Settings
 from tracker.domain.notifications import Track
-from tracker.store import queries
+from tracker.store import queries, rollups
 from tracker.store.database import Database
 
 HISTORY_LIMIT = 10_000
+STATE_NAMES = ["idle", "downloading", "downloaded", "updating"]
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
@@ -41,10 +42,32 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
     task.set_defaults(run=_task)
 
     operation = commands.add_parser(
-        "operation", parents=parents, help="an upgrade operation's summary", epilog=EXIT_CODES
+        "operation",
+        parents=parents,
+        help="an upgrade operation's rollup, or with --devices its members",
+        epilog=EXIT_CODES,
     )
     operation.add_argument("operation_id")
+    operation.add_argument("--track", choices=["software", "firmware"])
+    operation.add_argument(
+        "--devices", action="store_true", help="list the devices that took part, by id"
+    )
+    operation.add_argument("--state", choices=STATE_NAMES, help="with --devices: state in it")
+    operation.add_argument("--result", choices=["SUCCESS", "FAIL"], help="with --devices")
+    operation.add_argument("--error-code", help="with --devices: the error code of that result")
+    operation.add_argument("--limit", type=int, default=100, help="at most this many (100)")
     operation.set_defaults(run=_operation)
+
+    listed = commands.add_parser(
+        "operations",
+        parents=parents,
+        help="upgrade operations, the most recently active first",
+        epilog=EXIT_CODES,
+    )
+    listed.add_argument("--track", choices=["software", "firmware"])
+    listed.add_argument("--app", help="application id")
+    listed.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    listed.set_defaults(run=_operations)
 
     devices = commands.add_parser(
         "devices",
@@ -55,7 +78,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         epilog=EXIT_CODES,
     )
     devices.add_argument("--track", choices=["software", "firmware"])
-    devices.add_argument("--state", choices=["idle", "downloading", "downloaded", "updating"])
+    devices.add_argument("--state", choices=STATE_NAMES)
     devices.add_argument("--operation", help="current operation id")
     devices.add_argument("--app", help="application id")
     devices.add_argument("--result", choices=["SUCCESS", "FAIL"], help="last result")
@@ -203,20 +226,94 @@ def _task(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _operation(settings: Settings, args: argparse.Namespace) -> int:
+    if args.devices:
+        return _members(settings, args)
+
     async def work(db: Database) -> int:
-        summary = await queries.operation(db, args.operation_id)
-        if summary is None:
+        found = await rollups.operation(db, args.operation_id, args.track)
+        if found is None:
             return _not_found(f"no device has reported operation {args.operation_id!r}")
-        document = doc.OperationDocument.of(summary)
+        document = doc.OperationDocument.of(found)
         if args.json:
             return _print_json(document.model_dump(mode="json"))
         print(
-            f"operation {shown(document.operation_id)} ({document.track}): "
-            f"{document.devices} devices"
+            f"operation {shown(document.operation_id)} ({document.track}, app "
+            f"{shown(document.app_id)}): {document.devices} devices, first seen "
+            f"{when(document.first_seen_at)}, last active {when(document.last_activity_at)}"
         )
         print(render(["STATE", "DEVICES"], list(document.states.items())))
         print()
         print(render(["RESULT", "DEVICES"], list(document.results.items())))
+        if document.errors:
+            print()
+            rows = [(e.error_code, e.result_desc, e.devices) for e in document.errors]
+            print(render(["ERROR", "DESCRIPTION", "DEVICES"], rows))
+        if document.target_versions:
+            print()
+            print(render(["TARGET VERSION", "DEVICES"], list(document.target_versions.items())))
+        return OK
+
+    return _run(settings, work)
+
+
+def _members(settings: Settings, args: argparse.Namespace) -> int:
+    filters: dict[str, object] = {
+        name: value
+        for name, value in (
+            ("operation_id", args.operation_id),
+            ("track", args.track),
+            ("state", args.state),
+            ("result", args.result),
+            ("error_code", args.error_code),
+        )
+        if value is not None
+    }
+
+    async def work(db: Database) -> int:
+        found, last = await rollups.members(db, filters, None, args.limit)
+        if not found and await rollups.operation(db, args.operation_id) is None:
+            return _not_found(f"no device has reported operation {args.operation_id!r}")
+        documents = [doc.OperationMemberDocument.of(m) for m in found]
+        if args.json:
+            return _print_json([d.model_dump(mode="json") for d in documents])
+        rows = [
+            (d.device_id, d.track, d.state, d.result, d.error_code, d.target_version, d.updated_at)
+            for d in documents
+        ]
+        headers = ["DEVICE", "TRACK", "STATE", "RESULT", "ERROR", "TARGET", "UPDATED"]
+        print(render(headers, rows))
+        more = " (there are more: raise --limit)" if last is not None else ""
+        print(f"{len(rows)} devices in operation {args.operation_id}{more}", file=sys.stderr)
+        return OK
+
+    return _run(settings, work)
+
+
+def _operations(settings: Settings, args: argparse.Namespace) -> int:
+    filters = {k: v for k, v in (("track", args.track), ("app_id", args.app)) if v is not None}
+
+    async def work(db: Database) -> int:
+        found, last = await rollups.operations(db, filters, None, args.limit)
+        documents = [doc.OperationDocument.of(r) for r in found]
+        if args.json:
+            return _print_json([d.model_dump(mode="json") for d in documents])
+        rows = [
+            (
+                d.operation_id,
+                d.track,
+                d.app_id,
+                d.devices,
+                " ".join(f"{s} {n}" for s, n in d.states.items()),
+                d.results["SUCCESS"],
+                d.results["FAIL"],
+                d.last_activity_at,
+            )
+            for d in documents
+        ]
+        headers = ["OPERATION", "TRACK", "APP", "DEVICES", "STATES", "SUCCESS", "FAIL", "ACTIVE"]
+        print(render(headers, rows))
+        more = " (there are more: raise --limit)" if last is not None else ""
+        print(f"{len(rows)} operations{more}", file=sys.stderr)
         return OK
 
     return _run(settings, work)
@@ -229,7 +326,7 @@ def _devices(settings: Settings, args: argparse.Namespace) -> int:
     )
 
     async def work(db: Database) -> int:
-        found = await queries.devices(db, where, "", args.limit)
+        found, last = await queries.devices(db, where, None, args.limit)
         documents = [doc.DeviceDocument.of(d) for d in found]
         if args.json:
             return _print_json([d.model_dump(mode="json") for d in documents])
@@ -252,7 +349,7 @@ def _devices(settings: Settings, args: argparse.Namespace) -> int:
         print(
             render(["DEVICE", "APP", "STATE", "SINCE", "OPERATION", "VERSION", "LAST RESULT"], rows)
         )
-        more = " (there may be more: raise --limit)" if len(found) == args.limit else ""
+        more = " (there are more: raise --limit)" if last is not None else ""
         print(f"{len(rows)} devices on the {track} track{more}", file=sys.stderr)
         return OK
 

@@ -6,7 +6,6 @@ the same bodies for exactly the same reasons.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -29,7 +28,6 @@ class NewEvent:
     stream_id: str
     event_type: str
     raw: bytes
-    payload_json: str  # the payload as jsonb input text (see `_jsonb_text`)
     occurred_at: datetime | None
     notification: Notification | None  # None when the type is not one we project
 
@@ -53,15 +51,13 @@ def decode(raw: bytes) -> NewEvent:
     notify_type = document.get("notifyType")
     if isinstance(notify_type, str) and notify_type in DEVICE_MODELS:
         device = _validate(DEVICE_MODELS[notify_type], document)
-        return NewEvent("device", device.deviceId, notify_type, raw, _jsonb_text(raw), None, device)
+        return NewEvent("device", device.deviceId, notify_type, raw, None, device)
     if document.get("resource") == "batchtask" and document.get("event") == "update":
         task = _validate(BatchTaskUpdated, document)
         task_id, occurred_at = task.notify_data.body.task_id, task.occurred_at()
-        return NewEvent(
-            "task", task_id, "batchtask.update", raw, _jsonb_text(raw), occurred_at, task
-        )
+        return NewEvent("task", task_id, "batchtask.update", raw, occurred_at, task)
     stream_hint, label = _stream_hint(document), _label(document)
-    return NewEvent("unrecognised", stream_hint, label, raw, _jsonb_text(raw), None, None)
+    return NewEvent("unrecognised", stream_hint, label, raw, None, None)
 
 
 def decode_logged(event_type: str, raw: bytes) -> Notification | None:
@@ -145,20 +141,3 @@ def _stream_hint(document: dict[str, Any]) -> str:
 def _bounded(text: str) -> str:
     """Sender-chosen text for a label column: short, and without U+0000 (text cannot hold it)."""
     return text.replace("\x00", "")[:MAX_LABEL]
-
-
-# The JSON escape \u0000: "\u0000" preceded by an even number of backslashes (an odd number
-# would make it the literal text "\u0000" after an escaped backslash).
-_ESCAPED_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
-
-
-def _jsonb_text(raw: bytes) -> str:
-    r"""The body as PostgreSQL jsonb input.
-
-    The raw text is valid JSON (orjson checked it), and jsonb takes it as is, except for the
-    escape \u0000, which jsonb cannot hold. Such bodies (rare, hostile or not) are stored
-    with U+0000 replaced by U+FFFD in the jsonb copy only; `raw` keeps the exact bytes.
-    Done on the text, not the parsed document: a walk would recurse once per nesting level,
-    and a deep body (orjson takes 1,024 levels) ran out of stack (a 500, the delivery lost).
-    """
-    return _ESCAPED_NUL.sub(rb"\1\\ufffd", raw).decode("utf-8")

@@ -77,6 +77,24 @@ class TrackState(NamedTuple):
     updated_at: datetime  # that event's received_at
 
 
+class KnownDevice(NamedTuple):
+    """A device the fleet has heard from: its application (as of its latest report)."""
+
+    device_id: str
+    app_id: str
+    first_seen_at: datetime
+
+
+def know_device(
+    known: KnownDevice | None, event: Recorded[DeviceNotification]
+) -> KnownDevice | None:
+    """The device's entry after `event`; None when unchanged."""
+    n = event.notification
+    if known is None:
+        return KnownDevice(n.deviceId, n.appId, event.received_at)
+    return None if known.app_id == n.appId else known._replace(app_id=n.appId)
+
+
 class DeviceTransition(NamedTuple):
     device_id: str
     position: int

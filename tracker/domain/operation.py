@@ -1,18 +1,29 @@
-"""Which devices took part in an upgrade operation, with their state and result under it.
+"""Upgrade operations: which devices took part, with their state and result under each, and the
+rollup counters kept from them.
 
-Kept per (operation, device, track), so an operation's summary stays true after its devices
-move on to the next operation.
+Membership is kept per (operation, track, device), so an operation's rollup stays true after its
+devices move on to the next operation. The rollup (`OperationCounts`, `ErrorCount`,
+`VersionCount`) is what `GET /v1/operations/{id}` reads: counters moved by the deltas of each
+membership change (`Tally`), in the append's transaction, so reading them is O(1) whatever the
+fleet size. Every counter is an order-independent aggregate of the members (a count, a min or a
+max of values that only grow), so replay may recount them from the rebuilt members and must get
+exactly what the live deltas built; `tracker replay --check` and a property test hold it to that.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from tracker.domain.device import STEP_STATES, track_of
 from tracker.domain.notifications import (
     DeviceNotification,
+    FwUpgradeResult,
     FwUpgradeStateChanged,
+    Result,
     SwUpgradeResult,
     SwUpgradeStateChanged,
     Track,
@@ -20,15 +31,64 @@ from tracker.domain.notifications import (
 )
 from tracker.domain.recorded import Recorded
 
+STATES: tuple[UpgradeState, ...] = ("idle", "downloading", "downloaded", "updating")
+RESULTS: tuple[Result, ...] = ("SUCCESS", "FAIL")
+OperationKey = tuple[str, Track]  # (operation_id, track)
+
 
 class OperationDevice(NamedTuple):
+    """One device's part in one operation, on one track."""
+
     operation_id: str
-    device_id: str
     track: Track
-    state: UpgradeState | None
-    result: Literal["SUCCESS", "FAIL"] | None
+    device_id: str
+    app_id: str  # as of its first report under the operation (fixed, so min() is exact)
+    state: UpgradeState | None  # None: only a result has been reported under the operation
+    result: Result | None
+    error_code: str | None
+    result_desc: str | None
+    target_version: str | None
+    current_version: str | None
+    first_seen_at: datetime
     last_position: int
-    updated_at: datetime
+    updated_at: datetime  # the latest receive time of a change (never moves back)
+
+
+class OperationCounts(NamedTuple):
+    """An operation's rollup on one track: members by state and by last result."""
+
+    operation_id: str
+    track: Track
+    app_id: str  # the least of its members' (an operation belongs to one application)...
+    max_app_id: str  # ...and the greatest: equal, unless it somehow spans several
+    devices: int
+    idle: int
+    downloading: int
+    downloaded: int
+    updating: int
+    success: int
+    fail: int
+    first_seen_at: datetime
+    last_activity_at: datetime
+
+
+class ErrorCount(NamedTuple):
+    """Members whose last result under the operation is FAIL, by error code and description."""
+
+    operation_id: str
+    track: Track
+    error_code: str | None  # firmware results carry none
+    result_desc: str | None
+    devices: int
+
+
+class VersionCount(NamedTuple):
+    """Members by the target version of their last result under the operation."""
+
+    operation_id: str
+    track: Track
+    target_version: str
+    devices: int
 
 
 def evolve_membership(
@@ -36,17 +96,119 @@ def evolve_membership(
 ) -> OperationDevice | None:
     """Fold one device event into its operation membership; None when nothing changes."""
     n = event.notification
-    state = member.state if member else None
-    result = member.result if member else None
-    if isinstance(n, SwUpgradeStateChanged):
-        state = n.swUpgradeState
-    elif isinstance(n, FwUpgradeStateChanged):
-        state = STEP_STATES[n.step]
+    if member is None:
+        member = OperationDevice(
+            n.operationId,
+            track_of(n),
+            n.deviceId,
+            n.appId,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            event.received_at,
+            event.position,
+            event.received_at,
+        )
+        changed = True
     else:
-        result = n.swUpgradeResult if isinstance(n, SwUpgradeResult) else n.status
-    if member is not None and state == member.state and result == member.result:
+        changed = False
+    if isinstance(n, SwUpgradeStateChanged | FwUpgradeStateChanged):
+        state = n.swUpgradeState if isinstance(n, SwUpgradeStateChanged) else STEP_STATES[n.step]
+        after = member._replace(state=state)
+    elif isinstance(n, SwUpgradeResult):
+        after = member._replace(
+            result=n.swUpgradeResult,
+            error_code=n.errorCode,
+            result_desc=n.resultDesc,
+            target_version=n.targetVersion,
+            current_version=n.curVersion,
+        )
+    else:
+        after = _fw_result(member, n)
+    if after == member and not changed:
         return None
-    track = member.track if member else track_of(n)
-    return OperationDevice(
-        n.operationId, n.deviceId, track, state, result, event.position, event.received_at
+    return after._replace(
+        last_position=event.position, updated_at=max(member.updated_at, event.received_at)
     )
+
+
+def _fw_result(member: OperationDevice, n: FwUpgradeResult) -> OperationDevice:
+    return member._replace(
+        result=n.status,
+        error_code=None,
+        result_desc=n.statusDesc,
+        target_version=n.targetVersion,
+        current_version=n.curVersion,
+    )
+
+
+@dataclass
+class Tally:
+    """What a set of membership changes does to the rollup counters: additive deltas."""
+
+    counts: dict[OperationKey, OperationCounts] = field(default_factory=dict)
+    errors: Counter[tuple[str, Track, str | None, str | None]] = field(default_factory=Counter)
+    versions: Counter[tuple[str, Track, str]] = field(default_factory=Counter)
+
+    def change(self, before: OperationDevice | None, after: OperationDevice) -> None:
+        """Count `after` in and `before` (its previous value, if any) out."""
+        key = (after.operation_id, after.track)
+        delta = Counter[str]()
+        if before is None:
+            delta["devices"] += 1
+        else:
+            self._count(before, delta, -1)
+        self._count(after, delta, +1)
+        counts = self.counts.get(key) or OperationCounts(
+            *key,
+            after.app_id,
+            after.app_id,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            after.first_seen_at,
+            after.updated_at,
+        )
+        self.counts[key] = counts._replace(
+            app_id=min(counts.app_id, after.app_id),
+            max_app_id=max(counts.max_app_id, after.app_id),
+            first_seen_at=min(counts.first_seen_at, after.first_seen_at),
+            last_activity_at=max(counts.last_activity_at, after.updated_at),
+            **{name: getattr(counts, name) + n for name, n in delta.items()},
+        )
+
+    def _count(self, member: OperationDevice, delta: Counter[str], sign: int) -> None:
+        if member.state is not None:
+            delta[member.state] += sign
+        if member.result is not None:
+            delta[member.result.lower()] += sign
+        if member.result == "FAIL":
+            self.errors[
+                member.operation_id, member.track, member.error_code, member.result_desc
+            ] += sign
+        if member.target_version is not None:
+            self.versions[member.operation_id, member.track, member.target_version] += sign
+
+    def error_deltas(self) -> list[ErrorCount]:
+        return [ErrorCount(*key, n) for key, n in sorted(self.errors.items(), key=_nulls) if n]
+
+    def version_deltas(self) -> list[VersionCount]:
+        return [VersionCount(*key, n) for key, n in sorted(self.versions.items()) if n]
+
+
+def _nulls(item: tuple[tuple[object, ...], int]) -> tuple[str, ...]:
+    return tuple("" if part is None else str(part) for part in item[0])
+
+
+def tally(changes: Iterable[tuple[OperationDevice | None, OperationDevice]]) -> Tally:
+    counted = Tally()
+    for before, after in changes:
+        counted.change(before, after)
+    return counted

@@ -1,8 +1,10 @@
 """The one fold that live ingestion and replay share: events in, projection rows out.
 
 Live ingestion seeds a `Projection` with the rows its events touch, applies them in log order
-and writes back what changed; replay starts empty and applies the whole log. Same function,
-same rows: that is what makes replay trustworthy.
+and writes back what changed, with the rollup deltas of the memberships that changed (`Tally`).
+Replay folds one stream at a time into a fresh `Projection` and writes all of its rows, then
+recounts the rollups from the memberships. Same function, same rows: that is what makes replay
+trustworthy.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from typing import cast
 
 from tracker.domain.device import (
     DeviceTransition,
+    KnownDevice,
     TrackState,
     evolve_track,
+    know_device,
     track_of,
 )
 from tracker.domain.notifications import (
@@ -22,24 +26,26 @@ from tracker.domain.notifications import (
     Notification,
     Track,
 )
-from tracker.domain.operation import OperationDevice, evolve_membership
+from tracker.domain.operation import OperationDevice, Tally, evolve_membership, tally
 from tracker.domain.recorded import Recorded
 from tracker.domain.task import Task, TaskTransition, evolve_task
 
 TrackKey = tuple[str, Track]  # (device_id, track)
-MemberKey = tuple[str, str, Track]  # (operation_id, device_id, track)
+MemberKey = tuple[str, Track, str]  # (operation_id, track, device_id)
 
 
 @dataclass(frozen=True, slots=True)
 class Keys:
     """The rows a batch of events may touch, so live ingestion can load exactly those."""
 
+    devices: frozenset[str]
     tracks: frozenset[TrackKey]
     tasks: frozenset[str]
     members: frozenset[MemberKey]
 
 
 def keys_of(notifications: list[Notification]) -> Keys:
+    devices: set[str] = set()
     tracks: set[TrackKey] = set()
     tasks: set[str] = set()
     members: set[MemberKey] = set()
@@ -48,33 +54,39 @@ def keys_of(notifications: list[Notification]) -> Keys:
             tasks.add(n.notify_data.body.task_id)
         else:
             track = track_of(n)
+            devices.add(n.deviceId)
             tracks.add((n.deviceId, track))
-            members.add((n.operationId, n.deviceId, track))
-    return Keys(frozenset(tracks), frozenset(tasks), frozenset(members))
+            members.add((n.operationId, track, n.deviceId))
+    return Keys(frozenset(devices), frozenset(tracks), frozenset(tasks), frozenset(members))
 
 
 @dataclass(frozen=True, slots=True)
 class Changes:
+    devices: list[KnownDevice]
     tracks: list[TrackState]
     tasks: list[Task]
     members: list[OperationDevice]
     device_transitions: list[DeviceTransition]
     task_transitions: list[TaskTransition]
+    rollup: Tally
 
 
 @dataclass
 class Projection:
+    devices: dict[str, KnownDevice] = field(default_factory=dict)
     tracks: dict[TrackKey, TrackState] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)
     members: dict[MemberKey, OperationDevice] = field(default_factory=dict)
     device_transitions: list[DeviceTransition] = field(default_factory=list)
     task_transitions: list[TaskTransition] = field(default_factory=list)
+    _changed_devices: set[str] = field(default_factory=set)
     _changed_tracks: set[TrackKey] = field(default_factory=set)
     _changed_tasks: set[str] = field(default_factory=set)
-    _changed_members: set[MemberKey] = field(default_factory=set)
+    # Each changed membership as it was before its first change: the rollup's "minus" side.
+    _members_before: dict[MemberKey, OperationDevice | None] = field(default_factory=dict)
 
     def apply(self, event: Recorded[Notification]) -> None:
-        """Fold one event. Events must come in log-position order."""
+        """Fold one event. Events must come in log-position order (per stream, at least)."""
         if isinstance(event.notification, BatchTaskUpdated):
             self._apply_task(cast("Recorded[BatchTaskUpdated]", event))
         else:
@@ -82,6 +94,10 @@ class Projection:
 
     def _apply_device(self, event: Recorded[DeviceNotification]) -> None:
         n = event.notification
+        known = know_device(self.devices.get(n.deviceId), event)
+        if known is not None:
+            self.devices[n.deviceId] = known
+            self._changed_devices.add(n.deviceId)
         key: TrackKey = (n.deviceId, track_of(n))
         track, transition = evolve_track(self.tracks.get(key), event)
         if track is not None:
@@ -89,11 +105,12 @@ class Projection:
             self._changed_tracks.add(key)
         if transition is not None:
             self.device_transitions.append(transition)
-        member_key: MemberKey = (n.operationId, n.deviceId, key[1])
-        member = evolve_membership(self.members.get(member_key), event)
+        member_key: MemberKey = (n.operationId, key[1], n.deviceId)
+        before = self.members.get(member_key)
+        member = evolve_membership(before, event)
         if member is not None:
+            self._members_before.setdefault(member_key, before)
             self.members[member_key] = member
-            self._changed_members.add(member_key)
 
     def _apply_task(self, event: Recorded[BatchTaskUpdated]) -> None:
         task_id = event.notification.notify_data.body.task_id
@@ -105,26 +122,18 @@ class Projection:
             self.task_transitions.append(transition)
 
     def take_changes(self) -> Changes:
-        """What changed since the last call (rows and new transitions), then forget it."""
+        """What changed since the last call (rows, new transitions, rollup deltas); then forget."""
+        changed_members = sorted(self._members_before)
         changes = Changes(
+            devices=[self.devices[k] for k in sorted(self._changed_devices)],
             tracks=[self.tracks[k] for k in sorted(self._changed_tracks)],
             tasks=[self.tasks[k] for k in sorted(self._changed_tasks)],
-            members=[self.members[k] for k in sorted(self._changed_members)],
+            members=[self.members[k] for k in changed_members],
             device_transitions=self.device_transitions,
             task_transitions=self.task_transitions,
+            rollup=tally((self._members_before[k], self.members[k]) for k in changed_members),
         )
-        self._changed_tracks, self._changed_tasks, self._changed_members = set(), set(), set()
+        self._changed_devices, self._changed_tracks, self._changed_tasks = set(), set(), set()
+        self._members_before = {}
         self.device_transitions, self.task_transitions = [], []
         return changes
-
-    def forget_changes(self) -> None:
-        """Replay writes every row once at the end: it need not remember which ones changed."""
-        self._changed_tracks.clear()
-        self._changed_tasks.clear()
-        self._changed_members.clear()
-
-    def take_transitions(self) -> tuple[list[DeviceTransition], list[TaskTransition]]:
-        """New transitions only (replay streams them out while keeping the rows in memory)."""
-        taken = self.device_transitions, self.task_transitions
-        self.device_transitions, self.task_transitions = [], []
-        return taken

@@ -19,7 +19,7 @@ from tracker.http.routes import OPERATIONS
 from tracker.http.sanity import refuse_nul
 from tracker.store.feed import Listener
 from tracker.store.group_commit import GroupCommit
-from tracker.store.migrations import open_migrated
+from tracker.store.startup import open_migrated
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Devices, their audit trail, and upgrade operations."""
+"""Devices and their audit trail."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
 from tracker.http.paging import (
     cursor_after,
-    cursor_after_id,
+    cursor_key,
+    key_cursor,
     limit_of,
     next_cursor,
     one_of,
@@ -58,7 +59,8 @@ def _moment(at: str) -> int | datetime:
 
 
 async def list_devices(request: web.Request) -> web.Response:
-    """Devices by id. `state` and `operation_id` look at one track (`track`, default software)."""
+    """Devices by id; with `stuck_for`, longest stuck first. `state`, `operation_id`, `result`
+    and `stuck_for` look at one track (`track`, default software)."""
     track = cast("Track | None", one_of(request, "track", TRACKS))
     state = one_of(request, "state", STATES)
     operation_id = request.query.get("operation_id")
@@ -69,10 +71,11 @@ async def list_devices(request: web.Request) -> web.Response:
     where = queries.DeviceFilter(
         track, state, request.query.get("app_id"), operation_id, result, stuck_for
     )
-    limit = limit_of(request)
-    found = await queries.devices(request.app[DATABASE], where, cursor_after_id(request), limit)
-    cursor = next_cursor([d.device_id for d in found], limit)
-    return page([doc.DeviceDocument.of(d) for d in found], cursor)
+    kinds = (datetime, str) if queries.device_listing(where) is queries.TRACKS_STUCK else (str,)
+    found, last = await queries.devices(
+        request.app[DATABASE], where, cursor_key(request, kinds), limit_of(request)
+    )
+    return page([doc.DeviceDocument.of(d) for d in found], key_cursor(last))
 
 
 def _seconds(raw: str | None) -> float | None:
@@ -100,11 +103,3 @@ async def list_device_transitions(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", f"no device {device_id!r} has been seen")
     cursor = next_cursor([t.position for t in found], limit)
     return page([doc.DeviceTransitionDocument.of(t) for t in found], cursor)
-
-
-async def get_operation(request: web.Request) -> web.Response:
-    operation_id = request.match_info["operation_id"]
-    summary = await queries.operation(request.app[DATABASE], operation_id)
-    if summary is None:
-        raise ApiError(404, "not_found", f"no device has reported operation {operation_id!r}")
-    return document(doc.OperationDocument.of(summary))

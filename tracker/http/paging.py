@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -48,7 +50,7 @@ def resume_after(request: web.Request) -> int:
     return position_param(request, "after") if after is None else after
 
 
-def encode_cursor(after: int | str) -> str:
+def encode_cursor(after: object) -> str:
     return base64.urlsafe_b64encode(orjson.dumps({"after": after})).decode().rstrip("=")
 
 
@@ -62,14 +64,39 @@ def cursor_after(request: web.Request) -> int | None:
     return after
 
 
-def cursor_after_id(request: web.Request) -> str:
-    """The id a cursor resumes after ('' from the start) for lists ordered by an id."""
+def cursor_key(request: web.Request, kinds: tuple[type, ...]) -> tuple[Any, ...] | None:
+    """The key a cursor resumes after, typed as `kinds` (str, int, datetime), or None when no
+    cursor was given. A cursor of another list's shape is refused like a forged one."""
     after = _cursor_key(request)
     if after is None:
-        return ""
-    if not isinstance(after, str) or "\x00" in after:  # no id holds U+0000
+        return None
+    values = after if isinstance(after, list) else [after]
+    if len(values) != len(kinds):
         raise _bad("cursor", _FOREIGN_CURSOR)
-    return after
+    return tuple(_typed(value, kind) for value, kind in zip(values, kinds, strict=True))
+
+
+def _typed(value: object, kind: type) -> object:
+    if kind is str and isinstance(value, str) and "\x00" not in value:  # no id holds U+0000
+        return value
+    if kind is int and type(value) is int and 0 <= value <= MAX_BIGINT:
+        return value
+    if kind is datetime and isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return moment
+    raise _bad("cursor", _FOREIGN_CURSOR)
+
+
+def key_cursor(key: tuple[Any, ...] | None) -> str | None:
+    """The cursor for a page's last key (None: that page was the last)."""
+    if key is None:
+        return None
+    values = [v.isoformat() if isinstance(v, datetime) else v for v in key]
+    return encode_cursor(values[0] if len(values) == 1 else values)
 
 
 _FOREIGN_CURSOR = "cursor is not one this server issued; use next_cursor as given"

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from tracker import documents as doc
 from tracker.domain.notifications import DEVICE_MODELS, BatchTaskUpdated
-from tracker.http import devices, health, ingest, log, metrics, stream, tasks
+from tracker.http import devices, health, ingest, log, metrics, operations, stream, tasks
 from tracker.http.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 Guard = Literal["ingest", "read", "open"]
@@ -62,10 +62,15 @@ PAGE = (LIMIT, CURSOR)
 DEVICE_ID = Param("device_id", "path", {"type": "string"}, "the platform's deviceId")
 TASK_ID = Param("task_id", "path", {"type": "string"}, "IoTDA's task_id")
 STATES = {"type": "string", "enum": list(devices.STATES)}
+TRACK_NAMES = ("software", "firmware")
+OPERATION_ID = Param("operation_id", "path", {"type": "string"}, "the platform's operationId")
 
 
 def _enum(values: tuple[str, ...]) -> dict[str, Any]:
     return {"type": "string", "enum": list(values)}
+
+
+TRACK_FILTER = Param("track", "query", _enum(TRACK_NAMES), "only this track")
 
 
 NOTIFICATION_BODY: dict[str, Any] = {
@@ -154,7 +159,8 @@ OPERATIONS: tuple[Operation, ...] = (
                 "stuck_for",
                 "query",
                 {"type": "number", "minimum": 0, "exclusiveMaximum": 10**9},
-                "in a state other than idle on `track` for at least this many seconds",
+                "in a state other than idle on `track` for at least this many seconds; the "
+                "page is then ordered longest stuck first",
             ),
             *PAGE,
         ),
@@ -189,13 +195,52 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "GET",
+        "/v1/operations",
+        operations.list_operations,
+        "Upgrade operations, the most recently active first",
+        "operations",
+        doc.Page[doc.OperationDocument],
+        READ_ERRORS,
+        params=(
+            TRACK_FILTER,
+            Param("app_id", "query", {"type": "string"}, "application id"),
+            *PAGE,
+        ),
+        description="Each item is the operation's rollup on one track (see the operation).",
+    ),
+    Operation(
+        "GET",
         "/v1/operations/{operation_id}",
-        devices.get_operation,
-        "An upgrade operation: devices, states and results",
-        "devices",
+        operations.get_operation,
+        "An upgrade operation's rollup: devices by state, result, error and target version",
+        "operations",
         doc.OperationDocument,
         (*READ_ERRORS, 404),
-        params=(Param("operation_id", "path", {"type": "string"}, "the platform's operationId"),),
+        params=(
+            OPERATION_ID,
+            Param("track", "query", _enum(TRACK_NAMES), "default: the track with more devices"),
+        ),
+        description="Counters kept current in the same transaction as the deliveries that move "
+        "them: reading them costs the same for ten devices or ten million.",
+    ),
+    Operation(
+        "GET",
+        "/v1/operations/{operation_id}/devices",
+        operations.list_members,
+        "Every device that took part in an operation, with its state and last result in it",
+        "operations",
+        doc.Page[doc.OperationMemberDocument],
+        (*READ_ERRORS, 404),
+        params=(
+            OPERATION_ID,
+            TRACK_FILTER,
+            Param("state", "query", STATES, "state in this operation"),
+            Param("result", "query", _enum(("SUCCESS", "FAIL")), "last result in this operation"),
+            Param("error_code", "query", {"type": "string"}, "error code of that result"),
+            *PAGE,
+        ),
+        description="Devices that have since moved on to another operation are listed too, with "
+        "their state and result as they left this one.",
     ),
     Operation(
         "GET",

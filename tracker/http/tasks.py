@@ -10,12 +10,19 @@ from tracker import documents as doc
 from tracker.domain.notifications import TaskStatus
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
-from tracker.http.paging import cursor_after, cursor_after_id, limit_of, next_cursor, one_of
+from tracker.http.paging import (
+    cursor_after,
+    cursor_key,
+    key_cursor,
+    limit_of,
+    next_cursor,
+    one_of,
+)
 from tracker.http.responses import document, page
 from tracker.store import queries
 
 STATUSES: tuple[str, ...] = get_args(TaskStatus)
-TASK_TYPES = ("firmwareUpgrade", "softwareUpgrade")
+TASK_TYPES = queries.TASK_TYPES
 
 
 async def get_task(request: web.Request) -> web.Response:
@@ -32,11 +39,10 @@ async def list_tasks(request: web.Request) -> web.Response:
         one_of(request, "task_type", TASK_TYPES),
         request.query.get("app_id"),
     )
-    limit = limit_of(request)
-    found = await queries.tasks(request.app[DATABASE], where, cursor_after_id(request), limit)
-    return page(
-        [doc.TaskDocument.of(t) for t in found], next_cursor([t.task_id for t in found], limit)
+    found, last = await queries.tasks(
+        request.app[DATABASE], where, cursor_key(request, (str,)), limit_of(request)
     )
+    return page([doc.TaskDocument.of(t) for t in found], key_cursor(last))
 
 
 async def list_task_transitions(request: web.Request) -> web.Response:

@@ -21,7 +21,7 @@ from types import FrameType
 from prometheus_client.multiprocess import mark_process_dead
 
 from tracker.config import Settings
-from tracker.store.migrations import open_migrated
+from tracker.store.startup import open_migrated
 
 log = logging.getLogger("tracker")
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tracker.domain.delivery import NewEvent
-from tracker.store.database import Connection, Database
+from tracker.store import bodies
+from tracker.store.database import Connection, Database, Record
 
 # Why appends are serialised (DESIGN.md invariant 5).
 #
@@ -32,19 +33,19 @@ TAKE_APPEND_LOCK = "SELECT pg_advisory_xact_lock($1)"
 # chained to its stream's head, in one round trip. Tests fail if positions could be drawn
 # before the lock (test_log_store.py) or a chain built on a stale head (test_hash_chain.py).
 APPEND = """
-SELECT tracker_append($1, $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
-                      $7::timestamptz[], $8::timestamptz[]) AS position
+SELECT tracker_append($1, $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bytea[],
+                      $7::smallint[], $8::timestamptz[], $9::timestamptz[]) AS position
 """
 
 READ_AFTER = """
-SELECT position, stream_type, stream_id, event_type, raw, received_at, occurred_at
+SELECT position, stream_type, stream_id, event_type, raw, codec, received_at, occurred_at
 FROM events WHERE position > $1 ORDER BY position LIMIT $2
 """
 
-READ_ONE_RAW = "SELECT raw FROM events WHERE position = $1"
+READ_ONE_RAW = "SELECT raw, codec FROM events WHERE position = $1"
 
 EXPORT = """
-SELECT position, stream_type, stream_id, event_type, raw, received_at, occurred_at
+SELECT position, stream_type, stream_id, event_type, raw, codec, received_at, occurred_at
 FROM events WHERE position > $1 ORDER BY position
 """
 
@@ -55,9 +56,21 @@ class LoggedEvent:
     stream_type: str
     stream_id: str
     event_type: str
-    raw: bytes
+    raw: bytes  # the body exactly as received
     received_at: datetime
     occurred_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Record) -> LoggedEvent:
+        return cls(
+            row["position"],
+            row["stream_type"],
+            row["stream_id"],
+            row["event_type"],
+            bodies.unpack(row["codec"], row["raw"]),
+            row["received_at"],
+            row["occurred_at"],
+        )
 
 
 async def append(
@@ -68,14 +81,17 @@ async def append(
     Rows are inserted in unnest's order and take identity values in that order; holding the
     append lock, nobody else takes values meanwhile, so sorted positions map to `events` 1:1.
     """
+    await bodies.ready(conn)
+    codecs, stored = zip(*(bodies.pack(e.raw) for e in events), strict=True) if events else ((), ())
     rows = await conn.fetch(
         APPEND,
         APPEND_LOCK,
         [e.stream_type for e in events],
         [e.stream_id for e in events],
         [e.event_type for e in events],
-        [e.payload_json for e in events],
         [e.raw for e in events],
+        list(stored),
+        list(codecs),
         received_times(received_at, len(events)),
         [e.occurred_at for e in events],
     )
@@ -87,8 +103,8 @@ COPY_COLUMNS = (
     "stream_type",
     "stream_id",
     "event_type",
-    "payload",
     "raw",
+    "codec",
     "received_at",
     "occurred_at",
     "hash",
@@ -99,14 +115,16 @@ def copy_row(event: NewEvent, received_at: datetime, head: bytes | None) -> tupl
     """`event` as one COPY record (columns `COPY_COLUMNS`), chained to its stream's `head`.
 
     For loaders that bypass `tracker_append` (the scale benchmark): the caller keeps the heads
-    (the last element of each record is the new head) and must be the log's only writer.
+    (the last element of each record is the new head), must be the log's only writer, and must
+    have called `bodies.ready` on the database first.
     """
+    codec, stored = bodies.pack(event.raw)
     return (
         event.stream_type,
         event.stream_id,
         event.event_type,
-        event.payload_json,
-        event.raw,
+        stored,
+        codec,
         received_at,
         event.occurred_at,
         chained(head, event.raw),
@@ -132,16 +150,23 @@ def received_times(received_at: datetime | Sequence[datetime], count: int) -> li
 
 async def read_after(db: Database, after: int, limit: int) -> list[LoggedEvent]:
     rows = await db.fetch("read events", READ_AFTER, after, limit)
-    return [LoggedEvent(**dict(row)) for row in rows]
+    if rows:
+        await bodies.ready(db, {row["codec"] for row in rows})
+    return [LoggedEvent.of(row) for row in rows]
 
 
 async def stream(conn: Connection, after: int) -> AsyncIterator[LoggedEvent]:
     """The whole log after a position, as of one snapshot, with memory flat in its size."""
+    await bodies.ready(conn)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         async for row in conn.cursor(EXPORT, after, prefetch=5000):
-            yield LoggedEvent(**{**dict(row), "raw": bytes(row["raw"])})
+            await bodies.ready(conn, (row["codec"],))
+            yield LoggedEvent.of(row)
 
 
 async def read_raw(db: Database, position: int) -> bytes | None:
     row = await db.fetchrow("read event", READ_ONE_RAW, position)
-    return None if row is None else bytes(row["raw"])
+    if row is None:
+        return None
+    await bodies.ready(db, (row["codec"],))
+    return bodies.unpack(row["codec"], row["raw"])

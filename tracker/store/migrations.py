@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from tracker.config import Settings
-from tracker.store.database import Connection, Database
-from tracker.store.errors import Unavailable, unavailable_on_failure
+from tracker.store.database import Connection
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +31,20 @@ MIGRATION_SECONDS = 24 * 3600.0
 RECORD = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
 
 
+# A migration that replaces projection tables starts with this line: the tables it leaves are
+# empty, and only the reducers (Python) can fill them from the log, so `migrate` then rebuilds.
+REBUILDS = "-- tracker: rebuild projections"
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
     name: str
     sql: str
+
+    @property
+    def rebuilds_projections(self) -> bool:
+        return self.sql.startswith(REBUILDS)
 
 
 def sql_dir() -> Path:
@@ -62,8 +69,16 @@ def available(directory: Path | None = None) -> list[Migration]:
     return found
 
 
-async def migrate(conn: Connection, directory: Path | None = None) -> list[str]:
-    """Apply pending migrations, each in its own transaction; return the names applied."""
+async def migrate(
+    conn: Connection,
+    directory: Path | None = None,
+    rebuild: Callable[[], Awaitable[None]] | None = None,
+) -> list[str]:
+    """Apply pending migrations, each in its own transaction; return the names applied.
+
+    If one of them asks for it, `rebuild` (the projections) runs before the migration lock is
+    released, so another process starting meanwhile waits instead of serving empty tables.
+    """
     pending = available(directory)
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
@@ -80,29 +95,8 @@ async def migrate(conn: Connection, directory: Path | None = None) -> list[str]:
                 await conn.execute(RECORD, migration.version, migration.name)
             log.info("applied migration %s", migration.name)
             applied_now.append(migration.name)
+        if rebuild and any(m.rebuilds_projections for m in pending if m.name in applied_now):
+            await rebuild()
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
     return applied_now
-
-
-async def open_migrated(url: str, settings: Settings) -> Database:
-    """Open the pool and migrate, waiting up to `start_timeout` for the database to come up."""
-    deadline = asyncio.get_running_loop().time() + settings.start_timeout
-    while True:
-        database = None
-        try:
-            database = await Database.open(
-                url, timeout=settings.db_timeout, size=settings.pool_size
-            )
-            with unavailable_on_failure("migrate"):
-                async with database.pool.acquire() as conn:
-                    await migrate(conn)
-        except Unavailable:
-            if database is not None:
-                await database.close()
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            log.warning("database not reachable yet; retrying")
-            await asyncio.sleep(1)
-            continue
-        return database

@@ -1,5 +1,6 @@
 """Inline projection: inside the append's transaction, load the rows the events touch, fold the
-events in log order with the domain's `Projection`, and write back what changed, set-wise."""
+events in log order with the domain's `Projection`, and write back what changed, set-wise, with
+the rollup counters moved by the deltas of the memberships that changed."""
 
 from __future__ import annotations
 
@@ -14,22 +15,32 @@ from tracker.store.database import Connection
 from tracker.store.rows import (
     DEVICE_TRACKS,
     DEVICE_TRANSITIONS,
+    DEVICES,
     OPERATION_DEVICES,
+    OPERATION_ERRORS,
+    OPERATION_VERSIONS,
+    OPERATIONS,
     TASK_TRANSITIONS,
     TASKS,
     Table,
 )
 
 # {schema}: empty for the live tables, or replay's scratch schema with a dot (constants only).
+LOAD_DEVICES = "SELECT * FROM {schema}devices WHERE device_id = ANY($1::text[])"
 LOAD_TRACKS = """
 SELECT * FROM {schema}device_tracks
 WHERE (device_id, track) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 """
 LOAD_MEMBERS = """
 SELECT * FROM {schema}operation_devices
-WHERE (operation_id, device_id, track) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
+WHERE (operation_id, track, device_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
 """
 LOAD_TASKS = "SELECT * FROM {schema}tasks WHERE task_id = ANY($1::text[])"
+# A rollup row that fell to zero devices goes: a recount from the members would not have it.
+DROP_EMPTY = """
+WITH e AS (DELETE FROM {schema}operation_errors WHERE devices = 0 AND operation_id = ANY($1))
+DELETE FROM {schema}operation_versions WHERE devices = 0 AND operation_id = ANY($1)
+"""
 
 
 async def apply(
@@ -53,19 +64,23 @@ async def load(
     keys = keys_of(notifications)
     prefix = f"{schema}." if schema else ""
     projection = Projection()
+    if keys.devices:
+        for row in await conn.fetch(LOAD_DEVICES.format(schema=prefix), list(keys.devices)):
+            device = DEVICES.from_row(row)
+            projection.devices[device.device_id] = device
     if keys.tracks:
         devices, tracks = zip(*keys.tracks, strict=True)
         for row in await conn.fetch(LOAD_TRACKS.format(schema=prefix), list(devices), list(tracks)):
             state = DEVICE_TRACKS.from_row(row)
             projection.tracks[state.device_id, state.track] = state
     if keys.members:
-        operations, devices, tracks = zip(*keys.members, strict=True)
+        operations, tracks, devices = zip(*keys.members, strict=True)
         rows = await conn.fetch(
-            LOAD_MEMBERS.format(schema=prefix), list(operations), list(devices), list(tracks)
+            LOAD_MEMBERS.format(schema=prefix), list(operations), list(tracks), list(devices)
         )
         for row in rows:
             member = OPERATION_DEVICES.from_row(row)
-            projection.members[member.operation_id, member.device_id, member.track] = member
+            projection.members[member.operation_id, member.track, member.device_id] = member
     if keys.tasks:
         for row in await conn.fetch(LOAD_TASKS.format(schema=prefix), list(keys.tasks)):
             task = TASKS.from_row(row)
@@ -74,13 +89,19 @@ async def load(
 
 
 async def write(conn: Connection, changes: Changes, schema: str | None = None) -> None:
-    """Every table that changed, in one statement: one round trip while the append lock is held."""
+    """Every table that changed, in one statement: one round trip while the append lock is held
+    (two when a rollup row may have fallen to zero)."""
+    errors, versions = changes.rollup.error_deltas(), changes.rollup.version_deltas()
     changed: list[tuple[Table[Any], Sequence[Any]]] = [
         (table, items)
         for table, items in (
+            (DEVICES, changes.devices),
             (DEVICE_TRACKS, changes.tracks),
             (DEVICE_TRANSITIONS, changes.device_transitions),
             (OPERATION_DEVICES, changes.members),
+            (OPERATIONS, list(changes.rollup.counts.values())),
+            (OPERATION_ERRORS, errors),
+            (OPERATION_VERSIONS, versions),
             (TASKS, changes.tasks),
             (TASK_TRANSITIONS, changes.task_transitions),
         )
@@ -89,6 +110,11 @@ async def write(conn: Connection, changes: Changes, schema: str | None = None) -
     if changed:
         arrays = [array for table, items in changed for array in table.as_arrays(items)]
         await conn.execute(_write_sql(tuple(table for table, _ in changed), schema), *arrays)
+    shrunk = {e.operation_id for e in errors if e.devices < 0}
+    shrunk |= {v.operation_id for v in versions if v.devices < 0}
+    if shrunk:
+        prefix = f"{schema}." if schema else ""
+        await conn.execute(DROP_EMPTY.format(schema=prefix), sorted(shrunk))
 
 
 @cache

@@ -1,11 +1,11 @@
-"""Reading the projections: plain SQL, keyset-paginated, returning domain objects."""
+"""Reading devices and tasks: plain SQL, keyset-paginated (store/listing.py), domain rows out."""
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
+from typing import Any
 
 from tracker.domain.delivery import decode
 from tracker.domain.device import DeviceTransition, TrackState
@@ -13,56 +13,89 @@ from tracker.domain.notifications import Track
 from tracker.domain.projection import Projection
 from tracker.domain.recorded import Recorded
 from tracker.domain.task import Task, TaskTransition
+from tracker.store import bodies
 from tracker.store.database import Database
+from tracker.store.listing import Index, Listing
 from tracker.store.rows import DEVICE_TRACKS, DEVICE_TRANSITIONS, TASK_TRANSITIONS, TASKS
 
-DEVICE = "SELECT * FROM device_tracks WHERE device_id = $1 ORDER BY track"
+STATES = ("", "idle", "downloading", "downloaded", "updating")  # as stored: '' is none yet
+BUSY = ("downloading", "downloaded", "updating")  # the states a device can be stuck in
+RESULTS = ("", "SUCCESS", "FAIL")
+TASK_STATUSES = ("Waitting", "Processing", "Success", "PartialSuccess", "Fail", "Stopped")
+TASK_TYPES = ("firmwareUpgrade", "softwareUpgrade")
+Key = tuple[Any, ...]  # a page's last key: the cursor's content
 
-DEVICE_PAGE = """
-WITH page AS (
-    SELECT DISTINCT device_id FROM device_tracks
-    WHERE ($1::text IS NULL OR track = $1)
-      AND ($2::text IS NULL OR state = $2)
-      AND ($3::text IS NULL OR app_id = $3)
-      AND ($4::text IS NULL OR operation_id = $4)
-      AND ($7::text IS NULL OR last_result->>'result' = $7)
-      AND ($8::float8 IS NULL
-           OR (state <> 'idle' AND state_since < now() - make_interval(secs => $8)))
-      AND device_id > $5
-    ORDER BY device_id LIMIT $6
+# Devices by id, all of them or one application's: one row per device.
+DEVICES_BY_ID = Listing(
+    "devices",
+    ("device_id",),
+    ("device_id",),
+    (Index("devices_pkey", ()), Index("devices_by_app", ("app_id",))),
 )
-SELECT t.* FROM device_tracks t JOIN page USING (device_id) ORDER BY t.device_id, t.track
-"""
+# Devices by id, filtered on one track (`track` is always given).
+TRACKS_BY_ID = Listing(
+    "device_tracks",
+    ("device_id",),
+    ("device_id",),
+    (
+        Index("device_tracks_by_state", ("track",), ("state", "result")),
+        Index("device_tracks_by_operation", ("track", "operation_id"), ("state", "result")),
+        Index("device_tracks_by_app", ("track", "app_id"), ("state", "result")),
+    ),
+    values={"state": STATES, "result": RESULTS},
+)
+STUCK_WHERE = "state IN ('downloading', 'downloaded', 'updating')"
+# Stuck devices, longest first: not idle since before now - stuck_for.
+TRACKS_STUCK = Listing(
+    "device_tracks",
+    ("device_id",),
+    ("state_since", "device_id"),
+    (
+        Index("device_tracks_stuck", ("track",), ("state", "result"), STUCK_WHERE),
+        Index(
+            "device_tracks_stuck_by_operation",
+            ("track", "operation_id"),
+            ("state", "result"),
+            STUCK_WHERE,
+        ),
+        Index("device_tracks_stuck_by_app", ("track", "app_id"), ("state", "result"), STUCK_WHERE),
+    ),
+    values={"state": BUSY, "result": RESULTS},
+    conditions=("state_since < now() - make_interval(secs => :stuck_for)",),
+)
+TASKS_BY_ID = Listing(
+    "tasks",
+    ("task_id",),
+    ("task_id",),
+    (
+        Index("tasks_pkey", ()),
+        Index("tasks_by_status", (), ("status", "task_type")),
+        Index("tasks_by_app", ("app_id",), ("status", "task_type")),
+    ),
+    values={"status": TASK_STATUSES, "task_type": TASK_TYPES},
+)
 
+DEVICE = "SELECT * FROM device_tracks WHERE device_id = $1 ORDER BY track"
+# An operation's applications (from its rollup): lets a filter on an application and an
+# operation at once walk the operation's range alone, or answer at once.
+APPS = """
+SELECT app_id COLLATE "C" AS app_id, max_app_id COLLATE "C" AS max_app_id
+FROM operations WHERE operation_id = $1 AND track = $2
+"""
+# The page's devices with both their tracks: two key lookups per device.
+DEVICE_PAGE = "WITH page AS ({page}) SELECT t.* FROM page JOIN device_tracks t USING (device_id) ORDER BY {order}, t.track"  # noqa: E501
 DEVICE_HISTORY_BY_POSITION = """
-SELECT position, received_at, raw FROM events
+SELECT position, received_at, raw, codec FROM events
 WHERE stream_type = 'device' AND stream_id = $1 AND position <= $2 ORDER BY position
 """
 DEVICE_HISTORY_BY_TIME = """
-SELECT position, received_at, raw FROM events
+SELECT position, received_at, raw, codec FROM events
 WHERE stream_type = 'device' AND stream_id = $1 AND received_at <= $2 ORDER BY position
 """
-
 DEVICE_TRANSITIONS_PAGE = """
 SELECT * FROM device_transitions WHERE device_id = $1 AND position > $2 ORDER BY position LIMIT $3
 """
-
-OPERATION = """
-SELECT track, state, result, count(*) AS devices FROM operation_devices
-WHERE operation_id = $1 GROUP BY track, state, result
-"""
-
 TASK = "SELECT * FROM tasks WHERE task_id = $1"
-
-TASK_PAGE = """
-SELECT * FROM tasks
-WHERE ($1::text IS NULL OR status = $1)
-  AND ($2::text IS NULL OR task_type = $2)
-  AND ($3::text IS NULL OR app_id = $3)
-  AND task_id > $4
-ORDER BY task_id LIMIT $5
-"""
-
 TASK_TRANSITIONS_PAGE = """
 SELECT * FROM task_transitions WHERE task_id = $1 AND position > $2 ORDER BY position LIMIT $3
 """
@@ -70,27 +103,58 @@ SELECT * FROM task_transitions WHERE task_id = $1 AND position > $2 ORDER BY pos
 
 @dataclass(frozen=True, slots=True)
 class Device:
+    """A device as the API shows it: both tracks, and what the latest of them says."""
+
     device_id: str
     tracks: dict[Track, TrackState]
+
+    @property
+    def latest(self) -> TrackState:
+        return max(self.tracks.values(), key=lambda t: t.last_position)
+
+    @property
+    def app_id(self) -> str:
+        return self.latest.app_id
+
+    @property
+    def last_position(self) -> int:
+        return self.latest.last_position
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.latest.updated_at
+
+    @property
+    def software(self) -> TrackState | None:
+        return self.tracks.get("software")
+
+    @property
+    def firmware(self) -> TrackState | None:
+        return self.tracks.get("firmware")
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceFilter:
-    track: Track | None = None
+    track: Track | None = None  # what the filters below look at; None: no track filter at all
     state: str | None = None
     app_id: str | None = None
     operation_id: str | None = None
     result: str | None = None  # the track's last result: SUCCESS or FAIL
     stuck_for: float | None = None  # seconds in a state other than idle, at least
 
-
-@dataclass(frozen=True, slots=True)
-class OperationSummary:
-    operation_id: str
-    track: Track
-    devices: int
-    states: dict[str, int] = field(default_factory=dict)
-    results: dict[str, int] = field(default_factory=dict)
+    def given(self) -> dict[str, object]:
+        return {
+            name: value
+            for name, value in (
+                ("track", self.track),
+                ("state", self.state),
+                ("app_id", self.app_id),
+                ("operation_id", self.operation_id),
+                ("result", self.result),
+                ("stuck_for", self.stuck_for),
+            )
+            if value is not None
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +164,13 @@ class TaskFilter:
     app_id: str | None = None
 
 
+def device_listing(where: DeviceFilter) -> Listing:
+    """Which listing answers this filter (and so which cursor shape it pages with)."""
+    if where.track is None:
+        return DEVICES_BY_ID
+    return TRACKS_STUCK if where.stuck_for is not None else TRACKS_BY_ID
+
+
 async def device(db: Database, device_id: str) -> Device | None:
     rows = await db.fetch("read device", DEVICE, device_id)
     if not rows:
@@ -107,23 +178,47 @@ async def device(db: Database, device_id: str) -> Device | None:
     return Device(device_id, {row["track"]: DEVICE_TRACKS.from_row(row) for row in rows})
 
 
-async def devices(db: Database, where: DeviceFilter, after: str, limit: int) -> list[Device]:
-    rows = await db.fetch(
-        "list devices",
-        DEVICE_PAGE,
-        where.track,
-        where.state,
-        where.app_id,
-        where.operation_id,
-        after,
-        limit,
-        where.result,
-        where.stuck_for,
-    )
-    return [
+async def devices(
+    db: Database, where: DeviceFilter, after: Key | None, limit: int
+) -> tuple[list[Device], Key | None]:
+    """A page of devices in the listing's order, and the key to resume after (None: the end)."""
+    planned = await device_page(db, where)
+    if planned is None:
+        return [], None
+    listing, filters = planned
+    query = listing.query(frozenset(filters), resumed=after is not None)
+    order = ", ".join(f"page.{c}" for c in listing.order)
+    sql = DEVICE_PAGE.format(page=query.sql, order=order)
+    rows = await db.fetch("list devices", sql, *query.args(filters, after or (), limit))
+    found = [
         Device(device_id, {row["track"]: DEVICE_TRACKS.from_row(row) for row in group})
         for device_id, group in groupby(rows, key=lambda row: row["device_id"])
     ]
+    if len(found) < limit:
+        return found, None
+    last = found[-1]
+    if listing is TRACKS_STUCK:
+        assert where.track is not None  # noqa: S101 - TRACKS_STUCK is chosen only then
+        return found, (last.tracks[where.track].state_since, last.device_id)
+    return found, (last.device_id,)
+
+
+async def device_page(
+    db: Database, where: DeviceFilter
+) -> tuple[Listing, dict[str, object]] | None:
+    """Which listing answers `where`, with which filters; None when the answer is empty."""
+    if where.stuck_for is not None and where.state in ("idle", ""):
+        return None  # an idle device is not stuck
+    listing, filters = device_listing(where), where.given()
+    if listing is not TRACKS_STUCK:
+        filters.pop("stuck_for", None)
+    if where.app_id is not None and where.operation_id is not None:
+        scope = await db.fetchrow("read operation", APPS, where.operation_id, where.track)
+        if scope is None or not scope["app_id"] <= where.app_id <= scope["max_app_id"]:
+            return None  # no device of this application took part in it
+        if scope["app_id"] == scope["max_app_id"]:
+            del filters["app_id"]  # the operation's one application: the filter is a no-op
+    return listing, filters
 
 
 async def device_at(db: Database, device_id: str, moment: int | datetime) -> Device | None:
@@ -135,9 +230,10 @@ async def device_at(db: Database, device_id: str, moment: int | datetime) -> Dev
         device_id,
         moment,
     )
+    await bodies.ready(db, {row["codec"] for row in rows})
     projection = Projection()
     for row in rows:
-        notification = decode(bytes(row["raw"])).notification
+        notification = decode(bodies.unpack(row["codec"], row["raw"])).notification
         if notification is not None:
             projection.apply(Recorded(row["position"], row["received_at"], notification))
     if not projection.tracks:
@@ -152,38 +248,28 @@ async def device_transitions(
     return [DEVICE_TRANSITIONS.from_row(row) for row in rows]
 
 
-async def operation(db: Database, operation_id: str) -> OperationSummary | None:
-    rows = await db.fetch("read operation", OPERATION, operation_id)
-    if not rows:
-        return None
-    tracks: Counter[Track] = Counter()
-    states: Counter[str] = Counter()
-    results: Counter[str] = Counter({"SUCCESS": 0, "FAIL": 0})
-    for row in rows:
-        tracks[row["track"]] += row["devices"]
-        if row["state"] is not None:
-            states[row["state"]] += row["devices"]
-        if row["result"] is not None:
-            results[row["result"]] += row["devices"]
-    return OperationSummary(
-        operation_id=operation_id,
-        track=tracks.most_common(1)[0][0],
-        devices=sum(tracks.values()),
-        states=dict(sorted(states.items())),
-        results=dict(results),
-    )
-
-
 async def task(db: Database, task_id: str) -> Task | None:
     row = await db.fetchrow("read task", TASK, task_id)
     return None if row is None else TASKS.from_row(row)
 
 
-async def tasks(db: Database, where: TaskFilter, after: str, limit: int) -> list[Task]:
-    rows = await db.fetch(
-        "list tasks", TASK_PAGE, where.status, where.task_type, where.app_id, after, limit
-    )
-    return [TASKS.from_row(row) for row in rows]
+async def tasks(
+    db: Database, where: TaskFilter, after: Key | None, limit: int
+) -> tuple[list[Task], Key | None]:
+    filters = {
+        name: value
+        for name, value in (
+            ("status", where.status),
+            ("task_type", where.task_type),
+            ("app_id", where.app_id),
+        )
+        if value is not None
+    }
+    query = TASKS_BY_ID.query(frozenset(filters), resumed=after is not None)
+    sql = TASKS_BY_ID.rows(query)
+    rows = await db.fetch("list tasks", sql, *query.args(filters, after or (), limit))
+    found = [TASKS.from_row(row) for row in rows]
+    return found, ((found[-1].task_id,) if len(found) == limit else None)
 
 
 async def task_transitions(

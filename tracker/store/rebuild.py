@@ -1,13 +1,16 @@
-"""Fold the log, as of one snapshot, into scratch tables: in this process or split across several.
+"""Fold the log, as of one snapshot, into scratch tables, one stream at a time: in this process
+or split across several, in memory bounded by a constant.
 
 Streams are independent (a device's rows depend only on its own events, a task's on its own),
-so the log splits by stream into `parts` disjoint partitions. Each partition streams its share
-through a server-side cursor inside the *same* exported snapshot, folds it with the domain's
-`Projection` (the fold live ingestion uses), COPYs transitions out as it goes and the rows at
-the end. With more than one part, each runs in its own process: the fold is pure Python and
-one process uses one core.
+so the log is read in stream order (the `events_stream` index: stream, then position) and each
+stream is folded on its own, with the domain's `Projection` (the fold live ingestion uses). When
+a stream ends its rows are final: they join the COPY buffers and its state is dropped. Memory
+holds one stream's state and at most `BATCH` rows per table, whatever the size of the fleet or
+of the log. The key space is cut into `parts` ranges of about equal size (from a sample), each
+folded by its own process: the fold is pure Python and one process uses one core.
 
-Memory holds one row per device track, task and operation membership, never the log.
+The rollups (operations, their errors and versions) are not folded: replay recounts them from
+the rebuilt memberships (`RECOUNT`), which is what the live counters must equal.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import resource
 import sys
 from asyncio import FIRST_EXCEPTION
 from asyncio.subprocess import PIPE, Process
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import asyncpg
@@ -29,9 +32,11 @@ from tracker.domain.delivery import decode_logged
 from tracker.domain.notifications import Notification
 from tracker.domain.projection import Projection
 from tracker.domain.recorded import Recorded
+from tracker.store import bodies
 from tracker.store.rows import (
     DEVICE_TRACKS,
     DEVICE_TRANSITIONS,
+    DEVICES,
     OPERATION_DEVICES,
     TASK_TRANSITIONS,
     TASKS,
@@ -41,14 +46,36 @@ from tracker.store.rows import (
 BATCH = 10_000
 PROJECTED = "stream_type IN ('device', 'task')"
 # The projected events, as `recorded(row)` reads them.
-LOGGED = f"SELECT position, received_at, event_type, raw FROM events WHERE {PROJECTED}"  # noqa: S608
-# `hashtext` spreads stream ids evenly; masking keeps the modulus non-negative.
-PARTITION = (
-    f"{LOGGED} AND ($1 = 1 OR (hashtext(stream_id) & 2147483647) % $1 = $2) ORDER BY position"
+LOGGED = (
+    "SELECT position, received_at, event_type, raw, codec, stream_type, stream_id "  # noqa: S608
+    f"FROM events WHERE {PROJECTED}"
 )
+# A sample of the key space, to cut it into parts of about equal numbers of events.
+SAMPLE = f"""
+SELECT stream_type, stream_id FROM events TABLESAMPLE SYSTEM ($1) WHERE {PROJECTED}
+ORDER BY stream_type, stream_id
+"""  # noqa: S608
 SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+# Rollups recounted from the memberships: the definition the live deltas must agree with.
+# Text minima compare as C (code points), as Python's min() does in the live path.
+RECOUNT = """
+INSERT INTO {s}.operations
+SELECT operation_id, track, min(app_id COLLATE "C"), max(app_id COLLATE "C"), count(*),
+       count(*) FILTER (WHERE state = 'idle'), count(*) FILTER (WHERE state = 'downloading'),
+       count(*) FILTER (WHERE state = 'downloaded'), count(*) FILTER (WHERE state = 'updating'),
+       count(*) FILTER (WHERE result = 'SUCCESS'), count(*) FILTER (WHERE result = 'FAIL'),
+       min(first_seen_at), max(updated_at)
+FROM {s}.operation_devices GROUP BY operation_id, track;
+INSERT INTO {s}.operation_errors
+SELECT operation_id, track, coalesce(error_code, ''), coalesce(result_desc, ''), count(*)
+FROM {s}.operation_devices WHERE result = 'FAIL' GROUP BY 1, 2, 3, 4;
+INSERT INTO {s}.operation_versions
+SELECT operation_id, track, target_version, count(*)
+FROM {s}.operation_devices WHERE target_version IS NOT NULL GROUP BY 1, 2, 3;
+"""
 
 Counter = Callable[[int], Awaitable[None]]  # told the running count of events folded
+Bound = tuple[str, str] | None  # (stream_type, stream_id); None: open
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +85,11 @@ class Plan:
     url: str
     snapshot: str  # exported by the coordinator, whose transaction stays open meanwhile
     shadow: str  # the schema the tables are rebuilt in
-    parts: int
+    bounds: list[Bound]  # part k folds the streams in [bounds[k], bounds[k + 1])
+
+    @property
+    def parts(self) -> int:
+        return len(self.bounds) - 1
 
 
 @dataclass
@@ -66,36 +97,113 @@ class Folded:
     """What one partition did."""
 
     events: int = 0
+    streams: int = 0
     peak_rss_mb: float = 0.0
+
+
+async def cut(reader: asyncpg.Connection, total: int, parts: int) -> list[Bound]:
+    """`parts` ranges of the key space, each with about `total / parts` events."""
+    if parts <= 1 or total == 0:
+        return [None, None]
+    percent = min(100.0, 100.0 * 20_000 / total)  # about 20,000 sampled events
+    keys = [(r["stream_type"], r["stream_id"]) for r in await reader.fetch(SAMPLE, percent)]
+    inner = sorted({keys[len(keys) * k // parts] for k in range(1, parts)} if keys else set())
+    return [None, *inner, None]
+
+
+def partition_query(low: Bound, high: Bound) -> str:
+    """Events of the streams in [low, high), stream by stream, each in log order.
+
+    Bounds are spelled out rather than made optional (`$1 IS NULL OR ...`): a catch-all would
+    keep the planner from walking the index range, and the log would be sorted whole instead.
+    """
+    where, first = [], 1
+    if low is not None:
+        where.append(f"(stream_type, stream_id) >= (${first}, ${first + 1})")
+        first += 2
+    if high is not None:
+        where.append(f"(stream_type, stream_id) < (${first}, ${first + 1})")
+    clauses = "".join(f" AND {w}" for w in where)
+    return f"{LOGGED}{clauses} ORDER BY stream_type, stream_id, position"
+
+
+@dataclass
+class _Rows:
+    """Finished streams' rows, waiting for COPY; flushed at `BATCH` rows."""
+
+    writer: asyncpg.Connection
+    shadow: str
+    waiting: dict[Table[Any], list[Any]] = field(default_factory=dict)
+    count: int = 0
+
+    def take(self, projection: Projection) -> None:
+        """A finished stream: all its rows."""
+        rows: tuple[tuple[Table[Any], Mapping[Any, Any]], ...] = (
+            (DEVICES, projection.devices),
+            (DEVICE_TRACKS, projection.tracks),
+            (OPERATION_DEVICES, projection.members),
+            (TASKS, projection.tasks),
+        )
+        for table, items in rows:
+            if items:
+                self.waiting.setdefault(table, []).extend(map(table.to_row, items.values()))
+                self.count += len(items)
+        self.take_transitions(projection)
+
+    def take_transitions(self, projection: Projection) -> None:
+        transitions: tuple[tuple[Table[Any], list[Any]], ...] = (
+            (DEVICE_TRANSITIONS, projection.device_transitions),
+            (TASK_TRANSITIONS, projection.task_transitions),
+        )
+        for table, items in transitions:
+            if items:
+                self.waiting.setdefault(table, []).extend(table.to_row(item) for item in items)
+                self.count += len(items)
+                items.clear()
+
+    async def flush(self, *, unless_below: int = 0) -> None:
+        if self.count < unless_below:
+            return
+        for table, rows in self.waiting.items():
+            await self.writer.copy_records_to_table(
+                table.name, records=rows, columns=table.column_names, schema_name=self.shadow
+            )
+        self.waiting, self.count = {}, 0
 
 
 async def fold_partition(plan: Plan, part: int, counted: Counter) -> Folded:
     """Fold partition `part` of the log as of the plan's snapshot into its shadow schema."""
     if not SNAPSHOT_ID.fullmatch(plan.snapshot):
         raise ValueError(f"not a snapshot id: {plan.snapshot!r}")
-    shadow = plan.shadow
+    low, high = plan.bounds[part], plan.bounds[part + 1]
     reader = await asyncpg.connect(plan.url)
     writer = await asyncpg.connect(plan.url)
-    folded, projection = Folded(), Projection()
+    folded = Folded()
+    out = _Rows(writer, plan.shadow)
     try:
         async with reader.transaction(isolation="repeatable_read", readonly=True):
             # Safe to splice: checked against the shape PostgreSQL gives snapshot ids.
             await reader.execute(f"SET TRANSACTION SNAPSHOT '{plan.snapshot}'")
-            async for row in reader.cursor(PARTITION, plan.parts, part, prefetch=BATCH):
+            await bodies.ready(reader)
+            stream, projection = None, Projection()
+            args = [*(low or ()), *(high or ())]
+            async for row in reader.cursor(partition_query(low, high), *args, prefetch=BATCH):
+                key = (row["stream_type"], row["stream_id"])
+                if key != stream:
+                    out.take(projection)  # the stream before is complete: its rows are final
+                    projection, stream = Projection(), key
+                    folded.streams += 1
+                if not bodies.knows(row["codec"]):
+                    await bodies.ready(reader, (row["codec"],))
                 if (event := recorded(row)) is not None:
                     projection.apply(event)
                 folded.events += 1
                 if folded.events % BATCH == 0:
-                    await _flush_transitions(writer, shadow, projection)
-                    projection.forget_changes()  # every row is written at the end anyway
+                    out.take_transitions(projection)  # final already: a long stream stays small
+                    await out.flush(unless_below=BATCH)
                     await counted(folded.events)
-        await _flush_transitions(writer, shadow, projection)
-        for table, items in (
-            (DEVICE_TRACKS, list(projection.tracks.values())),
-            (OPERATION_DEVICES, list(projection.members.values())),
-            (TASKS, list(projection.tasks.values())),
-        ):
-            await _copy(writer, shadow, table, items)
+            out.take(projection)
+        await out.flush()
         await counted(folded.events)
     finally:
         await reader.close()
@@ -172,6 +280,7 @@ def _child() -> None:
     """A partition process: plan on stdin, `progress N` lines and `done {json}` on stdout."""
     given = json.loads(sys.stdin.read())
     part = given.pop("part")
+    given["bounds"] = [tuple(b) if b is not None else None for b in given["bounds"]]
 
     async def counted(events: int) -> None:
         sys.stdout.write(f"progress {events}\n")
@@ -182,32 +291,12 @@ def _child() -> None:
 
 
 def recorded(row: asyncpg.Record) -> Recorded[Notification] | None:
-    """A logged row (position, received_at, event_type, raw) as the fold takes it; None if the
-    type is not one we project."""
-    notification = decode_logged(row["event_type"], row["raw"])
+    """A logged row (position, received_at, event_type, raw, codec) as the fold takes it; None if
+    the type is not one we project. `bodies.ready` must have been awaited on its database."""
+    notification = decode_logged(row["event_type"], bodies.unpack(row["codec"], row["raw"]))
     if notification is None:
         return None
     return Recorded(row["position"], row["received_at"], notification)
-
-
-async def _flush_transitions(
-    writer: asyncpg.Connection, shadow: str, projection: Projection
-) -> None:
-    device, task = projection.take_transitions()
-    await _copy(writer, shadow, DEVICE_TRANSITIONS, device)
-    await _copy(writer, shadow, TASK_TRANSITIONS, task)
-
-
-async def _copy(
-    writer: asyncpg.Connection, shadow: str, table: Table[Any], items: list[Any]
-) -> None:
-    if items:
-        await writer.copy_records_to_table(
-            table.name,
-            records=[table.to_row(item) for item in items],
-            columns=table.column_names,
-            schema_name=shadow,
-        )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """Rebuild every projection from the log, then swap it in (`replay`) or compare it (`--check`).
 
 1. Fold the whole log as of one exported snapshot into identical tables in a scratch schema
-   (built by `tracker_create_projections`), split by stream across processes when it is large
-   (`rebuild.py`).
-2. Catch up with what was appended meanwhile, without any lock, through the path live
-   ingestion takes: load the rows the events touch, fold, write back set-wise.
-3. Swap: take the append lock (ingestion waits), apply the last few events, replace the live
-   tables by the rebuilt ones, commit. Ingestion pauses only for this step; it is measured.
+   (built by `tracker_create_projections`, keys only), stream by stream, split across
+   processes when it is large (`rebuild.py`); then recount the rollups from the memberships.
+2. Replay only: build the other indexes (`tracker_index_projections`) on the full tables.
+3. Catch up with what was appended meanwhile, without any lock, through the path live
+   ingestion takes: load the rows the events touch, fold, write back set-wise. Again until
+   little is left, then ANALYZE, so the swapped-in tables come with planner statistics.
+4. Swap: take the append lock (ingestion waits), apply the last few events, move the live
+   tables out and the rebuilt ones in (renames only), commit; drop the old ones afterwards.
+   Ingestion pauses only for this step, whatever the size of the tables; it is measured.
    Check: no lock at all. The projections commit with the log, so one REPEATABLE READ
    snapshot shows the live tables exactly as of the log it shows; the rebuild catches up to
    that snapshot and is compared with the live tables inside it.
@@ -23,18 +26,19 @@ from typing import Any
 
 import asyncpg
 
+from tracker.store import bodies, projections
 from tracker.store import progress as reported
-from tracker.store import projections
 from tracker.store.events import APPEND_LOCK, TAKE_APPEND_LOCK
-from tracker.store.rebuild import BATCH, LOGGED, PROJECTED, Plan, fold_log, recorded
+from tracker.store.rebuild import BATCH, LOGGED, PROJECTED, RECOUNT, Plan, cut, fold_log, recorded
 from tracker.store.rows import ALL_TABLES, Table
 
 REPLAY_LOCK = 0x7472_6B72_706C  # "trkrpl": one replay or check at a time
-REBUILD, CHECK = "tracker_rebuild", "tracker_check"  # scratch schemas
+REBUILD, CHECK, RETIRED = "tracker_rebuild", "tracker_check", "tracker_retired"  # scratch schemas
 # The snapshot's size, and where the catch-up starts (constants only in these strings).
 EXTENT = f"SELECT count(*) FILTER (WHERE {PROJECTED}), coalesce(max(position), 0) FROM events"  # noqa: S608
 SPLIT_FROM = 200_000  # events: below this, starting processes costs more than it saves
 AFTER = f"{LOGGED} AND position > $1 ORDER BY position LIMIT $2"
+CAUGHT_UP = 1_000  # events left to apply under the lock at most, if ingestion lets us
 
 Progress = Callable[[int, int, float], None]  # (events done, total, seconds so far)
 
@@ -73,13 +77,20 @@ async def replay(
         live: str = await writer.fetchval("SELECT current_schema()")
         rebuild = _Rebuild(writer, CHECK if check else REBUILD, live)
         try:
+            await writer.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE")  # a crash's leftovers
             await rebuild.create_tables()
             await rebuild.fold_snapshot(url, parts, progress, started)
-            await rebuild.catch_up()
+            await writer.execute(RECOUNT.format(s=rebuild.shadow))
             if check:
+                await rebuild.catch_up()
                 rebuild.outcome.drift = await rebuild.compare()
             else:
+                await writer.execute("SELECT tracker_index_projections($1)", rebuild.shadow)
+                while await rebuild.catch_up() > CAUGHT_UP:
+                    pass
+                await rebuild.analyze()
                 rebuild.outcome.pause_ms = await rebuild.swap()
+                await writer.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE")
                 await rebuild.count_rows(live)
             drift = len(rebuild.outcome.drift) if check else None
             await reported.finish(writer, rebuild.outcome.events, rebuild.outcome.pause_ms, drift)
@@ -122,7 +133,8 @@ class _Rebuild:
                 total, self.last = tuple(await reader.fetchrow(EXTENT) or (0, 0))
                 mode = "check" if self.shadow == CHECK else "replay"
                 await reported.start(self.conn, mode, total)
-                plan = Plan(url, snapshot, self.shadow, parts or default_parts(total))
+                bounds = await cut(reader, total, parts or default_parts(total))
+                plan = Plan(url, snapshot, self.shadow, bounds)
                 reports = _Reports(self.conn, total, progress, started)
                 folded = await fold_log(plan, reports)
                 await reports(sum(f.events for f in folded), final=True)
@@ -132,13 +144,23 @@ class _Rebuild:
         # The first partition is folded in this process, counted with it by `replay`.
         self.outcome.peak_rss_mb = sum(f.peak_rss_mb for f in folded[1:])
 
-    async def catch_up(self) -> None:
-        """Fold what was appended since (complete up to what this connection can see)."""
+    async def catch_up(self) -> int:
+        """Fold what was appended since (complete up to what this connection can see); return
+        how many events that was."""
+        done = 0
         while rows := await self.conn.fetch(AFTER, self.last, BATCH):
+            await bodies.ready(self.conn, {row["codec"] for row in rows})
             events = [event for row in rows if (event := recorded(row)) is not None]
-            await projections.apply(self.conn, events, self.shadow)
+            async with self.conn.transaction():
+                await projections.apply(self.conn, events, self.shadow)
             self.last = rows[-1]["position"]
-            self.outcome.events += len(rows)
+            done += len(rows)
+        self.outcome.events += done
+        return done
+
+    async def analyze(self) -> None:
+        for table in ALL_TABLES:
+            await self.conn.execute(f"ANALYZE {self.shadow}.{table.name}")
 
     async def count_rows(self, schema: str) -> None:
         for table in ALL_TABLES:
@@ -147,16 +169,24 @@ class _Rebuild:
             )
 
     async def swap(self) -> float:
-        """Replace the live tables by the rebuilt ones; return how long ingestion waited (ms)."""
+        """Replace the live tables by the rebuilt ones; return how long ingestion waited (ms).
+
+        Renames only (tables and their indexes change schema): nothing here grows with the
+        tables' size but the last few events' catch-up. The old tables are dropped after.
+        """
         asked = time.monotonic()
         async with self.conn.transaction():
             await self.conn.execute("SET LOCAL lock_timeout = '10s'")
             await self.conn.execute(TAKE_APPEND_LOCK, APPEND_LOCK)  # ingestion waits from here...
             await self.catch_up()
-            names = [t.name for t in ALL_TABLES]
-            await self.conn.execute(f"DROP TABLE {', '.join(f'{self.live}.{n}' for n in names)}")
-            for name in names:
-                await self.conn.execute(f"ALTER TABLE {self.shadow}.{name} SET SCHEMA {self.live}")
+            await self.conn.execute(f"CREATE SCHEMA {RETIRED}")
+            for table in ALL_TABLES:
+                await self.conn.execute(
+                    f"ALTER TABLE {self.live}.{table.name} SET SCHEMA {RETIRED}"
+                )
+                await self.conn.execute(
+                    f"ALTER TABLE {self.shadow}.{table.name} SET SCHEMA {self.live}"
+                )
             await self.conn.execute("SELECT tracker_grant_runtime()")  # new tables, same grants
         return (time.monotonic() - asked) * 1000  # ...to here
 

@@ -1,38 +1,107 @@
-"""Projection rows <-> database tuples, one codec per table, used by live writes, COPY and reads.
+"""Projection tables, derived from the domain's row types: each row is declared once, in
+tracker/domain, and its columns, codecs and statements are generated from that declaration.
 
-Each table is described once (name, key, columns with their PostgreSQL types); the set-wise
-upsert and the COPY column lists are generated from that description.
+A domain row is a NamedTuple; its fields, in order, are the table's columns, typed from their
+annotations (`column_type`). What the store adds is said here and nowhere else:
+- `blank`: optional values stored as '' (NOT NULL) instead of NULL. Listings walk indexes one
+  value of such a column at a time, and to the planner `col IS NULL` is not an equality, so a
+  NULL range would be read whole and sorted (store/listing.py).
+- `derived`: NOT NULL columns computed from the row, for indexes only (the last result's outcome
+  of a device track); they are written, never read back.
+- `merge`: how a counter table's upsert folds a delta into the stored row ('add', 'least',
+  'greatest'); without it an upsert replaces the row.
+The DDL itself stays in sql/ (`tracker_create_projections`), and tests/integration/test_schema.py
+checks that the tables it creates have exactly these columns, types and nullability.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeGuard, TypeVar, get_args, get_origin
 
 import orjson
 
-from tracker.domain.device import DeviceTransition, TrackState, UpgradeResult
-from tracker.domain.operation import OperationDevice
+from tracker.domain.device import DeviceTransition, KnownDevice, TrackState
+from tracker.domain.operation import ErrorCount, OperationCounts, OperationDevice, VersionCount
 from tracker.domain.task import Task, TaskTransition
 from tracker.store.database import Record
 
-R = TypeVar("R")
+R = TypeVar("R", bound=tuple[Any, ...])
+Merge = Literal["add", "least", "greatest"]
+SCALARS: dict[type, str] = {str: "text", int: "bigint", bool: "boolean", datetime: "timestamptz"}
+
+
+class Column(NamedTuple):
+    name: str
+    type: str  # as PostgreSQL spells it in a cast: text, bigint, boolean, timestamptz, jsonb
+    nullable: bool
 
 
 @dataclass(frozen=True, slots=True)
+class Derived:
+    name: str
+    compute: Callable[[Any], str]  # from the domain row; NOT NULL text
+
+
+def column_type(annotation: object) -> tuple[str, bool]:
+    """(PostgreSQL type, nullable) of a field's annotation."""
+    args = get_args(annotation)
+    if get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        kind, _ = column_type(inner[0] if len(inner) == 1 else typing.Union[tuple(inner)])  # noqa: UP007
+        return kind, True
+    if get_origin(annotation) is Literal and all(isinstance(a, str) for a in args):
+        return "text", False
+    if annotation in SCALARS:
+        return SCALARS[annotation], False
+    if _is_row(annotation) or get_origin(annotation) is frozenset:
+        return "jsonb", False
+    raise TypeError(f"no column type for {annotation!r}")
+
+
+def _is_row(annotation: object) -> TypeGuard[type]:
+    """A NamedTuple class (a nested domain row)."""
+    return (
+        isinstance(annotation, type)
+        and issubclass(annotation, tuple)
+        and hasattr(annotation, "_fields")
+    )
+
+
+@dataclass(frozen=True, eq=False)  # one of each, compared and hashed by identity
 class Table(Generic[R]):
     name: str
+    row: type[R]
     key: tuple[str, ...]
-    columns: tuple[tuple[str, str], ...]  # (column, PostgreSQL type)
-    to_row: Callable[[R], tuple[Any, ...]]
-    from_row: Callable[[Record], R]
-    append_only: bool = False  # transitions: a second row for the same key is a bug, not an update
+    blank: frozenset[str] = frozenset()
+    derived: tuple[Derived, ...] = ()
+    merge: Mapping[str, Merge] = field(default_factory=dict)
+    append_only: bool = False  # transitions: a second row for one key is a bug, not an update
+    columns: tuple[Column, ...] = field(init=False)
+    to_row: Callable[[R], tuple[Any, ...]] = field(init=False)
+    from_row: Callable[[Record], R] = field(init=False)
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(self.row)
+        fields: tuple[str, ...] = self.row._fields  # type: ignore[attr-defined]
+        columns = []
+        for name in fields:
+            kind, nullable = column_type(hints[name])
+            columns.append(Column(name, kind, nullable and name not in self.blank))
+        columns += [Column(d.name, "text", nullable=False) for d in self.derived]
+        object.__setattr__(self, "columns", tuple(columns))
+        encoders = [_encoder(hints[name], name in self.blank) for name in fields]
+        decoders = [_decoder(hints[name], name in self.blank) for name in fields]
+        object.__setattr__(self, "to_row", _writer(encoders, self.derived))
+        object.__setattr__(self, "from_row", _reader(self.row, fields, decoders))
 
     @property
     def column_names(self) -> list[str]:
-        return [name for name, _ in self.columns]
+        return [c.name for c in self.columns]
 
     def write_sql(self, schema: str | None = None, first: int = 1) -> str:
         """INSERT all rows from parallel arrays in one statement; upsert unless append-only.
@@ -40,13 +109,17 @@ class Table(Generic[R]):
         The arrays are parameters `$first` onwards, so several tables can share a statement.
         """
         names = ", ".join(self.column_names)
-        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(self.columns, first))
+        arrays = ", ".join(f"${i}::{c.type}[]" for i, c in enumerate(self.columns, first))
         target = f"{schema}.{self.name}" if schema else self.name
         # Identifiers come from the constant table descriptions below, never from input.
-        insert = f"INSERT INTO {target} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
+        insert = f"INSERT INTO {target} AS t ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
         if self.append_only:
             return insert
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in self.column_names if c not in self.key)
+        updates = ", ".join(
+            f"{c.name} = {_merged(self.merge.get(c.name), c.name, c.type)}"
+            for c in self.columns
+            if c.name not in self.key
+        )
         return f"{insert} ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {updates}"
 
     def as_arrays(self, items: Sequence[R]) -> list[list[Any]]:
@@ -58,147 +131,178 @@ class Table(Generic[R]):
         )
 
 
+def _merged(how: Merge | None, column: str, kind: str) -> str:
+    if how is None:
+        return f"EXCLUDED.{column}"
+    if how == "add":
+        return f"t.{column} + EXCLUDED.{column}"
+    # Text compares as C, by code point, as Python's min() and max() do in the domain.
+    collated = ' COLLATE "C"' if kind == "text" else ""
+    return f"{how}(t.{column}{collated}, EXCLUDED.{column})"
+
+
+Codec = Callable[[Any], Any] | None  # None: the value goes as it is (the common, fast case)
+
+
+def _encoder(annotation: object, blank: bool) -> Codec:
+    kind, _ = column_type(annotation)
+    if blank:
+        return _blank_for_none
+    if kind != "jsonb":
+        return None
+    return _json_of_row if _is_row(_optional(annotation)) else _json_of_set
+
+
+def _decoder(annotation: object, blank: bool) -> Codec:
+    kind, _ = column_type(annotation)
+    if blank:
+        return _none_for_blank
+    if kind != "jsonb":
+        return None
+    inner = _optional(annotation)
+    if _is_row(inner):
+        return _row_from_json(inner)
+    return _set_from_json
+
+
+def _optional(annotation: object) -> object:
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return args[0] if type(None) in get_args(annotation) and len(args) == 1 else annotation
+
+
+def _blank_for_none(value: str | None) -> str:
+    return "" if value is None else value
+
+
+def _none_for_blank(value: str) -> str | None:
+    return value or None
+
+
+def _json_of_row(value: tuple[Any, ...] | None) -> str | None:
+    if value is None:
+        return None
+    document = {
+        k: v.isoformat() if isinstance(v, datetime) else v
+        for k, v in value._asdict().items()  # type: ignore[attr-defined]
+    }
+    return orjson.dumps(document).decode()
+
+
+def _row_from_json(row: type) -> Callable[[str | None], Any]:
+    times = {k for k, v in typing.get_type_hints(row).items() if v is datetime}
+
+    def decode(text: str | None) -> Any:  # noqa: ANN401 - the nested row's own type
+        if text is None:
+            return None
+        document = orjson.loads(text)
+        for name in times:
+            document[name] = datetime.fromisoformat(document[name])
+        return row(**document)
+
+    return decode
+
+
+def _json_of_set(value: frozenset[str]) -> str:
+    return orjson.dumps(sorted(value)).decode()
+
+
+def _set_from_json(text: str) -> frozenset[str]:
+    return frozenset(orjson.loads(text))
+
+
+def _writer(
+    encoders: list[Codec], derived: tuple[Derived, ...]
+) -> Callable[[Any], tuple[Any, ...]]:
+    if not derived and all(e is None for e in encoders):
+        return _itself  # domain rows are named tuples in column order: they go as they are
+    steps = list(enumerate(encoders))
+
+    def write(item: tuple[Any, ...]) -> tuple[Any, ...]:
+        values = [v if e is None else e(v) for (_, e), v in zip(steps, item, strict=True)]
+        return (*values, *(d.compute(item) for d in derived))
+
+    return write
+
+
 def _itself(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Domain rows are named tuples in column order (tested): they go to the driver as they are."""
     return row
 
 
-def _result_json(result: UpgradeResult | None) -> str | None:
-    if result is None:
-        return None
-    return orjson.dumps(
-        {**result._asdict(), "received_at": result.received_at.isoformat()}
-    ).decode()
+def _reader(row: type[R], fields: tuple[str, ...], decoders: list[Codec]) -> Callable[[Record], R]:
+    pairs = list(zip(fields, decoders, strict=True))
+
+    def read(record: Record) -> R:
+        return row(*(record[n] if d is None else d(record[n]) for n, d in pairs))
+
+    return read
 
 
-def _result_from(text: str | None) -> UpgradeResult | None:
-    if text is None:
-        return None
-    document = orjson.loads(text)
-    document["received_at"] = datetime.fromisoformat(document["received_at"])
-    return UpgradeResult(**document)
+def _last_result(track: TrackState) -> str:
+    return track.last_result.result if track.last_result else ""
 
 
+DEVICES: Table[KnownDevice] = Table("devices", KnownDevice, key=("device_id",))
 DEVICE_TRACKS: Table[TrackState] = Table(
-    name="device_tracks",
+    "device_tracks",
+    TrackState,
     key=("device_id", "track"),
-    columns=(
-        ("device_id", "text"),
-        ("track", "text"),
-        ("app_id", "text"),
-        ("state", "text"),
-        ("state_since", "timestamptz"),
-        ("operation_id", "text"),
-        ("sub_operation_id", "text"),
-        ("version", "text"),
-        ("last_result", "jsonb"),
-        ("last_position", "bigint"),
-        ("updated_at", "timestamptz"),
-    ),
-    to_row=lambda t: (
-        t.device_id,
-        t.track,
-        t.app_id,
-        t.state,
-        t.state_since,
-        t.operation_id,
-        t.sub_operation_id,
-        t.version,
-        _result_json(t.last_result),
-        t.last_position,
-        t.updated_at,
-    ),
-    from_row=lambda r: TrackState(**{**dict(r), "last_result": _result_from(r["last_result"])}),
+    blank=frozenset({"state"}),
+    derived=(Derived("result", _last_result),),
 )
-
 DEVICE_TRANSITIONS: Table[DeviceTransition] = Table(
-    name="device_transitions",
-    key=("device_id", "position"),
-    columns=(
-        ("device_id", "text"),
-        ("position", "bigint"),
-        ("track", "text"),
-        ("from_state", "text"),
-        ("to_state", "text"),
-        ("valid", "boolean"),
-        ("operation_id", "text"),
-        ("sub_operation_id", "text"),
-        ("received_at", "timestamptz"),
-    ),
-    to_row=_itself,
-    from_row=lambda r: DeviceTransition(**dict(r)),
-    append_only=True,
+    "device_transitions", DeviceTransition, key=("device_id", "position"), append_only=True
 )
-
 OPERATION_DEVICES: Table[OperationDevice] = Table(
-    name="operation_devices",
-    key=("operation_id", "device_id", "track"),
-    columns=(
-        ("operation_id", "text"),
-        ("device_id", "text"),
-        ("track", "text"),
-        ("state", "text"),
-        ("result", "text"),
-        ("last_position", "bigint"),
-        ("updated_at", "timestamptz"),
-    ),
-    to_row=_itself,
-    from_row=lambda r: OperationDevice(**dict(r)),
+    "operation_devices",
+    OperationDevice,
+    key=("operation_id", "track", "device_id"),
+    blank=frozenset({"state", "result"}),
 )
-
-TASKS: Table[Task] = Table(
-    name="tasks",
-    key=("task_id",),
-    columns=(
-        ("task_id", "text"),
-        ("app_id", "text"),
-        ("task_type", "text"),
-        ("status", "text"),
-        ("status_desc", "text"),
-        ("event_time", "timestamptz"),
-        ("request_id", "text"),
-        ("seen", "jsonb"),
-        ("last_position", "bigint"),
-        ("updated_at", "timestamptz"),
-    ),
-    to_row=lambda t: (
-        t.task_id,
-        t.app_id,
-        t.task_type,
-        t.status,
-        t.status_desc,
-        t.event_time,
-        t.request_id,
-        orjson.dumps(sorted(t.seen)).decode(),
-        t.last_position,
-        t.updated_at,
-    ),
-    from_row=lambda r: Task(**{**dict(r), "seen": frozenset(orjson.loads(r["seen"]))}),
+OPERATIONS: Table[OperationCounts] = Table(
+    "operations",
+    OperationCounts,
+    key=("operation_id", "track"),
+    merge={
+        "app_id": "least",
+        "max_app_id": "greatest",
+        "devices": "add",
+        "idle": "add",
+        "downloading": "add",
+        "downloaded": "add",
+        "updating": "add",
+        "success": "add",
+        "fail": "add",
+        "first_seen_at": "least",
+        "last_activity_at": "greatest",
+    },
 )
-
+OPERATION_ERRORS: Table[ErrorCount] = Table(
+    "operation_errors",
+    ErrorCount,
+    key=("operation_id", "track", "error_code", "result_desc"),
+    blank=frozenset({"error_code", "result_desc"}),
+    merge={"devices": "add"},
+)
+OPERATION_VERSIONS: Table[VersionCount] = Table(
+    "operation_versions",
+    VersionCount,
+    key=("operation_id", "track", "target_version"),
+    merge={"devices": "add"},
+)
+TASKS: Table[Task] = Table("tasks", Task, key=("task_id",))
 TASK_TRANSITIONS: Table[TaskTransition] = Table(
-    name="task_transitions",
-    key=("task_id", "position"),
-    columns=(
-        ("task_id", "text"),
-        ("position", "bigint"),
-        ("from_status", "text"),
-        ("to_status", "text"),
-        ("valid", "boolean"),
-        ("applied", "boolean"),
-        ("event_time", "timestamptz"),
-        ("request_id", "text"),
-        ("received_at", "timestamptz"),
-    ),
-    to_row=_itself,
-    from_row=lambda r: TaskTransition(**dict(r)),
-    append_only=True,
+    "task_transitions", TaskTransition, key=("task_id", "position"), append_only=True
 )
 
 ALL_TABLES: tuple[Table[Any], ...] = (
+    DEVICES,
     DEVICE_TRACKS,
     DEVICE_TRANSITIONS,
     OPERATION_DEVICES,
+    OPERATIONS,
+    OPERATION_ERRORS,
+    OPERATION_VERSIONS,
     TASKS,
     TASK_TRANSITIONS,
 )
+ROLLUPS = (OPERATIONS, OPERATION_ERRORS, OPERATION_VERSIONS)  # recounted by replay, not folded

@@ -1,0 +1,136 @@
+"""Reading upgrade operations: their rollups (counters, O(1) to read), the list of them by
+latest activity, and their members."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tracker.domain.notifications import Track
+from tracker.domain.operation import STATES as STATE_NAMES
+from tracker.domain.operation import ErrorCount, OperationCounts, OperationDevice
+from tracker.store.database import Database, Record
+from tracker.store.listing import Index, Listing
+from tracker.store.queries import RESULTS, STATES, Key
+from tracker.store.rows import OPERATION_DEVICES, OPERATIONS
+
+TOP_ERRORS = 20
+
+OPERATIONS_BY_ACTIVITY = Listing(
+    "operations",
+    ("operation_id", "track"),
+    ("last_activity_at", "operation_id", "track"),
+    (
+        Index("operations_by_activity", (), ("track",)),
+        Index("operations_by_app", ("app_id",), ("track",)),
+    ),
+    values={"track": ("software", "firmware")},
+    descending=True,
+)
+MEMBERS = Listing(
+    "operation_devices",
+    ("operation_id", "track", "device_id"),
+    ("device_id", "track"),
+    (
+        Index("operation_devices_pkey", ("operation_id",), ("track",)),
+        Index("operation_devices_by_state", ("operation_id",), ("track", "state", "result")),
+        Index(
+            "operation_devices_by_error",
+            ("operation_id", "error_code"),
+            ("track", "state", "result"),
+        ),
+    ),
+    values={"track": ("software", "firmware"), "state": STATES, "result": RESULTS},
+)
+
+# Each rollup row with its top errors and its target versions: a few small key lookups each.
+WITH_DETAILS = """
+SELECT o.*,
+    (SELECT coalesce(json_agg(json_build_array(e.error_code, e.result_desc, e.devices)), '[]')
+     FROM (SELECT * FROM operation_errors e
+           WHERE e.operation_id = o.operation_id AND e.track = o.track
+           ORDER BY e.devices DESC, e.error_code, e.result_desc LIMIT {top}) AS e) AS errors,
+    (SELECT coalesce(json_object_agg(v.target_version, v.devices ORDER BY v.target_version), '{{}}')
+     FROM operation_versions v
+     WHERE v.operation_id = o.operation_id AND v.track = o.track) AS versions
+FROM ({rows}) AS o
+"""
+ONE = "SELECT * FROM operations WHERE operation_id = $1"
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """An operation on one track: its counters, its most common errors, its target versions."""
+
+    counts: OperationCounts
+    errors: list[ErrorCount]
+    target_versions: dict[str, int]
+
+    # What the document reads (documents.OperationDocument), besides the fields above.
+    operation_id = property(lambda self: self.counts.operation_id)
+    track = property(lambda self: self.counts.track)
+    app_id = property(lambda self: self.counts.app_id)
+    devices = property(lambda self: self.counts.devices)
+    first_seen_at = property(lambda self: self.counts.first_seen_at)
+    last_activity_at = property(lambda self: self.counts.last_activity_at)
+
+    @property
+    def states(self) -> dict[str, int]:
+        return {s: n for s in STATE_NAMES if (n := getattr(self.counts, s))}
+
+    @property
+    def results(self) -> dict[str, int]:
+        return {"SUCCESS": self.counts.success, "FAIL": self.counts.fail}
+
+
+async def operation(db: Database, operation_id: str, track: Track | None = None) -> Rollup | None:
+    """The rollup of `track`, by default the one with more devices (an operation has one)."""
+    sql = WITH_DETAILS.format(top=TOP_ERRORS, rows=ONE)
+    found = [_rollup(row) for row in await db.fetch("read operation", sql, operation_id)]
+    if track is not None:
+        found = [r for r in found if r.counts.track == track]
+    return max(found, key=lambda r: (r.counts.devices, r.counts.track == "software"), default=None)
+
+
+async def operations(
+    db: Database, filters: dict[str, object], after: Key | None, limit: int
+) -> tuple[list[Rollup], Key | None]:
+    """Rollups, the most recently active first."""
+    query = OPERATIONS_BY_ACTIVITY.query(frozenset(filters), resumed=after is not None)
+    sql = WITH_DETAILS.format(top=TOP_ERRORS, rows=OPERATIONS_BY_ACTIVITY.rows(query))
+    sql += " ORDER BY o.last_activity_at DESC, o.operation_id DESC, o.track DESC"
+    rows = await db.fetch("list operations", sql, *query.args(filters, after or (), limit))
+    found = [_rollup(row) for row in rows]
+    if len(found) < limit:
+        return found, None
+    last = found[-1].counts
+    return found, (last.last_activity_at, last.operation_id, last.track)
+
+
+async def members(
+    db: Database, filters: dict[str, object], after: Key | None, limit: int
+) -> tuple[list[OperationDevice], Key | None]:
+    """An operation's members by device (`filters` has operation_id), with their state and last
+    result in it."""
+    query = MEMBERS.query(frozenset(filters), resumed=after is not None)
+    sql = MEMBERS.rows(query)
+    rows = await db.fetch("list members", sql, *query.args(filters, after or (), limit))
+    found = [OPERATION_DEVICES.from_row(row) for row in rows]
+    if len(found) < limit:
+        return found, None
+    return found, (found[-1].device_id, found[-1].track)
+
+
+def _rollup(row: Record) -> Rollup:
+    counts = OPERATIONS.from_row(row)
+    errors: list[Any] = orjson.loads(row["errors"])
+    return Rollup(
+        counts,
+        [
+            ErrorCount(counts.operation_id, counts.track, c or None, d or None, n)
+            for c, d, n in errors
+        ],
+        orjson.loads(row["versions"]),
+    )

@@ -149,44 +149,53 @@ $fn$;
 
 -- The indexes the reads walk (tracker/store/listing.py names the one each filter set uses).
 -- Built after a replay's bulk load, before its swap, so the swap itself only renames.
+-- Ids sort as "C" (by code point) in every one of them, and the lists order by ids the same
+-- way: no other index (a primary key, in the database's collation) can produce that order, so
+-- the planner cannot trade a listing's range for a walk of the whole key with the filters
+-- checked row by row, even in the generic plan it settles on for a statement reused.
 CREATE FUNCTION tracker_index_projections(target name) RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
     EXECUTE format($ddl$
-        CREATE INDEX devices_by_app ON %1$I.devices (app_id, device_id);
+        CREATE INDEX devices_by_id ON %1$I.devices (device_id COLLATE "C");
+        CREATE INDEX devices_by_app ON %1$I.devices (app_id, device_id COLLATE "C");
 
         CREATE INDEX device_tracks_by_state
-            ON %1$I.device_tracks (track, state, result, device_id);
+            ON %1$I.device_tracks (track, state, result, device_id COLLATE "C");
         CREATE INDEX device_tracks_by_operation
-            ON %1$I.device_tracks (track, operation_id, state, result, device_id);
+            ON %1$I.device_tracks (track, operation_id, state, result, device_id COLLATE "C");
         CREATE INDEX device_tracks_by_app
-            ON %1$I.device_tracks (track, app_id, state, result, device_id);
+            ON %1$I.device_tracks (track, app_id, state, result, device_id COLLATE "C");
         -- Stuck devices, longest first: only tracks in a state other than idle are in these.
         CREATE INDEX device_tracks_stuck
-            ON %1$I.device_tracks (track, state, result, state_since, device_id)
+            ON %1$I.device_tracks (track, state, result, state_since, device_id COLLATE "C")
             WHERE state IN ('downloading', 'downloaded', 'updating');
         CREATE INDEX device_tracks_stuck_by_operation
-            ON %1$I.device_tracks (track, operation_id, state, result, state_since, device_id)
+            ON %1$I.device_tracks
+                (track, operation_id, state, result, state_since, device_id COLLATE "C")
             WHERE state IN ('downloading', 'downloaded', 'updating');
         CREATE INDEX device_tracks_stuck_by_app
-            ON %1$I.device_tracks (track, app_id, state, result, state_since, device_id)
+            ON %1$I.device_tracks (track, app_id, state, result, state_since, device_id COLLATE "C")
             WHERE state IN ('downloading', 'downloaded', 'updating');
 
+        -- The live feed, by position: all of it, or one operation's (one device's: its key).
         CREATE INDEX device_transitions_by_position ON %1$I.device_transitions (position);
         CREATE INDEX device_transitions_by_operation
             ON %1$I.device_transitions (operation_id, position);
 
         CREATE INDEX operation_devices_by_state
-            ON %1$I.operation_devices (operation_id, track, state, result, device_id);
+            ON %1$I.operation_devices (operation_id, track, state, result, device_id COLLATE "C");
         CREATE INDEX operation_devices_by_error
-            ON %1$I.operation_devices (operation_id, error_code, track, state, result, device_id);
+            ON %1$I.operation_devices
+                (operation_id, error_code, track, state, result, device_id COLLATE "C");
 
         CREATE INDEX operations_by_activity
-            ON %1$I.operations (track, last_activity_at, operation_id);
+            ON %1$I.operations (track, last_activity_at, operation_id COLLATE "C");
         CREATE INDEX operations_by_app
-            ON %1$I.operations (app_id, track, last_activity_at, operation_id);
+            ON %1$I.operations (app_id, track, last_activity_at, operation_id COLLATE "C");
 
-        CREATE INDEX tasks_by_status ON %1$I.tasks (status, task_type, task_id);
-        CREATE INDEX tasks_by_app ON %1$I.tasks (app_id, status, task_type, task_id);
+        CREATE INDEX tasks_by_id ON %1$I.tasks (task_id COLLATE "C");
+        CREATE INDEX tasks_by_status ON %1$I.tasks (status, task_type, task_id COLLATE "C");
+        CREATE INDEX tasks_by_app ON %1$I.tasks (app_id, status, task_type, task_id COLLATE "C");
 
         CREATE INDEX task_transitions_by_position ON %1$I.task_transitions (position);
     $ddl$, target);

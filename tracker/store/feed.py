@@ -27,21 +27,25 @@ _RETRY: tuple[type[BaseException], ...] = (*TRANSIENT, asyncpg.PostgresError)
 CHANNEL = "tracker_log"
 NOTIFY = "SELECT pg_notify('tracker_log', '')"  # delivered when the appending transaction commits
 
-PAGE = """
-SELECT * FROM (
-    SELECT position, 'device' AS stream_type, device_id AS stream_id, track,
-           from_state AS from_value, to_state AS to_value, valid, NULL::boolean AS applied,
-           operation_id, sub_operation_id, NULL::timestamptz AS event_time, received_at
-    FROM device_transitions
-    WHERE position > $1 AND ($2::text IS NULL OR operation_id = $2)
-      AND ($3::text IS NULL OR device_id = $3)
-    UNION ALL
-    SELECT position, 'task', task_id, NULL, from_status, to_status, valid, applied, NULL, NULL,
-           event_time, received_at
-    FROM task_transitions
-    WHERE position > $1 AND $2::text IS NULL AND $3::text IS NULL
-) AS feed ORDER BY position LIMIT $4
+# One statement per filter, each walking one index by position: the whole fleet's transitions
+# (`*_by_position`), one operation's (`device_transitions_by_operation`) or one device's (its
+# key). A catch-all `$2 IS NULL OR operation_id = $2` would read every transition since the
+# position to find one operation's.
+DEVICE_SIDE = """
+SELECT position, 'device' AS stream_type, device_id AS stream_id, track,
+       from_state AS from_value, to_state AS to_value, valid, NULL::boolean AS applied,
+       operation_id, sub_operation_id, NULL::timestamptz AS event_time, received_at
+FROM device_transitions WHERE position > $1 {where} ORDER BY position LIMIT $2
 """
+TASK_SIDE = """
+SELECT position, 'task', task_id, NULL, from_status, to_status, valid, applied, NULL, NULL,
+       event_time, received_at
+FROM task_transitions WHERE position > $1 ORDER BY position LIMIT $2
+"""
+PAGE = f"SELECT * FROM (({DEVICE_SIDE.format(where='')}) UNION ALL ({TASK_SIDE})) AS feed ORDER BY position LIMIT $2"  # noqa: E501, S608
+OPERATION_PAGE = DEVICE_SIDE.format(where="AND operation_id = $3")
+DEVICE_PAGE = DEVICE_SIDE.format(where="AND device_id = $3")
+BOTH_PAGE = DEVICE_SIDE.format(where="AND device_id = $3 AND operation_id = $4")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,12 @@ class Filter:
 
 
 async def after(db: Database, position: int, only: Filter, limit: int) -> list[FeedItem]:
-    rows = await db.fetch("read feed", PAGE, position, only.operation_id, only.device_id, limit)
+    sql, given = PAGE, [only.device_id, only.operation_id]
+    if only.device_id is not None:
+        sql = DEVICE_PAGE if only.operation_id is None else BOTH_PAGE
+    elif only.operation_id is not None:
+        sql = OPERATION_PAGE
+    rows = await db.fetch("read feed", sql, position, limit, *(v for v in given if v is not None))
     return [FeedItem(**dict(row)) for row in rows]
 
 

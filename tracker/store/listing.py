@@ -56,6 +56,7 @@ class Listing:
     order: tuple[str, ...]  # the page order, a total one: the cursor holds these values
     indexes: tuple[Index, ...]
     values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # middle columns' values
+    ids: frozenset[str] = frozenset()  # order columns that are text: compared as "C" (see SQL)
     descending: bool = False
     conditions: tuple[str, ...] = ()  # extra conditions with :named parameters (e.g. a range)
 
@@ -65,9 +66,15 @@ class Listing:
         planner prefers to walking the table's key with the filters checked row by row."""
         return _query(self, given, resumed)
 
+    def ordered(self, column: str, table: str = "") -> str:
+        """A page-order column as compared: ids as "C", like the indexes that hold them."""
+        name = f"{table}.{column}" if table else column
+        return f'{name} COLLATE "C"' if column in self.ids else name
+
     def rows(self, query: Query) -> str:
         """The page's whole rows, in page order: `query` joined back to the table by key."""
-        order = ", ".join(f"page.{c}{' DESC' if self.descending else ''}" for c in self.order)
+        direction = " DESC" if self.descending else ""
+        order = ", ".join(f"{self.ordered(c, 'page')}{direction}" for c in self.order)
         using = ", ".join(self.key)
         return (
             f"WITH page AS ({query.sql}) SELECT t.* FROM page "  # noqa: S608 - constants
@@ -100,14 +107,15 @@ def _query(listing: Listing, given: frozenset[str], resumed: bool) -> Query:
     walked = [c for c in index.middle if c not in given]
     residual = sorted(given - {*index.prefix, *index.middle})
     direction = " DESC" if listing.descending else ""
-    order_by = ", ".join(f"{c}{direction}" for c in listing.order)
+    order_by = ", ".join(f"{listing.ordered(c)}{direction}" for c in listing.order)
     shared = [f"{c} = :{c}" for c in (*index.prefix, *(c for c in index.middle if c in given))]
     shared += [f"{c} = :{c}" for c in residual]
     shared += [index.where] if index.where else []
     shared += list(listing.conditions)
     if resumed:
         keys = ", ".join(f":after{i}" for i in range(len(listing.order)))
-        shared.append(f"({', '.join(listing.order)}) {'<' if listing.descending else '>'} ({keys})")
+        compared = ", ".join(listing.ordered(c) for c in listing.order)
+        shared.append(f"({compared}) {'<' if listing.descending else '>'} ({keys})")
     columns = ", ".join(dict.fromkeys((*listing.order, *listing.key)))
     branches = []
     for combination in itertools.product(*(listing.values[c] for c in walked)):

@@ -30,7 +30,8 @@ DEVICES_BY_ID = Listing(
     "devices",
     ("device_id",),
     ("device_id",),
-    (Index("devices_pkey", ()), Index("devices_by_app", ("app_id",))),
+    (Index("devices_by_id", ()), Index("devices_by_app", ("app_id",))),
+    ids=frozenset({"device_id"}),
 )
 # Devices by id, filtered on one track (`track` is always given).
 TRACKS_BY_ID = Listing(
@@ -43,6 +44,7 @@ TRACKS_BY_ID = Listing(
         Index("device_tracks_by_app", ("track", "app_id"), ("state", "result")),
     ),
     values={"state": STATES, "result": RESULTS},
+    ids=frozenset({"device_id"}),
 )
 STUCK_WHERE = "state IN ('downloading', 'downloaded', 'updating')"
 # Stuck devices, longest first: not idle since before now - stuck_for.
@@ -61,6 +63,7 @@ TRACKS_STUCK = Listing(
         Index("device_tracks_stuck_by_app", ("track", "app_id"), ("state", "result"), STUCK_WHERE),
     ),
     values={"state": BUSY, "result": RESULTS},
+    ids=frozenset({"device_id"}),
     conditions=("state_since < now() - make_interval(secs => :stuck_for)",),
 )
 TASKS_BY_ID = Listing(
@@ -68,11 +71,12 @@ TASKS_BY_ID = Listing(
     ("task_id",),
     ("task_id",),
     (
-        Index("tasks_pkey", ()),
+        Index("tasks_by_id", ()),
         Index("tasks_by_status", (), ("status", "task_type")),
         Index("tasks_by_app", ("app_id",), ("status", "task_type")),
     ),
     values={"status": TASK_STATUSES, "task_type": TASK_TYPES},
+    ids=frozenset({"task_id"}),
 )
 
 DEVICE = "SELECT * FROM device_tracks WHERE device_id = $1 ORDER BY track"
@@ -187,7 +191,7 @@ async def devices(
         return [], None
     listing, filters = planned
     query = listing.query(frozenset(filters), resumed=after is not None)
-    order = ", ".join(f"page.{c}" for c in listing.order)
+    order = ", ".join(listing.ordered(c, "page") for c in listing.order)
     sql = DEVICE_PAGE.format(page=query.sql, order=order)
     rows = await db.fetch("list devices", sql, *query.args(filters, after or (), limit))
     found = [

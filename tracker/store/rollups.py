@@ -27,6 +27,7 @@ OPERATIONS_BY_ACTIVITY = Listing(
         Index("operations_by_app", ("app_id",), ("track",)),
     ),
     values={"track": ("software", "firmware")},
+    ids=frozenset({"operation_id"}),
     descending=True,
 )
 MEMBERS = Listing(
@@ -34,7 +35,6 @@ MEMBERS = Listing(
     ("operation_id", "track", "device_id"),
     ("device_id", "track"),
     (
-        Index("operation_devices_pkey", ("operation_id",), ("track",)),
         Index("operation_devices_by_state", ("operation_id",), ("track", "state", "result")),
         Index(
             "operation_devices_by_error",
@@ -43,6 +43,7 @@ MEMBERS = Listing(
         ),
     ),
     values={"track": ("software", "firmware"), "state": STATES, "result": RESULTS},
+    ids=frozenset({"device_id"}),
 )
 
 # Each rollup row with its top errors and its target versions: a few small key lookups each.
@@ -100,7 +101,7 @@ async def operations(
     """Rollups, the most recently active first."""
     query = OPERATIONS_BY_ACTIVITY.query(frozenset(filters), resumed=after is not None)
     sql = WITH_DETAILS.format(top=TOP_ERRORS, rows=OPERATIONS_BY_ACTIVITY.rows(query))
-    sql += " ORDER BY o.last_activity_at DESC, o.operation_id DESC, o.track DESC"
+    sql += ' ORDER BY o.last_activity_at DESC, o.operation_id COLLATE "C" DESC, o.track DESC'
     rows = await db.fetch("list operations", sql, *query.args(filters, after or (), limit))
     found = [_rollup(row) for row in rows]
     if len(found) < limit:

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib.util import find_spec
 from pathlib import Path
 
-from bench import ceilings, peer, postgres, procfs, query, replay_rate, report, workload
+from bench import ceilings, peer, postgres, procfs, query, replay_rate, report, swap, workload
+from bench.facts import facts
 from bench.ingest import CONNECTIONS, IngestSummary, ingest_run
 from bench.load import Load, wrk_script
 from bench.processes import ROOT
@@ -29,6 +25,7 @@ from bench.server import INGEST_HEADERS
 MEASUREMENTS = ("ceiling-a", "ceiling-b", "peer", "ingest", "ingest-workers2", "replay", "query")
 QUERY_ONLY_EVENTS = 100_000  # loaded for `--only query` when the replay's log is not there
 QUERY_DEVICES = 20_000
+SWAP_BODIES = 20_000  # what the clients post during the swap measurement (new devices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +55,7 @@ def options(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure the tracker against baselines taken in the same run.",
+        epilog="`python -m bench scale --help`: the fleet-scale benchmark (bench/scale/).",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny run of every path (CI)")
     parser.add_argument("--duration", type=int, help="seconds per load run (20; smoke 2)")
@@ -89,36 +87,6 @@ def options(argv: list[str] | None = None) -> Options:
         smoke=smoke,
         connections=args.connections,
     )
-
-
-async def facts(server_url: str, source: str) -> dict[str, object]:
-    return {
-        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
-        "cores": os.cpu_count(),
-        "platform": platform.platform(terse=True),
-        "python": platform.python_version(),
-        "database": source,
-        "postgres": await postgres.settings(server_url),
-        "tracker_commit": _git_commit(),
-        "eventsourcing": peer.version(),
-        "wrk": _wrk_version(),
-        "bare_http_loop": "uvloop" if find_spec("uvloop") else "asyncio",
-    }
-
-
-def _git_commit() -> str:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "tracker", "sql")
-    return f"{commit} (+ uncommitted changes in tracker/ or sql/)" if dirty else commit
-
-
-def _wrk_version() -> str:
-    done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    return " ".join((done.stdout + done.stderr).split()[:2]) or "wrk (version unknown)"
 
 
 def _say(name: str, load: Load) -> None:
@@ -204,6 +172,7 @@ async def _replay_and_query(
         if "replay" in wanted:
             print(f"replay: {count:,} events, {o.runs} run(s)", flush=True)
             results.replay = await replay_rate.measure(url, lines, count, o.runs)
+            results.swap = await _swap(o, url, workdir)
         else:
             await replay_rate.load(url, lines, count)
         if "query" in wanted:
@@ -211,6 +180,22 @@ async def _replay_and_query(
             print(f"query: GET /v1/devices/{{id}} over {len(devices):,} devices", flush=True)
             results.query = await query.device_reads(url, devices, o.seconds, o.warmup, workdir)
             _say("device GET", results.query)
+
+
+async def _swap(o: Options, url: str, workdir: Path) -> swap.Swaps:
+    """`tracker replay` again, `o.runs` times, while 32 clients post (new devices' bodies)."""
+    print(f"swap pause: {o.runs} replay(s) while {swap.CLIENTS} clients post", flush=True)
+    bodies = list(
+        workload.fleet(SWAP_BODIES // (10 if o.smoke else 1), f"s{secrets.token_hex(2)}-")
+    )
+    swaps = await swap.under_load(url, workdir / "tracker-swap.log", o.runs, bodies)
+    print(
+        f"  swap pause {swaps.summary()}; clients while replaying: {swaps.replaying.summary()}"
+        f"{f', {swaps.failed:,} POSTs failed' if swaps.failed else ''}; "
+        f"no replay: {swaps.quiet.summary()}",
+        flush=True,
+    )
+    return swaps
 
 
 async def main(o: Options) -> None:
@@ -237,6 +222,10 @@ async def main(o: Options) -> None:
 
 if __name__ == "__main__":
     try:
+        if sys.argv[1:2] == ["scale"]:  # `python -m bench scale ...`: the fleet-scale benchmark
+            from bench.scale import main as scale  # only that command needs it
+
+            sys.exit(scale.main(sys.argv[2:]))
         asyncio.run(main(options()))
     except KeyboardInterrupt:
         sys.exit(130)

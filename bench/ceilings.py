@@ -1,8 +1,9 @@
 """The two ceilings the tracker's ingest rate is held against, measured in the same run.
 
 A (storage): one INSERT + COMMIT per delivery, from 64 concurrent tasks, into a copy of the
-`events` table (same columns, indexes and payload) without the append lock or projections: what
-PostgreSQL gives a writer that does not batch.
+`events` table (same columns and indexes; each row as the store makes it, by
+`tracker.store.events.copy_row`) without the append lock or projections: what PostgreSQL gives a
+writer that does not batch.
 
 B (HTTP): a bare aiohttp handler that reads and parses the same body (bench/bare_http.py), driven
 by the same wrk script as the tracker: what aiohttp gives one process that does nothing else.
@@ -11,7 +12,6 @@ by the same wrk script as the tracker: what aiohttp gives one process that does 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import signal
 import sys
@@ -21,39 +21,37 @@ from pathlib import Path
 
 import asyncpg
 
+from bench import eventrows
 from bench.load import Load, wrk
 from bench.processes import Measured, wait_until_answers
 from bench.procfs import Window, own_seconds
 from bench.workload import Row
 from tests.support.server import free_port
+from tracker.domain.delivery import decode
+from tracker.store.events import copy_row
 
 TASKS = 64
 
 COPY_EVENTS = "CREATE TABLE ceiling_a (LIKE events INCLUDING ALL)"  # no trigger, no lock
-INSERT = """
-INSERT INTO ceiling_a
-    (stream_type, stream_id, event_type, payload, raw, received_at, occurred_at, hash)
-VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)
-"""
+INSERT = eventrows.insert("ceiling_a")
 
 
 async def storage(url: str, rows: list[Row], seconds: int, warmup: int) -> Load:
     """Ceiling A, in this process: `pool.execute` per insert, one connection per task."""
     pool = await asyncpg.create_pool(url, min_size=TASKS, max_size=TASKS)
     await pool.execute(COPY_EVENTS)
+    async with pool.acquire() as conn:
+        await eventrows.prepare(conn)
+    events = [decode(r.body) for r in rows]  # the store's own reading of each body, once
     upcoming = itertools.count()
     latencies: list[float] = []
     measuring, stopping = [False], [False]
 
     async def writer() -> None:
         while not stopping[0]:
-            r = rows[next(upcoming) % len(rows)]
+            event = events[next(upcoming) % len(events)]
             began = time.perf_counter()
-            await pool.execute(
-                INSERT,
-                *(r.stream_type, r.stream_id, r.event_type, r.body.decode(), r.body),
-                *(datetime.now(UTC), r.occurred_at, hashlib.sha256(r.body).digest()),
-            )
+            await pool.execute(INSERT, *copy_row(event, datetime.now(UTC), None))
             if measuring[0]:
                 latencies.append(time.perf_counter() - began)
 

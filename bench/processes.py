@@ -23,6 +23,8 @@ class Finished:
     returncode: int
     seconds: float  # wall time from start to exit
     cpu_seconds: float  # user + system
+    # wait4's ru_maxrss: never below the spawning process's own RSS (Linux seeds it at exec), so
+    # not a child's memory when the parent is large; see procfs.tree_memory_mb.
     max_rss_mb: float
     stdout: str
     stderr: str
@@ -36,14 +38,18 @@ class Finished:
 class Measured:
     """A running child; `wait()` reaps it with wait4 and returns what it used."""
 
-    def __init__(self, command: list[str], env: dict[str, str] | None = None) -> None:
-        self._out: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in wait()
+    def __init__(
+        self, command: list[str], env: dict[str, str] | None = None, *, discard_stdout: bool = False
+    ) -> None:
+        """`discard_stdout`: send its standard output to /dev/null (e.g. `tracker export`)."""
+        self._out: IO[bytes] | None = None
+        if not discard_stdout:
+            self._out = tempfile.TemporaryFile()  # noqa: SIM115 - closed in wait()
         self._err: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._finished: Finished | None = None
         self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            command, stdout=self._out, stderr=self._err, env=env, cwd=ROOT
-        )
+        stdout = subprocess.DEVNULL if self._out is None else self._out
+        self.process = subprocess.Popen(command, stdout=stdout, stderr=self._err, env=env, cwd=ROOT)
 
     def poll(self) -> Finished | None:
         """What it used if it has exited (reaped here, once), else None.
@@ -75,7 +81,9 @@ class Measured:
         return finished
 
     @staticmethod
-    def _read(file: IO[bytes]) -> str:
+    def _read(file: IO[bytes] | None) -> str:
+        if file is None:
+            return ""
         file.seek(0)
         text = file.read().decode(errors="replace")
         file.close()

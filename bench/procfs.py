@@ -7,7 +7,8 @@ its processes used and what the children they reaped had used, so a backend that
 the run (asyncpg recycles connections) still counts.
 
 And the memory of a process tree, for commands (replay) that fan out into child processes: the
-peak of their sum, which `wait4` alone does not give.
+peak of their sum, which `wait4` alone does not give (and its ru_maxrss is not the child's own:
+see `tree_memory_mb`).
 """
 
 from __future__ import annotations
@@ -93,8 +94,32 @@ def _sample(server_pid: int | None) -> _Sample:
 
 def tree_rss_mb(root: int) -> float:
     """Resident memory of `root` and all its descendants now, summed."""
+    return tree_memory_mb(root)[0]
+
+
+def tree_memory_mb(root: int) -> tuple[float, float]:
+    """(resident memory of `root` and its descendants now, summed; the largest high-water mark,
+    VmHWM, of any one of them).
+
+    Not `wait4`'s ru_maxrss: Linux carries the parent's high-water mark into a child at exec
+    (exec_mmap records the old, shared or copied, address space's), so a child of a 300 MB
+    benchmark process reports at least 300 MB whatever it used itself. VmHWM is the child's own.
+    """
     processes = _processes()
-    return sum(processes[pid].rss for pid in _tree(root, processes)) / 2**20
+    members = _tree(root, processes)
+    largest = max((_high_water(pid) for pid in members), default=0)
+    return sum(processes[pid].rss for pid in members) / 2**20, largest / 2**20
+
+
+def _high_water(pid: int) -> int:
+    """The peak resident memory of the process's own address space, in bytes (0 if gone)."""
+    try:
+        for line in (PROC / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return 0
 
 
 def _processes() -> dict[int, _Process]:

@@ -18,12 +18,13 @@ import asyncpg
 from bench.load import median
 from bench.postgres import count_events
 from bench.processes import Measured
-from bench.procfs import tree_rss_mb
+from bench.procfs import tree_memory_mb
 
 PROGRESS_EVERY = 10.0  # seconds between progress lines while loading
 RSS_EVERY = 0.05  # seconds between samples of the replay's memory
 SEQUENTIAL = "SELECT position, received_at, event_type, raw FROM events ORDER BY position"
 REPORTED = re.compile(r"([\d,]+) events in ([\d.]+) s")  # "rebuilt 1,000 events in 0.09 s"
+PAUSED = re.compile(r"ingestion paused ([\d.]+) ms")  # "ingestion paused 9.6 ms for the swap"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +34,9 @@ class ReplayRun:
     rate: float  # events / seconds
     reported_rate: float | None  # what the command itself printed, if it did
     peak_rss_mb: float  # the most its process tree held at once (sampled): the target's figure
-    largest_process_mb: float  # the largest single process of the tree (wait4)
+    largest_process_mb: float  # the largest high-water mark (VmHWM) of one process of the tree
     cpu_seconds: float  # the whole tree's
+    pause_ms: float | None = None  # how long ingestion waited for the swap, as it reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +59,13 @@ class Replay:
         return max(r.peak_rss_mb for r in self.runs)
 
 
-def _env(url: str) -> dict[str, str]:
+def tracker_env(url: str) -> dict[str, str]:
     return {**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_LOG_LEVEL": "WARNING"}
 
 
 async def load(url: str, lines: Path, expected: int) -> float:
     """`tracker import` of `lines`, printing progress from the log's row count."""
-    importer = Measured([sys.executable, "-m", "tracker", "import", str(lines)], _env(url))
+    importer = Measured([sys.executable, "-m", "tracker", "import", str(lines)], tracker_env(url))
     started = time.monotonic()
     while importer.poll() is None:
         await asyncio.sleep(min(PROGRESS_EVERY, 1.0 + (time.monotonic() - started) / 4))
@@ -89,9 +91,11 @@ async def sequential_read(url: str) -> float:
 
 def replay_once(url: str, events: int) -> ReplayRun:
     """`tracker replay`, sampling its process tree's memory while it runs (it may fan out)."""
-    replaying, peak = Measured([sys.executable, "-m", "tracker", "replay"], _env(url)), 0.0
+    replaying = Measured([sys.executable, "-m", "tracker", "replay"], tracker_env(url))
+    peak = largest = 0.0
     while (finished := replaying.poll()) is None:
-        peak = max(peak, tree_rss_mb(replaying.process.pid))
+        now, high = tree_memory_mb(replaying.process.pid)
+        peak, largest = max(peak, now), max(largest, high)
         time.sleep(RSS_EVERY)
     finished.check("tracker replay")
     match = REPORTED.search(finished.stdout)
@@ -104,9 +108,10 @@ def replay_once(url: str, events: int) -> ReplayRun:
         seconds=finished.seconds,
         rate=events / finished.seconds,
         reported_rate=reported,
-        peak_rss_mb=max(peak, finished.max_rss_mb),
-        largest_process_mb=finished.max_rss_mb,
+        peak_rss_mb=max(peak, largest),
+        largest_process_mb=largest,
         cpu_seconds=finished.cpu_seconds,
+        pause_ms=float(paused[1]) if (paused := PAUSED.search(finished.stdout)) else None,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from bench.ingest import IngestSummary
 from bench.load import Load
 from bench.replay_rate import Replay
+from bench.swap import Swaps
 
 FULL_REPLAY = 1_000_000  # the replay targets are stated over a log this long
 
@@ -27,6 +28,7 @@ class Results:
     peer: Load | None = None
     ingest: dict[int, IngestSummary] = field(default_factory=dict)  # by worker count
     replay: Replay | None = None
+    swap: Swaps | None = None  # replays while clients post
     query: Load | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # what a reader must know (e.g. a skip)
@@ -84,6 +86,8 @@ def lines(r: Results) -> list[Line]:
         out += [Line(name, f"{_rate(x)}; {x.latency()}") for name, x in named if x]
     if r.replay:
         out += _replay_lines(r.replay)
+    if r.swap:
+        out += swap_lines(r.swap)
     if r.query:
         q = r.query
         figure = f"p99 {q.p99_ms:.1f} ms (p50 {q.p50_ms:.1f} ms, {_rate(q)})"
@@ -161,6 +165,28 @@ def _replay_lines(p: Replay) -> list[Line]:
             f"{p.peak_rss_mb:,.0f} MB (largest process {largest:,.0f} MB)",
             target="≤ 300 MB",
             met=_met(p.peak_rss_mb <= 300) if full else small,
+        ),
+    ]
+
+
+def swap_lines(s: Swaps) -> list[Line]:
+    """The swap pause (as `tracker replay` reports it), judged on its median over the runs, and
+    what the posting clients saw meanwhile against what they saw with no replay running."""
+    pauses = s.pauses_ms
+    ratio = s.replaying.p99_ms / s.quiet.p99_ms if s.quiet.p99_ms else float("nan")
+    failed = f"; {s.failed:,} POSTs failed" if s.failed else ""
+    return [
+        Line(
+            f"swap pause while {s.clients} clients post",
+            f"{s.summary()} over {len(s.runs)} replay(s)",
+            target="median ≤ 100 ms",
+            met=_met(s.median_ms <= 100) if pauses else "n/a (not reported)",
+        ),
+        Line(
+            f"{s.clients} clients' POSTs while replaying",
+            f"{s.replaying.summary()}{failed}",
+            f"no replay running: {s.quiet.summary()}",
+            f"{ratio:.2f} (p99)",
         ),
     ]
 
@@ -251,7 +277,7 @@ def cpu_table(named: list[tuple[str, Load]]) -> str:
 
 
 def write_json(path: Path, r: Results, rows: list[Line], notes: list[str]) -> None:
-    document = _plain(r)
+    document = plain(r)
     document["notes"] = notes
     if r.replay:
         replay = r.replay
@@ -260,16 +286,18 @@ def write_json(path: Path, r: Results, rows: list[Line], notes: list[str]) -> No
             "baseline": replay.baseline,
             "peak_rss_mb": replay.peak_rss_mb,
         }
+    if r.swap:
+        document["swap"] |= {"median_ms": r.swap.median_ms, "max_ms": r.swap.max_ms}
     document["table"] = [asdict(x) for x in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
 
 
-def _plain(value: Any) -> Any:  # noqa: ANN401 - any result, as JSON-ready values
+def plain(value: Any) -> Any:  # noqa: ANN401 - any result, as JSON-ready values
     if is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in asdict(value).items()}
+        return {k: plain(v) for k, v in asdict(value).items()}
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value

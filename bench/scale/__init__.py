@@ -1,0 +1,1 @@
+"""`python -m bench scale`: the tracker at fleet scale (see bench/scale/main.py)."""

@@ -65,9 +65,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         f"{outcome.parts} {'process' if outcome.parts == 1 else 'processes'}, "
         f"peak memory {outcome.peak_rss_mb:,.0f} MB)"
     )
+    phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in outcome.phases.items())
     if not check:
         pause = f"ingestion paused {outcome.pause_ms:.1f} ms for the swap"
         print(f"replay: rebuilt {done}: {rows}; {pause}")
+        print(f"replay: time spent: {phases}", file=sys.stderr)
         return OK
     for line in outcome.drift:
         print(f"drift: {line}")
@@ -76,6 +78,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"check: {count} differences between the live projections and a replay of {done}")
         return FAILED
     print(f"check: no drift; replayed {done}: {rows}")
+    print(f"check: time spent: {phases}", file=sys.stderr)
     return OK
 
 

@@ -18,9 +18,9 @@
 from __future__ import annotations
 
 import os
-import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,17 @@ import asyncpg
 from tracker.store import bodies, projections
 from tracker.store import progress as reported
 from tracker.store.events import APPEND_LOCK, TAKE_APPEND_LOCK
-from tracker.store.rebuild import BATCH, LOGGED, PROJECTED, RECOUNT, Plan, cut, fold_log, recorded
+from tracker.store.rebuild import (
+    BATCH,
+    LOGGED,
+    PROJECTED,
+    RECOUNT,
+    Plan,
+    cut,
+    fold_log,
+    peak_rss_mb,
+    recorded,
+)
 from tracker.store.rows import ALL_TABLES, Table
 
 REPLAY_LOCK = 0x7472_6B72_706C  # "trkrpl": one replay or check at a time
@@ -52,6 +62,15 @@ class Outcome:
     peak_rss_mb: float = 0.0  # this process's peak plus each child partition process's
     rows: dict[str, int] = field(default_factory=dict)
     drift: list[str] = field(default_factory=list)  # --check: one line per difference
+    phases: dict[str, float] = field(default_factory=dict)  # seconds, in the order they ran
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.monotonic() - began
 
     @property
     def rate(self) -> float:
@@ -79,18 +98,27 @@ async def replay(
         try:
             await writer.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE")  # a crash's leftovers
             await rebuild.create_tables()
-            await rebuild.fold_snapshot(url, parts, progress, started)
-            await writer.execute(RECOUNT.format(s=rebuild.shadow))
+            phase = rebuild.outcome.phase
+            with phase("fold"):
+                await rebuild.fold_snapshot(url, parts, progress, started)
+            with phase("recount"):
+                await writer.execute(RECOUNT.format(s=rebuild.shadow))
             if check:
-                await rebuild.catch_up()
-                rebuild.outcome.drift = await rebuild.compare()
+                with phase("compare"):
+                    await rebuild.catch_up()
+                    rebuild.outcome.drift = await rebuild.compare()
             else:
-                await writer.execute("SELECT tracker_index_projections($1)", rebuild.shadow)
-                while await rebuild.catch_up() > CAUGHT_UP:
-                    pass
-                await rebuild.analyze()
-                rebuild.outcome.pause_ms = await rebuild.swap()
-                await writer.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE")
+                with phase("index"):
+                    await writer.execute("SELECT tracker_index_projections($1)", rebuild.shadow)
+                with phase("catch up"):
+                    while await rebuild.catch_up() > CAUGHT_UP:
+                        pass
+                with phase("analyze"):
+                    await rebuild.analyze()
+                with phase("swap"):
+                    rebuild.outcome.pause_ms = await rebuild.swap()
+                with phase("drop old"):
+                    await writer.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE")
                 await rebuild.count_rows(live)
             drift = len(rebuild.outcome.drift) if check else None
             await reported.finish(writer, rebuild.outcome.events, rebuild.outcome.pause_ms, drift)
@@ -100,7 +128,7 @@ async def replay(
     finally:
         await writer.close()
     rebuild.outcome.seconds = time.monotonic() - started
-    rebuild.outcome.peak_rss_mb += resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rebuild.outcome.peak_rss_mb += peak_rss_mb()
     return rebuild.outcome
 
 

@@ -23,9 +23,11 @@ DROP TABLE device_tracks, device_transitions, operation_devices, tasks, task_tra
 DROP FUNCTION tracker_create_projections(name);
 
 -- The tables, with their keys only: replay fills them with COPY, then builds the other indexes.
-CREATE FUNCTION tracker_create_projections(target name) RETURNS void LANGUAGE plpgsql AS $fn$
+-- `scratch`: UNLOGGED, for tables thrown away after use (`replay --check`): no WAL to write.
+CREATE FUNCTION tracker_create_projections(target name, scratch boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
-    EXECUTE format($ddl$
+    EXECUTE replace(format($ddl$
         CREATE TABLE %1$I.devices (
             device_id         text        NOT NULL PRIMARY KEY,
             app_id            text        NOT NULL,  -- as of the device's latest report
@@ -143,7 +145,8 @@ BEGIN
             received_at       timestamptz NOT NULL,
             PRIMARY KEY (task_id, position)
         );
-    $ddl$, target);
+    $ddl$, target), 'CREATE TABLE', CASE WHEN scratch THEN 'CREATE UNLOGGED TABLE'
+                                         ELSE 'CREATE TABLE' END);
 END
 $fn$;
 
@@ -153,52 +156,60 @@ $fn$;
 -- way: no other index (a primary key, in the database's collation) can produce that order, so
 -- the planner cannot trade a listing's range for a walk of the whole key with the filters
 -- checked row by row, even in the generic plan it settles on for a statement reused.
-CREATE FUNCTION tracker_index_projections(target name) RETURNS void LANGUAGE plpgsql AS $fn$
-BEGIN
-    EXECUTE format($ddl$
-        CREATE INDEX devices_by_id ON %1$I.devices (device_id COLLATE "C");
-        CREATE INDEX devices_by_app ON %1$I.devices (app_id, device_id COLLATE "C");
-
-        CREATE INDEX device_tracks_by_state
-            ON %1$I.device_tracks (track, state, result, device_id COLLATE "C");
-        CREATE INDEX device_tracks_by_operation
-            ON %1$I.device_tracks (track, operation_id, state, result, device_id COLLATE "C");
-        CREATE INDEX device_tracks_by_app
-            ON %1$I.device_tracks (track, app_id, state, result, device_id COLLATE "C");
+CREATE FUNCTION tracker_projection_indexes(target name) RETURNS SETOF text
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT format(statement, target) FROM (VALUES
+        ($s$CREATE INDEX devices_by_id
+            ON %1$I.devices (device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX devices_by_app
+            ON %1$I.devices (app_id, device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX device_tracks_by_state
+            ON %1$I.device_tracks (track, state, result, device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX device_tracks_by_operation
+            ON %1$I.device_tracks (track, operation_id, state, result, device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX device_tracks_by_app
+            ON %1$I.device_tracks (track, app_id, state, result, device_id COLLATE "C")$s$),
         -- Stuck devices, longest first: only tracks in a state other than idle are in these.
-        CREATE INDEX device_tracks_stuck
+        ($s$CREATE INDEX device_tracks_stuck
             ON %1$I.device_tracks (track, state, result, state_since, device_id COLLATE "C")
-            WHERE state IN ('downloading', 'downloaded', 'updating');
-        CREATE INDEX device_tracks_stuck_by_operation
-            ON %1$I.device_tracks
-                (track, operation_id, state, result, state_since, device_id COLLATE "C")
-            WHERE state IN ('downloading', 'downloaded', 'updating');
-        CREATE INDEX device_tracks_stuck_by_app
+            WHERE state IN ('downloading', 'downloaded', 'updating')$s$),
+        ($s$CREATE INDEX device_tracks_stuck_by_operation
+            ON %1$I.device_tracks (track, operation_id, state, result, state_since, device_id COLLATE "C")
+            WHERE state IN ('downloading', 'downloaded', 'updating')$s$),
+        ($s$CREATE INDEX device_tracks_stuck_by_app
             ON %1$I.device_tracks (track, app_id, state, result, state_since, device_id COLLATE "C")
-            WHERE state IN ('downloading', 'downloaded', 'updating');
-
+            WHERE state IN ('downloading', 'downloaded', 'updating')$s$),
         -- The live feed, by position: all of it, or one operation's (one device's: its key).
-        CREATE INDEX device_transitions_by_position ON %1$I.device_transitions (position);
-        CREATE INDEX device_transitions_by_operation
-            ON %1$I.device_transitions (operation_id, position);
+        ($s$CREATE INDEX device_transitions_by_position
+            ON %1$I.device_transitions (position)$s$),
+        ($s$CREATE INDEX device_transitions_by_operation
+            ON %1$I.device_transitions (operation_id, position)$s$),
+        ($s$CREATE INDEX operation_devices_by_state
+            ON %1$I.operation_devices (operation_id, track, state, result, device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX operation_devices_by_error
+            ON %1$I.operation_devices (operation_id, error_code, track, state, result, device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX operations_by_activity
+            ON %1$I.operations (track, last_activity_at, operation_id COLLATE "C")$s$),
+        ($s$CREATE INDEX operations_by_app
+            ON %1$I.operations (app_id, track, last_activity_at, operation_id COLLATE "C")$s$),
+        ($s$CREATE INDEX tasks_by_id
+            ON %1$I.tasks (task_id COLLATE "C")$s$),
+        ($s$CREATE INDEX tasks_by_status
+            ON %1$I.tasks (status, task_type, task_id COLLATE "C")$s$),
+        ($s$CREATE INDEX tasks_by_app
+            ON %1$I.tasks (app_id, status, task_type, task_id COLLATE "C")$s$),
+        ($s$CREATE INDEX task_transitions_by_position
+            ON %1$I.task_transitions (position)$s$)
+    ) AS indexes(statement)
+$fn$;
 
-        CREATE INDEX operation_devices_by_state
-            ON %1$I.operation_devices (operation_id, track, state, result, device_id COLLATE "C");
-        CREATE INDEX operation_devices_by_error
-            ON %1$I.operation_devices
-                (operation_id, error_code, track, state, result, device_id COLLATE "C");
-
-        CREATE INDEX operations_by_activity
-            ON %1$I.operations (track, last_activity_at, operation_id COLLATE "C");
-        CREATE INDEX operations_by_app
-            ON %1$I.operations (app_id, track, last_activity_at, operation_id COLLATE "C");
-
-        CREATE INDEX tasks_by_id ON %1$I.tasks (task_id COLLATE "C");
-        CREATE INDEX tasks_by_status ON %1$I.tasks (status, task_type, task_id COLLATE "C");
-        CREATE INDEX tasks_by_app ON %1$I.tasks (app_id, status, task_type, task_id COLLATE "C");
-
-        CREATE INDEX task_transitions_by_position ON %1$I.task_transitions (position);
-    $ddl$, target);
+CREATE FUNCTION tracker_index_projections(target name) RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    statement text;
+BEGIN
+    FOR statement IN SELECT tracker_projection_indexes(target) LOOP
+        EXECUTE statement;
+    END LOOP;
 END
 $fn$;
 

@@ -21,7 +21,6 @@ from typing import NamedTuple
 from tracker.domain.device import STEP_STATES, track_of
 from tracker.domain.notifications import (
     DeviceNotification,
-    FwUpgradeResult,
     FwUpgradeStateChanged,
     Result,
     SwUpgradeResult,
@@ -94,54 +93,61 @@ class VersionCount(NamedTuple):
 def evolve_membership(
     member: OperationDevice | None, event: Recorded[DeviceNotification]
 ) -> OperationDevice | None:
-    """Fold one device event into its operation membership; None when nothing changes."""
+    """Fold one device event into its operation membership; None when nothing changes.
+
+    Built field by field rather than with `_replace`: replay folds millions.
+    """
     n = event.notification
-    if member is None:
-        member = OperationDevice(
-            n.operationId,
-            track_of(n),
-            n.deviceId,
-            n.appId,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            event.received_at,
-            event.position,
-            event.received_at,
-        )
-        changed = True
-    else:
-        changed = False
-    if isinstance(n, SwUpgradeStateChanged | FwUpgradeStateChanged):
-        state = n.swUpgradeState if isinstance(n, SwUpgradeStateChanged) else STEP_STATES[n.step]
-        after = member._replace(state=state)
-    elif isinstance(n, SwUpgradeResult):
-        after = member._replace(
-            result=n.swUpgradeResult,
-            error_code=n.errorCode,
-            result_desc=n.resultDesc,
-            target_version=n.targetVersion,
-            current_version=n.curVersion,
-        )
-    else:
-        after = _fw_result(member, n)
-    if after == member and not changed:
-        return None
-    return after._replace(
-        last_position=event.position, updated_at=max(member.updated_at, event.received_at)
+    base = member or OperationDevice(
+        n.operationId,
+        track_of(n),
+        n.deviceId,
+        n.appId,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        event.received_at,
+        event.position,
+        event.received_at,
     )
-
-
-def _fw_result(member: OperationDevice, n: FwUpgradeResult) -> OperationDevice:
-    return member._replace(
-        result=n.status,
-        error_code=None,
-        result_desc=n.statusDesc,
-        target_version=n.targetVersion,
-        current_version=n.curVersion,
+    state, result, code, desc = base.state, base.result, base.error_code, base.result_desc
+    target, current = base.target_version, base.current_version
+    if isinstance(n, SwUpgradeStateChanged):
+        state = n.swUpgradeState
+    elif isinstance(n, FwUpgradeStateChanged):
+        state = STEP_STATES[n.step]
+    elif isinstance(n, SwUpgradeResult):
+        result, code, desc = n.swUpgradeResult, n.errorCode, n.resultDesc
+        target, current = n.targetVersion, n.curVersion
+    else:
+        result, code, desc = n.status, None, n.statusDesc
+        target, current = n.targetVersion, n.curVersion
+    if member is not None and (state, result, code, desc, target, current) == (
+        member.state,
+        member.result,
+        member.error_code,
+        member.result_desc,
+        member.target_version,
+        member.current_version,
+    ):
+        return None
+    return OperationDevice(
+        base.operation_id,
+        base.track,
+        base.device_id,
+        base.app_id,
+        state,
+        result,
+        code,
+        desc,
+        target,
+        current,
+        base.first_seen_at,
+        event.position,
+        max(base.updated_at, event.received_at),
     )
 
 

@@ -45,11 +45,12 @@ from tracker.store.rows import (
 
 BATCH = 10_000
 PROJECTED = "stream_type IN ('device', 'task')"
-# The projected events, as `recorded(row)` reads them.
+# The projected events, as `recorded(row)` reads them (by column number: the fold's hot path).
 LOGGED = (
     "SELECT position, received_at, event_type, raw, codec, stream_type, stream_id "  # noqa: S608
     f"FROM events WHERE {PROJECTED}"
 )
+POSITION, RECEIVED_AT, EVENT_TYPE, RAW, CODEC, STREAM_TYPE, STREAM_ID = range(7)
 # A sample of the key space, to cut it into parts of about equal numbers of events.
 SAMPLE = f"""
 SELECT stream_type, stream_id FROM events TABLESAMPLE SYSTEM ($1) WHERE {PROJECTED}
@@ -129,12 +130,14 @@ def partition_query(low: Bound, high: Bound) -> str:
 
 @dataclass
 class _Rows:
-    """Finished streams' rows, waiting for COPY; flushed at `BATCH` rows."""
+    """Finished streams' rows, waiting for COPY; flushed at `BATCH` rows, in the background:
+    PostgreSQL takes one batch while the fold makes the next."""
 
     writer: asyncpg.Connection
     shadow: str
     waiting: dict[Table[Any], list[Any]] = field(default_factory=dict)
     count: int = 0
+    copying: asyncio.Task[None] | None = None
 
     def take(self, projection: Projection) -> None:
         """A finished stream: all its rows."""
@@ -162,13 +165,25 @@ class _Rows:
                 items.clear()
 
     async def flush(self, *, unless_below: int = 0) -> None:
+        """Start copying what is waiting (once the copy before has ended); `unless_below`:
+        leave it waiting until there is that much."""
         if self.count < unless_below:
             return
-        for table, rows in self.waiting.items():
+        await self.done()
+        self.copying = asyncio.create_task(self._copy(self.waiting))
+        self.waiting, self.count = {}, 0
+
+    async def done(self) -> None:
+        """Wait for the copy in flight, if any (and raise what it raised)."""
+        if self.copying is not None:
+            copying, self.copying = self.copying, None
+            await copying
+
+    async def _copy(self, waiting: dict[Table[Any], list[Any]]) -> None:
+        for table, rows in waiting.items():
             await self.writer.copy_records_to_table(
                 table.name, records=rows, columns=table.column_names, schema_name=self.shadow
             )
-        self.waiting, self.count = {}, 0
 
 
 async def fold_partition(plan: Plan, part: int, counted: Counter) -> Folded:
@@ -187,25 +202,32 @@ async def fold_partition(plan: Plan, part: int, counted: Counter) -> Folded:
             await bodies.ready(reader)
             stream, projection = None, Projection()
             args = [*(low or ()), *(high or ())]
-            async for row in reader.cursor(partition_query(low, high), *args, prefetch=BATCH):
-                key = (row["stream_type"], row["stream_id"])
-                if key != stream:
-                    out.take(projection)  # the stream before is complete: its rows are final
-                    projection, stream = Projection(), key
-                    folded.streams += 1
-                if not bodies.knows(row["codec"]):
-                    await bodies.ready(reader, (row["codec"],))
-                if (event := recorded(row)) is not None:
-                    projection.apply(event)
-                folded.events += 1
-                if folded.events % BATCH == 0:
-                    out.take_transitions(projection)  # final already: a long stream stays small
-                    await out.flush(unless_below=BATCH)
-                    await counted(folded.events)
+            cursor = await reader.cursor(partition_query(low, high), *args)
+            fetching = asyncio.create_task(cursor.fetch(BATCH))
+            while rows := await fetching:
+                # PostgreSQL reads the next batch while this one is folded.
+                fetching = asyncio.create_task(cursor.fetch(BATCH))
+                if not all(bodies.knows(codec) for codec in {row[CODEC] for row in rows}):
+                    await bodies.ready(reader, {row[CODEC] for row in rows})
+                for row in rows:
+                    key = (row[STREAM_TYPE], row[STREAM_ID])
+                    if key != stream:
+                        out.take(projection)  # the stream before is complete: rows are final
+                        projection, stream = Projection(), key
+                        folded.streams += 1
+                    if (event := recorded(row)) is not None:
+                        projection.apply(event)
+                folded.events += len(rows)
+                out.take_transitions(projection)  # final already: a long stream stays small
+                await out.flush(unless_below=BATCH)
+                await counted(folded.events)
             out.take(projection)
         await out.flush()
+        await out.done()
         await counted(folded.events)
     finally:
+        if out.copying is not None:
+            out.copying.cancel()
         await reader.close()
         await writer.close()
     folded.peak_rss_mb = peak_rss_mb()
@@ -306,10 +328,10 @@ def _child() -> None:
 def recorded(row: asyncpg.Record) -> Recorded[Notification] | None:
     """A logged row (position, received_at, event_type, raw, codec) as the fold takes it; None if
     the type is not one we project. `bodies.ready` must have been awaited on its database."""
-    notification = decode_logged(row["event_type"], bodies.unpack(row["codec"], row["raw"]))
+    notification = decode_logged(row[EVENT_TYPE], bodies.unpack(row[CODEC], row[RAW]))
     if notification is None:
         return None
-    return Recorded(row["position"], row["received_at"], notification)
+    return Recorded(row[POSITION], row[RECEIVED_AT], notification)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -49,6 +50,7 @@ EXTENT = f"SELECT count(*) FILTER (WHERE {PROJECTED}), coalesce(max(position), 0
 SPLIT_FROM = 200_000  # events: below this, starting processes costs more than it saves
 AFTER = f"{LOGGED} AND position > $1 ORDER BY position LIMIT $2"
 CAUGHT_UP = 1_000  # events left to apply under the lock at most, if ingestion lets us
+COMPARE_MEMORY = "256MB"  # PostgreSQL's, per hash while --check compares
 
 Progress = Callable[[int, int, float], None]  # (events done, total, seconds so far)
 
@@ -101,6 +103,7 @@ async def replay(
             phase = rebuild.outcome.phase
             with phase("fold"):
                 await rebuild.fold_snapshot(url, parts, progress, started)
+            side_by_side = parts or min(os.cpu_count() or 1, 4)
             with phase("recount"):
                 await writer.execute(RECOUNT.format(s=rebuild.shadow))
             if check:
@@ -109,12 +112,16 @@ async def replay(
                     rebuild.outcome.drift = await rebuild.compare()
             else:
                 with phase("index"):
-                    await writer.execute("SELECT tracker_index_projections($1)", rebuild.shadow)
+                    indexes = await writer.fetch(
+                        "SELECT tracker_projection_indexes($1)", rebuild.shadow
+                    )
+                    await _side_by_side(url, [row[0] for row in indexes], side_by_side)
                 with phase("catch up"):
                     while await rebuild.catch_up() > CAUGHT_UP:
                         pass
                 with phase("analyze"):
-                    await rebuild.analyze()
+                    analyze = [f"ANALYZE {rebuild.shadow}.{table.name}" for table in ALL_TABLES]
+                    await _side_by_side(url, analyze, side_by_side)
                 with phase("swap"):
                     rebuild.outcome.pause_ms = await rebuild.swap()
                 with phase("drop old"):
@@ -130,6 +137,22 @@ async def replay(
     rebuild.outcome.seconds = time.monotonic() - started
     rebuild.outcome.peak_rss_mb += peak_rss_mb()
     return rebuild.outcome
+
+
+async def _side_by_side(url: str, statements: list[str], connections: int) -> None:
+    """Run independent statements (index builds, ANALYZE) on several connections at once:
+    each is one backend's work, and the machine has more than one core."""
+    waiting = list(statements)
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            while waiting:
+                await conn.execute(waiting.pop(0))
+        finally:
+            await conn.close()
+
+    await asyncio.gather(*(run() for _ in range(max(1, min(connections, len(waiting))))))
 
 
 def default_parts(events: int) -> int:
@@ -148,7 +171,10 @@ class _Rebuild:
         await self.conn.execute(
             f"DROP SCHEMA IF EXISTS {self.shadow} CASCADE; CREATE SCHEMA {self.shadow}"
         )
-        await self.conn.execute("SELECT tracker_create_projections($1)", self.shadow)
+        # Check's tables are thrown away: UNLOGGED, they cost no WAL.
+        await self.conn.execute(
+            "SELECT tracker_create_projections($1, $2)", self.shadow, self.shadow == CHECK
+        )
 
     async def fold_snapshot(
         self, url: str, parts: int | None, progress: Progress | None, started: float
@@ -186,10 +212,6 @@ class _Rebuild:
         self.outcome.events += done
         return done
 
-    async def analyze(self) -> None:
-        for table in ALL_TABLES:
-            await self.conn.execute(f"ANALYZE {self.shadow}.{table.name}")
-
     async def count_rows(self, schema: str) -> None:
         for table in ALL_TABLES:
             self.outcome.rows[table.name] = await self.conn.fetchval(
@@ -220,12 +242,26 @@ class _Rebuild:
 
     async def compare(self) -> list[str]:
         async with self.conn.transaction(isolation="repeatable_read"):
+            # Hash joins of whole tables: in memory rather than spilled to disk in batches.
+            await self.conn.execute(f"SET LOCAL work_mem = '{COMPARE_MEMORY}'")
             await self.catch_up()
             await self.count_rows(self.shadow)
             drift: list[str] = []
             for table in ALL_TABLES:
-                drift += await self._differences(table)
+                if await self._any_difference(table):
+                    drift += await self._differences(table)
         return drift
+
+    async def _any_difference(self, table: Table[Any]) -> bool:
+        """One pass over both tables: is any row missing from either, or different?"""
+        keys = ", ".join(table.key)
+        return bool(
+            await self.conn.fetchval(
+                f"SELECT EXISTS (SELECT FROM {self.live}.{table.name} live "  # noqa: S608
+                f"FULL JOIN {self.shadow}.{table.name} rebuilt USING ({keys}) "
+                "WHERE live IS DISTINCT FROM rebuilt)"
+            )
+        )
 
     async def _differences(self, table: Table[Any]) -> list[str]:
         """Rows that differ between live and rebuilt, by key, naming the columns that differ."""

@@ -82,7 +82,7 @@ class Table(Generic[R]):
     merge: Mapping[str, Merge] = field(default_factory=dict)
     append_only: bool = False  # transitions: a second row for one key is a bug, not an update
     columns: tuple[Column, ...] = field(init=False)
-    to_row: Callable[[R], tuple[Any, ...]] = field(init=False)
+    to_row: Callable[[R], Sequence[Any]] = field(init=False)
     from_row: Callable[[Record], R] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -181,11 +181,8 @@ def _none_for_blank(value: str) -> str | None:
 def _json_of_row(value: tuple[Any, ...] | None) -> str | None:
     if value is None:
         return None
-    document = {
-        k: v.isoformat() if isinstance(v, datetime) else v
-        for k, v in value._asdict().items()  # type: ignore[attr-defined]
-    }
-    return orjson.dumps(document).decode()
+    # orjson writes datetimes as RFC 3339, which fromisoformat reads back exactly.
+    return orjson.dumps(value._asdict()).decode()  # type: ignore[attr-defined]
 
 
 def _row_from_json(row: type) -> Callable[[str | None], Any]:
@@ -210,16 +207,18 @@ def _set_from_json(text: str) -> frozenset[str]:
     return frozenset(orjson.loads(text))
 
 
-def _writer(
-    encoders: list[Codec], derived: tuple[Derived, ...]
-) -> Callable[[Any], tuple[Any, ...]]:
+def _writer(encoders: list[Codec], derived: tuple[Derived, ...]) -> Callable[[Any], Sequence[Any]]:
     if not derived and all(e is None for e in encoders):
         return _itself  # domain rows are named tuples in column order: they go as they are
-    steps = list(enumerate(encoders))
+    converted = [(i, e) for i, e in enumerate(encoders) if e is not None]
+    computed = [d.compute for d in derived]
 
-    def write(item: tuple[Any, ...]) -> tuple[Any, ...]:
-        values = [v if e is None else e(v) for (_, e), v in zip(steps, item, strict=True)]
-        return (*values, *(d.compute(item) for d in derived))
+    def write(item: tuple[Any, ...]) -> Sequence[Any]:
+        values = list(item)
+        for i, encode in converted:
+            values[i] = encode(values[i])
+        values += [compute(item) for compute in computed]
+        return values
 
     return write
 

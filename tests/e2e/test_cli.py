@@ -68,9 +68,44 @@ def test_task_operation_and_devices(seeded):
     assert none.stdout.splitlines() == [none.stdout.splitlines()[0]]  # headers only
 
 
+def test_operations_their_rollups_and_their_devices(seeded):
+    listed = tracker(seeded, "operations")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split()[:4] == ["OPERATION", "TRACK", "APP", "DEVICES"]
+    # The examples are posted in file order: the software ones (op-…-01) last.
+    assert [line.split()[0] for line in lines[1:]] == ["op-20261121-01", "op-20261121-02"]
+    as_json = json.loads(tracker(seeded, "operations", "--track", "software", "--json").stdout)
+    assert [o["operation_id"] for o in as_json] == ["op-20261121-01"]
+
+    rollup = tracker(seeded, "operation", "op-20261121-01")
+    assert rollup.returncode == 0, rollup.stderr
+    assert rollup.stdout.startswith("operation op-20261121-01 (software, app app-4b21): 1 devices")
+    assert "TARGET VERSION" in rollup.stdout
+
+    members = tracker(seeded, "operation", "op-20261121-01", "--devices")
+    assert members.returncode == 0, members.stderr
+    assert [line.split()[:3] for line in members.stdout.splitlines()] == [
+        ["DEVICE", "TRACK", "STATE"],
+        ["d-7f3a9c01", "software", "downloading"],
+    ]
+    failed = tracker(seeded, "operation", "op-20261121-01", "--devices", "--result", "FAIL")
+    assert failed.stdout.splitlines()[1:] == []
+    as_json = json.loads(
+        tracker(seeded, "operation", "op-20261121-01", "--devices", "--json").stdout
+    )
+    assert [(m["device_id"], m["result"]) for m in as_json] == [("d-7f3a9c01", "SUCCESS")]
+
+
 @pytest.mark.parametrize(
     "args",
-    [("device", "nope"), ("task", "nope"), ("operation", "nope"), ("device", "nope", "--json")],
+    [
+        ("device", "nope"),
+        ("task", "nope"),
+        ("operation", "nope"),
+        ("operation", "nope", "--devices"),
+        ("device", "nope", "--json"),
+    ],
 )
 def test_not_found_is_exit_3_with_a_message(seeded, args):
     done = tracker(seeded, *args)
@@ -82,7 +117,17 @@ def test_not_found_is_exit_3_with_a_message(seeded, args):
 def test_usage_errors_are_exit_2_and_help_is_there(seeded):
     assert tracker(seeded, "devices", "--stuck-for", "soon").returncode == 2
     assert tracker(seeded, "devices", "--state", "flying").returncode == 2
-    for command in ["serve", "migrate", "replay", "device", "task", "operation", "devices"]:
+    commands = [
+        "serve",
+        "migrate",
+        "replay",
+        "device",
+        "task",
+        "operation",
+        "operations",
+        "devices",
+    ]
+    for command in commands:
         shown = tracker(seeded, command, "--help")
         assert shown.returncode == 0
         assert "exit codes" in shown.stdout

@@ -6,16 +6,20 @@ import asyncio
 import json
 import random
 import secrets
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tracker.config import Settings
 from tracker.domain.delivery import decode
-from tracker.store import log
+from tracker.store import events, log, rollups
 from tracker.store.database import Database
+from tracker.store.migrations import migrate, sql_dir
 from tracker.store.replay import replay
+from tracker.store.startup import open_migrated
 
 STATES = ["idle", "downloading", "downloaded", "updating"]
 STATUSES = ["Waitting", "Processing", "Success", "PartialSuccess", "Fail", "Stopped"]
@@ -251,3 +255,37 @@ async def test_a_replay_split_across_processes_equals_live(migrated_url, databas
     assert swapped.rows["device_transitions"] > 0
     assert swapped.rows["task_transitions"] > 0
     assert (await replay(migrated_url, check=True, parts=1)).drift == []
+
+
+async def test_a_migration_that_replaces_projections_rebuilds_them_from_the_log(
+    database_url, tmp_path
+):
+    """Upgrading a database with history: the new tables are filled before anyone reads them."""
+    older = tmp_path / "sql"
+    older.mkdir()
+    for path in sorted(sql_dir().glob("*.sql")):
+        if path.name < "007":
+            shutil.copy(path, older / path.name)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate(conn, older)
+        bodies = [
+            json.dumps(device_body("up", device, "sw", state, 0)).encode()
+            for state in STATES
+            for device in range(3)
+        ]
+        async with conn.transaction():
+            await events.append(conn, [decode(raw) for raw in bodies], datetime.now(UTC))
+    finally:
+        await conn.close()
+
+    database = await open_migrated(database_url, Settings(database_url=database_url))
+    try:
+        rollup = await rollups.operation(database, "up-op0")
+        tracks = await database.pool.fetchval("SELECT count(*) FROM device_tracks")
+    finally:
+        await database.close()
+    assert rollup is not None
+    assert (rollup.devices, rollup.states) == (3, {"updating": 3})
+    assert tracks == 3
+    assert (await replay(database_url, check=True)).drift == []

@@ -49,7 +49,7 @@ REBUILD, CHECK, RETIRED = "tracker_rebuild", "tracker_check", "tracker_retired" 
 EXTENT = f"SELECT count(*) FILTER (WHERE {PROJECTED}), coalesce(max(position), 0) FROM events"  # noqa: S608
 SPLIT_FROM = 200_000  # events: below this, starting processes costs more than it saves
 AFTER = f"{LOGGED} AND position > $1 ORDER BY position LIMIT $2"
-CAUGHT_UP = 1_000  # events left to apply under the lock at most, if ingestion lets us
+CAUGHT_UP = 200  # events left to apply under the lock at most, if ingestion lets us
 COMPARE_MEMORY = "256MB"  # PostgreSQL's, per hash while --check compares
 
 Progress = Callable[[int, int, float], None]  # (events done, total, seconds so far)
@@ -122,6 +122,9 @@ async def replay(
                 with phase("analyze"):
                     analyze = [f"ANALYZE {rebuild.shadow}.{table.name}" for table in ALL_TABLES]
                     await _side_by_side(url, analyze, side_by_side)
+                with phase("catch up"):  # what arrived during ANALYZE: not under the lock
+                    while await rebuild.catch_up() > CAUGHT_UP:
+                        pass
                 with phase("swap"):
                     rebuild.outcome.pause_ms = await rebuild.swap()
                 with phase("drop old"):

@@ -150,7 +150,8 @@ BEGIN
 END
 $fn$;
 
--- The indexes the reads walk (tracker/store/listing.py names the one each filter set uses).
+-- The indexes the reads walk (tracker/store/listing.py names the one each filter set uses), and
+-- the planner statistics they need.
 -- Built after a replay's bulk load, before its swap, so the swap itself only renames.
 -- Ids sort as "C" (by code point) in every one of them, and the lists order by ids the same
 -- way: no other index (a primary key, in the database's collation) can produce that order, so
@@ -199,7 +200,18 @@ LANGUAGE sql IMMUTABLE AS $fn$
         ($s$CREATE INDEX tasks_by_app
             ON %1$I.tasks (app_id, status, task_type, task_id COLLATE "C")$s$),
         ($s$CREATE INDEX task_transitions_by_position
-            ON %1$I.task_transitions (position)$s$)
+            ON %1$I.task_transitions (position)$s$),
+        -- How often values occur together: a device still downloading has no result yet, and
+        -- multiplying the two columns' own frequencies would call that pair rare, and plan a
+        -- listing's branch as a sort of "a few rows" that are in fact thousands.
+        ($s$CREATE STATISTICS %1$I.device_tracks_states (mcv)
+            ON track, state, result FROM %1$I.device_tracks$s$),
+        ($s$CREATE STATISTICS %1$I.device_tracks_operation_states (mcv)
+            ON track, operation_id, state, result FROM %1$I.device_tracks$s$),
+        ($s$CREATE STATISTICS %1$I.operation_devices_states (mcv)
+            ON operation_id, track, state, result FROM %1$I.operation_devices$s$),
+        ($s$CREATE STATISTICS %1$I.tasks_statuses (mcv)
+            ON status, task_type FROM %1$I.tasks$s$)
     ) AS indexes(statement)
 $fn$;
 

@@ -50,6 +50,7 @@ EXTENT = f"SELECT count(*) FILTER (WHERE {PROJECTED}), coalesce(max(position), 0
 SPLIT_FROM = 200_000  # events: below this, starting processes costs more than it saves
 AFTER = f"{LOGGED} AND position > $1 ORDER BY position LIMIT $2"
 CAUGHT_UP = 200  # events left to apply under the lock at most, if ingestion lets us
+STATISTICS = "SELECT stxname FROM pg_statistic_ext WHERE stxnamespace = $1::regnamespace"
 COMPARE_MEMORY = "256MB"  # PostgreSQL's, per hash while --check compares
 
 Progress = Callable[[int, int, float], None]  # (events done, total, seconds so far)
@@ -240,6 +241,10 @@ class _Rebuild:
                 await self.conn.execute(
                     f"ALTER TABLE {self.shadow}.{table.name} SET SCHEMA {self.live}"
                 )
+            # Extended statistics stay in their schema when their table moves: move them too.
+            for schema, to in ((self.live, RETIRED), (self.shadow, self.live)):
+                for name in await self.conn.fetch(STATISTICS, schema):
+                    await self.conn.execute(f"ALTER STATISTICS {schema}.{name[0]} SET SCHEMA {to}")
             await self.conn.execute("SELECT tracker_grant_runtime()")  # new tables, same grants
         return (time.monotonic() - asked) * 1000  # ...to here
 

@@ -10,7 +10,11 @@ import asyncpg
 from tracker.store import bodies
 from tracker.store.events import chained
 
-CHAIN = "SELECT position, stream_type, stream_id, raw, codec, hash FROM events ORDER BY position"
+# Stream by stream (the `events_stream` index), each in log order: one head in memory at a time.
+CHAIN = """
+SELECT position, stream_type, stream_id, raw, codec, hash FROM events
+ORDER BY stream_type, stream_id, position
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,44 +33,48 @@ class Verdict:
 
 
 async def verify(url: str, progress: Callable[[int], None] | None = None) -> Verdict:
-    """Walk the log in position order, in one snapshot, holding one hash per stream.
+    """Walk the log stream by stream, in one snapshot, holding one stream's head at a time
+    (memory flat in the number of streams).
 
     Each event is checked against the *stored* hash of the event before it in its stream, so a
     single altered event is reported alone, and a removed or reordered one breaks the chain
-    exactly where it was.
+    exactly where it was. Breaks are listed in log order.
     """
     verdict = Verdict()
-    heads: dict[tuple[str, str], bytes] = {}
     conn = await asyncpg.connect(url)
     try:
         await bodies.ready(conn)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
+            stream: tuple[str, str] | None = None
+            head: bytes | None = None
             async for row in conn.cursor(CHAIN, prefetch=10_000):
-                stream = (row["stream_type"], row["stream_id"])
-                await bodies.ready(conn, (row["codec"],))
-                if broken := _broken(row, stream, heads):
+                if (row["stream_type"], row["stream_id"]) != stream:
+                    stream, head = (row["stream_type"], row["stream_id"]), None
+                    verdict.streams += 1
+                if not bodies.knows(row["codec"]):
+                    await bodies.ready(conn, (row["codec"],))
+                if broken := _broken(row, head):
                     verdict.breaks.append(Break(row["position"], *stream, broken))
-                heads[stream] = row["hash"]
+                head = row["hash"]
                 verdict.events += 1
                 if progress and verdict.events % 100_000 == 0:
                     progress(verdict.events)
     finally:
         await conn.close()
-    verdict.streams = len(heads)
+    verdict.breaks.sort(key=lambda b: b.position)
     return verdict
 
 
-def _broken(
-    row: asyncpg.Record, stream: tuple[str, str], heads: dict[tuple[str, str], bytes]
-) -> str | None:
-    """Why this event does not fit its stream's chain, or None if it does."""
+def _broken(row: asyncpg.Record, head: bytes | None) -> str | None:
+    """Why this event does not follow `head` (its stream's previous stored hash; None: it is
+    the first), or None if it does."""
     try:
         body = bodies.unpack(row["codec"], row["raw"])
     except bodies.Undecodable as error:
         return f"its stored body cannot be read back, so it was altered: {error}"
-    if row["hash"] == chained(heads.get(stream), body):
+    if row["hash"] == chained(head, body):
         return None
-    if stream not in heads:
+    if head is None:
         return (
             "the first event of its stream does not chain from the start: it was altered, or "
             "events before it were removed"

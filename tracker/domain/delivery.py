@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -67,15 +67,26 @@ def decode_logged(event_type: str, raw: bytes) -> Notification | None:
     one step, with the same models `decode` uses. Anything that does not pass that way goes
     through `decode` itself, whose answer is the authority.
     """
-    model = DEVICE_MODELS.get(event_type) or (
-        BatchTaskUpdated if event_type == "batchtask.update" else None
-    )
-    if model is not None:
+    validator = _VALIDATORS.get(event_type)
+    if validator is not None:
         try:
-            return model.model_validate_json(raw)
+            notification: Notification = validator.validate_json(raw)
         except ValidationError:
             pass
+        else:
+            return notification
     return decode(raw).notification
+
+
+class _Validator(Protocol):
+    def validate_json(self, data: bytes) -> Any: ...  # noqa: ANN401 - the model's instance
+
+
+# The models' own validators, called directly: replay decodes millions.
+_VALIDATORS: dict[str, _Validator] = {
+    name: model.__pydantic_validator__
+    for name, model in (*DEVICE_MODELS.items(), ("batchtask.update", BatchTaskUpdated))
+}
 
 
 def _parse_object(raw: bytes) -> dict[str, Any]:

@@ -10,7 +10,6 @@ trustworthy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import cast
 
 from tracker.domain.device import (
     DeviceTransition,
@@ -73,6 +72,9 @@ class Changes:
 
 @dataclass
 class Projection:
+    """Rows by key, as folded so far. `changes`: remember what changed and the rollup's "before"
+    side (live ingestion writes only that); replay writes every row and needs neither."""
+
     devices: dict[str, KnownDevice] = field(default_factory=dict)
     tracks: dict[TrackKey, TrackState] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)
@@ -84,32 +86,37 @@ class Projection:
     _changed_tasks: set[str] = field(default_factory=set)
     # Each changed membership as it was before its first change: the rollup's "minus" side.
     _members_before: dict[MemberKey, OperationDevice | None] = field(default_factory=dict)
+    changes: bool = True
 
     def apply(self, event: Recorded[Notification]) -> None:
         """Fold one event. Events must come in log-position order (per stream, at least)."""
         if isinstance(event.notification, BatchTaskUpdated):
-            self._apply_task(cast("Recorded[BatchTaskUpdated]", event))
+            self._apply_task(event)  # type: ignore[arg-type] # narrowed on its notification
         else:
-            self._apply_device(cast("Recorded[DeviceNotification]", event))
+            self._apply_device(event)  # type: ignore[arg-type]
 
     def _apply_device(self, event: Recorded[DeviceNotification]) -> None:
         n = event.notification
+        changes = self.changes
         known = know_device(self.devices.get(n.deviceId), event)
         if known is not None:
             self.devices[n.deviceId] = known
-            self._changed_devices.add(n.deviceId)
-        key: TrackKey = (n.deviceId, track_of(n))
+            if changes:
+                self._changed_devices.add(n.deviceId)
+        key: TrackKey = (n.deviceId, n.track)
         track, transition = evolve_track(self.tracks.get(key), event)
         if track is not None:
             self.tracks[key] = track
-            self._changed_tracks.add(key)
+            if changes:
+                self._changed_tracks.add(key)
         if transition is not None:
             self.device_transitions.append(transition)
         member_key: MemberKey = (n.operationId, key[1], n.deviceId)
         before = self.members.get(member_key)
         member = evolve_membership(before, event)
         if member is not None:
-            self._members_before.setdefault(member_key, before)
+            if changes:
+                self._members_before.setdefault(member_key, before)
             self.members[member_key] = member
 
     def _apply_task(self, event: Recorded[BatchTaskUpdated]) -> None:
@@ -117,7 +124,8 @@ class Projection:
         task, transition = evolve_task(self.tasks.get(task_id), event)
         if task is not None:
             self.tasks[task_id] = task
-            self._changed_tasks.add(task_id)
+            if self.changes:
+                self._changed_tasks.add(task_id)
         if transition is not None:
             self.task_transitions.append(transition)
 

@@ -200,7 +200,7 @@ async def fold_partition(plan: Plan, part: int, counted: Counter) -> Folded:
             # Safe to splice: checked against the shape PostgreSQL gives snapshot ids.
             await reader.execute(f"SET TRANSACTION SNAPSHOT '{plan.snapshot}'")
             await bodies.ready(reader)
-            stream, projection = None, Projection()
+            stream, projection = None, Projection(changes=False)
             args = [*(low or ()), *(high or ())]
             cursor = await reader.cursor(partition_query(low, high), *args)
             fetching = asyncio.create_task(cursor.fetch(BATCH))
@@ -213,7 +213,7 @@ async def fold_partition(plan: Plan, part: int, counted: Counter) -> Folded:
                     key = (row[STREAM_TYPE], row[STREAM_ID])
                     if key != stream:
                         out.take(projection)  # the stream before is complete: rows are final
-                        projection, stream = Projection(), key
+                        projection, stream = Projection(changes=False), key
                         folded.streams += 1
                     if (event := recorded(row)) is not None:
                         projection.apply(event)

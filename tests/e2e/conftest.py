@@ -25,4 +25,4 @@ def start_tracker(tmp_path: Path) -> Iterator[StartTracker]:
 
     yield start
     for process in started:
-        process.kill()
+        process.close()

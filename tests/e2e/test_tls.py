@@ -52,7 +52,7 @@ def https_tracker(database_url, certificate, trusting, tmp_path):
 
     yield start
     for process in started:
-        process.kill()
+        process.close()
 
 
 @pytest.mark.parametrize("args", [(), ("--workers", "2")], ids=["one process", "two workers"])

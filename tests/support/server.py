@@ -81,6 +81,17 @@ class TrackerProcess:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
 
+    def close(self, grace: float = 30) -> None:
+        """End it as an operator would, at the end of a test: SIGTERM, so a `--workers`
+        supervisor stops its workers and the last process on an embedded PostgreSQL stops that
+        too (SIGKILL left both running after pytest); SIGKILL only if it will not go."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            self.stop(grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()

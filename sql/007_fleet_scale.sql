@@ -185,6 +185,8 @@ LANGUAGE sql IMMUTABLE AS $fn$
             ON %1$I.device_transitions (position)$s$),
         ($s$CREATE INDEX device_transitions_by_operation
             ON %1$I.device_transitions (operation_id, position)$s$),
+        ($s$CREATE INDEX operation_devices_by_device
+            ON %1$I.operation_devices (operation_id, track, device_id COLLATE "C")$s$),
         ($s$CREATE INDEX operation_devices_by_state
             ON %1$I.operation_devices (operation_id, track, state, result, device_id COLLATE "C")$s$),
         ($s$CREATE INDEX operation_devices_by_error

@@ -20,9 +20,8 @@ from tracker.store.rows import (
     OPERATIONS,
     TASK_TRANSITIONS,
     TASKS,
-    Table,
-    column_type,
 )
+from tracker.store.table import Table, column_type
 
 
 def folded() -> Projection:

@@ -1,4 +1,4 @@
-"""Read commands for people: `device`, `task`, `operation`, `devices`.
+"""Read commands for people: `device`, `task`, `devices` (and cli/operations.py's).
 
 They call the same store queries as the HTTP API and `--json` prints the same documents.
 """
@@ -15,7 +15,7 @@ from tracker.cli.common import EXIT_CODES, NOT_FOUND, OK, database, duration
 from tracker.cli.table import render, shown, when
 from tracker.config import Settings
 from tracker.domain.notifications import Track
-from tracker.store import queries, rollups
+from tracker.store import queries
 from tracker.store.database import Database
 
 HISTORY_LIMIT = 10_000
@@ -41,34 +41,6 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
     task.add_argument("--history", action="store_true", help="also its status history")
     task.set_defaults(run=_task)
 
-    operation = commands.add_parser(
-        "operation",
-        parents=parents,
-        help="an upgrade operation's rollup, or with --devices its members",
-        epilog=EXIT_CODES,
-    )
-    operation.add_argument("operation_id")
-    operation.add_argument("--track", choices=["software", "firmware"])
-    operation.add_argument(
-        "--devices", action="store_true", help="list the devices that took part, by id"
-    )
-    operation.add_argument("--state", choices=STATE_NAMES, help="with --devices: state in it")
-    operation.add_argument("--result", choices=["SUCCESS", "FAIL"], help="with --devices")
-    operation.add_argument("--error-code", help="with --devices: the error code of that result")
-    operation.add_argument("--limit", type=int, default=100, help="at most this many (100)")
-    operation.set_defaults(run=_operation)
-
-    listed = commands.add_parser(
-        "operations",
-        parents=parents,
-        help="upgrade operations, the most recently active first",
-        epilog=EXIT_CODES,
-    )
-    listed.add_argument("--track", choices=["software", "firmware"])
-    listed.add_argument("--app", help="application id")
-    listed.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
-    listed.set_defaults(run=_operations)
-
     devices = commands.add_parser(
         "devices",
         parents=parents,
@@ -92,7 +64,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
     devices.set_defaults(run=_devices)
 
 
-def _run(settings: Settings, work: Any) -> int:  # noqa: ANN401 - a coroutine function
+def run_with(settings: Settings, work: Any) -> int:  # noqa: ANN401 - a coroutine function
     async def go() -> int:
         async with database(settings) as db:
             code: int = await work(db)
@@ -105,7 +77,7 @@ def _device(settings: Settings, args: argparse.Namespace) -> int:
     async def work(db: Database) -> int:
         found = await queries.device(db, args.device_id)
         if found is None:
-            return _not_found(f"no device {args.device_id!r} has been seen")
+            return not_found(f"no device {args.device_id!r} has been seen")
         document = doc.DeviceDocument.of(found)
         history = (
             await queries.device_transitions(db, args.device_id, 0, HISTORY_LIMIT)
@@ -117,10 +89,10 @@ def _device(settings: Settings, args: argparse.Namespace) -> int:
                 items = [
                     doc.DeviceTransitionDocument.of(t).model_dump(mode="json") for t in history
                 ]
-                return _print_json(
+                return print_json(
                     {"device": document.model_dump(mode="json"), "transitions": items}
                 )
-            return _print_json(document.model_dump(mode="json"))
+            return print_json(document.model_dump(mode="json"))
         print(
             f"device {shown(document.device_id)}  app {shown(document.app_id)}  "
             f"last position {document.last_position}  updated {when(document.updated_at)}"
@@ -151,7 +123,7 @@ def _device(settings: Settings, args: argparse.Namespace) -> int:
             )
         return OK
 
-    return _run(settings, work)
+    return run_with(settings, work)
 
 
 def _track_row(name: str, track: doc.TrackDocument | None) -> tuple[object, ...]:
@@ -171,7 +143,7 @@ def _task(settings: Settings, args: argparse.Namespace) -> int:
     async def work(db: Database) -> int:
         found = await queries.task(db, args.task_id)
         if found is None:
-            return _not_found(f"no batch task {args.task_id!r} has been seen")
+            return not_found(f"no batch task {args.task_id!r} has been seen")
         document = doc.TaskDocument.of(found)
         history = (
             await queries.task_transitions(db, args.task_id, 0, HISTORY_LIMIT)
@@ -181,8 +153,8 @@ def _task(settings: Settings, args: argparse.Namespace) -> int:
         if args.json:
             if args.history:
                 items = [doc.TaskTransitionDocument.of(t).model_dump(mode="json") for t in history]
-                return _print_json({"task": document.model_dump(mode="json"), "transitions": items})
-            return _print_json(document.model_dump(mode="json"))
+                return print_json({"task": document.model_dump(mode="json"), "transitions": items})
+            return print_json(document.model_dump(mode="json"))
         print(
             f"task {shown(document.task_id)}  app {shown(document.app_id)}  "
             f"type {document.task_type}"
@@ -222,101 +194,7 @@ def _task(settings: Settings, args: argparse.Namespace) -> int:
             )
         return OK
 
-    return _run(settings, work)
-
-
-def _operation(settings: Settings, args: argparse.Namespace) -> int:
-    if args.devices:
-        return _members(settings, args)
-
-    async def work(db: Database) -> int:
-        found = await rollups.operation(db, args.operation_id, args.track)
-        if found is None:
-            return _not_found(f"no device has reported operation {args.operation_id!r}")
-        document = doc.OperationDocument.of(found)
-        if args.json:
-            return _print_json(document.model_dump(mode="json"))
-        print(
-            f"operation {shown(document.operation_id)} ({document.track}, app "
-            f"{shown(document.app_id)}): {document.devices} devices, first seen "
-            f"{when(document.first_seen_at)}, last active {when(document.last_activity_at)}"
-        )
-        print(render(["STATE", "DEVICES"], list(document.states.items())))
-        print()
-        print(render(["RESULT", "DEVICES"], list(document.results.items())))
-        if document.errors:
-            print()
-            rows = [(e.error_code, e.result_desc, e.devices) for e in document.errors]
-            print(render(["ERROR", "DESCRIPTION", "DEVICES"], rows))
-        if document.target_versions:
-            print()
-            print(render(["TARGET VERSION", "DEVICES"], list(document.target_versions.items())))
-        return OK
-
-    return _run(settings, work)
-
-
-def _members(settings: Settings, args: argparse.Namespace) -> int:
-    filters: dict[str, object] = {
-        name: value
-        for name, value in (
-            ("operation_id", args.operation_id),
-            ("track", args.track),
-            ("state", args.state),
-            ("result", args.result),
-            ("error_code", args.error_code),
-        )
-        if value is not None
-    }
-
-    async def work(db: Database) -> int:
-        found, last = await rollups.members(db, filters, None, args.limit)
-        if not found and await rollups.operation(db, args.operation_id) is None:
-            return _not_found(f"no device has reported operation {args.operation_id!r}")
-        documents = [doc.OperationMemberDocument.of(m) for m in found]
-        if args.json:
-            return _print_json([d.model_dump(mode="json") for d in documents])
-        rows = [
-            (d.device_id, d.track, d.state, d.result, d.error_code, d.target_version, d.updated_at)
-            for d in documents
-        ]
-        headers = ["DEVICE", "TRACK", "STATE", "RESULT", "ERROR", "TARGET", "UPDATED"]
-        print(render(headers, rows))
-        more = " (there are more: raise --limit)" if last is not None else ""
-        print(f"{len(rows)} devices in operation {args.operation_id}{more}", file=sys.stderr)
-        return OK
-
-    return _run(settings, work)
-
-
-def _operations(settings: Settings, args: argparse.Namespace) -> int:
-    filters = {k: v for k, v in (("track", args.track), ("app_id", args.app)) if v is not None}
-
-    async def work(db: Database) -> int:
-        found, last = await rollups.operations(db, filters, None, args.limit)
-        documents = [doc.OperationDocument.of(r) for r in found]
-        if args.json:
-            return _print_json([d.model_dump(mode="json") for d in documents])
-        rows = [
-            (
-                d.operation_id,
-                d.track,
-                d.app_id,
-                d.devices,
-                " ".join(f"{s} {n}" for s, n in d.states.items()),
-                d.results["SUCCESS"],
-                d.results["FAIL"],
-                d.last_activity_at,
-            )
-            for d in documents
-        ]
-        headers = ["OPERATION", "TRACK", "APP", "DEVICES", "STATES", "SUCCESS", "FAIL", "ACTIVE"]
-        print(render(headers, rows))
-        more = " (there are more: raise --limit)" if last is not None else ""
-        print(f"{len(rows)} operations{more}", file=sys.stderr)
-        return OK
-
-    return _run(settings, work)
+    return run_with(settings, work)
 
 
 def _devices(settings: Settings, args: argparse.Namespace) -> int:
@@ -329,7 +207,7 @@ def _devices(settings: Settings, args: argparse.Namespace) -> int:
         found, last = await queries.devices(db, where, None, args.limit)
         documents = [doc.DeviceDocument.of(d) for d in found]
         if args.json:
-            return _print_json([d.model_dump(mode="json") for d in documents])
+            return print_json([d.model_dump(mode="json") for d in documents])
         rows = []
         for d in documents:
             t = d.software if track == "software" else d.firmware
@@ -353,16 +231,16 @@ def _devices(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{len(rows)} devices on the {track} track{more}", file=sys.stderr)
         return OK
 
-    return _run(settings, work)
+    return run_with(settings, work)
 
 
-def _print_json(document: object) -> int:
+def print_json(document: object) -> int:
     import json  # noqa: PLC0415
 
     print(json.dumps(document, indent=2, ensure_ascii=False))
     return OK
 
 
-def _not_found(message: str) -> int:
+def not_found(message: str) -> int:
     print(f"tracker: {message}", file=sys.stderr)
     return NOT_FOUND

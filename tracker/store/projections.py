@@ -22,8 +22,8 @@ from tracker.store.rows import (
     OPERATIONS,
     TASK_TRANSITIONS,
     TASKS,
-    Table,
 )
+from tracker.store.table import Table
 
 # {schema}: empty for the live tables, or replay's scratch schema with a dot (constants only).
 LOAD_DEVICES = "SELECT * FROM {schema}devices WHERE device_id = ANY($1::text[])"

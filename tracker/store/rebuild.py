@@ -40,8 +40,8 @@ from tracker.store.rows import (
     OPERATION_DEVICES,
     TASK_TRANSITIONS,
     TASKS,
-    Table,
 )
+from tracker.store.table import Table
 
 BATCH = 10_000
 PROJECTED = "stream_type IN ('device', 'task')"

@@ -41,7 +41,8 @@ from tracker.store.rebuild import (
     peak_rss_mb,
     recorded,
 )
-from tracker.store.rows import ALL_TABLES, Table
+from tracker.store.rows import ALL_TABLES
+from tracker.store.table import Table
 
 REPLAY_LOCK = 0x7472_6B72_706C  # "trkrpl": one replay or check at a time
 REBUILD, CHECK, RETIRED = "tracker_rebuild", "tracker_check", "tracker_retired"  # scratch schemas

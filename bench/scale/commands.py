@@ -91,12 +91,13 @@ async def storage(url: str) -> Storage:
         await conn.close()
 
 
-async def analyze(url: str) -> float:
-    """ANALYZE the database (the projections replay swapped in), as autovacuum would; seconds."""
+async def timed(url: str, statement: str) -> float:
+    """Seconds `statement` takes on the database: VACUUM (ANALYZE) after the bulk load, ANALYZE
+    of the projections replay swapped in, as autovacuum would."""
     conn = await asyncpg.connect(url)
     try:
         started = time.monotonic()
-        await conn.execute("ANALYZE")
+        await conn.execute(statement)
         return time.monotonic() - started
     finally:
         await conn.close()

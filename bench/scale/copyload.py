@@ -130,14 +130,3 @@ async def load(url: str, deliveries: Iterator[tuple[int, bytes]], expected: int)
     finally:
         await conn.close()
     return loaded
-
-
-async def vacuum_analyze(url: str) -> float:
-    """VACUUM (ANALYZE) the whole database, as autovacuum would after a bulk load; seconds."""
-    conn = await asyncpg.connect(url)
-    try:
-        started = time.monotonic()
-        await conn.execute("VACUUM (ANALYZE)")
-        return time.monotonic() - started
-    finally:
-        await conn.close()

@@ -40,5 +40,5 @@ async def measure(server_url: str, count: int = BODIES) -> Reference:
         start = time.time_ns() // 1000
         deliveries = ((start + i, body) for i, body in enumerate(bodies))
         loaded = await copyload.load(url, deliveries, count)
-        await copyload.vacuum_analyze(url)
+        await commands.timed(url, "VACUUM (ANALYZE)")
         return Reference(count, loaded.mean_body, await commands.storage(url))

@@ -100,7 +100,9 @@ async def measure(fleet: Fleet, s: Settings, server_url: str, workdir: Path) -> 
         if size.loaded is None:
             return size
         _said_load(size.loaded)
-        size.vacuum_seconds = await size.attempt("VACUUM (ANALYZE)", copyload.vacuum_analyze(url))
+        size.vacuum_seconds = await size.attempt(
+            "VACUUM (ANALYZE)", commands.timed(url, "VACUUM (ANALYZE)")
+        )
         size.storage = await commands.storage(url)
         _said_storage(size.vacuum_seconds or 0.0, size.storage)
         for number in range(1, s.runs + 1):
@@ -122,7 +124,7 @@ async def measure(fleet: Fleet, s: Settings, server_url: str, workdir: Path) -> 
             setattr(size, name, ran)
             if ran:
                 print(f"  {ran.command}: {ran.seconds:.1f} s, exit {ran.returncode}: {ran.said}")
-        analyzed = await size.attempt("ANALYZE", commands.analyze(url))
+        analyzed = await size.attempt("ANALYZE", commands.timed(url, "ANALYZE"))
         print(f"  ANALYZE (the tables replay swapped in): {analyzed or 0:.1f} s", flush=True)
         picks = endpoints.Picks.of(fleet, await commands.middle_position(url), SAMPLE)
         size.reads = await size.attempt("reads", _reads(url, picks, s, fleet, workdir)) or []

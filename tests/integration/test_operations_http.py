@@ -5,34 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.integration.test_projections_http import post_all, sw
-
-
-def result(
-    device: str,
-    outcome: str,
-    op: str = "op-1",
-    error: str = "0",
-    desc: str = "r",
-    target: str = "2",
-) -> bytes:
-    return json.dumps(
-        {
-            "notifyType": "swUpgradeResultNotify",
-            "deviceId": device,
-            "appId": "app-1",
-            "operationId": op,
-            "subOperationId": "s",
-            "curVersion": target if outcome == "SUCCESS" else "1",
-            "targetVersion": target,
-            "sourceVersion": "1",
-            "swUpgradeResult": outcome,
-            "upgradeTime": 10,
-            "resultDesc": desc,
-            "errorCode": error,
-            "description": "d",
-        }
-    ).encode()
+from tests.integration.test_projections_http import post_all, result, sw
 
 
 def fw(device: str, step: str, op: str) -> bytes:

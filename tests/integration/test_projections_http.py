@@ -24,7 +24,14 @@ def sw(device: str, state: str, op: str = "op-1", app: str = "app-1") -> bytes:
     ).encode()
 
 
-def result(device: str, outcome: str, op: str = "op-1") -> bytes:
+def result(
+    device: str,
+    outcome: str,
+    op: str = "op-1",
+    error: str = "0",
+    desc: str = "r",
+    target: str = "2",
+) -> bytes:
     return json.dumps(
         {
             "notifyType": "swUpgradeResultNotify",
@@ -32,13 +39,13 @@ def result(device: str, outcome: str, op: str = "op-1") -> bytes:
             "appId": "app-1",
             "operationId": op,
             "subOperationId": "s",
-            "curVersion": "2" if outcome == "SUCCESS" else "1",
-            "targetVersion": "2",
+            "curVersion": target if outcome == "SUCCESS" else "1",
+            "targetVersion": target,
             "sourceVersion": "1",
             "swUpgradeResult": outcome,
             "upgradeTime": 10,
-            "resultDesc": "r",
-            "errorCode": "0",
+            "resultDesc": desc,
+            "errorCode": error,
             "description": "d",
         }
     ).encode()

@@ -16,6 +16,7 @@ from tracker.cli.table import render, shown, when
 from tracker.config import Settings
 from tracker.store import rollups
 from tracker.store.database import Database
+from tracker.store.listing import present
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
@@ -84,17 +85,13 @@ def _operation(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _members(settings: Settings, args: argparse.Namespace) -> int:
-    filters: dict[str, object] = {
-        name: value
-        for name, value in (
-            ("operation_id", args.operation_id),
-            ("track", args.track),
-            ("state", args.state),
-            ("result", args.result),
-            ("error_code", args.error_code),
-        )
-        if value is not None
-    }
+    filters = present(
+        operation_id=args.operation_id,
+        track=args.track,
+        state=args.state,
+        result=args.result,
+        error_code=args.error_code,
+    )
 
     async def work(db: Database) -> int:
         found, last = await rollups.members(db, filters, None, args.limit)
@@ -117,7 +114,7 @@ def _members(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _operations(settings: Settings, args: argparse.Namespace) -> int:
-    filters = {k: v for k, v in (("track", args.track), ("app_id", args.app)) if v is not None}
+    filters = present(track=args.track, app_id=args.app)
 
     async def work(db: Database) -> int:
         found, last = await rollups.operations(db, filters, None, args.limit)

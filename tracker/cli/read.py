@@ -15,11 +15,12 @@ from tracker.cli.common import EXIT_CODES, NOT_FOUND, OK, database, duration
 from tracker.cli.table import render, shown, when
 from tracker.config import Settings
 from tracker.domain.notifications import Track
+from tracker.domain.operation import STATES
 from tracker.store import queries
 from tracker.store.database import Database
 
 HISTORY_LIMIT = 10_000
-STATE_NAMES = ["idle", "downloading", "downloaded", "updating"]
+STATE_NAMES = list(STATES)
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401

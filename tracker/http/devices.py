@@ -8,6 +8,7 @@ from typing import cast
 from aiohttp import web
 
 from tracker import documents as doc
+from tracker.domain import operation
 from tracker.domain.device import TRACKS
 from tracker.domain.notifications import Track
 from tracker.http.errors import ApiError
@@ -24,7 +25,7 @@ from tracker.http.paging import (
 from tracker.http.responses import document, page
 from tracker.store import queries
 
-STATES = ("idle", "downloading", "downloaded", "updating")
+STATES = operation.STATES
 
 
 async def get_device(request: web.Request) -> web.Response:

@@ -10,14 +10,14 @@ from aiohttp import web
 from tracker import documents as doc
 from tracker.domain.device import TRACKS
 from tracker.domain.notifications import Track
+from tracker.domain.operation import RESULTS
 from tracker.http.devices import STATES
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
 from tracker.http.paging import cursor_key, key_cursor, limit_of, one_of
 from tracker.http.responses import document, page
 from tracker.store import rollups
-
-RESULTS = ("SUCCESS", "FAIL")
+from tracker.store.listing import present
 
 
 async def get_operation(request: web.Request) -> web.Response:
@@ -32,9 +32,7 @@ async def get_operation(request: web.Request) -> web.Response:
 
 async def list_operations(request: web.Request) -> web.Response:
     """Rollups, the most recently active first."""
-    filters = _present(track=one_of(request, "track", TRACKS))
-    if (app_id := request.query.get("app_id")) is not None:
-        filters["app_id"] = app_id
+    filters = present(track=one_of(request, "track", TRACKS), app_id=request.query.get("app_id"))
     after = cursor_key(request, (datetime, str, str))
     found, last = await rollups.operations(request.app[DATABASE], filters, after, limit_of(request))
     return page([doc.OperationDocument.of(r) for r in found], key_cursor(last))
@@ -44,25 +42,19 @@ async def list_members(request: web.Request) -> web.Response:
     """Every device that took part in the operation, by id, with its state and last result in
     it, also those that have moved on to another operation since."""
     operation_id = request.match_info["operation_id"]
-    filters = _present(
+    filters = present(
         operation_id=operation_id,
         track=one_of(request, "track", TRACKS),
         state=one_of(request, "state", STATES),
         result=one_of(request, "result", RESULTS),
+        error_code=request.query.get("error_code"),
     )
-    if (error_code := request.query.get("error_code")) is not None:
-        filters["error_code"] = error_code
     database, limit = request.app[DATABASE], limit_of(request)
     after = cursor_key(request, (str, str))
     found, last = await rollups.members(database, filters, after, limit)
     if not found and after is None and await rollups.operation(database, operation_id) is None:
         raise _unknown(operation_id, None)
     return page([doc.OperationMemberDocument.of(m) for m in found], key_cursor(last))
-
-
-def _present(**values: str | None) -> dict[str, object]:
-    """The filters that were given."""
-    return {name: value for name, value in values.items() if value is not None}
 
 
 def _unknown(operation_id: str, track: str | None) -> ApiError:

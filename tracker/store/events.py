@@ -160,7 +160,8 @@ async def stream(conn: Connection, after: int) -> AsyncIterator[LoggedEvent]:
     await bodies.ready(conn)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         async for row in conn.cursor(EXPORT, after, prefetch=5000):
-            await bodies.ready(conn, (row["codec"],))
+            if not bodies.knows(row["codec"]):
+                await bodies.ready(conn, (row["codec"],))
             yield LoggedEvent.of(row)
 
 

@@ -137,6 +137,11 @@ def _query(listing: Listing, given: frozenset[str], resumed: bool) -> Query:
     return Query(numbered, params, index, len(branches))
 
 
+def present(**values: object) -> dict[str, object]:
+    """The filters that were given (None: not given), as `Query.args` takes them."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def _literal(value: str) -> str:
     """A stored value of an enumerated column (a constant of ours) as an SQL literal."""
     return "'" + value.replace("'", "''") + "'"

@@ -5,24 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
-from typing import Any
+from typing import Any, get_args
 
+from tracker.domain import operation
 from tracker.domain.delivery import decode
 from tracker.domain.device import DeviceTransition, TrackState
-from tracker.domain.notifications import Track
+from tracker.domain.notifications import TaskStatus, TaskType, Track
 from tracker.domain.projection import Projection
 from tracker.domain.recorded import Recorded
 from tracker.domain.task import Task, TaskTransition
 from tracker.store import bodies
 from tracker.store.database import Database
-from tracker.store.listing import Index, Listing
+from tracker.store.listing import Index, Listing, present
 from tracker.store.rows import DEVICE_TRACKS, DEVICE_TRANSITIONS, TASK_TRANSITIONS, TASKS
 
-STATES = ("", "idle", "downloading", "downloaded", "updating")  # as stored: '' is none yet
-BUSY = ("downloading", "downloaded", "updating")  # the states a device can be stuck in
-RESULTS = ("", "SUCCESS", "FAIL")
-TASK_STATUSES = ("Waitting", "Processing", "Success", "PartialSuccess", "Fail", "Stopped")
-TASK_TYPES = ("firmwareUpgrade", "softwareUpgrade")
+STATES = ("", *operation.STATES)  # as stored: '' is none reported yet
+BUSY = tuple(s for s in operation.STATES if s != "idle")  # the states a device can be stuck in
+RESULTS = ("", *operation.RESULTS)
+TASK_STATUSES: tuple[str, ...] = get_args(TaskStatus)
+TASK_TYPES: tuple[str, ...] = get_args(TaskType)
 Key = tuple[Any, ...]  # a page's last key: the cursor's content
 
 # Devices by id, all of them or one application's: one row per device.
@@ -147,18 +148,14 @@ class DeviceFilter:
     stuck_for: float | None = None  # seconds in a state other than idle, at least
 
     def given(self) -> dict[str, object]:
-        return {
-            name: value
-            for name, value in (
-                ("track", self.track),
-                ("state", self.state),
-                ("app_id", self.app_id),
-                ("operation_id", self.operation_id),
-                ("result", self.result),
-                ("stuck_for", self.stuck_for),
-            )
-            if value is not None
-        }
+        return present(
+            track=self.track,
+            state=self.state,
+            app_id=self.app_id,
+            operation_id=self.operation_id,
+            result=self.result,
+            stuck_for=self.stuck_for,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,15 +257,7 @@ async def task(db: Database, task_id: str) -> Task | None:
 async def tasks(
     db: Database, where: TaskFilter, after: Key | None, limit: int
 ) -> tuple[list[Task], Key | None]:
-    filters = {
-        name: value
-        for name, value in (
-            ("status", where.status),
-            ("task_type", where.task_type),
-            ("app_id", where.app_id),
-        )
-        if value is not None
-    }
+    filters = present(status=where.status, task_type=where.task_type, app_id=where.app_id)
     query = TASKS_BY_ID.query(frozenset(filters), resumed=after is not None)
     sql = TASKS_BY_ID.rows(query)
     rows = await db.fetch("list tasks", sql, *query.args(filters, after or (), limit))

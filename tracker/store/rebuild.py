@@ -98,7 +98,6 @@ class Folded:
     """What one partition did."""
 
     events: int = 0
-    streams: int = 0
     peak_rss_mb: float = 0.0
 
 
@@ -214,7 +213,6 @@ async def fold_partition(plan: Plan, part: int, counted: Counter) -> Folded:
                     if key != stream:
                         out.take(projection)  # the stream before is complete: rows are final
                         projection, stream = Projection(changes=False), key
-                        folded.streams += 1
                     if (event := recorded(row)) is not None:
                         projection.apply(event)
                 folded.events += len(rows)

@@ -39,15 +39,21 @@ class Document(BaseModel):
 
 
 class ResultDocument(Document):
+    """A result as reported; descriptive fields the platform left out (or sent unusable) are
+    null."""
+
     result: Result
-    source_version: str
-    target_version: str
-    current_version: str
+    source_version: str | None
+    target_version: str | None
+    current_version: str | None
     error_code: str | None
     result_desc: str | None
     description: str | None
-    upgrade_time: str | int
-    anomaly: bool = Field(description="SUCCESS reported although current != target version")
+    upgrade_time: str | int | None
+    anomaly: bool | None = Field(
+        description="SUCCESS with current != target version, or FAIL with current == target; "
+        "null when a version is missing"
+    )
     operation_id: str
     sub_operation_id: str
     position: int
@@ -59,7 +65,7 @@ class TrackDocument(Document):
     state_since: datetime | None = Field(description="when the current state was entered")
     operation_id: str
     sub_operation_id: str
-    version: str | None = Field(description="current version, as of the last SUCCESS")
+    version: str | None = Field(description="current version, as of the last result with one")
     last_result: ResultDocument | None
     last_position: int
     updated_at: datetime
@@ -75,14 +81,23 @@ class DeviceDocument(Document):
 
 
 class DeviceTransitionDocument(Document):
+    """An entry of a device's audit trail: a state report (`kind` "state") or a result."""
+
     position: int
     track: TrackName
+    kind: Literal["state", "result"]
     from_state: UpgradeState | None
-    to_state: UpgradeState
-    valid: bool
+    to_state: UpgradeState | None = Field(description="a result: the state, unchanged")
+    valid: bool = Field(description="false: a move the platform's machine does not make")
+    applied: bool = Field(
+        description="false: a late re-push within the sub-operation, or a readmitted delivery "
+        "older than what the track holds; it changed nothing"
+    )
+    inconsistent: bool = Field(description="true: step and stepDesc disagreed (step was followed)")
     operation_id: str
     sub_operation_id: str
     received_at: datetime
+    result: ResultDocument | None = Field(description="kind result: the result as reported")
 
 
 class ErrorGroupDocument(Document):
@@ -129,7 +144,7 @@ class TaskDocument(Document):
     app_id: str
     task_type: TaskType
     status: TaskStatus
-    status_desc: str
+    status_desc: str | None
     event_time: PlatformTime
     request_id: str | None
     last_position: int
@@ -148,7 +163,7 @@ class TaskTransitionDocument(Document):
 
 
 class FeedDeviceTransition(DeviceTransitionDocument):
-    """`device_transition` events of GET /v1/stream."""
+    """`device_transition` and `device_result` events of GET /v1/stream."""
 
     device_id: str
 
@@ -168,6 +183,10 @@ class EventDocument(Document):
     stream_id: str
     received_at: datetime
     occurred_at: datetime | None
+    readmitted_from: int | None = Field(
+        description="readmitted by `tracker readmit`: the id of the refused delivery in "
+        "/v1/rejected (received_at is then when it was first received)"
+    )
     payload: dict[str, Any]
 
 
@@ -181,6 +200,9 @@ class RejectedDocument(Document):
     truncated: bool
     body: str | None = Field(description="the bytes as text; null when they are not UTF-8")
     body_base64: str
+    readmitted_position: int | None = Field(
+        description="`tracker readmit` appended it to the log at this position"
+    )
 
 
 class AcceptedDocument(Document):

@@ -46,9 +46,11 @@ async def read_events(
 
 def _checked(fields: dict[str, str]) -> dict:
     """One event, validated against the model the OpenAPI document names for it."""
-    model = {"device_transition": FeedDeviceTransition, "task_transition": FeedTaskTransition}[
-        fields["event"]
-    ]
+    model = {
+        "device_transition": FeedDeviceTransition,
+        "device_result": FeedDeviceTransition,
+        "task_transition": FeedTaskTransition,
+    }[fields["event"]]
     model.model_validate_json(fields["data"])
     return {"id": int(fields["id"]), "event": fields["event"], **json.loads(fields["data"])}
 
@@ -155,4 +157,24 @@ async def test_shutdown_ends_open_streams(server):
         code = await asyncio.to_thread(server.stop, 20)
         assert code == 0
         assert asyncio.get_running_loop().time() - started < 10
+        stream.close()
+
+
+async def test_results_are_in_the_stream_as_they_commit(server, examples):
+    async with aiohttp.ClientSession() as session:
+        stream = await session.get(f"{server.url}/v1/stream", params={"device_id": "d-7f3a9c01"})
+        await post(session, server, examples["oceanconnect-swUpgradeStateChangeNotify"])
+        position = await post(session, server, examples["oceanconnect-swUpgradeResultNotify"])
+        events = await read_events(stream, 2)
+        assert [e["event"] for e in events] == ["device_transition", "device_result"]
+        result = events[1]
+        assert (result["id"], result["kind"], result["applied"]) == (position, "result", True)
+        assert (result["from_state"], result["to_state"]) == ("downloading", "downloading")
+        assert result["result"]["result"] == "SUCCESS"
+        assert result["result"]["current_version"] == "1.5"
+        assert result["result"]["anomaly"] is False
+        assert (result["operation_id"], result["sub_operation_id"]) == (
+            "op-20261121-01",
+            "sub-0001",
+        )
         stream.close()

@@ -7,6 +7,7 @@ import json
 import random
 import secrets
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -22,47 +23,73 @@ from tracker.store.replay import replay
 from tracker.store.startup import open_migrated
 
 STATES = ["idle", "downloading", "downloaded", "updating"]
-STATUSES = ["Waitting", "Processing", "Success", "PartialSuccess", "Fail", "Stopped"]
+STATUSES = [
+    "Initializing",
+    "Waitting",
+    "Processing",
+    "Success",
+    "PartialSuccess",
+    "Fail",
+    "Stopped",
+    "Stopping",
+]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def device_body(prefix: str, device: int, kind: str, value: str, op: int) -> dict:
+def device_body(
+    prefix: str,
+    device: int,
+    kind: str,
+    value: str,
+    op: int,
+    sub: int = 0,
+    said: str | None = "",
+    versions: bool = True,
+) -> dict:
+    """A device notification. `said`: the firmware stepDesc ("": the step's own state; None: not
+    sent; else what it says, which may disagree); `versions`: whether a result carries them."""
     base = {
         "deviceId": f"{prefix}-d{device}",
         "appId": "app",
         "operationId": f"{prefix}-op{op}",
-        "subOperationId": "s",
+        "subOperationId": f"s{sub}" if sub else "s",
     }
     if kind == "sw":
         return {"notifyType": "swUpgradeStateChangeNotify", "swUpgradeState": value, **base}
     if kind == "fw":
         step = str(STATES.index(value))
-        return {"notifyType": "fwUpgradeStateChangeNotify", "step": step, "stepDesc": value, **base}
+        body = {"notifyType": "fwUpgradeStateChangeNotify", "step": step, **base}
+        return body if said is None else {**body, "stepDesc": said or value}
     notify = "swUpgradeResultNotify" if kind == "swr" else "fwUpgradeResultNotify"
     result = "SUCCESS" if value in {"idle", "downloaded"} else "FAIL"
-    body = {
-        "notifyType": notify,
-        "curVersion": f"v{op}",
-        "targetVersion": f"v{STATES.index(value) % 2}",
-        "sourceVersion": "v0",
-        "upgradeTime": 5,
-        **base,
-    }
+    body = {"notifyType": notify, "upgradeTime": 5, **base}
+    if versions:
+        body |= {
+            "curVersion": f"v{op}",
+            "targetVersion": f"v{STATES.index(value) % 2}",
+            "sourceVersion": "v0",
+        }
     if kind == "swr":
         return {
             **body,
             "swUpgradeResult": result,
             "resultDesc": f"r{device % 2}",
             "errorCode": f"E{STATES.index(value)}",
-            "description": "d",
         }
     return {**body, "status": result, "statusDesc": f"s{device % 2}"}
 
 
 def task_body(
-    prefix: str, task: int, status: str, second: int, request: int | None, ms: bool
+    prefix: str,
+    task: int,
+    status: str,
+    second: int,
+    request: int | None,
+    ms: bool,
+    millis: int = 0,
+    task_type: str = "firmwareUpgrade",
 ) -> dict:
-    when = T0 + timedelta(seconds=second)
+    when = T0 + timedelta(seconds=second, milliseconds=millis)
     body = {
         "resource": "batchtask",
         "event": "update",
@@ -71,14 +98,13 @@ def task_body(
             "body": {
                 "app_id": "app",
                 "task_id": f"{prefix}-t{task}",
-                "task_type": "firmwareUpgrade",
+                "task_type": task_type,
                 "status": status,
-                "status_desc": status,
             }
         },
     }
     if ms:
-        body["event_time_ms"] = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        body["event_time_ms"] = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis:03d}Z"
     if request is not None:
         body["request_id"] = f"{prefix}-r{request}"
     return body
@@ -89,7 +115,10 @@ device_events = st.tuples(
     st.integers(0, 2),
     st.sampled_from(["sw", "fw", "swr", "fwr"]),
     st.sampled_from(STATES),
-    st.integers(0, 1),
+    st.integers(0, 1),  # operation
+    st.integers(0, 1),  # sub-operation: late re-pushes within one, new ones across
+    st.one_of(st.just(""), st.none(), st.sampled_from(STATES)),  # stepDesc
+    st.booleans(),  # versions in a result
 )
 task_events = st.tuples(
     st.just("task"),
@@ -97,33 +126,49 @@ task_events = st.tuples(
     st.sampled_from(STATUSES),
     st.integers(0, 60),
     st.one_of(st.none(), st.integers(0, 5)),
-    st.booleans(),
+    st.booleans(),  # event_time_ms sent (to the millisecond) or only event_time (to the second)
+    st.sampled_from([0, 500]),
+    st.sampled_from(["firmwareUpgrade", "softwareUpgrade", "createDevices"]),
 )
+# A delivery readmitted from `rejected`: received that many seconds before it is appended.
+readmissions = st.tuples(st.just("readmit"), device_events, st.integers(0, 120))
 # Each step is a new event or a re-delivery of an earlier one (by index): retries are normal.
-steps = st.lists(st.one_of(device_events, task_events, st.integers(0, 40)), min_size=1, max_size=40)
+steps = st.lists(
+    st.one_of(device_events, task_events, readmissions, st.integers(0, 40)),
+    min_size=1,
+    max_size=40,
+)
+Delivery = tuple[bytes, int | None]  # the body; seconds before now it was received, if readmitted
 
 
-def bodies_of(prefix: str, plan: list) -> list[bytes]:
-    bodies: list[bytes] = []
+def bodies_of(prefix: str, plan: list) -> list[Delivery]:
+    bodies: list[Delivery] = []
     for step in plan:
         if isinstance(step, int):
             if bodies:
-                bodies.append(bodies[step % len(bodies)])
+                bodies.append((bodies[step % len(bodies)][0], None))
+            continue
+        if step[0] == "readmit":
+            bodies.append((json.dumps(device_body(prefix, *step[1][1:])).encode(), step[2]))
             continue
         if step[0] == "device":
             body = device_body(prefix, *step[1:])
         else:
             body = task_body(prefix, *step[1:])
-        bodies.append(json.dumps(body).encode())
+        bodies.append((json.dumps(body).encode(), None))
     return bodies
 
 
-async def ingest_one_by_one(url: str, bodies: list[bytes]) -> None:
+async def ingest_one_by_one(url: str, bodies: list[Delivery]) -> None:
     database = await Database.open(url, timeout=10, size=2)
     try:
-        for raw in bodies:
+        for raw, ago in bodies:
+            event, now = decode(raw), datetime.now(UTC)
+            if ago is not None:  # as `tracker readmit` appends it: its own id, its own time
+                event = replace(event, readmitted_from=secrets.randbits(62))
+                now -= timedelta(seconds=ago)
             async with database.transaction("append") as conn:
-                await log.record(conn, [decode(raw)], datetime.now(UTC))
+                await log.record(conn, [event], now)
     finally:
         await database.close()
 
@@ -264,7 +309,7 @@ async def test_a_migration_that_replaces_projections_rebuilds_them_from_the_log(
     older = tmp_path / "sql"
     older.mkdir()
     for path in sorted(sql_dir().glob("*.sql")):
-        if path.name < "007":
+        if path.name < "008":
             shutil.copy(path, older / path.name)
     conn = await asyncpg.connect(database_url)
     try:
@@ -274,8 +319,21 @@ async def test_a_migration_that_replaces_projections_rebuilds_them_from_the_log(
             for state in STATES
             for device in range(3)
         ]
-        async with conn.transaction():
-            await events.append(conn, [decode(raw) for raw in bodies], datetime.now(UTC))
+        decoded = [decode(raw) for raw in bodies]
+        async with conn.transaction():  # the append as 007 left it (bodies stored raw)
+            await conn.execute(
+                "SELECT tracker_append($1, $2::text[], $3::text[], $4::text[], $5::bytea[], "
+                "$6::bytea[], $7::smallint[], $8::timestamptz[], $9::timestamptz[])",
+                events.APPEND_LOCK,
+                [e.stream_type for e in decoded],
+                [e.stream_id for e in decoded],
+                [e.event_type for e in decoded],
+                bodies,
+                bodies,
+                [0] * len(bodies),
+                [datetime.now(UTC)] * len(bodies),
+                [None] * len(bodies),
+            )
     finally:
         await conn.close()
 

@@ -15,11 +15,14 @@ from tracker.domain.recorded import Recorded
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 STEPS = {"idle": "0", "downloading": "1", "downloaded": "2", "updating": "3"}
+_AS_STEP = object()  # fw's stepDesc: the name of the step's state, as the platform writes it
 
 
-def at(position, notification):
-    """The event at `position`, received `position` seconds after T0."""
-    return Recorded(position, T0 + timedelta(seconds=position), notification)
+def at(position, notification, second=None, readmitted=False):
+    """The event at `position`, received `position` seconds after T0 (or `second` seconds after:
+    a readmitted delivery keeps the time it was first received)."""
+    received = T0 + timedelta(seconds=position if second is None else second)
+    return Recorded(position, received, notification, readmitted)
 
 
 def ids(device="d-1", op="op-1", sub="sub-1", app="app-1"):
@@ -32,9 +35,13 @@ def sw(state, **kw):
     )
 
 
-def fw(state, **kw):
+def fw(state, step_desc=_AS_STEP, **kw):
+    """A firmware report of `state`; `step_desc` says it in words (None: not sent)."""
     return FwUpgradeStateChanged(
-        notifyType="fwUpgradeStateChangeNotify", step=STEPS[state], stepDesc=state, **ids(**kw)
+        notifyType="fwUpgradeStateChangeNotify",
+        step=STEPS[state],
+        stepDesc=state if step_desc is _AS_STEP else step_desc,
+        **ids(**kw),
     )
 
 
@@ -68,8 +75,10 @@ def fw_result(result="SUCCESS", cur="2.0", target="2.0", source="1.0", desc="fw 
     )
 
 
-def task(status, second=0, request_id="r", task_id="t-1", ms=True, desc="d"):
-    when = T0 + timedelta(seconds=second)
+def task(status, second=0, request_id="r", task_id="t-1", ms=True, desc="d", millis=0):
+    """A batch task event at T0 + `second`.`millis`: `ms=False` sends only `event_time`, which
+    is to the second (the milliseconds are lost)."""
+    when = T0 + timedelta(seconds=second, milliseconds=millis)
     document = {
         "resource": "batchtask",
         "event": "update",

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import itertools
+from typing import get_args
 
 import pytest
 
 from tests.unit.builders import at, task
+from tracker.domain.notifications import TaskStatus
 from tracker.domain.task import VALID_MOVES, evolve_task
 
-STATUSES = ("Waitting", "Processing", "Success", "PartialSuccess", "Fail", "Stopped")
+STATUSES = (
+    "Initializing",
+    "Waitting",
+    "Processing",
+    "Stopping",
+    "Success",
+    "PartialSuccess",
+    "Fail",
+    "Stopped",
+)
 LEGAL = {
+    ("Initializing", "Waitting"),
     ("Waitting", "Processing"),
     ("Waitting", "Stopped"),
     ("Waitting", "Fail"),
@@ -18,7 +30,26 @@ LEGAL = {
     ("Processing", "PartialSuccess"),
     ("Processing", "Fail"),
     ("Processing", "Stopped"),
+    ("Processing", "Stopping"),
+    ("Stopping", "Stopped"),
+    ("Fail", "Processing"),  # retried
+    ("PartialSuccess", "Processing"),  # retried
 }
+# Where each status comes in a task's life: what orders two events of the same platform time.
+RANK = {
+    "Initializing": 0,
+    "Waitting": 1,
+    "Processing": 2,
+    "Stopping": 3,
+    "Success": 4,
+    "PartialSuccess": 4,
+    "Fail": 4,
+    "Stopped": 4,
+}
+
+
+def test_the_statuses_are_those_the_platform_sends():
+    assert set(get_args(TaskStatus)) == set(STATUSES)
 
 
 def test_the_legal_moves_are_exactly_those_of_the_design():
@@ -43,6 +74,44 @@ def test_every_pair_of_statuses_in_time_order(before, after):
     assert (transition.from_status, transition.to_status) == (before, after)
     assert transition.valid is ((before, after) in LEGAL)
     assert transition.applied is True
+
+
+@pytest.mark.parametrize(("before", "after"), list(itertools.product(STATUSES, STATUSES)))
+def test_every_pair_of_statuses_at_the_same_time_is_ordered_by_lifecycle(before, after):
+    state, _ = evolve_task(None, at(1, task(before, second=10, request_id="r1")))
+    changed, transition = evolve_task(state, at(2, task(after, second=10, request_id="r2")))
+    if RANK[after] < RANK[before]:  # earlier in the lifecycle: late
+        assert changed.status == before
+        assert (transition.from_status, transition.to_status) == (before, after)
+        assert transition.valid is ((before, after) in LEGAL)  # a retry is valid, yet late
+        assert transition.applied is False
+        return
+    assert changed.status == after  # later, or equal rank: arrival order
+    if before == after:
+        assert transition is None
+        return
+    assert (transition.from_status, transition.to_status) == (before, after)
+    assert transition.valid is ((before, after) in LEGAL)
+    assert transition.applied is True
+
+
+def test_a_retried_task_runs_again():
+    state, _ = evolve_task(None, at(1, task("Processing", second=10, request_id="r1")))
+    state, _ = evolve_task(state, at(2, task("PartialSuccess", second=20, request_id="r2")))
+    state, transition = evolve_task(state, at(3, task("Processing", second=30, request_id="r3")))
+    assert (state.status, transition.valid, transition.applied) == ("Processing", True, True)
+    state, transition = evolve_task(state, at(4, task("Fail", second=40, request_id="r4")))
+    state, transition = evolve_task(state, at(5, task("Processing", second=50, request_id="r5")))
+    assert (state.status, transition.valid, transition.applied) == ("Processing", True, True)
+
+
+def test_a_stopped_task_goes_through_stopping():
+    state, _ = evolve_task(None, at(1, task("Initializing", second=1, request_id="r1")))
+    for position, status in enumerate(["Waitting", "Processing", "Stopping", "Stopped"], 2):
+        state, transition = evolve_task(
+            state, at(position, task(status, second=position, request_id=f"r{position}"))
+        )
+        assert (state.status, transition.valid, transition.applied) == (status, True, True)
 
 
 def test_a_late_event_is_recorded_but_not_applied():
@@ -82,10 +151,24 @@ def test_same_status_later_updates_description_without_a_transition():
     assert (changed.status_desc, changed.request_id, changed.last_position) == ("50%", "b", 2)
 
 
-def test_equal_times_are_ordered_by_position():
+def test_at_equal_times_a_later_status_in_the_lifecycle_applies():
     state, _ = evolve_task(None, at(1, task("Waitting", second=5, request_id="a")))
     changed, transition = evolve_task(state, at(2, task("Processing", second=5, request_id="b")))
     assert (changed.status, transition.applied) == ("Processing", True)
+
+
+def test_at_equal_times_an_earlier_status_in_the_lifecycle_is_late():
+    state, _ = evolve_task(None, at(1, task("Processing", second=5, request_id="a")))
+    changed, transition = evolve_task(state, at(2, task("Waitting", second=5, request_id="b")))
+    assert (changed.status, changed.last_position) == ("Processing", 1)
+    assert (transition.from_status, transition.to_status) == ("Processing", "Waitting")
+    assert transition.applied is False
+
+
+def test_equal_times_and_equal_ranks_are_ordered_by_position():
+    state, _ = evolve_task(None, at(1, task("Success", second=5, request_id="a")))
+    changed, transition = evolve_task(state, at(2, task("Fail", second=5, request_id="b")))
+    assert (changed.status, transition.applied, transition.valid) == ("Fail", True, False)
 
 
 def test_event_time_is_used_when_milliseconds_are_absent():
@@ -94,3 +177,40 @@ def test_event_time_is_used_when_milliseconds_are_absent():
         state, at(2, task("Waitting", second=10, request_id="b", ms=True))
     )
     assert (changed.status, transition.applied) == ("Processing", False)
+
+
+def test_a_time_to_the_second_records_that_it_is_not_precise():
+    coarse, _ = evolve_task(None, at(1, task("Waitting", second=5, ms=False)))
+    fine, _ = evolve_task(None, at(1, task("Waitting", second=5, millis=500)))
+    assert (coarse.event_time_precise, fine.event_time_precise) == (False, True)
+    assert fine.event_time == coarse.event_time.replace(microsecond=500_000)
+
+
+def test_a_millisecond_time_within_the_second_of_a_coarse_one_is_a_tie():
+    # 01:02:03Z may have been 01:02:03.900: the .500 event is not known to be later.
+    state, _ = evolve_task(None, at(1, task("Processing", second=5, request_id="a", ms=False)))
+    changed, transition = evolve_task(
+        state, at(2, task("Waitting", second=5, millis=500, request_id="b"))
+    )
+    assert (changed.status, transition.applied) == ("Processing", False)
+
+
+def test_a_coarse_time_within_the_second_of_a_millisecond_one_is_a_tie():
+    state, _ = evolve_task(None, at(1, task("Waitting", second=5, millis=500, request_id="a")))
+    changed, transition = evolve_task(
+        state, at(2, task("Processing", second=5, request_id="b", ms=False))
+    )
+    assert (changed.status, transition.applied) == ("Processing", True)
+    assert changed.event_time_precise is False
+
+
+def test_two_millisecond_times_compare_exactly():
+    state, _ = evolve_task(None, at(1, task("Waitting", second=5, millis=500, request_id="a")))
+    changed, transition = evolve_task(
+        state, at(2, task("Processing", second=5, millis=200, request_id="b"))
+    )
+    assert (changed.status, transition.applied) == ("Waitting", False)
+    later, transition = evolve_task(
+        state, at(3, task("Processing", second=5, millis=700, request_id="c"))
+    )
+    assert (later.status, transition.applied) == ("Processing", True)

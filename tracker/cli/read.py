@@ -14,6 +14,7 @@ from tracker import documents as doc
 from tracker.cli.common import EXIT_CODES, NOT_FOUND, OK, database, duration
 from tracker.cli.table import render, shown, when
 from tracker.config import Settings
+from tracker.domain.device import DeviceTransition, UpgradeResult
 from tracker.domain.notifications import Track
 from tracker.domain.operation import STATES
 from tracker.store import queries
@@ -107,16 +108,28 @@ def _device(settings: Settings, args: argparse.Namespace) -> int:
             print()
             print(
                 render(
-                    ["POSITION", "TRACK", "FROM", "TO", "VALID", "OPERATION", "RECEIVED"],
+                    [
+                        "POSITION",
+                        "TRACK",
+                        "KIND",
+                        "FROM",
+                        "TO",
+                        "VALID",
+                        "OPERATION",
+                        "RECEIVED",
+                        "NOTE",
+                    ],
                     [
                         (
                             t.position,
                             t.track,
+                            t.kind,
                             t.from_state,
                             t.to_state,
                             t.valid,
                             t.operation_id,
                             t.received_at,
+                            _note(t),
                         )
                         for t in history
                     ],
@@ -127,16 +140,27 @@ def _device(settings: Settings, args: argparse.Namespace) -> int:
     return run_with(settings, work)
 
 
+def _note(entry: DeviceTransition) -> str | None:
+    """What an auditor should see besides the move: a result, and anything unusual."""
+    notes = []
+    if entry.result is not None:
+        notes.append(_outcome(entry.result))
+    if not entry.applied:
+        notes.append("NOT APPLIED (late or older than the track)")
+    if entry.inconsistent:
+        notes.append("INCONSISTENT (step and stepDesc disagree; step followed)")
+    return "; ".join(notes) or None
+
+
+def _outcome(r: UpgradeResult | doc.ResultDocument) -> str:
+    anomaly = " ANOMALY" if r.anomaly else ""
+    return f"{r.result} {r.source_version}->{r.target_version} now {r.current_version}{anomaly}"
+
+
 def _track_row(name: str, track: doc.TrackDocument | None) -> tuple[object, ...]:
     if track is None:
         return (name, None, None, None, None, None)
-    r = track.last_result
-    outcome = None
-    if r is not None:
-        anomaly = " ANOMALY" if r.anomaly else ""
-        outcome = (
-            f"{r.result} {r.source_version}->{r.target_version} now {r.current_version}{anomaly}"
-        )
+    outcome = None if track.last_result is None else _outcome(track.last_result)
     return (name, track.state, track.state_since, track.operation_id, track.version, outcome)
 
 

@@ -1,11 +1,11 @@
 """`tracker export` and `tracker import`: the log as JSON lines, out and back in.
 
 A line is `{"position", "received_at", "stream_type", "stream_id", "event_type", "occurred_at",
-"body"}`, `body` being the delivery's exact text. Import also takes bare platform notifications,
-one per line (received now). Everything goes through the same validation and the same
-append-and-project path as HTTP ingestion, in batches (one transaction each), and keeps the
-exported `received_at`, so exporting and importing into an empty database gives the same log
-and the same projections.
+"readmitted_from", "body"}`, `body` being the delivery's exact text. Import also takes bare
+platform notifications, one per line (received now). Everything goes through the same
+validation and the same append-and-project path as HTTP ingestion, in batches (one transaction
+each), and keeps the exported `received_at` and `readmitted_from`, so exporting and importing
+into an empty database gives the same log and the same projections.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import asyncio
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -76,6 +76,7 @@ def _exported(event: events.LoggedEvent) -> bytes:
         "stream_id": event.stream_id,
         "event_type": event.event_type,
         "occurred_at": event.occurred_at,
+        "readmitted_from": event.readmitted_from,
         "body": event.raw.decode("utf-8"),  # accepted bodies are UTF-8 JSON: exact as text
     }
     return orjson.dumps(line) + b"\n"
@@ -146,10 +147,14 @@ def _item(number: int, line: bytes, tally: _Tally) -> tuple[NewEvent, datetime] 
             return None
         raw = document["body"].encode("utf-8")
     try:
-        return decode(raw), received_at
+        event = decode(raw)
     except Refusal as refusal:
         tally.refused.append(f"line {number}: {refusal.code}: {refusal.message}")
         return None
+    readmitted = document.get("readmitted_from") if isinstance(document, dict) else None
+    if isinstance(readmitted, int) and not isinstance(readmitted, bool):
+        event = replace(event, readmitted_from=readmitted)  # judged by its original time
+    return event, received_at
 
 
 async def _append(db: Database, batch: list[tuple[NewEvent, datetime]], tally: _Tally) -> None:

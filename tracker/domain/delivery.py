@@ -30,6 +30,7 @@ class NewEvent:
     raw: bytes
     occurred_at: datetime | None
     notification: Notification | None  # None when the type is not one we project
+    readmitted_from: int | None = None  # the `rejected` row it was readmitted from
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,10 @@ def decode(raw: bytes) -> NewEvent:
     if document.get("resource") == "batchtask" and document.get("event") == "update":
         task = _validate(BatchTaskUpdated, document)
         task_id, occurred_at = task.notify_data.body.task_id, task.occurred_at()
-        return NewEvent("task", task_id, "batchtask.update", raw, occurred_at, task)
+        # A batch task of another type (creating devices, sending commands...) is logged in
+        # its task's stream, and not projected: only upgrades have a machine here.
+        projected = task if task.is_upgrade else None
+        return NewEvent("task", task_id, "batchtask.update", raw, occurred_at, projected)
     stream_hint, label = _stream_hint(document), _label(document)
     return NewEvent("unrecognised", stream_hint, label, raw, None, None)
 
@@ -74,6 +78,8 @@ def decode_logged(event_type: str, raw: bytes) -> Notification | None:
         except ValidationError:
             pass
         else:
+            if isinstance(notification, BatchTaskUpdated) and not notification.is_upgrade:
+                return None
             return notification
     return decode(raw).notification
 

@@ -1,40 +1,67 @@
 """The platforms' notification bodies, with their field names and enum values exactly as sent.
 
 OceanConnect (camelCase) describes one device; IoTDA (snake_case) describes a batch task.
-Models are strict: a number where the platform sends a string is a schema violation, not something
-to coerce. Unknown extra fields are ignored here (the raw body keeps them anyway).
+
+Two tiers of fields. The platforms never retry a 4xx, so a refusal loses the delivery's effect:
+- **strict**: what the projections need (the type, the stream's ids, the state or step, the
+  result or status, the task type, the platform's time). Missing, null or of the wrong type: 422.
+  A number where the platform sends a string is a violation, not something to coerce.
+- **descriptive** (`Descriptive`, `UpgradeTime`): texts shown to people and versions compared
+  for anomalies. Missing, null or unusable (an object, a list, a boolean) they are kept as null;
+  a number is kept as its text (`errorCode: 0` is "0"). The raw body in the log keeps them as sent.
+Unknown extra fields are ignored here (the raw body keeps them anyway).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Annotated, ClassVar, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 # PostgreSQL text cannot hold U+0000: identifiers and texts that reach the projections refuse it.
 NO_NUL = r"^[^\x00]*$"
+MAX_TEXT = 4096
 Id = Annotated[str, Field(min_length=1, max_length=256, pattern=NO_NUL)]
-Text = Annotated[str, Field(max_length=4096, pattern=NO_NUL)]
 Track = Literal["software", "firmware"]  # which upgrade state machine a notification drives
 UpgradeState = Literal["downloading", "downloaded", "updating", "idle"]
 Result = Literal["SUCCESS", "FAIL"]
 
 
-def _string_or_whole_number(value: object) -> str | int:
-    if isinstance(value, str) and len(value) <= 4096 and "\x00" not in value:
-        return value
+def _text(value: object) -> str | None:
+    """A descriptive value as text: as sent, without U+0000 and at most MAX_TEXT characters."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")[:MAX_TEXT]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None  # missing, null, or not a text at all (object, list, boolean)
+
+
+def _text_or_whole_number(value: object) -> str | int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise ValueError("must be a string or a whole number (the platform documents both)")
+    return _text(value)
 
 
+Descriptive = Annotated[
+    str | None,
+    BeforeValidator(_text),
+    WithJsonSchema({"type": ["string", "number", "null"], "description": "kept when usable"}),
+]
 # `upgradeTime` is documented as a String on some of the platform's pages and a Long on others.
 UpgradeTime = Annotated[
-    str | int,
-    PlainValidator(_string_or_whole_number),
-    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 4096}, {"type": "integer"}]}),
+    str | int | None,
+    BeforeValidator(_text_or_whole_number),
+    WithJsonSchema({"type": ["string", "integer", "null"]}),
 ]
 
 
@@ -55,35 +82,34 @@ class SwUpgradeStateChanged(_DeviceNotification):
     swUpgradeState: UpgradeState  # noqa: N815
 
 
-class SwUpgradeResult(_DeviceNotification):
+class _UpgradeResult(_DeviceNotification):
+    curVersion: Descriptive = None  # noqa: N815
+    targetVersion: Descriptive = None  # noqa: N815
+    sourceVersion: Descriptive = None  # noqa: N815
+    upgradeTime: UpgradeTime = None  # noqa: N815
+
+
+class SwUpgradeResult(_UpgradeResult):
     track: ClassVar[Track] = "software"
     notifyType: Literal["swUpgradeResultNotify"]  # noqa: N815
-    curVersion: Text  # noqa: N815
-    targetVersion: Text  # noqa: N815
-    sourceVersion: Text  # noqa: N815
     swUpgradeResult: Result  # noqa: N815
-    upgradeTime: UpgradeTime  # noqa: N815
-    resultDesc: Text  # noqa: N815
-    errorCode: Text  # noqa: N815
-    description: Text
+    resultDesc: Descriptive = None  # noqa: N815
+    errorCode: Descriptive = None  # noqa: N815
+    description: Descriptive = None
 
 
 class FwUpgradeStateChanged(_DeviceNotification):
     track: ClassVar[Track] = "firmware"
     notifyType: Literal["fwUpgradeStateChangeNotify"]  # noqa: N815
     step: Literal["0", "1", "2", "3"]  # idle, downloading, downloaded, updating
-    stepDesc: UpgradeState  # noqa: N815
+    stepDesc: Descriptive = None  # noqa: N815 - should name the step's state; see device.py
 
 
-class FwUpgradeResult(_DeviceNotification):
+class FwUpgradeResult(_UpgradeResult):
     track: ClassVar[Track] = "firmware"
     notifyType: Literal["fwUpgradeResultNotify"]  # noqa: N815
-    curVersion: Text  # noqa: N815
-    targetVersion: Text  # noqa: N815
-    sourceVersion: Text  # noqa: N815
     status: Result
-    statusDesc: Text  # noqa: N815
-    upgradeTime: UpgradeTime  # noqa: N815
+    statusDesc: Descriptive = None  # noqa: N815
 
 
 DeviceNotification = (
@@ -97,20 +123,46 @@ DEVICE_MODELS: dict[str, type[DeviceNotification]] = {
     "fwUpgradeResultNotify": FwUpgradeResult,
 }
 
-TaskStatus = Literal["Waitting", "Processing", "Success", "PartialSuccess", "Fail", "Stopped"]
-TaskType = Literal["firmwareUpgrade", "softwareUpgrade"]
+# IoTDA's batch task statuses. The push notification's page ("Push a Batch Task Status Change
+# Notification", iot_06_v5_01204) lists six; the batch task model of the API and its SDKs adds two
+# (huaweicloud-sdk-python-v3, huaweicloudsdkiotda/v5/model/task.py, `status`: "Success|Fail|
+# Processing|PartialSuccess|Stopped|Waitting|Initializing|Stopping ... Initializing: 初始化中 ...
+# Stopping 停止中"), which StopBatchTask puts a task through. "Waitting" is the platform's spelling.
+TaskStatus = Literal[
+    "Initializing",
+    "Waitting",
+    "Processing",
+    "Success",
+    "PartialSuccess",
+    "Fail",
+    "Stopped",
+    "Stopping",
+]
+TaskType = Literal["firmwareUpgrade", "softwareUpgrade"]  # the batch tasks we project
+UPGRADE_TASKS: frozenset[str] = frozenset(("firmwareUpgrade", "softwareUpgrade"))
 
 
 class BatchTaskUpdate(_Strict):
     app_id: Id
     task_id: Id
-    task_type: TaskType
-    status: TaskStatus  # "Waitting" is the platform's spelling
-    status_desc: Text
+    # Any batch task type is logged; only the two upgrade types are projected (delivery.py).
+    task_type: Id
+    status: TaskStatus
+    status_desc: Descriptive = None
 
 
 class BatchTaskNotifyData(_Strict):
     body: BatchTaskUpdate
+
+
+class PlatformTime(NamedTuple):
+    """A time the platform wrote, and whether it was written to the millisecond (or finer)."""
+
+    at: datetime
+    precise: bool
+
+    def truncated(self) -> datetime:
+        return self.at.replace(microsecond=0)
 
 
 class BatchTaskUpdated(_Strict):
@@ -118,58 +170,87 @@ class BatchTaskUpdated(_Strict):
 
     resource: Literal["batchtask"]
     event: Literal["update"]
-    event_time: str  # yyyyMMdd'T'HHmmss'Z'
+    event_time: str | None = None  # yyyyMMdd'T'HHmmss'Z' (mandatory on the page; see below)
     event_time_ms: str | None = None  # yyyy-MM-dd'T'HH:mm:ss.SSS'Z'
-    request_id: Annotated[str, Field(max_length=256, pattern=NO_NUL)] | None = None
+    request_id: Descriptive = None  # retry detection: a number is kept as its text
     notify_data: BatchTaskNotifyData
 
-    @field_validator("event_time")
+    @field_validator("event_time", "event_time_ms")
     @classmethod
-    def _event_time_is_a_time(cls, value: str) -> str:
-        parse_event_time(value)
+    def _is_a_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_platform_time(value)
         return value
 
-    @field_validator("event_time_ms")
-    @classmethod
-    def _event_time_ms_is_a_time(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_event_time_ms(value)
-        return value
+    @model_validator(mode="after")
+    def _has_a_time(self) -> BatchTaskUpdated:
+        # The status is ordered by the platform's time: one of the two must say it.
+        if self.event_time is None and self.event_time_ms is None:
+            raise ValueError("event_time or event_time_ms is required (the platform's time)")
+        return self
+
+    @property
+    def is_upgrade(self) -> bool:
+        return self.notify_data.body.task_type in UPGRADE_TASKS
+
+    def occurred(self) -> PlatformTime:
+        """The platform's own time for the event: the millisecond field when present."""
+        return parse_platform_time(self.event_time_ms or self.event_time or "")
 
     def occurred_at(self) -> datetime:
-        """The platform's own time for the event: the millisecond field when present."""
-        if self.event_time_ms is not None:
-            return parse_event_time_ms(self.event_time_ms)
-        return parse_event_time(self.event_time)
+        return self.occurred().at
 
 
-_EVENT_TIME = re.compile(r"\d{8}T\d{6}Z")
-_EVENT_TIME_MS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+# The shapes the platform writes these times in, all UTC:
+# - yyyyMMdd'T'HHmmss'Z', e.g. 20151212T121212Z: `event_time` on every IoTDA push page
+#   (iot_06_v5_01204 batch task, 01201 device status, 01202 properties, 01205 messages...) and
+#   most time fields of the SDKs' models (huaweicloudsdkiotda/v5/model/task.py `create_time`,
+#   "yyyyMMdd'T'HHmmss'Z', 如20151212T121212Z");
+# - yyyy-MM-dd'T'HH:mm:ss.SSS'Z', e.g. 2015-12-12T12:12:12.000Z: `event_time_ms` on those pages,
+#   and the SDKs' other time fields (model/export_task.py `create_time`,
+#   "2020-08-12T12:12:12.333Z");
+# - the same without the fraction, 2026-11-27T01:02:03Z: not on the pages, but sent as
+#   `event_time_ms` in the wild (issue 11); a time to the second, see `PlatformTime.precise`.
+# Both fields are read in any of them (a fraction of 1 to 9 digits; a numeric offset instead of Z
+# is converted to UTC), so a sender that mixes them up loses nothing.
+_TIME = re.compile(
+    r"(\d{4})(-?)(\d{2})\2(\d{2})T(\d{2})(:?)(\d{2})\6(\d{2})"
+    r"(?:[.,](\d{1,9}))?(Z|z|[+-]\d{2}:?\d{2})"
+)
+TIME_SHAPES = (
+    "yyyyMMdd'T'HHmmss'Z' (20151212T121212Z) or yyyy-MM-dd'T'HH:mm:ss[.SSS]'Z' "
+    "(2015-12-12T12:12:12.000Z)"
+)
 
 
-def parse_event_time(value: str) -> datetime:
-    """IoTDA's `event_time`, yyyyMMdd'T'HHmmss'Z' (UTC)."""
-    return _parse(value, _EVENT_TIME, "yyyyMMdd'T'HHmmss'Z', e.g. 20151212T121212Z")
-
-
-def parse_event_time_ms(value: str) -> datetime:
-    """IoTDA's `event_time_ms`, yyyy-MM-dd'T'HH:mm:ss.SSS'Z' (UTC)."""
-    return _parse(
-        value,
-        _EVENT_TIME_MS,
-        "yyyy-MM-dd'T'HH:mm:ss.SSS'Z', e.g. 2015-12-12T12:12:12.000Z",
-    )
-
-
-def _parse(value: str, shape: re.Pattern[str], shown: str) -> datetime:
-    """The shape is checked first; then ISO 8601 parsing (both are ISO forms, ending Z=UTC)
-    checks the calendar, about 50 times faster than strptime."""
-    if shape.fullmatch(value):
+def parse_platform_time(value: str) -> PlatformTime:
+    """One of the platform's time shapes (above) as an aware UTC datetime and its precision."""
+    match = _TIME.fullmatch(value)
+    if match is not None:
+        year, _, month, day, hour, _, minute, second, fraction, zone = match.groups()
         try:
-            return datetime.fromisoformat(value)
-        except ValueError:
+            offset = UTC if zone in ("Z", "z") else _offset(zone)
+            moment = datetime(
+                int(year),
+                int(month),
+                int(day),
+                int(hour),
+                int(minute),
+                int(second),
+                int((fraction or "0")[:6].ljust(6, "0")),
+                tzinfo=offset,
+            )
+        except (ValueError, OverflowError):
             pass
-    raise ValueError(f"must be a UTC time formatted {shown}")
+        else:
+            return PlatformTime(moment.astimezone(UTC), fraction is not None)
+    raise ValueError(f"must be a UTC time formatted {TIME_SHAPES}")
+
+
+def _offset(zone: str) -> timezone:
+    digits = zone[1:].replace(":", "")
+    minutes = int(digits[:2]) * 60 + int(digits[2:])
+    return timezone((-1 if zone[0] == "-" else 1) * timedelta(minutes=minutes))
 
 
 Notification = DeviceNotification | BatchTaskUpdated

@@ -98,11 +98,6 @@ class Projection:
     def _apply_device(self, event: Recorded[DeviceNotification]) -> None:
         n = event.notification
         changes = self.changes
-        known = know_device(self.devices.get(n.deviceId), event)
-        if known is not None:
-            self.devices[n.deviceId] = known
-            if changes:
-                self._changed_devices.add(n.deviceId)
         key: TrackKey = (n.deviceId, n.track)
         track, transition = evolve_track(self.tracks.get(key), event)
         if track is not None:
@@ -111,6 +106,13 @@ class Projection:
                 self._changed_tracks.add(key)
         if transition is not None:
             self.device_transitions.append(transition)
+            if not transition.applied:
+                return  # recorded for the auditor; the device and its operations are as they were
+        known = know_device(self.devices.get(n.deviceId), event)
+        if known is not None:
+            self.devices[n.deviceId] = known
+            if changes:
+                self._changed_devices.add(n.deviceId)
         member_key: MemberKey = (n.operationId, key[1], n.deviceId)
         before = self.members.get(member_key)
         member = evolve_membership(before, event)

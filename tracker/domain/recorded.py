@@ -14,3 +14,6 @@ class Recorded(NamedTuple, Generic[N_co]):
     position: int
     received_at: datetime
     notification: N_co
+    # Appended by `tracker readmit` from a delivery once refused: `received_at` is when it was
+    # first received, so it may be older than events before it in the log (device.py).
+    readmitted: bool = False

@@ -36,6 +36,7 @@ def _event_item(event: events.LoggedEvent) -> bytes:
             "stream_id": event.stream_id,
             "received_at": event.received_at,
             "occurred_at": event.occurred_at,
+            "readmitted_from": event.readmitted_from,
         }
     )
     return meta[:-1] + b',"payload":' + event.raw + b"}"
@@ -74,4 +75,5 @@ def _rejected_item(item: rejected.RejectedDelivery) -> RejectedDocument:
         truncated=item.truncated,
         body=text,  # null when the bytes are not UTF-8; body_base64 always has them
         body_base64=base64.b64encode(item.raw).decode(),
+        readmitted_position=item.readmitted_position,
     )

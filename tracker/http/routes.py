@@ -306,8 +306,9 @@ OPERATIONS: tuple[Operation, ...] = (
                 "resume after this log position (or send Last-Event-ID); default: from now",
             ),
         ),
-        description="Events: `device_transition` (FeedDeviceTransition) and `task_transition` "
-        "(FeedTaskTransition), each with `id` = its log position. Reconnect with Last-Event-ID "
+        description="Events: `device_transition` and `device_result` (FeedDeviceTransition: a "
+        "state report, a result) and `task_transition` (FeedTaskTransition), each with `id` = "
+        "its log position. Reconnect with Last-Event-ID "
         "to resume: nothing is skipped, even an event that committed late.",
     ),
     Operation(

@@ -1,4 +1,4 @@
-"""GET /v1/stream: transitions as server-sent events, as they commit; resumable.
+"""GET /v1/stream: transitions and results as server-sent events, as they commit; resumable.
 
 Each event's `id` is its log position. A client that reconnects with `Last-Event-ID` (every
 browser EventSource does) resumes right after it, and misses nothing: see store/feed.py.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import orjson
 from aiohttp import web
 
 from tracker.documents import FeedDeviceTransition, FeedTaskTransition
@@ -71,17 +72,21 @@ async def _start(request: web.Request) -> int:
 
 def _event(item: feed.FeedItem) -> bytes:
     if item.stream_type == "device":
-        name = b"device_transition"
+        name = b"device_result" if item.kind == "result" else b"device_transition"
         data = FeedDeviceTransition(
             position=item.position,
             device_id=item.stream_id,
             track=item.track,
+            kind=item.kind,
             from_state=item.from_value,
             to_state=item.to_value,
             valid=item.valid,
+            applied=item.applied,
+            inconsistent=item.inconsistent,
             operation_id=item.operation_id or "",
             sub_operation_id=item.sub_operation_id or "",
             received_at=item.received_at,
+            result=None if item.result is None else orjson.loads(item.result),
         ).to_json()
     else:
         name = b"task_transition"
@@ -91,9 +96,9 @@ def _event(item: feed.FeedItem) -> bytes:
             from_status=item.from_value,
             to_status=item.to_value,
             valid=item.valid,
-            applied=bool(item.applied),
+            applied=item.applied,
             event_time=item.event_time,
-            request_id=None,
+            request_id=item.request_id,
             received_at=item.received_at,
         ).to_json()
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (item.position, name, data)

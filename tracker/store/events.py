@@ -34,18 +34,21 @@ TAKE_APPEND_LOCK = "SELECT pg_advisory_xact_lock($1)"
 # before the lock (test_log_store.py) or a chain built on a stale head (test_hash_chain.py).
 APPEND = """
 SELECT tracker_append($1, $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bytea[],
-                      $7::smallint[], $8::timestamptz[], $9::timestamptz[]) AS position
+                      $7::smallint[], $8::timestamptz[], $9::timestamptz[], $10::bigint[])
+       AS position
 """
 
 READ_AFTER = """
-SELECT position, stream_type, stream_id, event_type, raw, codec, received_at, occurred_at
+SELECT position, stream_type, stream_id, event_type, raw, codec, received_at, occurred_at,
+       readmitted_from
 FROM events WHERE position > $1 ORDER BY position LIMIT $2
 """
 
 READ_ONE_RAW = "SELECT raw, codec FROM events WHERE position = $1"
 
 EXPORT = """
-SELECT position, stream_type, stream_id, event_type, raw, codec, received_at, occurred_at
+SELECT position, stream_type, stream_id, event_type, raw, codec, received_at, occurred_at,
+       readmitted_from
 FROM events WHERE position > $1 ORDER BY position
 """
 
@@ -59,6 +62,7 @@ class LoggedEvent:
     raw: bytes  # the body exactly as received
     received_at: datetime
     occurred_at: datetime | None
+    readmitted_from: int | None  # `tracker readmit`: the refused delivery's id in `rejected`
 
     @classmethod
     def of(cls, row: Record) -> LoggedEvent:
@@ -70,6 +74,7 @@ class LoggedEvent:
             bodies.unpack(row["codec"], row["raw"]),
             row["received_at"],
             row["occurred_at"],
+            row["readmitted_from"],
         )
 
 
@@ -94,6 +99,7 @@ async def append(
         list(codecs),
         received_times(received_at, len(events)),
         [e.occurred_at for e in events],
+        [e.readmitted_from for e in events],
     )
     return sorted(row["position"] for row in rows)
 

@@ -1,4 +1,5 @@
-"""The live feed's source: transitions after a position, and a wake-up when new ones commit.
+"""The live feed's source: transitions (and results) after a position, and a wake-up when new
+ones commit.
 
 Why paging transitions by position never skips one: a transition is written in the same
 transaction as its event, under the append lock (see events.py), so transitions become
@@ -33,13 +34,14 @@ NOTIFY = "SELECT pg_notify('tracker_log', '')"  # delivered when the appending t
 # position to find one operation's.
 DEVICE_SIDE = """
 SELECT position, 'device' AS stream_type, device_id AS stream_id, track,
-       from_state AS from_value, to_state AS to_value, valid, NULL::boolean AS applied,
-       operation_id, sub_operation_id, NULL::timestamptz AS event_time, received_at
+       from_state AS from_value, to_state AS to_value, valid, applied,
+       operation_id, sub_operation_id, NULL::timestamptz AS event_time, received_at,
+       kind, inconsistent, result::text AS result, NULL::text AS request_id
 FROM device_transitions WHERE position > $1 {where} ORDER BY position LIMIT $2
 """
 TASK_SIDE = """
 SELECT position, 'task', task_id, NULL, from_status, to_status, valid, applied, NULL, NULL,
-       event_time, received_at
+       event_time, received_at, 'status', false, NULL, request_id
 FROM task_transitions WHERE position > $1 ORDER BY position LIMIT $2
 """
 PAGE = f"SELECT * FROM (({DEVICE_SIDE.format(where='')}) UNION ALL ({TASK_SIDE})) AS feed ORDER BY position LIMIT $2"  # noqa: E501, S608
@@ -55,13 +57,17 @@ class FeedItem:
     stream_id: str
     track: str | None
     from_value: str | None
-    to_value: str
+    to_value: str | None
     valid: bool
-    applied: bool | None
+    applied: bool
     operation_id: str | None
     sub_operation_id: str | None
     event_time: datetime | None
     received_at: datetime
+    kind: str  # 'state' or 'result' (a device's), 'status' (a task's)
+    inconsistent: bool
+    result: str | None  # kind 'result': the result, as JSON
+    request_id: str | None
 
 
 @dataclass(frozen=True, slots=True)

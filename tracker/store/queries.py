@@ -47,8 +47,9 @@ TRACKS_BY_ID = Listing(
     values={"state": STATES, "result": RESULTS},
     ids=frozenset({"device_id"}),
 )
-STUCK_WHERE = "state IN ('downloading', 'downloaded', 'updating')"
-# Stuck devices, longest first: not idle since before now - stuck_for.
+STUCK_WHERE = "state IN ('downloading', 'downloaded', 'updating') AND NOT settled"
+# Stuck devices, longest first: not idle since before now - stuck_for, and the result of their
+# sub-operation not in (domain/device.py `is_settled`).
 TRACKS_STUCK = Listing(
     "device_tracks",
     ("device_id",),
@@ -90,11 +91,11 @@ FROM operations WHERE operation_id = $1 AND track = $2
 # The page's devices with both their tracks: two key lookups per device.
 DEVICE_PAGE = "WITH page AS ({page}) SELECT t.* FROM page JOIN device_tracks t USING (device_id) ORDER BY {order}, t.track"  # noqa: E501
 DEVICE_HISTORY_BY_POSITION = """
-SELECT position, received_at, raw, codec FROM events
+SELECT position, received_at, raw, codec, readmitted_from FROM events
 WHERE stream_type = 'device' AND stream_id = $1 AND position <= $2 ORDER BY position
 """
 DEVICE_HISTORY_BY_TIME = """
-SELECT position, received_at, raw, codec FROM events
+SELECT position, received_at, raw, codec, readmitted_from FROM events
 WHERE stream_type = 'device' AND stream_id = $1 AND received_at <= $2 ORDER BY position
 """
 DEVICE_TRANSITIONS_PAGE = """
@@ -236,7 +237,10 @@ async def device_at(db: Database, device_id: str, moment: int | datetime) -> Dev
     for row in rows:
         notification = decode(bodies.unpack(row["codec"], row["raw"])).notification
         if notification is not None:
-            projection.apply(Recorded(row["position"], row["received_at"], notification))
+            readmitted = row["readmitted_from"] is not None
+            projection.apply(
+                Recorded(row["position"], row["received_at"], notification, readmitted)
+            )
     if not projection.tracks:
         return None
     return Device(device_id, {track: state for (_, track), state in projection.tracks.items()})

@@ -47,10 +47,11 @@ BATCH = 10_000
 PROJECTED = "stream_type IN ('device', 'task')"
 # The projected events, as `recorded(row)` reads them (by column number: the fold's hot path).
 LOGGED = (
-    "SELECT position, received_at, event_type, raw, codec, stream_type, stream_id "  # noqa: S608
+    "SELECT position, received_at, event_type, raw, codec, stream_type, stream_id, "  # noqa: S608
+    "readmitted_from "
     f"FROM events WHERE {PROJECTED}"
 )
-POSITION, RECEIVED_AT, EVENT_TYPE, RAW, CODEC, STREAM_TYPE, STREAM_ID = range(7)
+POSITION, RECEIVED_AT, EVENT_TYPE, RAW, CODEC, STREAM_TYPE, STREAM_ID, READMITTED = range(8)
 # A sample of the key space, to cut it into parts of about equal numbers of events.
 SAMPLE = f"""
 SELECT stream_type, stream_id FROM events TABLESAMPLE SYSTEM ($1) WHERE {PROJECTED}
@@ -324,12 +325,12 @@ def _child() -> None:
 
 
 def recorded(row: asyncpg.Record) -> Recorded[Notification] | None:
-    """A logged row (position, received_at, event_type, raw, codec) as the fold takes it; None if
+    """A logged row (`LOGGED`'s columns) as the fold takes it; None if
     the type is not one we project. `bodies.ready` must have been awaited on its database."""
     notification = decode_logged(row[EVENT_TYPE], bodies.unpack(row[CODEC], row[RAW]))
     if notification is None:
         return None
-    return Recorded(row[POSITION], row[RECEIVED_AT], notification)
+    return Recorded(row[POSITION], row[RECEIVED_AT], notification, row[READMITTED] is not None)
 
 
 if __name__ == "__main__":

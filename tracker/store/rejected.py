@@ -20,8 +20,9 @@ RETURNING id
 """
 
 READ_AFTER = """
-SELECT id, received_at, status, code, reason, details, raw, truncated
-FROM rejected WHERE id > $1 ORDER BY id LIMIT $2
+SELECT id, received_at, status, code, reason, details, raw, truncated,
+       (SELECT position FROM events e WHERE e.readmitted_from = r.id) AS readmitted_position
+FROM rejected r WHERE id > $1 ORDER BY id LIMIT $2
 """
 
 
@@ -45,6 +46,7 @@ class RejectedDelivery:
     details: list[dict[str, Any]]
     raw: bytes
     truncated: bool
+    readmitted_position: int | None  # `tracker readmit` appended it there
 
 
 async def record(db: Database, rejection: Rejection, received_at: datetime) -> int:

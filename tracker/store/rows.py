@@ -4,7 +4,7 @@ the store adds to it and nothing else (store/table.py derives the rest):
   value of such a column at a time, and to the planner `col IS NULL` is not an equality, so a
   NULL range would be read whole and sorted (store/listing.py).
 - `derived`: NOT NULL columns computed from the row, for indexes only (the last result's outcome
-  of a device track).
+  of a device track; whether its current sub-operation's result is in).
 - `merge`: how a rollup's upsert folds a delta into the stored row.
 The DDL itself stays in sql/ (`tracker_create_projections`), and tests/integration/test_schema.py
 checks that the tables it creates have exactly these columns, types and nullability.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracker.domain.device import DeviceTransition, KnownDevice, TrackState
+from tracker.domain.device import DeviceTransition, KnownDevice, TrackState, is_settled
 from tracker.domain.operation import ErrorCount, OperationCounts, OperationDevice, VersionCount
 from tracker.domain.task import Task, TaskTransition
 from tracker.store.table import Derived, Table
@@ -30,7 +30,7 @@ DEVICE_TRACKS: Table[TrackState] = Table(
     TrackState,
     key=("device_id", "track"),
     blank=frozenset({"state"}),
-    derived=(Derived("result", _last_result),),
+    derived=(Derived("result", _last_result), Derived("settled", is_settled, "boolean")),
 )
 DEVICE_TRANSITIONS: Table[DeviceTransition] = Table(
     "device_transitions", DeviceTransition, key=("device_id", "position"), append_only=True

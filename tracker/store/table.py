@@ -34,7 +34,8 @@ class Column(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class Derived:
     name: str
-    compute: Callable[[Any], str]  # from the domain row; NOT NULL text
+    compute: Callable[[Any], object]  # from the domain row; NOT NULL
+    type: str = "text"
 
 
 def column_type(annotation: object) -> tuple[str, bool]:
@@ -82,7 +83,7 @@ class Table(Generic[R]):
         for name in fields:
             kind, nullable = column_type(hints[name])
             columns.append(Column(name, kind, nullable and name not in self.blank))
-        columns += [Column(d.name, "text", nullable=False) for d in self.derived]
+        columns += [Column(d.name, d.type, nullable=False) for d in self.derived]
         object.__setattr__(self, "columns", tuple(columns))
         encoders = [_encoder(hints[name], name in self.blank) for name in fields]
         decoders = [_decoder(hints[name], name in self.blank) for name in fields]

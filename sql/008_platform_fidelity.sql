@@ -1,0 +1,290 @@
+-- tracker: rebuild projections
+-- Platform fidelity (the machines as the platforms run them, tolerant descriptive fields,
+-- results in the audit trail, readmission of refused deliveries):
+-- - `events.readmitted_from`: the `rejected` row a readmitted event came from (`tracker
+--   readmit`); unique, so a delivery is readmitted once whatever runs at the same time. Its
+--   `received_at` is the original one.
+-- - `device_transitions` holds results too (`kind`), late re-pushes (`applied`), reports whose
+--   step and stepDesc disagree (`inconsistent`).
+-- - `device_tracks.settled`: the current sub-operation's result has arrived; such a device is
+--   not stuck, and the stuck indexes leave it out. `device_tracks.unapplied`: the state of the
+--   last report not applied, so that the platform's retry of a late re-push records nothing.
+-- - `tasks.status_desc` may be null; `tasks.event_time_precise` says whether the platform wrote
+--   the time to the millisecond (tracker/domain/task.py compares such times to the second).
+-- Every projection is rebuilt from the log by the reducers after this file (first line).
+ALTER TABLE events ADD COLUMN readmitted_from bigint;
+CREATE UNIQUE INDEX events_readmitted_from ON events (readmitted_from)
+    WHERE readmitted_from IS NOT NULL;
+
+DROP TABLE devices, device_tracks, device_transitions, operation_devices, operations,
+           operation_errors, operation_versions, tasks, task_transitions;
+
+CREATE OR REPLACE FUNCTION tracker_create_projections(target name, scratch boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    EXECUTE replace(format($ddl$
+        CREATE TABLE %1$I.devices (
+            device_id         text        NOT NULL PRIMARY KEY,
+            app_id            text        NOT NULL,  -- as of the device's latest report
+            first_seen_at     timestamptz NOT NULL
+        );
+
+        -- One row per device and track (software, firmware): the two machines are independent.
+        CREATE TABLE %1$I.device_tracks (
+            device_id         text        NOT NULL,
+            track             text        NOT NULL CHECK (track IN ('software', 'firmware')),
+            app_id            text        NOT NULL,
+            state             text        NOT NULL  -- '': none reported yet (a result came first)
+                CHECK (state IN ('', 'idle', 'downloading', 'downloaded', 'updating')),
+            state_since       timestamptz,
+            operation_id      text        NOT NULL,
+            sub_operation_id  text        NOT NULL,
+            version           text,
+            last_result       jsonb,
+            last_position     bigint      NOT NULL,
+            updated_at        timestamptz NOT NULL,
+            unapplied         text,     -- the last late report's state: its retry records nothing
+            result            text        NOT NULL  -- derived: last_result's outcome, '' if none
+                CHECK (result IN ('', 'SUCCESS', 'FAIL')),
+            settled           boolean     NOT NULL, -- derived: the current sub-operation's result is in
+            PRIMARY KEY (device_id, track)
+        );
+
+        -- The audit trail: every change of state, with whether the machine allowed it and
+        -- whether it was applied, and every result.
+        CREATE TABLE %1$I.device_transitions (
+            device_id         text        NOT NULL,
+            position          bigint      NOT NULL,
+            track             text        NOT NULL,
+            from_state        text,
+            to_state          text,                  -- a result before any state: null
+            valid             boolean     NOT NULL,
+            operation_id      text        NOT NULL,
+            sub_operation_id  text        NOT NULL,
+            received_at       timestamptz NOT NULL,
+            kind              text        NOT NULL CHECK (kind IN ('state', 'result')),
+            applied           boolean     NOT NULL,  -- false: late re-push or older readmitted
+            inconsistent      boolean     NOT NULL,  -- step and stepDesc disagreed
+            result            jsonb,                 -- kind 'result': the result as reported
+            PRIMARY KEY (device_id, position)
+        );
+
+        -- Every device that took part in an operation, with its state and last result in it.
+        CREATE TABLE %1$I.operation_devices (
+            operation_id      text        NOT NULL,
+            track             text        NOT NULL,
+            device_id         text        NOT NULL,
+            app_id            text        NOT NULL,
+            state             text        NOT NULL
+                CHECK (state IN ('', 'idle', 'downloading', 'downloaded', 'updating')),
+            result            text        NOT NULL CHECK (result IN ('', 'SUCCESS', 'FAIL')),
+            error_code        text,
+            result_desc       text,
+            target_version    text,
+            current_version   text,
+            first_seen_at     timestamptz NOT NULL,
+            last_position     bigint      NOT NULL,
+            updated_at        timestamptz NOT NULL,
+            PRIMARY KEY (operation_id, track, device_id)
+        );
+
+        -- The rollup of each operation and track: counters over its members.
+        CREATE TABLE %1$I.operations (
+            operation_id      text        NOT NULL,
+            track             text        NOT NULL,
+            app_id            text        NOT NULL,  -- the least of its members' (code points)
+            max_app_id        text        NOT NULL,  -- the greatest: equal unless it spans apps
+            devices           bigint      NOT NULL,
+            idle              bigint      NOT NULL,
+            downloading       bigint      NOT NULL,
+            downloaded        bigint      NOT NULL,
+            updating          bigint      NOT NULL,
+            success           bigint      NOT NULL,
+            fail              bigint      NOT NULL,
+            first_seen_at     timestamptz NOT NULL,
+            last_activity_at  timestamptz NOT NULL,
+            PRIMARY KEY (operation_id, track)
+        );
+        -- Members whose last result is FAIL, by error code and description ('' for none).
+        CREATE TABLE %1$I.operation_errors (
+            operation_id      text        NOT NULL,
+            track             text        NOT NULL,
+            error_code        text        NOT NULL,
+            result_desc       text        NOT NULL,
+            devices           bigint      NOT NULL,  -- > 0 after every commit (see DROP_EMPTY)
+            PRIMARY KEY (operation_id, track, error_code, result_desc)
+        );
+        CREATE TABLE %1$I.operation_versions (
+            operation_id      text        NOT NULL,
+            track             text        NOT NULL,
+            target_version    text        NOT NULL,
+            devices           bigint      NOT NULL,  -- > 0 after every commit (see DROP_EMPTY)
+            PRIMARY KEY (operation_id, track, target_version)
+        );
+
+        CREATE TABLE %1$I.tasks (
+            task_id           text        PRIMARY KEY,
+            app_id            text        NOT NULL,
+            task_type         text        NOT NULL,
+            status            text        NOT NULL,
+            status_desc       text,
+            event_time        timestamptz NOT NULL,
+            request_id        text,
+            seen              jsonb       NOT NULL,  -- delivery keys folded in (retry detection)
+            last_position     bigint      NOT NULL,
+            updated_at        timestamptz NOT NULL,
+            event_time_precise boolean    NOT NULL   -- false: the platform wrote it to the second
+        );
+
+        CREATE TABLE %1$I.task_transitions (
+            task_id           text        NOT NULL,
+            position          bigint      NOT NULL,
+            from_status       text,
+            to_status         text        NOT NULL,
+            valid             boolean     NOT NULL,
+            applied           boolean     NOT NULL,  -- false: arrived late, status not regressed
+            event_time        timestamptz NOT NULL,
+            request_id        text,
+            received_at       timestamptz NOT NULL,
+            PRIMARY KEY (task_id, position)
+        );
+    $ddl$, target), 'CREATE TABLE', CASE WHEN scratch THEN 'CREATE UNLOGGED TABLE'
+                                         ELSE 'CREATE TABLE' END);
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION tracker_projection_indexes(target name) RETURNS SETOF text
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT format(statement, target) FROM (VALUES
+        ($s$CREATE INDEX devices_by_id
+            ON %1$I.devices (device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX devices_by_app
+            ON %1$I.devices (app_id, device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX device_tracks_by_state
+            ON %1$I.device_tracks (track, state, result, device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX device_tracks_by_operation
+            ON %1$I.device_tracks (track, operation_id, state, result, device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX device_tracks_by_app
+            ON %1$I.device_tracks (track, app_id, state, result, device_id COLLATE "C")$s$),
+        -- Stuck devices, longest first: only tracks in a state other than idle, still waiting
+        -- for their sub-operation's result, are in these.
+        ($s$CREATE INDEX device_tracks_stuck
+            ON %1$I.device_tracks (track, state, result, state_since, device_id COLLATE "C")
+            WHERE state IN ('downloading', 'downloaded', 'updating') AND NOT settled$s$),
+        ($s$CREATE INDEX device_tracks_stuck_by_operation
+            ON %1$I.device_tracks (track, operation_id, state, result, state_since, device_id COLLATE "C")
+            WHERE state IN ('downloading', 'downloaded', 'updating') AND NOT settled$s$),
+        ($s$CREATE INDEX device_tracks_stuck_by_app
+            ON %1$I.device_tracks (track, app_id, state, result, state_since, device_id COLLATE "C")
+            WHERE state IN ('downloading', 'downloaded', 'updating') AND NOT settled$s$),
+        -- The live feed, by position: all of it, or one operation's (one device's: its key).
+        ($s$CREATE INDEX device_transitions_by_position
+            ON %1$I.device_transitions (position)$s$),
+        ($s$CREATE INDEX device_transitions_by_operation
+            ON %1$I.device_transitions (operation_id, position)$s$),
+        ($s$CREATE INDEX operation_devices_by_device
+            ON %1$I.operation_devices (operation_id, track, device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX operation_devices_by_state
+            ON %1$I.operation_devices (operation_id, track, state, result, device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX operation_devices_by_error
+            ON %1$I.operation_devices (operation_id, error_code, track, state, result, device_id COLLATE "C")$s$),
+        ($s$CREATE INDEX operations_by_activity
+            ON %1$I.operations (track, last_activity_at, operation_id COLLATE "C")$s$),
+        ($s$CREATE INDEX operations_by_app
+            ON %1$I.operations (app_id, track, last_activity_at, operation_id COLLATE "C")$s$),
+        ($s$CREATE INDEX tasks_by_id
+            ON %1$I.tasks (task_id COLLATE "C")$s$),
+        ($s$CREATE INDEX tasks_by_status
+            ON %1$I.tasks (status, task_type, task_id COLLATE "C")$s$),
+        ($s$CREATE INDEX tasks_by_app
+            ON %1$I.tasks (app_id, status, task_type, task_id COLLATE "C")$s$),
+        ($s$CREATE INDEX task_transitions_by_position
+            ON %1$I.task_transitions (position)$s$),
+        -- How often values occur together: a device still downloading has no result yet, and
+        -- multiplying the two columns' own frequencies would call that pair rare, and plan a
+        -- listing's branch as a sort of "a few rows" that are in fact thousands.
+        ($s$CREATE STATISTICS %1$I.device_tracks_states (mcv)
+            ON track, state, result FROM %1$I.device_tracks$s$),
+        ($s$CREATE STATISTICS %1$I.device_tracks_operation_states (mcv)
+            ON track, operation_id, state, result FROM %1$I.device_tracks$s$),
+        ($s$CREATE STATISTICS %1$I.operation_devices_states (mcv)
+            ON operation_id, track, state, result FROM %1$I.operation_devices$s$),
+        ($s$CREATE STATISTICS %1$I.tasks_statuses (mcv)
+            ON status, task_type FROM %1$I.tasks$s$)
+    ) AS indexes(statement)
+$fn$;
+
+SELECT tracker_create_projections(current_schema());
+SELECT tracker_index_projections(current_schema());
+
+-- The append records where a readmitted event came from. Otherwise as in 006_event_bodies.sql.
+DROP FUNCTION tracker_append(bigint, text[], text[], text[], bytea[], bytea[], smallint[],
+                             timestamptz[], timestamptz[]);
+CREATE FUNCTION tracker_append(
+    lock_key bigint, stream_types text[], stream_ids text[], event_types text[],
+    bodies bytea[], stored bytea[], codecs smallint[], received timestamptz[],
+    occurred timestamptz[], readmitted bigint[]
+) RETURNS SETOF bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(lock_key);
+    RETURN QUERY
+    WITH RECURSIVE batch AS (
+        SELECT t.*, row_number() OVER (PARTITION BY t.st, t.sid ORDER BY t.n) AS k
+        FROM unnest(stream_types, stream_ids, event_types, bodies, stored, codecs, received, occurred,
+                    readmitted)
+            WITH ORDINALITY AS t(st, sid, et, body, raw, codec, received_at, occurred_at, readmitted_from, n)
+    ), chain AS (
+        SELECT b.n, b.st, b.sid, b.k,
+               sha256(coalesce(head.hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea) || b.body) AS hash
+        FROM batch b
+        LEFT JOIN LATERAL (
+            SELECT e.hash FROM events e
+            WHERE e.stream_type = b.st AND e.stream_id = b.sid
+            ORDER BY e.position DESC LIMIT 1
+        ) AS head ON true
+        WHERE b.k = 1
+        UNION ALL
+        SELECT b.n, b.st, b.sid, b.k, sha256(c.hash || b.body)
+        FROM chain c JOIN batch b ON b.st = c.st AND b.sid = c.sid AND b.k = c.k + 1
+    )
+    INSERT INTO events AS e
+        (stream_type, stream_id, event_type, raw, codec, received_at, occurred_at, hash,
+         readmitted_from)
+    SELECT b.st, b.sid, b.et, b.raw, b.codec, b.received_at, b.occurred_at, c.hash,
+           b.readmitted_from
+    FROM batch b JOIN chain c USING (n)
+    ORDER BY b.n
+    RETURNING e.position;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tracker_grant_runtime() RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    grantee name := (SELECT role_name FROM runtime_role);
+BEGIN
+    IF grantee IS NULL THEN
+        RETURN;
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', current_schema(), grantee);
+    -- The log and the refusals: read and append, never rewrite.
+    EXECUTE format('GRANT SELECT, INSERT ON events, rejected TO %I', grantee);
+    -- Read models, maintained inside the append's transaction (DELETE: rollup rows that fall to
+    -- zero devices, which a recount would not have).
+    EXECUTE format(
+        'GRANT SELECT, INSERT, UPDATE ON devices, device_tracks, device_transitions, '
+        'operation_devices, operations, tasks, task_transitions TO %I', grantee);
+    EXECUTE format(
+        'GRANT SELECT, INSERT, UPDATE, DELETE ON operation_errors, operation_versions TO %I',
+        grantee);
+    -- What the server reads besides: migrations applied, replay progress (for /metrics), the
+    -- dictionaries bodies are compressed with.
+    EXECUTE format('GRANT SELECT ON schema_migrations, replay_progress, runtime_role, '
+                   'body_codecs TO %I', grantee);
+    EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA %I TO %I', current_schema(), grantee);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION tracker_append(bigint, text[], text[], text[], '
+                   'bytea[], bytea[], smallint[], timestamptz[], timestamptz[], bigint[]) TO %I',
+                   grantee);
+END
+$fn$;
+SELECT tracker_grant_runtime();

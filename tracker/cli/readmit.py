@@ -59,7 +59,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         async with database(settings) as db:
             async for verdict in readmit(db, since, dry_run=dry_run):
                 print(_line(verdict, dry_run))
-                passed, failed = passed + (verdict.event is not None), failed + (not verdict.event)
+                if verdict.event is None:
+                    failed += 1
+                else:
+                    passed += 1
         return passed, failed
 
     passed, failed = asyncio.run(work())

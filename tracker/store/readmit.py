@@ -25,7 +25,7 @@ READMIT_LOCK = 0x7472_6B72_6164  # "trkrad"
 TAKE_LOCK = "SELECT pg_advisory_xact_lock($1)"
 # Refused deliveries not readmitted yet, in the order they were refused (ids are serialised).
 PENDING = """
-SELECT r.id, r.received_at, r.code, r.raw, r.truncated FROM rejected r
+SELECT r.id, r.received_at, r.raw, r.truncated FROM rejected r
 WHERE r.id > $1 AND r.received_at >= $2
   AND NOT EXISTS (SELECT FROM events e WHERE e.readmitted_from = r.id)
 ORDER BY r.id LIMIT $3

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 from datetime import UTC, datetime
 
 import pytest
 
 from tracker.domain.delivery import NewEvent, decode
 from tracker.store.database import Database
-from tracker.store.errors import Unavailable
+from tracker.store.errors import Unavailable, Unstorable
 from tracker.store.events import APPEND_LOCK
 from tracker.store.group_commit import GroupCommit
 from tracker.store.migrations import migrate
@@ -97,18 +98,26 @@ async def test_a_batch_that_cannot_commit_fails_only_its_own_callers(database_ur
 
 
 async def test_one_bad_delivery_does_not_sink_its_batch(database, examples):
-    """A non-database failure (here a row the schema refuses) is retried one by one."""
-    appends = GroupCommit(database)
-    good = [device_event(examples, f"good-{i}") for i in range(20)]
+    """A delivery the database refuses (here a row the schema's CHECK refuses) fails alone, as
+    `Unstorable` (a refusal, not a 500), and the batch is split in halves, not one by one."""
+    commits: list[int] = []
+    appends = GroupCommit(database, on_commit=commits.append)
+    good = [device_event(examples, f"good-{i}") for i in range(100)]
     bad = dataclasses.replace(good[0], stream_type="bogus")  # type: ignore[arg-type]
     results = await asyncio.gather(
-        *(appends.append(event, NOW) for event in [*good[:10], bad, *good[10:]]),
+        *(appends.append(event, NOW) for event in [*good[:60], bad, *good[60:]]),
         return_exceptions=True,
     )
     failures = [r for r in results if isinstance(r, BaseException)]
     assert len(failures) == 1
-    assert results[10] is failures[0]
-    assert sorted((await logged(database)).values()) == sorted(f"good-{i}" for i in range(20))
+    assert results[60] is failures[0]
+    assert isinstance(failures[0], Unstorable)
+    assert "CheckViolationError" in str(failures[0])
+    assert sorted((await logged(database)).values()) == sorted(f"good-{i}" for i in range(100))
+    assert sum(commits) == 100
+    assert len(commits) <= 2 * math.ceil(math.log2(101)), commits  # halves, not 100 commits
+    positions = [r for r in results if isinstance(r, int)]
+    assert positions == sorted(positions)  # still in the order they arrived
 
 
 async def test_drain_waits_for_what_is_queued(database, examples):

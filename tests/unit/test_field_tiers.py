@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from tests.conftest import EXAMPLES
 from tracker.domain.delivery import Refusal, decode, decode_logged
 from tracker.domain.notifications import (
+    MAX_CODE,
     MAX_TEXT,
     BatchTaskUpdated,
     FwUpgradeResult,
@@ -47,6 +48,7 @@ BODIES = {stem: json.loads((EXAMPLES / f"{stem}.json").read_bytes()) for stem in
 STRICT = "strict"  # a text the projections need: refused unless a (valid) string
 STRICT_OBJECT = "strict-object"  # an object holding strict fields: refused unless an object
 DESCRIPTIVE = "descriptive"  # a text kept as best it can be
+CODE = "code"  # descriptive, and a key of a rollup's index: kept shorter
 UPGRADE_TIME = "upgrade-time"  # descriptive, but a whole number stays a number
 
 DEVICE_IDS = ("deviceId", "appId", "operationId", "subOperationId")
@@ -55,15 +57,15 @@ FIELDS = [
     *[(stem, field, STRICT) for stem in OCEANCONNECT for field in DEVICE_IDS],
     (SW_STATE, "swUpgradeState", STRICT),
     (SW_RESULT, "swUpgradeResult", STRICT),
-    *[(SW_RESULT, field, DESCRIPTIVE) for field in RESULT_DESCRIPTIONS],
+    *[(SW_RESULT, field, CODE) for field in RESULT_DESCRIPTIONS],
     (SW_RESULT, "resultDesc", DESCRIPTIVE),
-    (SW_RESULT, "errorCode", DESCRIPTIVE),
+    (SW_RESULT, "errorCode", CODE),
     (SW_RESULT, "description", DESCRIPTIVE),
     (SW_RESULT, "upgradeTime", UPGRADE_TIME),
     (FW_STATE, "step", STRICT),
     (FW_STATE, "stepDesc", DESCRIPTIVE),
     (FW_RESULT, "status", STRICT),
-    *[(FW_RESULT, field, DESCRIPTIVE) for field in RESULT_DESCRIPTIONS],
+    *[(FW_RESULT, field, CODE) for field in RESULT_DESCRIPTIONS],
     (FW_RESULT, "statusDesc", DESCRIPTIVE),
     (FW_RESULT, "upgradeTime", UPGRADE_TIME),
     (TASK, "notify_data", STRICT_OBJECT),
@@ -114,7 +116,7 @@ STRICT_CASES = {
     ],
 }
 # (id, value sent, value kept) for a descriptive field.
-KEPT_CASES = {
+KEPT_CASES: dict[str, list[tuple[str, object, object]]] = {
     DESCRIPTIVE: [
         ("missing", MISSING, None),
         ("null", None, None),
@@ -145,6 +147,9 @@ KEPT_CASES = {
         ("object", {"value": 183}, None),
     ],
 }
+
+
+KEPT_CASES[CODE] = KEPT_CASES[DESCRIPTIVE]
 
 
 def _name(stem: str, field: str) -> str:
@@ -263,7 +268,7 @@ def test_replay_keeps_a_descriptive_field_the_same_way(stem, field, value, kept)
     assert _same(_read(notification, field), kept)
 
 
-@pytest.mark.parametrize(("stem", "field"), _fields(DESCRIPTIVE, UPGRADE_TIME))
+@pytest.mark.parametrize(("stem", "field"), _fields(DESCRIPTIVE, CODE, UPGRADE_TIME))
 def test_nul_is_removed_from_a_descriptive_text(stem, field):
     event = decode(_raw(stem, field, "\x00up\x00grade\x00"))
     assert _same(_read(event.notification, field), "upgrade")
@@ -281,6 +286,16 @@ def test_nul_in_a_strict_text_is_refused(stem, field):
 )
 def test_a_long_descriptive_text_is_kept_truncated(stem, field, length, kept):
     assert MAX_TEXT == 4096
+    event = decode(_raw(stem, field, "v" * length))
+    assert _same(_read(event.notification, field), "v" * kept)
+
+
+@pytest.mark.parametrize(("stem", "field"), _fields(CODE))
+@pytest.mark.parametrize(
+    ("length", "kept"), [(MAX_CODE, MAX_CODE), (MAX_CODE + 1, MAX_CODE), (20_000, MAX_CODE)]
+)
+def test_a_long_code_or_version_is_kept_truncated(stem, field, length, kept):
+    assert MAX_CODE == 128
     event = decode(_raw(stem, field, "v" * length))
     assert _same(_read(event.notification, field), "v" * kept)
 

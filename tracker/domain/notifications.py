@@ -8,7 +8,8 @@ Two tiers of fields. The platforms never retry a 4xx, so a refusal loses the del
   A number where the platform sends a string is a violation, not something to coerce.
 - **descriptive** (`Descriptive`, `UpgradeTime`): texts shown to people and versions compared
   for anomalies. Missing, null or unusable (an object, a list, a boolean) they are kept as null;
-  a number is kept as its text (`errorCode: 0` is "0"). The raw body in the log keeps them as sent.
+  a number is kept as its text (`errorCode: 0` is "0"); texts are cut at MAX_TEXT characters,
+  codes and versions at MAX_CODE. The raw body in the log keeps them as sent.
 Unknown extra fields are ignored here (the raw body keeps them anyway).
 """
 
@@ -31,6 +32,9 @@ from pydantic import (
 # PostgreSQL text cannot hold U+0000: identifiers and texts that reach the projections refuse it.
 NO_NUL = r"^[^\x00]*$"
 MAX_TEXT = 4096
+# Codes and versions are keys of the rollups' indexes (operation_errors, operation_versions),
+# whose entries PostgreSQL bounds at 2,704 bytes: at most this many characters of them are kept.
+MAX_CODE = 128
 Id = Annotated[str, Field(min_length=1, max_length=256, pattern=NO_NUL)]
 Track = Literal["software", "firmware"]  # which upgrade state machine a notification drives
 UpgradeState = Literal["downloading", "downloaded", "updating", "idle"]
@@ -46,6 +50,12 @@ def _text(value: object) -> str | None:
     return None  # missing, null, or not a text at all (object, list, boolean)
 
 
+def _code(value: object) -> str | None:
+    """A code or a version: a descriptive text of at most MAX_CODE characters."""
+    text = _text(value)
+    return None if text is None else text[:MAX_CODE]
+
+
 def _text_or_whole_number(value: object) -> str | int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -55,6 +65,11 @@ def _text_or_whole_number(value: object) -> str | int | None:
 Descriptive = Annotated[
     str | None,
     BeforeValidator(_text),
+    WithJsonSchema({"type": ["string", "number", "null"], "description": "kept when usable"}),
+]
+Code = Annotated[
+    str | None,
+    BeforeValidator(_code),
     WithJsonSchema({"type": ["string", "number", "null"], "description": "kept when usable"}),
 ]
 # `upgradeTime` is documented as a String on some of the platform's pages and a Long on others.
@@ -83,9 +98,9 @@ class SwUpgradeStateChanged(_DeviceNotification):
 
 
 class _UpgradeResult(_DeviceNotification):
-    curVersion: Descriptive = None  # noqa: N815
-    targetVersion: Descriptive = None  # noqa: N815
-    sourceVersion: Descriptive = None  # noqa: N815
+    curVersion: Code = None  # noqa: N815
+    targetVersion: Code = None  # noqa: N815
+    sourceVersion: Code = None  # noqa: N815
     upgradeTime: UpgradeTime = None  # noqa: N815
 
 
@@ -94,7 +109,7 @@ class SwUpgradeResult(_UpgradeResult):
     notifyType: Literal["swUpgradeResultNotify"]  # noqa: N815
     swUpgradeResult: Result  # noqa: N815
     resultDesc: Descriptive = None  # noqa: N815
-    errorCode: Descriptive = None  # noqa: N815
+    errorCode: Code = None  # noqa: N815
     description: Descriptive = None
 
 

@@ -33,6 +33,10 @@ from tracker.domain.recorded import Recorded
 STATES: tuple[UpgradeState, ...] = ("idle", "downloading", "downloaded", "updating")
 RESULTS: tuple[Result, ...] = ("SUCCESS", "FAIL")
 OperationKey = tuple[str, Track]  # (operation_id, track)
+# Errors are counted by code and by the first characters of their description: the pair is a
+# key of the rollup's index, which PostgreSQL bounds at 2,704 bytes (an operation id of 256
+# characters, a code of 128 and this much description fit, at 4 bytes a character).
+ERROR_DESC_KEY = 256
 
 
 class OperationDevice(NamedTuple):
@@ -72,7 +76,8 @@ class OperationCounts(NamedTuple):
 
 
 class ErrorCount(NamedTuple):
-    """Members whose last result under the operation is FAIL, by error code and description."""
+    """Members whose last result under the operation is FAIL, by error code and description
+    (its first ERROR_DESC_KEY characters)."""
 
     operation_id: str
     track: Track
@@ -196,9 +201,8 @@ class Tally:
         if member.result is not None:
             delta[member.result.lower()] += sign
         if member.result == "FAIL":
-            self.errors[
-                member.operation_id, member.track, member.error_code, member.result_desc
-            ] += sign
+            desc = None if member.result_desc is None else member.result_desc[:ERROR_DESC_KEY]
+            self.errors[member.operation_id, member.track, member.error_code, desc] += sign
         if member.target_version is not None:
             self.versions[member.operation_id, member.track, member.target_version] += sign
 

@@ -23,7 +23,7 @@ from tracker.http.keys import APPENDS, DATABASE, SETTINGS
 from tracker.http.metrics import observe_pool
 from tracker.http.responses import document
 from tracker.store import rejected
-from tracker.store.errors import Unavailable
+from tracker.store.errors import Unavailable, Unstorable
 
 READ_CHUNK = 64 * 1024
 
@@ -57,7 +57,16 @@ async def _receive(request: web.Request) -> web.Response:
             received_at,
         )
         raise ApiError(status, refusal.code, refusal.message, refusal.details) from None
-    position = await request.app[APPENDS].append(event, received_at)
+    try:
+        position = await request.app[APPENDS].append(event, received_at)
+    except Unstorable as refused:
+        # Valid to our models, refused by the database (a value past a column's limits): a
+        # retry would fail the same way, so it is a refusal, kept like any other.
+        message = f"the database cannot store this delivery: {refused}"
+        await rejected.record(
+            database, rejected.Rejection(422, "unstorable", message, [], raw), received_at
+        )
+        raise ApiError(422, "unstorable", message) from None
     metrics.ACCEPTED.labels(event.event_type if event.notification else "unrecognised").inc()
     observe_pool(database)
     return document(

@@ -15,6 +15,21 @@ class Unavailable(Exception):  # noqa: N818 - reads as "store unavailable"
     """The database could not be reached, or could not commit, in time: retrying may help."""
 
 
+class Unstorable(Exception):  # noqa: N818 - reads as "content unstorable"
+    """The database refused what one delivery would write: a value out of a type's range, an
+    index entry over its size limit, a constraint. Retrying cannot help, so it is a refusal (the
+    delivery is kept in `rejected`), never a 500 that the platform would retry for ever."""
+
+
+# SQLSTATE classes that a delivery's content can raise: 22 (data exception), 23 (integrity
+# constraint violation), 54 (program limit exceeded: an index row too large, too many columns).
+CONTENT: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
+
+
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable (ConnectionError is a subclass)
     TimeoutError,

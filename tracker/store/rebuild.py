@@ -30,6 +30,7 @@ import asyncpg
 
 from tracker.domain.delivery import decode_logged
 from tracker.domain.notifications import Notification
+from tracker.domain.operation import ERROR_DESC_KEY
 from tracker.domain.projection import Projection
 from tracker.domain.recorded import Recorded
 from tracker.store import bodies
@@ -60,21 +61,22 @@ ORDER BY stream_type, stream_id
 SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 # Rollups recounted from the memberships: the definition the live deltas must agree with.
 # Text minima compare as C (code points), as Python's min() does in the live path.
-RECOUNT = """
-INSERT INTO {s}.operations
+RECOUNT = f"""
+INSERT INTO {{s}}.operations
 SELECT operation_id, track, min(app_id COLLATE "C"), max(app_id COLLATE "C"), count(*),
        count(*) FILTER (WHERE state = 'idle'), count(*) FILTER (WHERE state = 'downloading'),
        count(*) FILTER (WHERE state = 'downloaded'), count(*) FILTER (WHERE state = 'updating'),
        count(*) FILTER (WHERE result = 'SUCCESS'), count(*) FILTER (WHERE result = 'FAIL'),
        min(first_seen_at), max(updated_at)
-FROM {s}.operation_devices GROUP BY operation_id, track;
-INSERT INTO {s}.operation_errors
-SELECT operation_id, track, coalesce(error_code, ''), coalesce(result_desc, ''), count(*)
-FROM {s}.operation_devices WHERE result = 'FAIL' GROUP BY 1, 2, 3, 4;
-INSERT INTO {s}.operation_versions
+FROM {{s}}.operation_devices GROUP BY operation_id, track;
+INSERT INTO {{s}}.operation_errors
+SELECT operation_id, track, coalesce(error_code, ''),
+       coalesce(left(result_desc, {ERROR_DESC_KEY}), ''), count(*)
+FROM {{s}}.operation_devices WHERE result = 'FAIL' GROUP BY 1, 2, 3, 4;
+INSERT INTO {{s}}.operation_versions
 SELECT operation_id, track, target_version, count(*)
-FROM {s}.operation_devices WHERE target_version IS NOT NULL GROUP BY 1, 2, 3;
-"""
+FROM {{s}}.operation_devices WHERE target_version IS NOT NULL GROUP BY 1, 2, 3;
+"""  # noqa: S608 - constants
 
 Counter = Callable[[int], Awaitable[None]]  # told the running count of events folded
 Bound = tuple[str, str] | None  # (stream_type, stream_id); None: open

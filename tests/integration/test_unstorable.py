@@ -1,0 +1,171 @@
+"""Content the database could refuse never becomes a 5xx (issue 12, item 1).
+
+Every text of a delivery at its longest, in characters of four UTF-8 bytes that no compression
+shortens, every number JSON allows, and a delivery the database refuses outright: each is
+stored (200), or refused and kept in `rejected` (4xx), and the deliveries around it land.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+import asyncpg
+import pytest
+
+from tracker.domain.notifications import MAX_CODE, MAX_TEXT
+from tracker.domain.operation import ERROR_DESC_KEY
+
+RANDOM = random.Random(12)
+
+
+def wide(length: int) -> str:
+    """`length` random characters of 4 UTF-8 bytes each (CJK extension B): incompressible."""
+    return "".join(chr(RANDOM.randrange(0x20000, 0x2A6D0)) for _ in range(length))
+
+
+def ids(length: int = 256) -> dict[str, str]:
+    return {
+        "deviceId": wide(length),
+        "appId": wide(length),
+        "operationId": wide(length),
+        "subOperationId": wide(length),
+    }
+
+
+def sw_result(**fields: object) -> dict[str, object]:
+    return {
+        "notifyType": "swUpgradeResultNotify",
+        **ids(),
+        "swUpgradeResult": "FAIL",
+        "curVersion": wide(MAX_CODE),
+        "targetVersion": wide(MAX_CODE),
+        "sourceVersion": wide(MAX_CODE),
+        "errorCode": wide(MAX_CODE),
+        "resultDesc": wide(MAX_TEXT),
+        "description": wide(MAX_TEXT),
+        "upgradeTime": wide(MAX_TEXT),
+        **fields,
+    }
+
+
+def fw_result() -> dict[str, object]:
+    return {
+        "notifyType": "fwUpgradeResultNotify",
+        **ids(),
+        "status": "FAIL",
+        "curVersion": wide(MAX_CODE),
+        "targetVersion": wide(MAX_CODE),
+        "sourceVersion": wide(MAX_CODE),
+        "statusDesc": wide(MAX_TEXT),
+        "upgradeTime": wide(MAX_TEXT),
+    }
+
+
+def task() -> dict[str, object]:
+    return {
+        "resource": "batchtask",
+        "event": "update",
+        "event_time": "20261127T010203Z",
+        "request_id": wide(MAX_TEXT),
+        "notify_data": {
+            "body": {
+                "app_id": wide(256),
+                "task_id": wide(256),
+                "task_type": "firmwareUpgrade",
+                "status": "Waitting",
+                "status_desc": wide(MAX_TEXT),
+            }
+        },
+    }
+
+
+async def post(client, body: object) -> tuple[int, dict]:
+    response = await client.post("/v1/notifications", data=json.dumps(body).encode())
+    return response.status, await response.json()
+
+
+async def test_every_text_at_its_longest_is_stored(client):
+    """Ids of 256 characters and codes of 128 are keys of indexes PostgreSQL bounds at 2,704
+    bytes; before, a long errorCode or version answered 500 and the delivery was lost."""
+    bodies = [
+        sw_result(),
+        {**sw_result(), "notifyType": "swUpgradeStateChangeNotify", "swUpgradeState": "idle"},
+        fw_result(),
+        {**fw_result(), "notifyType": "fwUpgradeStateChangeNotify", "step": "1"}
+        | {"stepDesc": wide(MAX_TEXT)},
+        task(),
+        {"notifyType": wide(MAX_TEXT), "deviceId": wide(MAX_TEXT)},  # logged, unrecognised
+    ]
+    for body in bodies:
+        status, answer = await post(client, body)
+        assert status == 200, answer
+    # One operation's rollup with a long error: counted by its code and its description's start.
+    body = sw_result(resultDesc=wide(MAX_TEXT))
+    status, _ = await post(client, body)
+    assert status == 200
+    rollup = await (await client.get(f"/v1/operations/{body['operationId']}")).json()
+    [error] = rollup["errors"]
+    assert error["error_code"] == body["errorCode"]
+    assert error["result_desc"] == str(body["resultDesc"])[:ERROR_DESC_KEY]
+    assert rollup["target_versions"] == {body["targetVersion"]: 1}
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "18446744073709551615",  # the largest unsigned 64-bit integer
+        "18446744073709551616",
+        "-9223372036854775809",
+        "1" + "0" * 400,
+        "1e308",
+        "-1e308",
+        "1e-400",
+        "0.000000000000000000000000000000000000000001",
+    ],
+)
+async def test_any_number_json_allows_is_stored_or_refused_never_a_5xx(client, number):
+    raw = (
+        '{"notifyType": "swUpgradeResultNotify", "deviceId": "n", "appId": "a", '
+        f'"operationId": "o", "subOperationId": "s", "swUpgradeResult": "FAIL", '
+        f'"upgradeTime": {number}, "errorCode": {number}, "curVersion": {number}, '
+        f'"extra": {{"deep": [{number}]}}}}'
+    ).encode()
+    response = await client.post("/v1/notifications", data=raw)
+    assert response.status in (200, 400), await response.text()
+    if response.status == 400:  # refused by the parser: kept with its reason
+        rejected = await (await client.get("/v1/rejected")).json()
+        assert [r["body"] for r in rejected["items"]] == [raw.decode()]
+
+
+async def test_nesting_past_the_parser_limit_is_a_400(client):
+    deep = '{"notifyType": "deviceDataChanged", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = await client.post("/v1/notifications", data=deep.encode())
+    assert response.status == 400
+    shallow = '{"notifyType": "deviceDataChanged", "x": ' + "[" * 500 + "]" * 500 + "}"
+    assert (await client.post("/v1/notifications", data=shallow.encode())).status == 200
+
+
+async def test_a_delivery_the_database_refuses_is_a_422_kept_in_rejected(client, database_url):
+    """The class, whatever the cause: here a CHECK the test adds, refusing one device."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "ALTER TABLE device_tracks ADD CONSTRAINT refuse_poison CHECK (device_id <> 'poison')"
+        )
+    finally:
+        await conn.close()
+    body = sw_result(deviceId="poison")
+    others = [sw_result() for _ in range(30)]
+    answers = await asyncio.gather(*(post(client, b) for b in [*others[:15], body, *others[15:]]))
+    statuses = [status for status, _ in answers]
+    assert statuses == [200] * 15 + [422] + [200] * 15
+    refused = answers[15][1]["error"]
+    assert refused["code"] == "unstorable"
+    assert "CheckViolationError" in refused["message"]
+    rejected = await (await client.get("/v1/rejected")).json()
+    assert [(r["status"], r["code"]) for r in rejected["items"]] == [(422, "unstorable")]
+    assert json.loads(rejected["items"][0]["body"]) == body
+    health = await client.get("/readyz")
+    assert health.status == 200  # and the server keeps serving

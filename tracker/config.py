@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -9,16 +10,20 @@ from pathlib import Path
 from typing import Any
 
 MIB = 1024 * 1024
+LOOPBACK = "127.0.0.1"
+EVERYWHERE = "0.0.0.0"  # noqa: S104 - a callback server must be reachable by the platform
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str | None = None  # unset: an embedded PostgreSQL under data_dir
     data_dir: Path = Path(".tracker")
-    host: str = "0.0.0.0"  # noqa: S104 - a callback server must be reachable by the platform
+    host: str | None = None  # None: every address with both tokens set, else loopback only
     port: int = 8080
     ingest_token: str | None = None
     read_token: str | None = None
+    metrics_token: str | None = None  # reads /metrics only (the read token does too)
+    insecure_open: bool = False  # listen beyond loopback without both tokens, on purpose
     max_body_bytes: int = MIB
     # Every database call is bounded so the platform gets a 503 well inside its 15 s patience.
     db_timeout: float = 5.0
@@ -46,10 +51,49 @@ class Settings:
                 values[spec.name] = _convert(spec.name, raw, spec.default)
         return cls(**values)
 
+    @property
+    def closed(self) -> bool:
+        """Both tokens set: nobody without one can post or read."""
+        return self.ingest_token is not None and self.read_token is not None
+
+    def listen_address(self) -> str:
+        """Where `serve` listens: closed by default. Without both tokens, loopback only, unless
+        asked otherwise on purpose (`insecure_open`); raises `Exposed` if asked by mistake."""
+        if not self.host:  # unset, or given empty (as the environment counts it)
+            return EVERYWHERE if self.closed else LOOPBACK
+        if self.closed or self.insecure_open or is_loopback(self.host):
+            return self.host
+        unset = [
+            name
+            for name, value in (
+                ("TRACKER_INGEST_TOKEN", self.ingest_token),
+                ("TRACKER_READ_TOKEN", self.read_token),
+            )
+            if value is None
+        ]
+        raise Exposed(
+            f"refusing to listen on {self.host} with {' and '.join(unset)} unset: anyone who "
+            f"can reach it could post or read; set both tokens, listen on {LOOPBACK}, or pass "
+            "--insecure-open (TRACKER_INSECURE_OPEN=1) if that is what you want"
+        )
+
     def with_overrides(self, **overrides: object) -> Settings:
         """Apply CLI flags that were given (None means the flag was not given)."""
         given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         return replace(self, **given)
+
+
+class Exposed(Exception):  # noqa: N818 - reads as "the server would be exposed"
+    """Asked to listen beyond loopback without both tokens, and not on purpose."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere
 
 
 def _convert(name: str, raw: str, default: object) -> object:

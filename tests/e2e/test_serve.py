@@ -8,7 +8,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.e2e.http import get, post
+from tracker.config import EVERYWHERE
 
 
 def test_each_example_lands_verbatim(start_tracker, database_url, examples):
@@ -111,6 +114,64 @@ def test_tokens_never_reach_the_log(start_tracker, database_url, examples):
 def test_an_open_ingest_endpoint_is_warned_about(start_tracker, database_url):
     tracker = start_tracker({"TRACKER_DATABASE_URL": database_url, "TRACKER_INGEST_TOKEN": ""})
     assert "TRACKER_INGEST_TOKEN is unset" in tracker.log()
+
+
+OPEN = {"TRACKER_INGEST_TOKEN": "", "TRACKER_READ_TOKEN": ""}
+
+
+def serve(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "tracker", "serve", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("--host", EVERYWHERE), {}),
+        ((), {"TRACKER_HOST": EVERYWHERE, "TRACKER_INGEST_TOKEN": "i"}),
+        (("--host", "::"), {"TRACKER_READ_TOKEN": "r"}),
+    ],
+)
+def test_serve_refuses_to_listen_open_beyond_loopback(args, env, tmp_path):
+    done = serve(*args, "--port", "0", "--data-dir", str(tmp_path), **env)
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("tracker serve: refusing to listen on ")
+    assert "--insecure-open" in line
+    assert not (tmp_path / "pgdata").exists()  # refused before anything started
+
+
+def test_without_tokens_serve_listens_on_loopback_only(start_tracker, database_url):
+    tracker = start_tracker(
+        {
+            "TRACKER_DATABASE_URL": database_url,
+            "TRACKER_INGEST_TOKEN": "",
+            "TRACKER_READ_TOKEN": "",
+        },
+        args=("--host", ""),  # as if none was given: the default decides
+    )
+    assert f"listening on http://127.0.0.1:{tracker.port}" in tracker.log()
+    assert "anything on this machine can post notifications" in tracker.log()
+
+
+def test_insecure_open_is_said_on_purpose_and_warned_about(start_tracker, database_url):
+    tracker = start_tracker(
+        {
+            "TRACKER_DATABASE_URL": database_url,
+            "TRACKER_INGEST_TOKEN": "",
+            "TRACKER_READ_TOKEN": "",
+        },
+        args=("--host", EVERYWHERE, "--insecure-open"),
+    )
+    assert f"listening on http://{EVERYWHERE}:{tracker.port}" in tracker.log()
+    assert "ANYONE who can reach this port (--insecure-open) can post" in tracker.log()
 
 
 def test_serve_gives_up_clearly_when_the_database_never_answers(tmp_path):

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
+
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from tracker.config import Settings
+from tracker.http import openapi
+from tracker.http.app import create_app
+from tracker.http.auth import GUARDS
+from tracker.http.routes import OPERATIONS
 
 INGEST, READ = "ingest-secret-1", "read-secret-2"
 
@@ -62,3 +74,81 @@ async def test_refused_deliveries_are_not_stored_when_unauthenticated(guarded):
     assert (await guarded.post("/v1/notifications", data=b"junk")).status == 401
     rejected = await guarded.get("/v1/rejected", headers={"Authorization": f"Bearer {READ}"})
     assert (await rejected.json())["items"] == []
+
+
+def _concrete(path: str) -> str:
+    """A route's path with its parameters filled in."""
+    return re.sub(r"\{\w+\}", "1", path)
+
+
+TABLE = [*OPERATIONS, openapi.SELF]
+
+
+def test_access_is_decided_by_the_route_table_alone(database_url):
+    """Every route the application serves has the guard the table gives it; a route that got
+    in any other way would have none, and fail here."""
+    app = create_app(Settings(database_url=database_url), database_url)
+    declared = {(op.method, op.path): op.guard for op in TABLE}
+    routes = list(app.router.routes())
+    assert len(routes) == len(TABLE)
+    for route in routes:
+        assert route in app[GUARDS], f"{route.method} {route.resource} has no guard"
+        canonical = re.sub(r"\{(\w+):\[\^/\]\+\}", r"{\1}", route.resource.canonical)
+        assert app[GUARDS][route] == declared[route.method, canonical]
+    assert {op.guard for op in TABLE} == {"ingest", "read", "metrics", "open"}
+
+
+async def test_a_route_outside_the_table_is_closed(database_url):
+    """Closed by default: a route added by other means needs the read token."""
+
+    async def extra(_: web.Request) -> web.Response:
+        return web.json_response({"secret": True})
+
+    app = create_app(Settings(database_url=database_url, read_token=READ), database_url)
+    app.router.add_route("GET", "/v1/extra", extra)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        assert (await client.get("/v1/extra")).status == 401
+        authorised = await client.get("/v1/extra", headers={"Authorization": f"Bearer {READ}"})
+        assert authorised.status == 200
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("operation", TABLE, ids=[f"{op.method} {op.path}" for op in TABLE])
+async def test_header_bytes_that_are_not_utf8_are_refused_not_a_500(guarded, operation, caplog):
+    """aiohttp hands such bytes on as surrogate escapes; comparing them once raised (500)."""
+    request = (
+        f"{operation.method} {_concrete(operation.path)} HTTP/1.1\r\nHost: x\r\n".encode()
+        + b"Authorization: Bearer \xff\xfe\x80\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    )
+    reader, writer = await asyncio.open_connection(guarded.host, guarded.port)
+    try:
+        writer.write(request)
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode("latin-1")
+    finally:
+        writer.close()
+    status = int(status_line.split()[1])
+    if operation.guard == "open":
+        assert status in (200, 503)
+    else:
+        assert status == 401, status_line
+        assert "application/json" in head.lower()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_metrics_token_reads_the_metrics_and_nothing_else(make_client):
+    """Prometheus need not hold a token that reads every raw body."""
+    client = await make_client(ingest_token=INGEST, read_token=READ, metrics_token="scrape-3")
+    bearer = {"Authorization": "Bearer scrape-3"}
+    assert (await client.get("/metrics", headers=bearer)).status == 200
+    assert (await client.get("/metrics?token=scrape-3")).status == 200
+    assert (await client.get("/metrics", headers={"Authorization": f"Bearer {READ}"})).status == 200
+    assert (await client.get("/metrics")).status == 401
+    assert (
+        await client.get("/metrics", headers={"Authorization": f"Bearer {INGEST}"})
+    ).status == 401
+    for path in ("/v1/devices", "/v1/events", "/v1/rejected", "/v1/openapi.json"):
+        assert (await client.get(path, headers=bearer)).status == 401, path

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from tracker.config import Settings
+from tracker.config import EVERYWHERE, Exposed, Settings
 
 
 def test_defaults():
@@ -37,3 +37,40 @@ def test_environment_then_flags():
 def test_a_bad_value_is_a_clear_error():
     with pytest.raises(SystemExit, match="TRACKER_PORT='http' is not a valid int"):
         Settings.from_env({"TRACKER_PORT": "http"})
+
+
+@pytest.mark.parametrize(
+    ("env", "listens"),
+    [
+        ({}, "127.0.0.1"),  # no token: this machine only
+        ({"TRACKER_INGEST_TOKEN": "i"}, "127.0.0.1"),
+        ({"TRACKER_READ_TOKEN": "r"}, "127.0.0.1"),
+        ({"TRACKER_INGEST_TOKEN": "i", "TRACKER_READ_TOKEN": "r"}, EVERYWHERE),
+        ({"TRACKER_HOST": "127.0.0.1"}, "127.0.0.1"),
+        ({"TRACKER_HOST": "::1"}, "::1"),
+        ({"TRACKER_HOST": "localhost"}, "localhost"),
+        ({"TRACKER_HOST": "127.8.9.10"}, "127.8.9.10"),
+        ({"TRACKER_HOST": EVERYWHERE, "TRACKER_INSECURE_OPEN": "1"}, EVERYWHERE),
+        (
+            {"TRACKER_HOST": "10.1.2.3", "TRACKER_INGEST_TOKEN": "i", "TRACKER_READ_TOKEN": "r"},
+            "10.1.2.3",
+        ),
+    ],
+)
+def test_closed_by_default(env, listens):
+    assert Settings.from_env(env).listen_address() == listens
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"TRACKER_HOST": EVERYWHERE},
+        {"TRACKER_HOST": "::"},
+        {"TRACKER_HOST": "10.1.2.3", "TRACKER_INGEST_TOKEN": "i"},
+        {"TRACKER_HOST": "tracker.example.com", "TRACKER_READ_TOKEN": "r"},
+        {"TRACKER_HOST": EVERYWHERE, "TRACKER_INSECURE_OPEN": "0"},
+    ],
+)
+def test_listening_beyond_loopback_without_both_tokens_is_refused(env):
+    with pytest.raises(Exposed, match=r"refusing to listen on .* unset: anyone who can reach it"):
+        Settings.from_env(env).listen_address()

@@ -48,3 +48,17 @@ def test_the_wheel_ships_the_migrations(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     shipped = sorted(n.removeprefix("tracker/sql/") for n in names if n.startswith("tracker/sql/"))
     assert shipped == sorted(p.name for p in (ROOT / "sql").glob("*.sql"))
+
+
+def test_the_image_and_compose_refuse_to_serve_open():
+    """The image listens on every address, so without both tokens `serve` refuses to start
+    there (exit 2), and compose will not even start without them."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "TRACKER_HOST=0.0.0.0" in dockerfile
+    assert "INSECURE_OPEN" not in dockerfile
+    environment = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["tracker"][
+        "environment"
+    ]
+    for token in ("TRACKER_INGEST_TOKEN", "TRACKER_READ_TOKEN"):
+        assert environment[token] == f"${{{token}:?set {token}}}"
+    assert "TRACKER_INSECURE_OPEN" not in environment

@@ -25,6 +25,7 @@ FLAGS = (
     "workers",
     "tls_cert",
     "tls_key",
+    "insecure_open",
 )
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from typing import Any
 
-from tracker.cli.common import EXIT_CODES, OK, database, database_url
-from tracker.config import Settings
+from tracker.cli.common import EXIT_CODES, OK, USAGE, database, database_url
+from tracker.config import Exposed, Settings
 from tracker.store.roles import set_up_runtime_role
 
 
@@ -19,7 +20,11 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         help="receive notifications and answer queries over HTTP",
         epilog=EXIT_CODES,
     )
-    serve.add_argument("--host", help="address to listen on (env TRACKER_HOST, 0.0.0.0)")
+    serve.add_argument(
+        "--host",
+        help="address to listen on (env TRACKER_HOST; default: 0.0.0.0 with both tokens set, "
+        "else 127.0.0.1 only)",
+    )
     serve.add_argument("--port", type=int, help="port to listen on (env TRACKER_PORT, 8080)")
     serve.add_argument(
         "--workers", type=int, help="server processes sharing the port (env TRACKER_WORKERS, 1)"
@@ -36,6 +41,13 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
     )
     serve.add_argument(
         "--tls-key", metavar="PEM", help="the certificate's private key (env TRACKER_TLS_KEY)"
+    )
+    serve.add_argument(
+        "--insecure-open",
+        action="store_true",
+        default=None,
+        help="listen beyond loopback although a token is unset: anyone who can reach the port "
+        "can post or read (env TRACKER_INSECURE_OPEN=1)",
     )
     serve.set_defaults(run=_serve, log_default="INFO")
 
@@ -58,7 +70,12 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
 def _serve(settings: Settings, _: argparse.Namespace) -> int:
     from tracker.http.server import run  # noqa: PLC0415 - keep `tracker --help` fast
 
-    return run(settings, database_url(settings))
+    try:
+        host = settings.listen_address()
+    except Exposed as refused:
+        print(f"tracker serve: {refused}", file=sys.stderr)
+        return USAGE
+    return run(settings.with_overrides(host=host), database_url(settings))
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -8,13 +8,15 @@ import re
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractRoute
 
 from tracker import metrics
 from tracker.config import Settings
-from tracker.http.auth import require_tokens
+from tracker.http import openapi
+from tracker.http.auth import GUARDS, Guard, require_tokens
 from tracker.http.errors import json_errors
 from tracker.http.keys import APPENDS, DATABASE, LISTENER, SETTINGS, STOPPING
-from tracker.http.openapi import get_openapi
+from tracker.http.malformed import answer_malformed_requests_in_json
 from tracker.http.routes import OPERATIONS
 from tracker.http.sanity import refuse_nul
 from tracker.store.feed import Listener
@@ -31,16 +33,20 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.cleanup_ctx.append(_database(settings, database_url))
     app.on_shutdown.append(_end_live_feeds)
     setup_routes(app)
+    answer_malformed_requests_in_json(app)
     return app
 
 
 def setup_routes(app: web.Application) -> None:
-    for operation in OPERATIONS:
+    """The routes of the table, each with its guard (http/auth.py decides access from these)."""
+    guards: dict[AbstractRoute, Guard] = {}
+    for operation in (*OPERATIONS, openapi.SELF):  # the document of the table, too
         # Path parameters take any character but "/": aiohttp's default also refuses braces,
         # and an id such as "${jndi:x}" must be readable like any other.
         path = re.sub(r"\{(\w+)\}", r"{\1:[^/]+}", operation.path)
-        app.router.add_route(operation.method, path, operation.handler)
-    app.router.add_get("/v1/openapi.json", get_openapi)
+        route = app.router.add_route(operation.method, path, operation.handler)
+        guards[route] = operation.guard
+    app[GUARDS] = guards
 
 
 async def _end_live_feeds(app: web.Application) -> None:

@@ -1,21 +1,27 @@
 """Bearer tokens: one for ingest, one for reads; not interchangeable, compared in constant time.
 
+Who may call a route is decided by the route table alone (`Operation.guard` in routes.py, kept
+by `setup_routes` in `GUARDS`): a route the table does not declare (an unknown path, a route
+added by other means) needs the read token, so nothing is open by omission.
+
 IoTDA's HTTP push can be given only a URL, so the ingest token may also travel as `?token=`.
 """
 
 from __future__ import annotations
 
 import hmac
+from typing import Literal
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_urldispatcher import AbstractRoute
 
 from tracker.http.errors import ApiError
 from tracker.http.keys import SETTINGS
 from tracker.metrics import REJECTED
 
-INGEST_PATH = "/v1/notifications"
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+Guard = Literal["ingest", "read", "metrics", "open"]
+GUARDS = web.AppKey("guards", dict[AbstractRoute, Guard])  # every route's, from the table
 
 
 def presented_token(request: web.Request) -> str | None:
@@ -27,26 +33,39 @@ def presented_token(request: web.Request) -> str | None:
 
 
 def _matches(presented: str | None, expected: str) -> bool:
-    # compare_digest on bytes: constant time in the length of the expected token.
-    return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
+    # compare_digest on bytes: constant time in the length of the expected token. Header bytes
+    # that are not UTF-8 reach us as surrogate escapes; encoded back the same way they are the
+    # bytes that were sent, which simply do not match.
+    if presented is None:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), expected.encode())
+
+
+def guard_of(request: web.Request) -> Guard:
+    return request.app[GUARDS].get(request.match_info.route, "read")
 
 
 @web.middleware
 async def require_tokens(request: web.Request, handler: Handler) -> web.StreamResponse:
+    guard = guard_of(request)
+    if guard == "open":
+        return await handler(request)
     settings = request.app[SETTINGS]
-    if request.path == INGEST_PATH:
-        expected, which = settings.ingest_token, "ingest"
-    elif request.path in OPEN_PATHS:
-        expected, which = None, ""
+    if guard == "ingest":
+        accepted = [settings.ingest_token]
+    elif guard == "metrics":  # Prometheus may hold a token that reads nothing else
+        accepted = [settings.metrics_token, settings.read_token]
     else:
-        expected, which = settings.read_token, "read"
-    if expected is not None and not _matches(presented_token(request), expected):
-        if which == "ingest":
+        accepted = [settings.read_token]
+    tokens = [token for token in accepted if token is not None]
+    presented = presented_token(request)
+    if tokens and not any([_matches(presented, token) for token in tokens]):  # noqa: C419 - all compared
+        if guard == "ingest":
             REJECTED.labels("unauthorized").inc()
         raise ApiError(
             401,
             "unauthorized",
-            f"missing or wrong {which} token: "
+            f"missing or wrong {guard} token: "
             "send 'Authorization: Bearer <token>' or add ?token=<token> to the URL",
             headers={"WWW-Authenticate": 'Bearer realm="tracker"'},
         )

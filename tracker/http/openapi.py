@@ -31,7 +31,7 @@ async def get_openapi(_: web.Request) -> web.Response:
 
 @cache
 def document() -> dict[str, Any]:
-    operations = (*OPERATIONS, _SELF)
+    operations = (*OPERATIONS, SELF)
     models = _models(operations)
     keys, schemas = models_json_schema([(m, "serialization") for m in models], ref_template=REF)
     refs = {model: keys[(model, "serialization")] for model in models}
@@ -112,6 +112,6 @@ def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> di
     return described
 
 
-_SELF = Operation(
-    "GET", "/v1/openapi.json", get_openapi, "This document", "operations", None, (401,)
+SELF = Operation(
+    "GET", "/v1/openapi.json", get_openapi, "This document", "operations", None, (401,), "read"
 )

@@ -12,9 +12,8 @@ from pydantic import BaseModel
 from tracker import documents as doc
 from tracker.domain.notifications import DEVICE_MODELS, BatchTaskUpdated
 from tracker.http import devices, health, ingest, log, metrics, operations, stream, tasks
+from tracker.http.auth import Guard
 from tracker.http.paging import DEFAULT_LIMIT, MAX_LIMIT
-
-Guard = Literal["ingest", "read", "open"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +37,7 @@ class Operation:
     tag: str
     ok: type[BaseModel] | None  # the 200 document; None: not JSON (see `ok_media`)
     errors: tuple[int, ...]
-    guard: Guard = "read"
+    guard: Guard  # who may call it: decided here and nowhere else (http/auth.py)
     params: tuple[Param, ...] = ()
     ok_media: str = "application/json"
     body: dict[str, Any] | None = None
@@ -112,6 +111,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "log",
         doc.Page[doc.EventDocument],
         READ_ERRORS,
+        guard="read",
         params=(AFTER, *PAGE),
         description="Followers paging by position never skip an event that commits late.",
     ),
@@ -123,6 +123,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "log",
         None,
         (*READ_ERRORS, 404),
+        guard="read",
         ok_media="application/json",
         params=(Param("position", "path", {"type": "integer", "minimum": 1}, "a log position"),),
     ),
@@ -134,6 +135,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "log",
         doc.Page[doc.RejectedDocument],
         READ_ERRORS,
+        guard="read",
         params=(AFTER, *PAGE),
     ),
     Operation(
@@ -144,6 +146,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "devices",
         doc.Page[doc.DeviceDocument],
         READ_ERRORS,
+        guard="read",
         params=(
             Param(
                 "track",
@@ -173,6 +176,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "devices",
         doc.DeviceDocument,
         (*READ_ERRORS, 404),
+        guard="read",
         params=(
             DEVICE_ID,
             Param(
@@ -191,6 +195,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "devices",
         doc.Page[doc.DeviceTransitionDocument],
         (*READ_ERRORS, 404),
+        guard="read",
         params=(DEVICE_ID, *PAGE),
     ),
     Operation(
@@ -201,6 +206,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "operations",
         doc.Page[doc.OperationDocument],
         READ_ERRORS,
+        guard="read",
         params=(
             TRACK_FILTER,
             Param("app_id", "query", {"type": "string"}, "application id"),
@@ -216,6 +222,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "operations",
         doc.OperationDocument,
         (*READ_ERRORS, 404),
+        guard="read",
         params=(
             OPERATION_ID,
             Param("track", "query", _enum(TRACK_NAMES), "default: the track with more devices"),
@@ -231,6 +238,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "operations",
         doc.Page[doc.OperationMemberDocument],
         (*READ_ERRORS, 404),
+        guard="read",
         params=(
             OPERATION_ID,
             TRACK_FILTER,
@@ -250,6 +258,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "tasks",
         doc.Page[doc.TaskDocument],
         READ_ERRORS,
+        guard="read",
         params=(
             Param("status", "query", _enum(tasks.STATUSES), "current status"),
             Param("task_type", "query", _enum(tasks.TASK_TYPES), "task type"),
@@ -265,6 +274,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "tasks",
         doc.TaskDocument,
         (*READ_ERRORS, 404),
+        guard="read",
         params=(TASK_ID,),
     ),
     Operation(
@@ -275,6 +285,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "tasks",
         doc.Page[doc.TaskTransitionDocument],
         (*READ_ERRORS, 404),
+        guard="read",
         params=(TASK_ID, *PAGE),
     ),
     Operation(
@@ -295,6 +306,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "devices",
         None,
         READ_ERRORS,
+        guard="read",
         ok_media="text/event-stream",
         params=(
             Param("operation_id", "query", {"type": "string"}, "only this operation's devices"),
@@ -319,6 +331,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "operations",
         None,
         (401,),
+        guard="metrics",
         ok_media="text/plain",
     ),
     Operation(

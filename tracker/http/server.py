@@ -10,7 +10,7 @@ import ssl
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from tracker.config import Settings
+from tracker.config import Settings, is_loopback
 from tracker.http.access_log import RedactingAccessLogger
 from tracker.http.app import create_app
 
@@ -93,9 +93,12 @@ def _use_uvloop() -> None:
 
 
 def _warn_if_open(settings: Settings) -> None:
+    who = (
+        "anything on this machine"
+        if settings.host is not None and is_loopback(settings.host)
+        else "ANYONE who can reach this port (--insecure-open)"
+    )
     if settings.ingest_token is None:
-        log.warning(
-            "TRACKER_INGEST_TOKEN is unset: anyone who can reach this port can post notifications"
-        )
+        log.warning("TRACKER_INGEST_TOKEN is unset: %s can post notifications", who)
     if settings.read_token is None:
-        log.warning("TRACKER_READ_TOKEN is unset: the query API is open to anyone who can reach it")
+        log.warning("TRACKER_READ_TOKEN is unset: %s can read everything", who)

@@ -35,7 +35,8 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
         "TRACKER_DATABASE_URL": database_url,  # workers join this database, embedded or not
         "TRACKER_REUSE_PORT": "1",
         "TRACKER_WORKERS": "1",
-        "TRACKER_HOST": settings.host,
+        "TRACKER_HOST": settings.listen_address(),  # resolved and checked by `serve` already
+        "TRACKER_INSECURE_OPEN": "1" if settings.insecure_open else "",
         "TRACKER_PORT": str(settings.port),
         "TRACKER_MAX_BODY_BYTES": str(settings.max_body_bytes),
         "TRACKER_LOG_LEVEL": settings.log_level,

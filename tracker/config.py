@@ -24,6 +24,7 @@ class Settings:
     read_token: str | None = None
     metrics_token: str | None = None  # reads /metrics only (the read token does too)
     insecure_open: bool = False  # listen beyond loopback without both tokens, on purpose
+    allow_unsafe_durability: bool = False  # serve on fsync=off or synchronous_commit=off
     max_body_bytes: int = MIB
     # Every database call is bounded so the platform gets a 503 well inside its 15 s patience.
     db_timeout: float = 5.0

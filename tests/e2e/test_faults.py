@@ -487,3 +487,92 @@ async def test_one_of_two_servers_killed_under_load_the_other_keeps_serving(
         f"{slowest:.2f} s), no error; all {acked} acked found with their bytes; "
         f"log {logged} rows ({logged - acked} committed but unanswered)"
     )
+
+
+async def _on_database(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SET default_transaction_read_only = off")  # ours may write
+        name = await conn.fetchval("SELECT current_database()")
+        for statement in statements:
+            await conn.execute(statement.format(db=name))
+    finally:
+        await conn.close()
+
+
+TERMINATE_OTHERS = """
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE datname = '{db}' AND pid <> pg_backend_pid()
+"""
+
+
+async def test_backends_terminated_under_load_answer_503_and_lose_nothing(
+    start_tracker: StartTracker, database_url: str
+) -> None:
+    """pg_terminate_backend on every connection of the server, five times under load: the posts
+    caught get 503 (never a 500), nothing acked is lost, and it recovers with no restart."""
+    tracker = start_tracker({"TRACKER_DATABASE_URL": database_url, **QUIET})
+    async with Load([tracker.url], "term") as load:
+        await load.wait_for_acks(300, within=30)
+        first_kill = time.monotonic()
+        for _ in range(5):
+            await _on_database(database_url, TERMINATE_OTHERS)
+            await asyncio.sleep(0.3)
+        last_kill = time.monotonic()
+        await load.wait_for_acks(300, within=30, since=last_kill)
+
+    statuses = {a.status for a in load.answers}
+    assert statuses <= {200, 503}, f"{statuses}; the server's log:\n{tracker.log()[-6000:]}"
+    refused = [a for a in load.answers if a.status == 503]
+    assert {a.code for a in refused} <= {"database_unavailable"}
+    acked, logged = await assert_acked_are_logged(database_url, load.answers)
+    output = assert_replay_check_is_clean(database_url)
+    first_after = min(a.done for a in load.acked(last_kill))
+    print(
+        f"\npg_terminate_backend x5 under load: {len(load.acked()) - len(load.acked(first_kill))} "
+        f"acked before, {len(load.acked(first_kill)) - len(load.acked(last_kill))} between the "
+        f"kills, {len(load.acked(last_kill))} after (the first {first_after - last_kill:+.2f} s "
+        f"after the last kill); {len(refused)} answered 503; all {acked} acked found with their "
+        f"bytes; log {logged} rows\n{output.strip().splitlines()[-1]}"
+    )
+
+
+async def test_a_database_that_refuses_writes_answers_503_then_resumes(
+    start_tracker: StartTracker, database_url: str
+) -> None:
+    """The database turns read-only (as a full disk's guard, or a failover gone wrong, does):
+    every post is a prompt 503, nothing is half-stored, and once it takes writes again ingestion
+    resumes by itself."""
+    tracker = start_tracker({"TRACKER_DATABASE_URL": database_url, **QUIET})
+    async with Load([tracker.url], "ro") as load:
+        await load.wait_for_acks(200, within=30)
+        await _on_database(
+            database_url,
+            'ALTER DATABASE "{db}" SET default_transaction_read_only = on',
+            TERMINATE_OTHERS,  # the pool reconnects, read-only
+        )
+        read_only = time.monotonic()
+        await asyncio.sleep(3)
+        await _on_database(
+            database_url,
+            'ALTER DATABASE "{db}" RESET default_transaction_read_only',
+            TERMINATE_OTHERS,
+        )
+        writable = time.monotonic()
+        await load.wait_for_acks(200, within=30, since=writable)
+
+    statuses = {a.status for a in load.answers}
+    assert statuses <= {200, 503}, f"{statuses}; the server's log:\n{tracker.log()[-6000:]}"
+    during = [a for a in load.answers if a.sent >= read_only + 0.5 and a.done < writable]
+    assert during, "no post was answered while the database was read-only"
+    assert {a.status for a in during} == {503}
+    assert max(a.seconds for a in during) < 10
+    acked, logged = await assert_acked_are_logged(database_url, load.answers)
+    assert_replay_check_is_clean(database_url)
+    first_after = min(a.done for a in load.acked(writable))
+    print(
+        f"\nread-only database for 3 s under load: {len(during)} posts answered 503 meanwhile "
+        f"(the slowest in {max(a.seconds for a in during):.2f} s); first 200 "
+        f"{first_after - writable:+.2f} s after it took writes again; all {acked} acked found "
+        f"with their bytes; log {logged} rows"
+    )

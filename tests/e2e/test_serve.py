@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
 
+import asyncpg
 import pytest
 
 from tests.e2e.http import get, post
@@ -172,6 +174,38 @@ def test_insecure_open_is_said_on_purpose_and_warned_about(start_tracker, databa
     )
     assert f"listening on http://{EVERYWHERE}:{tracker.port}" in tracker.log()
     assert "ANYONE who can reach this port (--insecure-open) can post" in tracker.log()
+
+
+def test_serve_says_how_durable_the_database_is(start_tracker, database_url):
+    tracker = start_tracker({"TRACKER_DATABASE_URL": database_url})
+    assert "database durability: fsync=on, synchronous_commit=on" in tracker.log()
+
+
+async def _set_on_database(url: str, setting: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        name = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f'ALTER DATABASE "{name}" SET {setting}')
+    finally:
+        await conn.close()
+
+
+def test_serve_refuses_a_database_that_would_lose_acknowledged_commits(start_tracker, database_url):
+    asyncio.run(_set_on_database(database_url, "synchronous_commit = off"))
+    done = serve("--host", "127.0.0.1", "--port", "0", TRACKER_DATABASE_URL=database_url, **OPEN)
+    assert done.returncode == 2, done.stderr
+    refusals = [line for line in done.stderr.splitlines() if line.startswith("tracker serve:")]
+    expected = (
+        "tracker serve: the database would lose commits already answered 200 if it crashed "
+        "(synchronous_commit=off): refusing to serve; fix it, or pass --allow-unsafe-durability "
+        "(TRACKER_ALLOW_UNSAFE_DURABILITY=1) for a test bench"
+    )
+    assert refusals == [expected]
+    assert "Traceback" not in done.stderr
+    tracker = start_tracker(
+        {"TRACKER_DATABASE_URL": database_url}, args=("--allow-unsafe-durability",)
+    )
+    assert "synchronous_commit=off, full_page_writes=on; UNSAFE" in tracker.log()
 
 
 def test_serve_gives_up_clearly_when_the_database_never_answers(tmp_path):

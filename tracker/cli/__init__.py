@@ -26,6 +26,7 @@ FLAGS = (
     "tls_cert",
     "tls_key",
     "insecure_open",
+    "allow_unsafe_durability",
 )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from tracker.cli.common import EXIT_CODES, OK, USAGE, database, database_url
 from tracker.config import Exposed, Settings
+from tracker.store.durability import UnsafeDurability
 from tracker.store.roles import set_up_runtime_role
 
 
@@ -49,6 +50,14 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         help="listen beyond loopback although a token is unset: anyone who can reach the port "
         "can post or read (env TRACKER_INSECURE_OPEN=1)",
     )
+    serve.add_argument(
+        "--allow-unsafe-durability",
+        action="store_true",
+        default=None,
+        help="serve although the database runs with fsync=off or synchronous_commit=off, where "
+        "a crash of it loses commits already answered 200 (env "
+        "TRACKER_ALLOW_UNSAFE_DURABILITY=1; a test bench only)",
+    )
     serve.set_defaults(run=_serve, log_default="INFO")
 
     migrate = commands.add_parser(
@@ -72,10 +81,10 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
 
     try:
         host = settings.listen_address()
-    except Exposed as refused:
+        return run(settings.with_overrides(host=host), database_url(settings))
+    except (Exposed, UnsafeDurability) as refused:
         print(f"tracker serve: {refused}", file=sys.stderr)
         return USAGE
-    return run(settings.with_overrides(host=host), database_url(settings))
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from tracker.http.keys import APPENDS, DATABASE, LISTENER, SETTINGS, STOPPING
 from tracker.http.malformed import answer_malformed_requests_in_json
 from tracker.http.routes import OPERATIONS
 from tracker.http.sanity import refuse_nul
+from tracker.store.durability import checked
 from tracker.store.feed import Listener
 from tracker.store.group_commit import GroupCommit
 from tracker.store.startup import open_migrated
@@ -57,6 +58,11 @@ async def _end_live_feeds(app: web.Application) -> None:
 def _database(settings: Settings, url: str) -> Callable[[web.Application], AsyncIterator[None]]:
     async def open_and_migrate(app: web.Application) -> AsyncIterator[None]:
         database = await open_migrated(url, settings)
+        try:
+            await checked(database, allow_unsafe=settings.allow_unsafe_durability)
+        except BaseException:
+            await database.close()
+            raise
         app[DATABASE] = database
         app[APPENDS] = GroupCommit(database, on_commit=metrics.COMMIT_BATCH.observe)
         app[LISTENER] = Listener(url)

@@ -21,6 +21,7 @@ from types import FrameType
 from prometheus_client.multiprocess import mark_process_dead
 
 from tracker.config import Settings
+from tracker.store.durability import checked
 from tracker.store.startup import open_migrated
 
 log = logging.getLogger("tracker")
@@ -37,6 +38,7 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
         "TRACKER_WORKERS": "1",
         "TRACKER_HOST": settings.listen_address(),  # resolved and checked by `serve` already
         "TRACKER_INSECURE_OPEN": "1" if settings.insecure_open else "",
+        "TRACKER_ALLOW_UNSAFE_DURABILITY": "1" if settings.allow_unsafe_durability else "",
         "TRACKER_PORT": str(settings.port),
         "TRACKER_MAX_BODY_BYTES": str(settings.max_body_bytes),
         "TRACKER_LOG_LEVEL": settings.log_level,
@@ -87,5 +89,9 @@ def _stop(children: list[subprocess.Popen[bytes]], grace: float) -> list[int]:
 
 
 async def _migrate(settings: Settings, database_url: str) -> None:
+    """Once, before any worker starts: migrate, and refuse an unsafe database (as `serve`)."""
     database = await open_migrated(database_url, settings)
-    await database.close()
+    try:
+        await checked(database, allow_unsafe=settings.allow_unsafe_durability)
+    finally:
+        await database.close()

@@ -43,6 +43,9 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.InsufficientResourcesError,  # 53xxx: disk full, too many connections
     asyncpg.OperatorInterventionError,  # 57xxx: admin shutdown, crash shutdown, query canceled
     asyncpg.TransactionRollbackError,  # 40xxx: serialization failure, deadlock
+    # 25006: the database refuses writes (default_transaction_read_only, a standby promoted
+    # away, a disk-full guard): nothing was stored; the platform's retry may well land.
+    asyncpg.ReadOnlySQLTransactionError,
 )
 
 

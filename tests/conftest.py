@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from testcontainers.community.postgres import PostgresContainer
 
+from tests.support import survivors
 from tests.support.postgres import (
     EmbeddedPostgres,
     create_database,
@@ -19,6 +20,25 @@ from tracker.store.database import Database
 from tracker.store.migrations import migrate
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"  # copies of ../shared/examples
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    survivors.mark_this_run()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any process a test started is still running (and end it)."""
+    if hasattr(session.config, "workerinput"):
+        return  # a worker of a distributed run: its controller checks
+    left = survivors.survivors()
+    if left:
+        survivors.kill(left)
+        listed = "\n".join(f"  {pid}: {command}" for pid, command in left)
+        session.config.get_terminal_writer().line(
+            f"\n{len(left)} process(es) started by the tests outlived them (killed now):\n{listed}",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_report_header() -> str:

@@ -11,16 +11,17 @@ from tracker.documents import RejectedDocument
 from tracker.http import responses
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
-from tracker.http.paging import limit_of, next_cursor, resume_after, whole_number
+from tracker.http.paging import encode_cursor, limit_of, resume_after, whole_number
 from tracker.store import events, rejected
 
 
 async def list_events(request: web.Request) -> web.Response:
     """Events after a position, oldest first. Pages never skip a late commit (see store.events)."""
-    limit = limit_of(request)
-    page = await events.read_after(request.app[DATABASE], resume_after(request), limit)
+    page, more = await events.read_page(
+        request.app[DATABASE], resume_after(request), limit_of(request)
+    )
     items = [_event_item(event) for event in page]
-    cursor = next_cursor([event.position for event in page], limit)
+    cursor = encode_cursor(page[-1].position) if more else None
     body = b'{"items":[' + b",".join(items) + b'],"next_cursor":' + orjson.dumps(cursor) + b"}"
     return web.Response(body=body, content_type="application/json")
 
@@ -53,11 +54,11 @@ async def event_raw(request: web.Request) -> web.Response:
 
 
 async def list_rejected(request: web.Request) -> web.Response:
-    limit = limit_of(request)
-    page = await rejected.read_after(request.app[DATABASE], resume_after(request), limit)
-    return responses.page(
-        [_rejected_item(item) for item in page], next_cursor([item.id for item in page], limit)
+    page, more = await rejected.read_page(
+        request.app[DATABASE], resume_after(request), limit_of(request)
     )
+    cursor = encode_cursor(page[-1].id) if more else None
+    return responses.page([_rejected_item(item) for item in page], cursor)
 
 
 def _rejected_item(item: rejected.RejectedDelivery) -> RejectedDocument:

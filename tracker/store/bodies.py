@@ -78,6 +78,18 @@ def pack(body: bytes) -> tuple[int, bytes]:
     return (codec, packed) if len(packed) < len(body) else (STORED_AS_RECEIVED, body)
 
 
+def size(codec: int, stored_size: int, head: bytes) -> int:
+    """A body's size as received, from its stored size and its first bytes (a zstd frame says
+    its content size in its header; see `pack`), without decompressing it."""
+    if codec == STORED_AS_RECEIVED:
+        return stored_size
+    try:
+        content = zstandard.frame_content_size(head)
+    except zstandard.ZstdError:
+        content = -1
+    return content if content >= 0 else stored_size * 64  # unknown: assume it compressed well
+
+
 def unpack(codec: int, stored: bytes) -> bytes:
     """The body exactly as received. Raises `Undecodable` if `stored` is not what `codec` wrote."""
     if codec == STORED_AS_RECEIVED:

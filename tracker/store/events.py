@@ -45,6 +45,12 @@ FROM events WHERE position > $1 ORDER BY position LIMIT $2
 """
 
 READ_ONE_RAW = "SELECT raw, codec FROM events WHERE position = $1"
+# A page's sizes before its bodies: the stored size and a zstd frame's header (its content size).
+SIZES_AFTER = """
+SELECT codec, octet_length(raw) AS stored, substring(raw FROM 1 FOR 18) AS head
+FROM events WHERE position > $1 ORDER BY position LIMIT $2
+"""
+PAGE_BYTES = 8 * 1024 * 1024  # bodies (as received) per page of the log, at most; one at least
 
 EXPORT = """
 SELECT position, stream_type, stream_id, event_type, raw, codec, received_at, occurred_at,
@@ -155,10 +161,33 @@ def received_times(received_at: datetime | Sequence[datetime], count: int) -> li
 
 
 async def read_after(db: Database, after: int, limit: int) -> list[LoggedEvent]:
-    rows = await db.fetch("read events", READ_AFTER, after, limit)
-    if rows:
-        await bodies.ready(db, {row["codec"] for row in rows})
-    return [LoggedEvent.of(row) for row in rows]
+    return (await read_page(db, after, limit))[0]
+
+
+async def read_page(
+    db: Database, after: int, limit: int, budget: int | None = None
+) -> tuple[list[LoggedEvent], bool]:
+    """Up to `limit` events after a position, and as many as fit in `budget` bytes of bodies
+    (at least one): a page of a thousand 1 MiB bodies is never built in memory. Also whether
+    more follow (the page was full, or cut by the budget)."""
+    sizes = await db.fetch("read event sizes", SIZES_AFTER, after, limit)
+    sized = [bodies.size(r["codec"], r["stored"], bytes(r["head"])) for r in sizes]
+    count = fitting(sized, PAGE_BYTES if budget is None else budget)
+    if count == 0:
+        return [], False
+    rows = await db.fetch("read events", READ_AFTER, after, count)
+    await bodies.ready(db, {row["codec"] for row in rows})
+    return [LoggedEvent.of(row) for row in rows], len(sizes) == limit or count < len(sizes)
+
+
+def fitting(sizes: list[int], budget: int) -> int:
+    """How many of `sizes`, from the first, fit in `budget` (the first always does)."""
+    total = 0
+    for count, size in enumerate(sizes):
+        total += size
+        if total > budget and count > 0:
+            return count
+    return len(sizes)
 
 
 async def stream(conn: Connection, after: int) -> AsyncIterator[LoggedEvent]:

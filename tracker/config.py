@@ -26,6 +26,7 @@ class Settings:
     insecure_open: bool = False  # listen beyond loopback without both tokens, on purpose
     allow_unsafe_durability: bool = False  # serve on fsync=off or synchronous_commit=off
     max_body_bytes: int = MIB
+    rejected_prefix_bytes: int = 64 * 1024  # of a refused body, kept (with its size and SHA-256)
     # Every database call is bounded so the platform gets a 503 well inside its 15 s patience.
     db_timeout: float = 5.0
     # A body must arrive whole within this many seconds of its headers (else 408; 0: no limit):

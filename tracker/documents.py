@@ -200,6 +200,11 @@ class RejectedDocument(Document):
     truncated: bool
     body: str | None = Field(description="the bytes as text; null when they are not UTF-8")
     body_base64: str
+    size: int | None = Field(
+        description="the whole body's size in bytes (the bytes kept may be a prefix: truncated); "
+        "null when it was never read in full (413)"
+    )
+    sha256: str | None = Field(description="the whole body's SHA-256, hex; null as size")
     readmitted_position: int | None = Field(
         description="`tracker readmit` appended it to the log at this position"
     )

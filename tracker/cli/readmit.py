@@ -28,7 +28,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
     )
     command.add_argument(
         "--since",
-        type=_time,
+        type=iso_time,
         metavar="TIME",
         help="only deliveries received at or after this time (ISO 8601; UTC if no offset)",
     )
@@ -40,7 +40,8 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
     command.set_defaults(run=run, log_default="WARNING")
 
 
-def _time(text: str) -> datetime:
+def iso_time(text: str) -> datetime:
+    """An ISO 8601 time (argparse type); UTC when it says no offset."""
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

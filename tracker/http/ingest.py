@@ -55,6 +55,7 @@ async def _receive(request: web.Request) -> web.Response:
             database,
             rejected.Rejection(status, refusal.code, refusal.message, refusal.details, raw),
             received_at,
+            request.app[SETTINGS].rejected_prefix_bytes,
         )
         raise ApiError(status, refusal.code, refusal.message, refusal.details) from None
     try:
@@ -64,7 +65,10 @@ async def _receive(request: web.Request) -> web.Response:
         # retry would fail the same way, so it is a refusal, kept like any other.
         message = f"the database cannot store this delivery: {refused}"
         await rejected.record(
-            database, rejected.Rejection(422, "unstorable", message, [], raw), received_at
+            database,
+            rejected.Rejection(422, "unstorable", message, [], raw),
+            received_at,
+            request.app[SETTINGS].rejected_prefix_bytes,
         )
         raise ApiError(422, "unstorable", message) from None
     metrics.ACCEPTED.labels(event.event_type if event.notification else "unrecognised").inc()
@@ -118,6 +122,7 @@ async def _read_body(request: web.Request, limit: int, received_at: datetime) ->
         request.app[DATABASE],
         rejected.Rejection(413, "body_too_large", message, [], body, truncated=True),
         received_at,
+        request.app[SETTINGS].rejected_prefix_bytes,
     )
     raise ApiError(413, "body_too_large", message, headers={"Connection": "close"})
 

@@ -76,5 +76,7 @@ def _rejected_item(item: rejected.RejectedDelivery) -> RejectedDocument:
         truncated=item.truncated,
         body=text,  # null when the bytes are not UTF-8; body_base64 always has them
         body_base64=base64.b64encode(item.raw).decode(),
+        size=item.size,
+        sha256=None if item.sha256 is None else item.sha256.hex(),
         readmitted_position=item.readmitted_position,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,13 +16,18 @@ REJECT_LOCK = 0x7472_6B72_656A  # "trkrej"
 
 RECORD = """
 WITH locked AS (SELECT pg_advisory_xact_lock($7))
-INSERT INTO rejected (received_at, status, code, reason, details, raw, truncated)
-SELECT $1, $2, $3, $4, $5::jsonb, $6, $8 FROM locked
+INSERT INTO rejected (received_at, status, code, reason, details, raw, truncated, size, sha256)
+SELECT $1, $2, $3, $4, $5::jsonb, $6, $8, $9, $10 FROM locked
 RETURNING id
+"""
+PRUNE = """
+WITH gone AS (DELETE FROM rejected WHERE received_at < $1 RETURNING id, octet_length(raw) AS kept)
+SELECT count(*) AS rows, min(id) AS first, max(id) AS last, coalesce(sum(kept), 0) AS bytes
+FROM gone
 """
 
 READ_AFTER = """
-SELECT id, received_at, status, code, reason, details, raw, truncated,
+SELECT id, received_at, status, code, reason, details, raw, truncated, size, sha256,
        (SELECT position FROM events e WHERE e.readmitted_from = r.id) AS readmitted_position
 FROM rejected r WHERE id > $1 ORDER BY id LIMIT $2
 """
@@ -35,8 +41,16 @@ class Rejection:
     code: str
     reason: str
     details: list[dict[str, Any]]
-    raw: bytes
-    truncated: bool = False
+    raw: bytes  # what was read of the body: all of it, unless `truncated`
+    truncated: bool = False  # the body was not read in full (413): its size and hash are unknown
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    rows: int
+    first: int | None
+    last: int | None
+    bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +63,18 @@ class RejectedDelivery:
     details: list[dict[str, Any]]
     raw: bytes
     truncated: bool
+    size: int | None  # of the whole body, when it was read in full
+    sha256: bytes | None
     readmitted_position: int | None  # `tracker readmit` appended it there
 
 
-async def record(db: Database, rejection: Rejection, received_at: datetime) -> int:
+async def record(
+    db: Database, rejection: Rejection, received_at: datetime, prefix: int = 64 * 1024
+) -> int:
+    """Keep a refusal: its first `prefix` bytes, and its whole size and SHA-256 when it was read
+    in full, so a flood of refused megabytes costs kilobytes and each stays recognisable."""
+    raw = rejection.raw
+    whole = not rejection.truncated
     async with db.transaction("record rejection") as conn:
         rejected_id: int = await conn.fetchval(
             RECORD,
@@ -61,11 +83,22 @@ async def record(db: Database, rejection: Rejection, received_at: datetime) -> i
             rejection.code,
             rejection.reason,
             json.dumps(rejection.details),
-            rejection.raw,
+            raw[:prefix],
             REJECT_LOCK,
-            rejection.truncated,
+            rejection.truncated or len(raw) > prefix,
+            len(raw) if whole else None,
+            hashlib.sha256(raw).digest() if whole else None,
         )
     return rejected_id
+
+
+async def prune(db: Database, before: datetime) -> Pruned:
+    """Delete the refusals received before `before` (the one way rows leave `rejected`)."""
+    async with db.transaction("prune rejected") as conn:
+        await conn.execute("SET LOCAL tracker.pruning = 'on'")
+        row = await conn.fetchrow(PRUNE, before)
+    assert row is not None  # noqa: S101 - an aggregate returns one row
+    return Pruned(row["rows"], row["first"], row["last"], row["bytes"])
 
 
 async def read_after(db: Database, after: int, limit: int) -> list[RejectedDelivery]:

@@ -33,6 +33,10 @@ class Settings:
     # a client that dribbles it byte by byte must not hold a connection and a handler for ever.
     body_timeout: float = 10.0
     pool_size: int = 10
+    # Live feeds (GET /v1/stream) per process, at most; they read through their own pool of
+    # `feed_pool_size` connections, so followers never take the connections ingestion needs.
+    stream_clients: int = 100
+    feed_pool_size: int = 2
     start_timeout: float = 30.0  # how long `serve` waits for the database at start
     shutdown_grace: float = 10.0
     workers: int = 1  # server processes sharing the port (`serve --workers N`)

@@ -15,10 +15,19 @@ from tracker.config import Settings
 from tracker.http import openapi
 from tracker.http.auth import GUARDS, Guard, require_tokens
 from tracker.http.errors import json_errors
-from tracker.http.keys import APPENDS, DATABASE, LISTENER, SETTINGS, STOPPING
+from tracker.http.keys import (
+    APPENDS,
+    DATABASE,
+    FEED_DATABASE,
+    LISTENER,
+    SETTINGS,
+    STOPPING,
+    STREAMS,
+)
 from tracker.http.malformed import answer_malformed_requests_in_json
 from tracker.http.routes import OPERATIONS
 from tracker.http.sanity import refuse_nul
+from tracker.store.database import Database
 from tracker.store.durability import checked
 from tracker.store.feed import Listener
 from tracker.store.group_commit import GroupCommit
@@ -64,12 +73,17 @@ def _database(settings: Settings, url: str) -> Callable[[web.Application], Async
             await database.close()
             raise
         app[DATABASE] = database
+        app[FEED_DATABASE] = await Database.open(
+            url, timeout=settings.db_timeout, size=settings.feed_pool_size
+        )
+        app[STREAMS] = set()
         app[APPENDS] = GroupCommit(database, on_commit=metrics.COMMIT_BATCH.observe)
         app[LISTENER] = Listener(url)
         app[LISTENER].start()
         yield
         await app[APPENDS].close()
         await app[LISTENER].stop()
+        await app[FEED_DATABASE].close()
         await database.close()
 
     return open_and_migrate

@@ -13,4 +13,6 @@ SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 APPENDS = web.AppKey("appends", GroupCommit)  # every delivery is appended through this
 LISTENER = web.AppKey("listener", Listener)  # wakes the live feed when something commits
+FEED_DATABASE = web.AppKey("feed_database", Database)  # the live feeds' own small pool
+STREAMS = web.AppKey("streams", set[object])  # the live feeds open now (one token each)
 STOPPING = web.AppKey("stopping", asyncio.Event)  # set at shutdown: live feeds end

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tracker.documents import FeedDeviceTransition, FeedTaskTransition
 from tracker.http.errors import ApiError
-from tracker.http.keys import DATABASE, LISTENER, STOPPING
+from tracker.http.keys import FEED_DATABASE, LISTENER, SETTINGS, STOPPING, STREAMS
 from tracker.http.paging import whole_number
 from tracker.store import feed
 from tracker.store.errors import Unavailable
@@ -23,7 +23,24 @@ KEEP_ALIVE = 15.0  # seconds of silence before a comment line keeps proxies from
 
 
 async def stream_transitions(request: web.Request) -> web.StreamResponse:
-    database, listener = request.app[DATABASE], request.app[LISTENER]
+    streams, cap = request.app[STREAMS], request.app[SETTINGS].stream_clients
+    if len(streams) >= cap:
+        raise ApiError(
+            503,
+            "too_many_streams",
+            f"{cap} live feeds are open on this server (TRACKER_STREAM_CLIENTS); retry later",
+            headers={"Retry-After": "5"},
+        )
+    token = object()
+    streams.add(token)
+    try:
+        return await _stream(request)
+    finally:
+        streams.discard(token)
+
+
+async def _stream(request: web.Request) -> web.StreamResponse:
+    database, listener = request.app[FEED_DATABASE], request.app[LISTENER]
     position = await _start(request)
     only = feed.Filter(request.query.get("operation_id"), request.query.get("device_id"))
     response = web.StreamResponse(
@@ -61,7 +78,9 @@ async def _start(request: web.Request) -> int:
     """Resume after Last-Event-ID or ?after=; without either, start from the present."""
     given = request.headers.get("Last-Event-ID") or request.query.get("after")
     if given is None:
-        row = await request.app[DATABASE].fetchrow("feed start", "SELECT max(position) FROM events")
+        row = await request.app[FEED_DATABASE].fetchrow(
+            "feed start", "SELECT max(position) FROM events"
+        )
         return int(row[0] or 0) if row else 0
     position = whole_number(given)
     if position is None:

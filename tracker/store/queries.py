@@ -90,6 +90,7 @@ FROM operations WHERE operation_id = $1 AND track = $2
 """
 # The page's devices with both their tracks: two key lookups per device.
 DEVICE_PAGE = "WITH page AS ({page}) SELECT t.* FROM page JOIN device_tracks t USING (device_id) ORDER BY {order}, t.track"  # noqa: E501
+HISTORY_BATCH = 1000  # events of a device's history held at once by `device_at`
 DEVICE_HISTORY_BY_POSITION = """
 SELECT position, received_at, raw, codec, readmitted_from FROM events
 WHERE stream_type = 'device' AND stream_id = $1 AND position <= $2 ORDER BY position
@@ -224,23 +225,26 @@ async def device_page(
 
 
 async def device_at(db: Database, device_id: str, moment: int | datetime) -> Device | None:
-    """The device as it was at a log position (inclusive) or a time, folded from the log."""
+    """The device as it was at a log position (inclusive) or a time, folded from the log.
+
+    Its history is read through a cursor and folded as it comes: memory holds the device's
+    tracks and a batch of events, however long the history (a noisy device's may be millions).
+    """
     by_position = isinstance(moment, int)
-    rows = await db.fetch(
-        "read device history",
-        DEVICE_HISTORY_BY_POSITION if by_position else DEVICE_HISTORY_BY_TIME,
-        device_id,
-        moment,
-    )
-    await bodies.ready(db, {row["codec"] for row in rows})
-    projection = Projection()
-    for row in rows:
-        notification = decode(bodies.unpack(row["codec"], row["raw"])).notification
-        if notification is not None:
-            readmitted = row["readmitted_from"] is not None
-            projection.apply(
-                Recorded(row["position"], row["received_at"], notification, readmitted)
-            )
+    projection = Projection(changes=False)
+    async with db.transaction("read device history") as conn:
+        await bodies.ready(conn)
+        history = DEVICE_HISTORY_BY_POSITION if by_position else DEVICE_HISTORY_BY_TIME
+        async for row in conn.cursor(history, device_id, moment, prefetch=HISTORY_BATCH):
+            if not bodies.knows(row["codec"]):
+                await bodies.ready(conn, (row["codec"],))
+            notification = decode(bodies.unpack(row["codec"], row["raw"])).notification
+            if notification is not None:
+                readmitted = row["readmitted_from"] is not None
+                projection.apply(
+                    Recorded(row["position"], row["received_at"], notification, readmitted)
+                )
+            projection.device_transitions.clear()  # the state is asked for, not the trail
     if not projection.tracks:
         return None
     return Device(device_id, {track: state for (_, track), state in projection.tracks.items()})

@@ -24,9 +24,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
-    model_validator,
 )
 
 # PostgreSQL text cannot hold U+0000: identifiers and texts that reach the projections refuse it.
@@ -185,24 +185,28 @@ class BatchTaskUpdated(_Strict):
 
     resource: Literal["batchtask"]
     event: Literal["update"]
-    event_time: str | None = None  # yyyyMMdd'T'HHmmss'Z' (mandatory on the page; see below)
+    # Validated in this order: `event_time` may be left out only if `event_time_ms` says it.
     event_time_ms: str | None = None  # yyyy-MM-dd'T'HH:mm:ss.SSS'Z'
+    event_time: str | None = Field(default=None, validate_default=True)  # yyyyMMdd'T'HHmmss'Z'
     request_id: Descriptive = None  # retry detection: a number is kept as its text
     notify_data: BatchTaskNotifyData
 
-    @field_validator("event_time", "event_time_ms")
+    @field_validator("event_time_ms")
     @classmethod
     def _is_a_time(cls, value: str | None) -> str | None:
         if value is not None:
             parse_platform_time(value)
         return value
 
-    @model_validator(mode="after")
-    def _has_a_time(self) -> BatchTaskUpdated:
+    @field_validator("event_time")
+    @classmethod
+    def _is_a_time_or_said_to_the_ms(cls, value: str | None, info: ValidationInfo) -> str | None:
         # The status is ordered by the platform's time: one of the two must say it.
-        if self.event_time is None and self.event_time_ms is None:
+        if value is not None:
+            parse_platform_time(value)
+        elif info.data.get("event_time_ms") is None:
             raise ValueError("event_time or event_time_ms is required (the platform's time)")
-        return self
+        return value
 
     @property
     def is_upgrade(self) -> bool:

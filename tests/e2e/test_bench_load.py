@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 import signal
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +21,7 @@ from tests.support.server import free_port
 
 
 @pytest.fixture
-def bare_server():
+def bare_server() -> Iterator[tuple[int, int]]:
     port = free_port()
     server = Measured([sys.executable, "-m", "bench.bare_http", "--port", str(port)])
     try:
@@ -32,11 +34,11 @@ def bare_server():
 
 
 @pytest.fixture
-def bodies(tmp_path):
+def bodies(tmp_path: Path) -> Path:
     return workload.write_lines(tmp_path / "bodies.jsonl", workload.fleet(2_000, "t"))
 
 
-def test_open_loop_sends_at_the_rate_asked(bare_server, bodies):
+def test_open_loop_sends_at_the_rate_asked(bare_server: tuple[int, int], bodies: Path) -> None:
     port, pid = bare_server
     load = open_loop(port, bodies, rate=400, seconds=1, pid=pid, connections=8)
     assert (load.ok, load.errors) == (400, 0)
@@ -45,7 +47,9 @@ def test_open_loop_sends_at_the_rate_asked(bare_server, bodies):
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
-def test_wrk_posts_the_bodies_and_reports_json(bare_server, bodies, tmp_path):
+def test_wrk_posts_the_bodies_and_reports_json(
+    bare_server: tuple[int, int], bodies: Path, tmp_path: Path
+) -> None:
     port, pid = bare_server
     script = wrk_script(tmp_path / "post.lua", "post", bodies, "/v1/notifications", {})
     load = wrk(f"http://127.0.0.1:{port}", script, 4, 1, pid=pid, offset=100)

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests.e2e.conftest import StartTracker
 from tests.e2e.http import post
 
 
@@ -24,14 +25,14 @@ def tracker(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def seeded(start_tracker, database_url, examples):
+def seeded(start_tracker: StartTracker, database_url: str, examples: dict[str, bytes]) -> str:
     server = start_tracker({"TRACKER_DATABASE_URL": database_url})
     for raw in examples.values():
         assert post(server.url, raw).status == 200
     return database_url
 
 
-def test_device_as_a_table_and_as_the_api_document(seeded, examples):
+def test_device_as_a_table_and_as_the_api_document(seeded: str, examples: dict[str, bytes]) -> None:
     shown = tracker(seeded, "device", "d-7f3a9c01", "--history")
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
@@ -54,7 +55,7 @@ def test_device_as_a_table_and_as_the_api_document(seeded, examples):
     assert document["software"]["version"] == "1.5"
 
 
-def test_task_operation_and_devices(seeded):
+def test_task_operation_and_devices(seeded: str) -> None:
     task = tracker(seeded, "task", "1a7ffc5c-d89c-44dd-8265", "--history", "--json")
     assert task.returncode == 0
     assert json.loads(task.stdout)["task"]["status"] == "Waitting"
@@ -68,7 +69,7 @@ def test_task_operation_and_devices(seeded):
     assert none.stdout.splitlines() == [none.stdout.splitlines()[0]]  # headers only
 
 
-def test_operations_their_rollups_and_their_devices(seeded):
+def test_operations_their_rollups_and_their_devices(seeded: str) -> None:
     listed = tracker(seeded, "operations")
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
@@ -107,14 +108,14 @@ def test_operations_their_rollups_and_their_devices(seeded):
         ("device", "nope", "--json"),
     ],
 )
-def test_not_found_is_exit_3_with_a_message(seeded, args):
+def test_not_found_is_exit_3_with_a_message(seeded: str, args: tuple[str, ...]) -> None:
     done = tracker(seeded, *args)
     assert done.returncode == 3
     assert "nope" in done.stderr
     assert done.stdout == ""
 
 
-def test_usage_errors_are_exit_2_and_help_is_there(seeded):
+def test_usage_errors_are_exit_2_and_help_is_there(seeded: str) -> None:
     assert tracker(seeded, "devices", "--stuck-for", "soon").returncode == 2
     assert tracker(seeded, "devices", "--state", "flying").returncode == 2
     commands = [
@@ -133,7 +134,7 @@ def test_usage_errors_are_exit_2_and_help_is_there(seeded):
         assert "exit codes" in shown.stdout
 
 
-def test_an_unreachable_database_is_exit_4():
+def test_an_unreachable_database_is_exit_4() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tracker", "device", "x"],
         env={

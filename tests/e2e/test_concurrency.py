@@ -10,6 +10,7 @@ import sys
 import aiohttp
 import pytest
 
+from tests.e2e.conftest import StartTracker
 from tests.support.fleet import Script, interleaved, rollout
 
 CLIENTS = 64
@@ -68,18 +69,19 @@ async def tracker_command(url: str, *args: str) -> tuple[int, str]:
         stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await process.communicate()
+    assert process.returncode is not None  # communicate() waits for the exit
     return process.returncode, output.decode()
 
 
 @pytest.fixture
-def two_servers(start_tracker, database_url):
+def two_servers(start_tracker: StartTracker, database_url: str) -> list[str]:
     env = {"TRACKER_DATABASE_URL": database_url, "TRACKER_LOG_LEVEL": "WARNING"}
     return [start_tracker(env).url, start_tracker(env).url]
 
 
 async def test_64_clients_200_devices_two_servers_then_replay_check_is_clean(
-    two_servers, database_url
-):
+    two_servers: list[str], database_url: str
+) -> None:
     scripts = rollout("load", DEVICES, tasks=20)
     acked = await send(two_servers, scripts)
     assert acked == sum(len(s.bodies) for s in scripts)
@@ -90,7 +92,9 @@ async def test_64_clients_200_devices_two_servers_then_replay_check_is_clean(
     print(output)
 
 
-async def test_a_replay_during_the_load_swaps_in_cleanly(two_servers, database_url):
+async def test_a_replay_during_the_load_swaps_in_cleanly(
+    two_servers: list[str], database_url: str
+) -> None:
     # Group commit makes 200 devices' worth too quick to overlap a replay: send five times more.
     scripts = rollout("swap", DEVICES * 5, tasks=20, seed=11)
     load = asyncio.create_task(send(two_servers, scripts))

@@ -32,6 +32,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.e2e.conftest import StartTracker
 from tests.e2e.http import Answer, get, post
 from tests.support.postgres import create_database, drop_database
 from tests.support.server import TrackerProcess
@@ -376,7 +377,7 @@ hostile_bodies = st.one_of(
 )
 
 
-def test_hostile_bodies_get_documented_answers_and_lose_nothing(live):
+def test_hostile_bodies_get_documented_answers_and_lose_nothing(live: Live) -> None:
     since, ledger = newest_rejected_id(live), Ledger()
 
     @given(body=hostile_bodies, auth=st.sampled_from(["header"] * 6 + ["query", "wrong", "none"]))
@@ -446,7 +447,7 @@ EDGE_CASES: list[tuple[str, bytes, int, str | None]] = [
     [case[1:] for case in EDGE_CASES],
     ids=[case[0] for case in EDGE_CASES],
 )
-def test_edge_case_bodies(live, body, status, code):
+def test_edge_case_bodies(live: Live, body: bytes, status: int, code: str | None) -> None:
     since, ledger = newest_rejected_id(live), Ledger()
     answer = ledger.send(live, body)
     assert answer.status == status, answer.body[:300]
@@ -455,7 +456,7 @@ def test_edge_case_bodies(live, body, status, code):
     ledger.check(live, since)
 
 
-def test_a_deep_document_with_an_escaped_nul_is_accepted(live):
+def test_a_deep_document_with_an_escaped_nul_is_accepted(live: Live) -> None:
     body = b'{"notifyType":"x-deep-nul","a":' + _nested(600, b"[", b'"\\u0000"', b"]") + b"}"
     answer = ingest(live, body)
     assert answer.status == 200, answer.body
@@ -540,7 +541,7 @@ async def keep_posting(
 SLOW_CLIENTS = 20
 
 
-async def test_a_body_dribbled_byte_by_byte_is_cut_off_while_others_are_served(live):
+async def test_a_body_dribbled_byte_by_byte_is_cut_off_while_others_are_served(live: Live) -> None:
     since = newest_rejected_id(live)
     body = EXAMPLES["oceanconnect-swUpgradeStateChangeNotify"]
     slow = [
@@ -575,7 +576,7 @@ async def test_a_body_dribbled_byte_by_byte_is_cut_off_while_others_are_served(l
     )
 
 
-async def test_clients_that_never_finish_their_headers_starve_nobody(live):
+async def test_clients_that_never_finish_their_headers_starve_nobody(live: Live) -> None:
     """aiohttp (3.14.5) ends such a connection keepalive_timeout after it opened (run_app's 75 s
     by default; tracker/http/server.py sets none): too long to wait for here. What must hold
     meanwhile is that nobody else waits for them."""
@@ -647,7 +648,7 @@ OVERSIZED = {
 
 
 @pytest.mark.parametrize("request_bytes", OVERSIZED.values(), ids=OVERSIZED.keys())
-def test_oversized_headers_are_a_4xx_and_harm_nothing(live, request_bytes):
+def test_oversized_headers_are_a_4xx_and_harm_nothing(live: Live, request_bytes: bytes) -> None:
     last = newest_position(live)
     status, _ = exchange(live.server.port, request_bytes)
     assert status in {400, 431}
@@ -684,7 +685,9 @@ async def post_unknown_types(url: str, numbers: range) -> None:
         await asyncio.gather(*(client(session) for _ in range(16)))
 
 
-async def test_ten_thousand_unknown_types_cost_no_memory_and_no_series(start_tracker, database_url):
+async def test_ten_thousand_unknown_types_cost_no_memory_and_no_series(
+    start_tracker: StartTracker, database_url: str
+) -> None:
     tracker = start_tracker({"TRACKER_DATABASE_URL": database_url, "TRACKER_LOG_LEVEL": "WARNING"})
     assert tracker.process is not None
     pid = tracker.process.pid
@@ -861,7 +864,7 @@ def assert_all_read_back(live: Live, ids: list[str]) -> None:
         list(pool.map(lambda hostile: assert_cli_shows(live, hostile), ids))
 
 
-def test_hostile_ids_round_trip_harmlessly(start_tracker, database_url):
+def test_hostile_ids_round_trip_harmlessly(start_tracker: StartTracker, database_url: str) -> None:
     # A server of its own: the bodies generated above may have used some of these ids already.
     live = Live(start_tracker({"TRACKER_DATABASE_URL": database_url}), database_url)
     post_ids(live, HOSTILE_IDS)
@@ -873,7 +876,7 @@ def test_hostile_ids_round_trip_harmlessly(start_tracker, database_url):
     assert_healthy(live)
 
 
-def test_ids_with_braces_round_trip(start_tracker, database_url):
+def test_ids_with_braces_round_trip(start_tracker: StartTracker, database_url: str) -> None:
     live = Live(start_tracker({"TRACKER_DATABASE_URL": database_url}), database_url)
     braced = ["${jndi:ldap://x}", "{device_id}", "a}b"]
     post_ids(live, braced)
@@ -881,7 +884,7 @@ def test_ids_with_braces_round_trip(start_tracker, database_url):
 
 
 @pytest.mark.parametrize("hostile", ["", "x" * 257, "a\x00b"], ids=["empty", "257 chars", "NUL"])
-def test_ids_the_store_cannot_take_are_422(live, hostile):
+def test_ids_the_store_cannot_take_are_422(live: Live, hostile: str) -> None:
     since = newest_rejected_id(live)
     for document in (_device_update(hostile), _task_update(hostile)):
         answer = ingest(live, json.dumps(document).encode())
@@ -903,13 +906,13 @@ def _cursor(after: object) -> str:
     ],
     ids=["at before year 1", "at after year 9999", "devices cursor NUL", "tasks cursor NUL"],
 )
-def test_hostile_query_parameters_are_400_not_500(live, path):
+def test_hostile_query_parameters_are_400_not_500(live: Live, path: str) -> None:
     answer = read(live, path)
     assert answer.status == 400, answer.body
     assert_healthy(live)
 
 
-def test_a_task_time_in_year_one_is_served_as_rfc_3339(live):
+def test_a_task_time_in_year_one_is_served_as_rfc_3339(live: Live) -> None:
     document = _task_update("year-one")
     document["event_time"] = "00010101T000000Z"
     assert ingest(live, json.dumps(document).encode()).status == 200

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis import checks
+from schemathesis import Case, checks
 from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from tests.e2e.http import get, post
 from tests.support.postgres import create_database, drop_database
@@ -23,7 +26,9 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
-def live(postgres_server, tmp_path_factory):
+def live(
+    postgres_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TrackerProcess]:
     """One server for the module, with both tokens and a little real data in it."""
     url = create_database(postgres_server)
     env = {
@@ -46,7 +51,7 @@ def live(postgres_server, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def api_schema(live):
+def api_schema(live: TrackerProcess) -> OpenApiSchema:
     request = urllib.request.Request(
         f"{live.url}/v1/openapi.json", headers={"Authorization": f"Bearer {READ}"}
     )
@@ -73,7 +78,9 @@ CASES = [
 @pytest.mark.parametrize(
     ("method", "path", "mode"), CASES, ids=[f"{m} {p} {g.value}" for m, p, g in CASES]
 )
-def test_every_operation_conforms_to_the_document(api_schema, live, method, path, mode):
+def test_every_operation_conforms_to_the_document(
+    api_schema: OpenApiSchema, live: TrackerProcess, method: str, path: str, mode: GenerationMode
+) -> None:
     operation = api_schema[path][method.upper()]
     token = INGEST if path == "/v1/notifications" else READ
 
@@ -81,7 +88,7 @@ def test_every_operation_conforms_to_the_document(api_schema, live, method, path
     @settings(
         max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
     )
-    def check(case):
+    def check(case: Case[Any]) -> None:
         case.call_and_validate(
             base_url=live.url,
             headers={"Authorization": f"Bearer {token}"},
@@ -93,7 +100,7 @@ def test_every_operation_conforms_to_the_document(api_schema, live, method, path
     check()
 
 
-def test_the_document_is_openapi_3_1_and_lists_every_route(live):
+def test_the_document_is_openapi_3_1_and_lists_every_route(live: TrackerProcess) -> None:
     document = get(live.url, "/v1/openapi.json", headers={"Authorization": f"Bearer {READ}"}).json()
     assert document["openapi"] == "3.1.0"
     assert set(document["paths"]) >= {

@@ -16,7 +16,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from tests.e2e.conftest import StartTracker
 from tests.e2e.http import post, request
+from tests.support.server import TrackerProcess
 
 NOW = datetime.now(UTC)
 
@@ -93,11 +95,13 @@ async def fetch(url: str, sql: str) -> list[asyncpg.Record]:
 
 
 @pytest.fixture
-def server(start_tracker, database_url):
+def server(start_tracker: StartTracker, database_url: str) -> TrackerProcess:
     return start_tracker({"TRACKER_DATABASE_URL": database_url})
 
 
-def test_readmit_brings_back_what_passes_now_without_regressing_a_track(server, database_url):
+def test_readmit_brings_back_what_passes_now_without_regressing_a_track(
+    server: TrackerProcess, database_url: str
+) -> None:
     url = server.url
     # Live, now: "late" is downloaded; "done" has its SUCCESS result.
     for body in (sw("late", "downloading"), sw("late", "downloaded"), sw("done", "updating")):
@@ -177,7 +181,9 @@ def test_readmit_brings_back_what_passes_now_without_regressing_a_track(server, 
     assert "no drift" in check.stdout
 
 
-def test_since_takes_only_what_was_refused_from_then_on(server, database_url):
+def test_since_takes_only_what_was_refused_from_then_on(
+    server: TrackerProcess, database_url: str
+) -> None:
     asyncio.run(
         refused_earlier(
             database_url,

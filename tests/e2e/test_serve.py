@@ -8,15 +8,20 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+from tests.e2e.conftest import StartTracker
 from tests.e2e.http import get, post
+from tests.support.postgres import EmbeddedPostgres
 from tracker.config import EVERYWHERE
 
 
-def test_each_example_lands_verbatim(start_tracker, database_url, examples):
+def test_each_example_lands_verbatim(
+    start_tracker: StartTracker, database_url: str, examples: dict[str, bytes]
+) -> None:
     tracker = start_tracker({"TRACKER_DATABASE_URL": database_url})
     for stem, raw in examples.items():
         answer = post(tracker.url, raw)
@@ -35,8 +40,8 @@ def test_each_example_lands_verbatim(start_tracker, database_url, examples):
 
 
 def test_503_while_the_database_is_down_then_200_without_a_restart(
-    start_tracker, stoppable_postgres, examples
-):
+    start_tracker: StartTracker, stoppable_postgres: EmbeddedPostgres, examples: dict[str, bytes]
+) -> None:
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
     tracker = start_tracker({"TRACKER_DATABASE_URL": stoppable_postgres.url})
     acked = [post(tracker.url, raw).json()["position"]]
@@ -61,10 +66,13 @@ def test_503_while_the_database_is_down_then_200_without_a_restart(
     assert get(tracker.url, "/readyz").status == 200
     logged = [item["position"] for item in get(tracker.url, "/v1/events").json()["items"]]
     assert set(acked) <= set(logged)
+    assert tracker.process is not None
     assert tracker.process.poll() is None
 
 
-def test_the_embedded_default_keeps_data_across_restarts(start_tracker, tmp_path, examples):
+def test_the_embedded_default_keeps_data_across_restarts(
+    start_tracker: StartTracker, tmp_path: Path, examples: dict[str, bytes]
+) -> None:
     env = {"TRACKER_DATABASE_URL": "", "TRACKER_DATA_DIR": str(tmp_path / "data")}
     first = start_tracker(env)
     assert "embedded PostgreSQL" in first.log().splitlines()[0]
@@ -90,7 +98,9 @@ def test_the_embedded_default_keeps_data_across_restarts(start_tracker, tmp_path
     assert get(second.url, f"/v1/events/{position}/raw").body == examples["iotda-batchtask-update"]
 
 
-def test_tokens_never_reach_the_log(start_tracker, database_url, examples):
+def test_tokens_never_reach_the_log(
+    start_tracker: StartTracker, database_url: str, examples: dict[str, bytes]
+) -> None:
     ingest, read = "INGEST-TOKEN-abc123", "READ-TOKEN-def456"
     tracker = start_tracker(
         {
@@ -113,7 +123,9 @@ def test_tokens_never_reach_the_log(start_tracker, database_url, examples):
     assert "guess" not in log
 
 
-def test_an_open_ingest_endpoint_is_warned_about(start_tracker, database_url):
+def test_an_open_ingest_endpoint_is_warned_about(
+    start_tracker: StartTracker, database_url: str
+) -> None:
     tracker = start_tracker({"TRACKER_DATABASE_URL": database_url, "TRACKER_INGEST_TOKEN": ""})
     assert "TRACKER_INGEST_TOKEN is unset" in tracker.log()
 
@@ -141,7 +153,9 @@ def serve(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         (("--host", "::"), {"TRACKER_READ_TOKEN": "r"}),
     ],
 )
-def test_serve_refuses_to_listen_open_beyond_loopback(args, env, tmp_path):
+def test_serve_refuses_to_listen_open_beyond_loopback(
+    args: tuple[str, ...], env: dict[str, str], tmp_path: Path
+) -> None:
     done = serve(*args, "--port", "0", "--data-dir", str(tmp_path), **env)
     assert done.returncode == 2
     [line] = done.stderr.splitlines()
@@ -150,7 +164,9 @@ def test_serve_refuses_to_listen_open_beyond_loopback(args, env, tmp_path):
     assert not (tmp_path / "pgdata").exists()  # refused before anything started
 
 
-def test_without_tokens_serve_listens_on_loopback_only(start_tracker, database_url):
+def test_without_tokens_serve_listens_on_loopback_only(
+    start_tracker: StartTracker, database_url: str
+) -> None:
     tracker = start_tracker(
         {
             "TRACKER_DATABASE_URL": database_url,
@@ -163,7 +179,9 @@ def test_without_tokens_serve_listens_on_loopback_only(start_tracker, database_u
     assert "anything on this machine can post notifications" in tracker.log()
 
 
-def test_insecure_open_is_said_on_purpose_and_warned_about(start_tracker, database_url):
+def test_insecure_open_is_said_on_purpose_and_warned_about(
+    start_tracker: StartTracker, database_url: str
+) -> None:
     tracker = start_tracker(
         {
             "TRACKER_DATABASE_URL": database_url,
@@ -176,7 +194,9 @@ def test_insecure_open_is_said_on_purpose_and_warned_about(start_tracker, databa
     assert "ANYONE who can reach this port (--insecure-open) can post" in tracker.log()
 
 
-def test_serve_says_how_durable_the_database_is(start_tracker, database_url):
+def test_serve_says_how_durable_the_database_is(
+    start_tracker: StartTracker, database_url: str
+) -> None:
     tracker = start_tracker({"TRACKER_DATABASE_URL": database_url})
     assert "database durability: fsync=on, synchronous_commit=on" in tracker.log()
 
@@ -190,7 +210,9 @@ async def _set_on_database(url: str, setting: str) -> None:
         await conn.close()
 
 
-def test_serve_refuses_a_database_that_would_lose_acknowledged_commits(start_tracker, database_url):
+def test_serve_refuses_a_database_that_would_lose_acknowledged_commits(
+    start_tracker: StartTracker, database_url: str
+) -> None:
     asyncio.run(_set_on_database(database_url, "synchronous_commit = off"))
     done = serve("--host", "127.0.0.1", "--port", "0", TRACKER_DATABASE_URL=database_url, **OPEN)
     assert done.returncode == 2, done.stderr
@@ -208,7 +230,7 @@ def test_serve_refuses_a_database_that_would_lose_acknowledged_commits(start_tra
     assert "synchronous_commit=off, full_page_writes=on; UNSAFE" in tracker.log()
 
 
-def test_serve_gives_up_clearly_when_the_database_never_answers(tmp_path):
+def test_serve_gives_up_clearly_when_the_database_never_answers(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "TRACKER_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none",
@@ -227,7 +249,9 @@ def test_serve_gives_up_clearly_when_the_database_never_answers(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_workers_share_one_port_and_stop_together(start_tracker, database_url, examples):
+def test_workers_share_one_port_and_stop_together(
+    start_tracker: StartTracker, database_url: str, examples: dict[str, bytes]
+) -> None:
     tracker = start_tracker({"TRACKER_DATABASE_URL": database_url}, args=("--workers", "2"))
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
     assert all(post(tracker.url, raw).status == 200 for _ in range(20))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
+from pydantic import BaseModel
 
-from tests.support.fleet import rollout
+from tests.e2e.conftest import StartTracker
+from tests.support.fleet import Script, rollout
+from tests.support.server import TrackerProcess
 from tracker.documents import FeedDeviceTransition, FeedTaskTransition
 
 
@@ -28,9 +32,10 @@ def sw(device: str, state: str, op: str = "op-s") -> bytes:
 
 async def read_events(
     response: aiohttp.ClientResponse, count: int, timeout: float = 15
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Parse server-sent events until `count` have arrived."""
-    events, fields = [], {}
+    events: list[dict[str, Any]] = []
+    fields: dict[str, str] = {}
     async with asyncio.timeout(timeout):
         while len(events) < count:
             line = (await response.content.readline()).decode().rstrip("\n")
@@ -44,29 +49,30 @@ async def read_events(
     return events
 
 
-def _checked(fields: dict[str, str]) -> dict:
+def _checked(fields: dict[str, str]) -> dict[str, Any]:
     """One event, validated against the model the OpenAPI document names for it."""
-    model = {
+    models: dict[str, type[BaseModel]] = {
         "device_transition": FeedDeviceTransition,
         "device_result": FeedDeviceTransition,
         "task_transition": FeedTaskTransition,
-    }[fields["event"]]
-    model.model_validate_json(fields["data"])
+    }
+    models[fields["event"]].model_validate_json(fields["data"])
     return {"id": int(fields["id"]), "event": fields["event"], **json.loads(fields["data"])}
 
 
 @pytest.fixture
-def server(start_tracker, database_url):
+def server(start_tracker: StartTracker, database_url: str) -> TrackerProcess:
     return start_tracker({"TRACKER_DATABASE_URL": database_url, "TRACKER_LOG_LEVEL": "WARNING"})
 
 
-async def post(session: aiohttp.ClientSession, server, body: bytes) -> int:
+async def post(session: aiohttp.ClientSession, server: TrackerProcess, body: bytes) -> int:
     async with session.post(f"{server.url}/v1/notifications", data=body) as response:
         assert response.status == 200
-        return (await response.json())["position"]
+        position: int = (await response.json())["position"]
+        return position
 
 
-async def test_a_client_that_disconnects_resumes_where_it_left_off(server):
+async def test_a_client_that_disconnects_resumes_where_it_left_off(server: TrackerProcess) -> None:
     async with aiohttp.ClientSession() as session:
         stream = await session.get(f"{server.url}/v1/stream", params={"device_id": "dev-1"})
         assert stream.headers["Content-Type"] == "text/event-stream"
@@ -95,7 +101,9 @@ async def test_a_client_that_disconnects_resumes_where_it_left_off(server):
         resumed.close()
 
 
-async def test_filters_by_operation_and_carries_task_transitions(server, examples):
+async def test_filters_by_operation_and_carries_task_transitions(
+    server: TrackerProcess, examples: dict[str, bytes]
+) -> None:
     async with aiohttp.ClientSession() as session:
         by_op = await session.get(f"{server.url}/v1/stream", params={"operation_id": "op-b"})
         everything = await session.get(f"{server.url}/v1/stream")
@@ -116,12 +124,14 @@ async def test_filters_by_operation_and_carries_task_transitions(server, example
         everything.close()
 
 
-async def test_a_stream_under_concurrent_writers_misses_nothing(server, database_url):
+async def test_a_stream_under_concurrent_writers_misses_nothing(
+    server: TrackerProcess, database_url: str
+) -> None:
     scripts = rollout("feed", devices=40, tasks=5)
     async with aiohttp.ClientSession() as session:
         stream = await session.get(f"{server.url}/v1/stream", params={"after": "0"})
 
-        async def writer(mine):
+        async def writer(mine: list[Script]) -> None:
             for script in mine:
                 for body in script.bodies:
                     await post(session, server, body)
@@ -141,7 +151,7 @@ async def test_a_stream_under_concurrent_writers_misses_nothing(server, database
         stream.close()
 
 
-async def test_a_bad_last_event_id_is_a_400(server):
+async def test_a_bad_last_event_id_is_a_400(server: TrackerProcess) -> None:
     async with (
         aiohttp.ClientSession() as session,
         session.get(f"{server.url}/v1/stream", headers={"Last-Event-ID": "yesterday"}) as response,
@@ -149,7 +159,7 @@ async def test_a_bad_last_event_id_is_a_400(server):
         assert response.status == 400
 
 
-async def test_shutdown_ends_open_streams(server):
+async def test_shutdown_ends_open_streams(server: TrackerProcess) -> None:
     async with aiohttp.ClientSession() as session:
         stream = await session.get(f"{server.url}/v1/stream")
         await asyncio.sleep(0.5)
@@ -160,7 +170,9 @@ async def test_shutdown_ends_open_streams(server):
         stream.close()
 
 
-async def test_results_are_in_the_stream_as_they_commit(server, examples):
+async def test_results_are_in_the_stream_as_they_commit(
+    server: TrackerProcess, examples: dict[str, bytes]
+) -> None:
     async with aiohttp.ClientSession() as session:
         stream = await session.get(f"{server.url}/v1/stream", params={"device_id": "d-7f3a9c01"})
         await post(session, server, examples["oceanconnect-swUpgradeStateChangeNotify"])

@@ -7,7 +7,9 @@ import os
 import ssl
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import aiohttp
 import pytest
@@ -15,6 +17,10 @@ import pytest
 from tests.support.server import TrackerProcess
 
 SW_STATE = "oceanconnect-swUpgradeStateChangeNotify"
+
+
+class StartHttps(Protocol):
+    def __call__(self, args: tuple[str, ...] = ()) -> TrackerProcess: ...
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +38,14 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def trusting(certificate) -> ssl.SSLContext:
+def trusting(certificate: tuple[Path, Path]) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(certificate[0]))
 
 
 @pytest.fixture
-def https_tracker(database_url, certificate, trusting, tmp_path):
+def https_tracker(
+    database_url: str, certificate: tuple[Path, Path], trusting: ssl.SSLContext, tmp_path: Path
+) -> Iterator[StartHttps]:
     started: list[TrackerProcess] = []
 
     def start(args: tuple[str, ...] = ()) -> TrackerProcess:
@@ -56,7 +64,12 @@ def https_tracker(database_url, certificate, trusting, tmp_path):
 
 
 @pytest.mark.parametrize("args", [(), ("--workers", "2")], ids=["one process", "two workers"])
-async def test_the_api_is_served_over_https(https_tracker, trusting, examples, args):
+async def test_the_api_is_served_over_https(
+    https_tracker: StartHttps,
+    trusting: ssl.SSLContext,
+    examples: dict[str, bytes],
+    args: tuple[str, ...],
+) -> None:
     server = https_tracker(args)
     assert server.url.startswith("https://")
     async with aiohttp.ClientSession() as session:
@@ -70,7 +83,9 @@ async def test_the_api_is_served_over_https(https_tracker, trusting, examples, a
             assert (await response.json())["software"]["state"] == "downloading"
 
 
-async def test_plain_http_and_untrusting_clients_get_nothing(https_tracker, examples):
+async def test_plain_http_and_untrusting_clients_get_nothing(
+    https_tracker: StartHttps, examples: dict[str, bytes]
+) -> None:
     server = https_tracker()
     plain = server.url.replace("https://", "http://")
     async with aiohttp.ClientSession() as session:
@@ -85,7 +100,9 @@ async def test_plain_http_and_untrusting_clients_get_nothing(https_tracker, exam
                 pass
 
 
-def test_a_certificate_without_its_key_is_refused_at_start(certificate, database_url):
+def test_a_certificate_without_its_key_is_refused_at_start(
+    certificate: tuple[Path, Path], database_url: str
+) -> None:
     done = subprocess.run(
         [
             sys.executable,

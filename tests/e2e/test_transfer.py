@@ -7,9 +7,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 
+from tests.e2e.conftest import StartTracker
 from tests.e2e.http import post
 from tests.support.fleet import rollout
 from tests.support.postgres import create_database, drop_database
@@ -27,7 +30,7 @@ def tracker(url: str, *args: str, stdin: bytes | None = None) -> subprocess.Comp
     )
 
 
-async def snapshot(url: str) -> dict[str, list]:
+async def snapshot(url: str) -> dict[str, list[dict[str, Any]]]:
     conn = await asyncpg.connect(url)
     try:
         tables = {"events": await conn.fetch("SELECT * FROM events ORDER BY position")}
@@ -40,8 +43,12 @@ async def snapshot(url: str) -> dict[str, list]:
 
 
 def test_export_then_import_gives_the_same_log_and_projections(
-    start_tracker, database_url, postgres_server, examples, tmp_path
-):
+    start_tracker: StartTracker,
+    database_url: str,
+    postgres_server: str,
+    examples: dict[str, bytes],
+    tmp_path: Path,
+) -> None:
     server = start_tracker({"TRACKER_DATABASE_URL": database_url})
     for raw in examples.values():
         assert post(server.url, raw).status == 200
@@ -69,14 +76,18 @@ def test_export_then_import_gives_the_same_log_and_projections(
         drop_database(empty)
 
 
-def test_export_after_a_position(start_tracker, database_url, examples):
+def test_export_after_a_position(
+    start_tracker: StartTracker, database_url: str, examples: dict[str, bytes]
+) -> None:
     server = start_tracker({"TRACKER_DATABASE_URL": database_url})
     positions = [post(server.url, raw).json()["position"] for raw in examples.values()]
     exported = tracker(database_url, "export", "--after", str(positions[2]))
     assert [json.loads(line)["position"] for line in exported.stdout.splitlines()] == positions[3:]
 
 
-def test_import_takes_bare_notifications_and_reports_refusals(database_url, examples):
+def test_import_takes_bare_notifications_and_reports_refusals(
+    database_url: str, examples: dict[str, bytes]
+) -> None:
     bare = b"\n".join(raw.replace(b"\n", b"") for raw in examples.values())
     stdin = bare + b"\n\n" + b'{"notifyType": "swUpgradeStateChangeNotify"}\n' + b"not json\n"
     done = tracker(database_url, "import", "-", stdin=stdin)

@@ -7,8 +7,10 @@ so the append's commit stalls for exactly as long as the test wants (issue 12, i
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
+from aiohttp.test_utils import TestClient
 
 STALL_LOCK = 4242
 STALL = f"""
@@ -22,7 +24,9 @@ CREATE CONSTRAINT TRIGGER stall_commit AFTER INSERT ON events
 """
 
 
-async def test_no_200_leaves_before_the_commit_is_visible(client, database_url, examples):
+async def test_no_200_leaves_before_the_commit_is_visible(
+    client: TestClient[Any, Any], database_url: str, examples: dict[str, bytes]
+) -> None:
     await client.get("/readyz")  # the schema is migrated by now
     holder = await asyncpg.connect(database_url)
     other = await asyncpg.connect(database_url)

@@ -31,7 +31,9 @@ async def logged(database: Database) -> dict[int, str]:
     return {row["position"]: row["stream_id"] for row in rows}
 
 
-async def test_concurrent_appends_share_transactions_and_answer_after_commit(database, examples):
+async def test_concurrent_appends_share_transactions_and_answer_after_commit(
+    database: Database, examples: dict[str, bytes]
+) -> None:
     batches: list[int] = []
     appends = GroupCommit(database, on_commit=batches.append)
     visible_when_answered: list[bool] = []
@@ -59,13 +61,17 @@ async def test_concurrent_appends_share_transactions_and_answer_after_commit(dat
     assert tracks == 200  # projected in the same transactions
 
 
-async def test_a_lone_delivery_is_committed_at_once(database, examples):
+async def test_a_lone_delivery_is_committed_at_once(
+    database: Database, examples: dict[str, bytes]
+) -> None:
     appends = GroupCommit(database)
     position = await asyncio.wait_for(appends.append(device_event(examples, "alone"), NOW), 2)
     assert (await logged(database))[position] == "alone"
 
 
-async def test_a_batch_that_cannot_commit_fails_only_its_own_callers(database_url, examples):
+async def test_a_batch_that_cannot_commit_fails_only_its_own_callers(
+    database_url: str, examples: dict[str, bytes]
+) -> None:
     """Hold the append lock so the first batch times out; the next batch must still land."""
     database = await Database.open(database_url, timeout=0.5, size=4)
     try:
@@ -97,7 +103,9 @@ async def test_a_batch_that_cannot_commit_fails_only_its_own_callers(database_ur
         await database.close()
 
 
-async def test_one_bad_delivery_does_not_sink_its_batch(database, examples):
+async def test_one_bad_delivery_does_not_sink_its_batch(
+    database: Database, examples: dict[str, bytes]
+) -> None:
     """A delivery the database refuses (here a row the schema's CHECK refuses) fails alone, as
     `Unstorable` (a refusal, not a 500), and the batch is split in halves, not one by one."""
     commits: list[int] = []
@@ -120,7 +128,9 @@ async def test_one_bad_delivery_does_not_sink_its_batch(database, examples):
     assert positions == sorted(positions)  # still in the order they arrived
 
 
-async def test_drain_waits_for_what_is_queued(database, examples):
+async def test_drain_waits_for_what_is_queued(
+    database: Database, examples: dict[str, bytes]
+) -> None:
     appends = GroupCommit(database)
     pending = [
         asyncio.create_task(appends.append(device_event(examples, f"d-{i}"), NOW))
@@ -133,8 +143,8 @@ async def test_drain_waits_for_what_is_queued(database, examples):
 
 
 async def test_close_finishes_the_batch_in_flight_and_refuses_what_waits_behind_it(
-    database, examples
-):
+    database: Database, examples: dict[str, bytes]
+) -> None:
     """At shutdown nobody waits for the queue any more: commit what is in flight, no more."""
     appends = GroupCommit(database)
     async with database.pool.acquire() as blocker:

@@ -70,6 +70,7 @@ def edit_body(position: int, old: str, new: str, *, rehash_after: int | None = N
 
     async def edit(conn: asyncpg.Connection) -> None:
         row = await conn.fetchrow(READ_BODY, position)
+        assert row is not None
         body = bodies.unpack(row["codec"], row["raw"]).replace(old.encode(), new.encode())
         codec, stored = bodies.pack(body)
         await conn.execute(SET_BODY, position, stored, codec)
@@ -86,6 +87,8 @@ def edit_body(position: int, old: str, new: str, *, rehash_after: int | None = N
 def swap_bodies(first: int, second: int) -> Tampering:
     async def swap(conn: asyncpg.Connection) -> None:
         a, b = [await conn.fetchrow(READ_BODY, p) for p in (first, second)]
+        assert a is not None
+        assert b is not None
         await conn.execute(SET_BODY, first, b["raw"], b["codec"])
         await conn.execute(SET_BODY, second, a["raw"], a["codec"])
 
@@ -127,8 +130,8 @@ async def positions_of(database: Database, device: str) -> list[int]:
 
 @pytest.mark.parametrize("per_transaction", [1, 3, 36], ids=lambda n: f"{n}-per-batch")
 async def test_every_event_chains_to_the_one_before_it_in_its_stream(
-    database, migrated_url, per_transaction
-):
+    database: Database, migrated_url: str, per_transaction: int
+) -> None:
     """Across batches and within one (36 per batch: each stream's events chain in it)."""
     await record_all(database, streams_of(), per_transaction)
     rows = await database.pool.fetch(
@@ -149,7 +152,9 @@ async def test_every_event_chains_to_the_one_before_it_in_its_stream(
 @pytest.mark.parametrize(
     "tampering", ["altered", "removed", "reordered", "rehashed", "garbled", "uncompressed"]
 )
-async def test_verify_names_what_a_superuser_rewrote(database, migrated_url, tampering):
+async def test_verify_names_what_a_superuser_rewrote(
+    database: Database, migrated_url: str, tampering: str
+) -> None:
     await record_all(database, streams_of())
     d1 = await positions_of(database, "d-1")
     victim, following = d1[4], d1[5]
@@ -190,7 +195,7 @@ async def test_verify_names_what_a_superuser_rewrote(database, migrated_url, tam
     assert "break their stream's hash chain" in done.stdout
 
 
-async def test_concurrent_writers_never_chain_to_a_stale_head(database_url):
+async def test_concurrent_writers_never_chain_to_a_stale_head(database_url: str) -> None:
     """Two pools (as two server processes would) append to the same streams at once."""
     pools = [await Database.open(database_url, timeout=10, size=4) for _ in range(2)]
     try:
@@ -210,7 +215,9 @@ async def test_concurrent_writers_never_chain_to_a_stale_head(database_url):
     assert "200 events in 2 streams" in done.stdout
 
 
-async def test_the_migration_chains_a_log_written_before_it(database_url, tmp_path: Path):
+async def test_the_migration_chains_a_log_written_before_it(
+    database_url: str, tmp_path: Path
+) -> None:
     older = tmp_path / "sql"
     older.mkdir()
     for path in sorted(sql_dir().glob("00[123]_*.sql")):

@@ -6,24 +6,37 @@ import asyncio
 import base64
 import io
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+
+from tests.integration.conftest import MakeClient
 
 
-async def post(client, body: bytes, **kwargs):
+async def post(
+    client: TestClient[Any, Any], body: bytes | io.BytesIO | AsyncIterator[bytes], **kwargs: Any
+) -> ClientResponse:
     return await client.post(
         "/v1/notifications", data=body, headers={"Content-Type": "application/json"}, **kwargs
     )
 
 
-async def all_events(client, token: str | None = None) -> list[dict]:
+async def all_events(
+    client: TestClient[Any, Any], token: str | None = None
+) -> list[dict[str, Any]]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     response = await client.get("/v1/events", params={"limit": "1000"}, headers=headers)
     assert response.status == 200
-    return (await response.json())["items"]
+    items: list[dict[str, Any]] = (await response.json())["items"]
+    return items
 
 
-async def test_every_example_is_accepted_and_logged_verbatim(client, examples):
+async def test_every_example_is_accepted_and_logged_verbatim(
+    client: TestClient[Any, Any], examples: dict[str, bytes]
+) -> None:
     for stem, raw in examples.items():
         response = await post(client, raw)
         assert response.status == 200, stem
@@ -36,11 +49,12 @@ async def test_every_example_is_accepted_and_logged_verbatim(client, examples):
     assert [e["payload"] for e in logged] == [json.loads(raw) for raw in examples.values()]
 
 
-def _error_of(body: dict) -> dict:
+def _error_of(body: dict[str, Any]) -> dict[str, Any]:
     assert set(body) == {"error"}
     assert set(body["error"]) == {"code", "message", "details"}
     assert body["error"]["message"]
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 @pytest.mark.parametrize(
@@ -55,7 +69,9 @@ def _error_of(body: dict) -> dict:
         (b'{"notifyType": "swUpgradeStateChangeNotify"}', 422, "schema_violation"),
     ],
 )
-async def test_bad_bodies_get_a_clear_json_error_and_are_kept(client, body, status, code):
+async def test_bad_bodies_get_a_clear_json_error_and_are_kept(
+    client: TestClient[Any, Any], body: bytes, status: int, code: str
+) -> None:
     response = await post(client, body)
     assert response.status == status
     assert response.content_type == "application/json"
@@ -68,7 +84,9 @@ async def test_bad_bodies_get_a_clear_json_error_and_are_kept(client, body, stat
     assert await all_events(client) == []
 
 
-async def test_a_schema_violation_names_the_field(client, examples):
+async def test_a_schema_violation_names_the_field(
+    client: TestClient[Any, Any], examples: dict[str, bytes]
+) -> None:
     body = json.loads(examples["oceanconnect-fwUpgradeStateChangeNotify"])
     body["step"] = 2
     response = await post(client, json.dumps(body).encode())
@@ -78,7 +96,9 @@ async def test_a_schema_violation_names_the_field(client, examples):
     assert "step" in error["message"]
 
 
-async def test_an_oversized_body_is_413_and_its_prefix_is_kept(make_client, examples):
+async def test_an_oversized_body_is_413_and_its_prefix_is_kept(
+    make_client: MakeClient, examples: dict[str, bytes]
+) -> None:
     client = await make_client(max_body_bytes=100)
     response = await post(client, b'{"pad": "' + b"x" * 200 + b'"}')
     assert response.status == 413
@@ -91,17 +111,19 @@ async def test_an_oversized_body_is_413_and_its_prefix_is_kept(make_client, exam
     assert (await post(client, exact)).status == 200
 
 
-async def test_the_default_limit_is_one_mebibyte(client):
+async def test_the_default_limit_is_one_mebibyte(client: TestClient[Any, Any]) -> None:
     big = b'{"pad": "' + b"x" * (1024 * 1024) + b'"}'
     assert (await post(client, io.BytesIO(big))).status == 413
     fits = b'{"pad": "' + b"x" * (1024 * 1024 - 20) + b'"}'
     assert (await post(client, io.BytesIO(fits))).status == 200
 
 
-async def test_a_body_sent_in_chunks_without_length_is_limited_too(make_client):
+async def test_a_body_sent_in_chunks_without_length_is_limited_too(
+    make_client: MakeClient,
+) -> None:
     client = await make_client(max_body_bytes=1000)
 
-    async def chunks():
+    async def chunks() -> AsyncIterator[bytes]:
         yield b'{"pad": "'
         for _ in range(20):
             yield b"z" * 100
@@ -111,7 +133,9 @@ async def test_a_body_sent_in_chunks_without_length_is_limited_too(make_client):
     assert response.status == 413
 
 
-async def test_the_same_body_three_times_is_three_deliveries(client, examples):
+async def test_the_same_body_three_times_is_three_deliveries(
+    client: TestClient[Any, Any], examples: dict[str, bytes]
+) -> None:
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
     positions = [(await (await post(client, raw)).json())["position"] for _ in range(3)]
     assert positions == sorted(set(positions))
@@ -120,7 +144,7 @@ async def test_the_same_body_three_times_is_three_deliveries(client, examples):
     assert all(e["payload"] == json.loads(raw) for e in logged)
 
 
-async def test_an_unrecognised_type_is_accepted_and_logged(client):
+async def test_an_unrecognised_type_is_accepted_and_logged(client: TestClient[Any, Any]) -> None:
     raw = (
         b'{"notifyType": "deviceDataChanged", "deviceId": "d-1", "service": {"data": {"t": 21.5}}}'
     )
@@ -137,7 +161,7 @@ async def test_an_unrecognised_type_is_accepted_and_logged(client):
     assert (await (await client.get("/v1/rejected")).json())["items"] == []
 
 
-async def test_payload_is_served_exactly_as_received(client):
+async def test_payload_is_served_exactly_as_received(client: TestClient[Any, Any]) -> None:
     raw = b'{"notifyType":"deviceDataChanged","big":123456789012345678901234567890,"f":1.50}'
     position = (await (await post(client, raw)).json())["position"]
     listing = await (await client.get("/v1/events")).read()
@@ -145,7 +169,7 @@ async def test_payload_is_served_exactly_as_received(client):
     assert await (await client.get(f"/v1/events/{position}/raw")).read() == raw
 
 
-async def test_unknown_paths_and_methods_answer_json(client):
+async def test_unknown_paths_and_methods_answer_json(client: TestClient[Any, Any]) -> None:
     response = await client.get("/v1/nothing-here")
     assert response.status == 404
     assert _error_of(await response.json())["code"] == "not_found"
@@ -156,7 +180,9 @@ async def test_unknown_paths_and_methods_answer_json(client):
     assert response.status == 404
 
 
-async def test_a_sender_that_hangs_up_mid_body_harms_nothing(client, examples, caplog):
+async def test_a_sender_that_hangs_up_mid_body_harms_nothing(
+    client: TestClient[Any, Any], examples: dict[str, bytes], caplog: pytest.LogCaptureFixture
+) -> None:
     _, writer = await asyncio.open_connection(client.host, client.port)
     writer.write(
         b'POST /v1/notifications HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{"notifyType"'
@@ -171,7 +197,7 @@ async def test_a_sender_that_hangs_up_mid_body_harms_nothing(client, examples, c
     assert [r for r in caplog.records if r.levelname in {"ERROR", "CRITICAL"}] == []
 
 
-async def test_a_broken_content_encoding_is_a_400(client):
+async def test_a_broken_content_encoding_is_a_400(client: TestClient[Any, Any]) -> None:
     response = await client.post(
         "/v1/notifications", data=b"definitely not gzip", headers={"Content-Encoding": "gzip"}
     )

@@ -168,7 +168,13 @@ CASES = list(cases())
     [(n, listing, f) for n, listing, f, _ in CASES],
     ids=[f"{n}[{label}]" for n, _, _, label in CASES],
 )
-async def test_a_page_reads_about_a_page(fleet_url, name, listing, filters, deep):
+async def test_a_page_reads_about_a_page(
+    fleet_url: str,
+    name: str,
+    listing: Listing,
+    filters: dict[str, Any],  # a value per filter, of the type its DeviceFilter field takes
+    deep: bool,
+) -> None:
     if listing in (queries.TRACKS_BY_ID, queries.TRACKS_STUCK):  # as the server plans it
         database = await Database.open(fleet_url, timeout=10, size=1)
         try:
@@ -217,7 +223,8 @@ async def explain(conn: asyncpg.Connection, sql: str, args: list[Any]) -> dict[s
             )
         finally:
             await conn.execute("DEALLOCATE page")
-    return json.loads(text)[0]
+    plan: dict[str, Any] = json.loads(text)[0]
+    return plan
 
 
 def literal(value: object) -> str:
@@ -243,7 +250,9 @@ def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     ],
     ids=["everything", "one-operation", "one-device"],
 )
-async def test_the_live_feed_reads_about_a_page(fleet_url, sql, args, index):
+async def test_the_live_feed_reads_about_a_page(
+    fleet_url: str, sql: str, args: tuple[object, ...], index: str
+) -> None:
     conn = await asyncpg.connect(fleet_url)
     try:
         plan = await explain(conn, sql, list(args))
@@ -256,7 +265,7 @@ async def test_the_live_feed_reads_about_a_page(fleet_url, sql, args, index):
     assert 0 < read <= 2 * LIMIT
 
 
-async def test_the_server_plans_every_statement_for_its_values(migrated_url):
+async def test_the_server_plans_every_statement_for_its_values(migrated_url: str) -> None:
     database = await Database.open(migrated_url, timeout=10, size=1)
     try:
         row = await database.fetchrow("settings", "SHOW plan_cache_mode")

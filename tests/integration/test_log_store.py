@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -32,41 +33,51 @@ async def append_one(database: Database, raw: bytes) -> int:
         "TRUNCATE {t}",
     ],
 )
-async def test_history_cannot_be_rewritten(database, examples, table, statement):
+async def test_history_cannot_be_rewritten(
+    database: Database, examples: dict[str, bytes], table: str, statement: str
+) -> None:
     await append_one(database, examples["oceanconnect-swUpgradeStateChangeNotify"])
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match=f"{table} is append-only"):
         await database.pool.execute(statement.format(t=table))
     assert await database.pool.fetchval("SELECT count(*) FROM events") == 1
 
 
-async def test_the_log_keeps_the_exact_bytes_compressed(database, examples):
+async def test_the_log_keeps_the_exact_bytes_compressed(
+    database: Database, examples: dict[str, bytes]
+) -> None:
     for stem, raw in examples.items():
         position = await append_one(database, raw)
         row = await database.pool.fetchrow(
             "SELECT raw, codec FROM events WHERE position = $1", position
         )
+        assert row is not None, stem
         assert bodies.unpack(row["codec"], row["raw"]) == raw, stem
         assert row["codec"] == 1, stem
         assert len(row["raw"]) < len(raw) / 3, stem  # the examples are in dictionary 1
         assert await events.read_raw(database, position) == raw, stem
 
 
-async def test_a_body_the_dictionary_cannot_shrink_is_kept_as_received(database):
+async def test_a_body_the_dictionary_cannot_shrink_is_kept_as_received(
+    database: Database,
+) -> None:
     odd = b'{"x": 1}'  # shorter than any zstd frame
     position = await append_one(database, odd)
     row = await database.pool.fetchrow(
         "SELECT raw, codec FROM events WHERE position = $1", position
     )
+    assert row is not None
     assert (row["codec"], bytes(row["raw"])) == (0, odd)
     assert await events.read_raw(database, position) == odd
 
 
-async def test_a_dictionary_once_written_cannot_change(database):
+async def test_a_dictionary_once_written_cannot_change(database: Database) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="body_codecs is append-only"):
         await database.pool.execute("UPDATE body_codecs SET dictionary = '' WHERE id = 1")
 
 
-async def test_migrations_are_idempotent_and_safe_from_many_processes_at_once(database_url):
+async def test_migrations_are_idempotent_and_safe_from_many_processes_at_once(
+    database_url: str,
+) -> None:
     async def one() -> list[str]:
         conn = await asyncpg.connect(database_url)
         try:
@@ -86,7 +97,9 @@ async def test_migrations_are_idempotent_and_safe_from_many_processes_at_once(da
         await conn.close()
 
 
-async def test_a_late_commit_is_never_skipped_by_a_follower(database, examples):
+async def test_a_late_commit_is_never_skipped_by_a_follower(
+    database: Database, examples: dict[str, bytes]
+) -> None:
     """Writer A takes a position and stays uncommitted; writer B must not become visible first."""
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
     async with database.pool.acquire() as conn_a:
@@ -107,7 +120,9 @@ async def test_a_late_commit_is_never_skipped_by_a_follower(database, examples):
     ]
 
 
-async def test_a_follower_under_concurrent_writers_sees_every_event(database, examples):
+async def test_a_follower_under_concurrent_writers_sees_every_event(
+    database: Database, examples: dict[str, bytes]
+) -> None:
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
     writers_done = asyncio.Event()
     seen: list[int] = []
@@ -138,7 +153,9 @@ async def test_a_follower_under_concurrent_writers_sees_every_event(database, ex
     assert seen == logged
 
 
-async def test_a_slow_migration_is_not_cut_short_by_the_request_timeout(database_url, tmp_path):
+async def test_a_slow_migration_is_not_cut_short_by_the_request_timeout(
+    database_url: str, tmp_path: Path
+) -> None:
     """004 rewrites the whole log once: minutes on a big one, against a 5 s request timeout."""
     (tmp_path / "001_slow.sql").write_text("SELECT pg_sleep(1.5); CREATE TABLE slow_done (x int);")
     database = await Database.open(database_url, timeout=0.5, size=1)

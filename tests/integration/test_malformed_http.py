@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 MALFORMED = {
     "not HTTP": b"GARBAGE\r\n\r\n",
@@ -19,7 +21,9 @@ MALFORMED = {
 }
 
 
-async def exchange(client, request: bytes) -> tuple[int, dict[str, str], bytes]:
+async def exchange(
+    client: TestClient[Any, Any], request: bytes
+) -> tuple[int, dict[str, str], bytes]:
     reader, writer = await asyncio.open_connection(client.host, client.port)
     try:
         writer.write(request)
@@ -33,7 +37,9 @@ async def exchange(client, request: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 @pytest.mark.parametrize("request_bytes", MALFORMED.values(), ids=MALFORMED.keys())
-async def test_a_request_that_is_not_http_gets_a_json_error(client, request_bytes, caplog):
+async def test_a_request_that_is_not_http_gets_a_json_error(
+    client: TestClient[Any, Any], request_bytes: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="aiohttp.server")
     status, headers, body = await exchange(client, request_bytes)
     assert status == 400

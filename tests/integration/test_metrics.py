@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.conftest import MakeClient
 from tracker.store.replay import replay
 
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]  # by name and sorted labels
 
-async def scrape(client) -> dict[tuple[str, tuple], float]:
+
+async def scrape(client: TestClient[Any, Any]) -> Samples:
     response = await client.get("/metrics")
     assert response.status == 200
     assert response.content_type == "text/plain"
-    samples = {}
+    samples: Samples = {}
     for family in text_string_to_metric_families(await response.text()):
         for sample in family.samples:
             samples[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
     return samples
 
 
-def value(samples, name, **labels) -> float:
+def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-async def test_counters_follow_what_happens(make_client, examples):
+async def test_counters_follow_what_happens(
+    make_client: MakeClient, examples: dict[str, bytes]
+) -> None:
     client = await make_client(ingest_token="in")
     before = await scrape(client)
     auth = {"Authorization": "Bearer in"}
@@ -37,7 +45,7 @@ async def test_counters_follow_what_happens(make_client, examples):
     assert (await client.post("/v1/notifications", data=b"{}")).status == 401
     after = await scrape(client)
 
-    def grew(name, **labels):
+    def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
     assert grew("tracker_notifications_received_total") == 7
@@ -52,7 +60,7 @@ async def test_counters_follow_what_happens(make_client, examples):
     assert value(after, "tracker_replay_running") == 0
 
 
-async def test_unknown_types_do_not_become_labels(client):
+async def test_unknown_types_do_not_become_labels(client: TestClient[Any, Any]) -> None:
     for n in range(50):
         body = f'{{"notifyType": "made-up-{n}"}}'.encode()
         assert (await client.post("/v1/notifications", data=body)).status == 200
@@ -60,7 +68,9 @@ async def test_unknown_types_do_not_become_labels(client):
     assert not any("made-up" in str(labels) for _, labels in samples)
 
 
-async def test_replay_progress_is_exposed(client, migrated_url, examples):
+async def test_replay_progress_is_exposed(
+    client: TestClient[Any, Any], migrated_url: str, examples: dict[str, bytes]
+) -> None:
     for raw in examples.values():
         await client.post("/v1/notifications", data=raw)
     await replay(migrated_url, check=False)

@@ -4,6 +4,9 @@ latest activity, and their members (also those that moved on)."""
 from __future__ import annotations
 
 import json
+from typing import Any
+
+from aiohttp.test_utils import TestClient
 
 from tests.integration.test_projections_http import post_all, result, sw
 
@@ -23,15 +26,17 @@ def fw(device: str, step: str, op: str) -> bytes:
     ).encode()
 
 
-async def get(client, path: str, **params) -> dict:
+async def get(client: TestClient[Any, Any], path: str, **params: str) -> dict[str, Any]:
     response = await client.get(path, params=params)
     assert response.status == 200, await response.text()
-    return await response.json()
+    document: dict[str, Any] = await response.json()
+    return document
 
 
-async def walk(client, path: str, **params) -> list[dict]:
+async def walk(client: TestClient[Any, Any], path: str, **params: str) -> list[dict[str, Any]]:
     """Every item of a list, one page of `limit` at a time."""
-    items, cursor = [], None
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
     while True:
         page = await get(client, path, **params, **({"cursor": cursor} if cursor else {}))
         items += page["items"]
@@ -39,7 +44,7 @@ async def walk(client, path: str, **params) -> list[dict]:
             return items
 
 
-async def test_the_rollup_counts_errors_and_target_versions(client):
+async def test_the_rollup_counts_errors_and_target_versions(client: TestClient[Any, Any]) -> None:
     await post_all(
         client,
         *(sw(f"d{i}", "idle") for i in range(6)),
@@ -68,7 +73,9 @@ async def test_the_rollup_counts_errors_and_target_versions(client):
     ]
 
 
-async def test_operations_are_listed_most_recently_active_first(client):
+async def test_operations_are_listed_most_recently_active_first(
+    client: TestClient[Any, Any],
+) -> None:
     await post_all(client, sw("a", "downloading", op="first"))
     await post_all(client, fw("b", "1", op="second"))
     await post_all(client, sw("c", "downloading", op="third", app="app-9"))
@@ -97,7 +104,7 @@ async def test_operations_are_listed_most_recently_active_first(client):
     assert (await client.get("/v1/operations/second", params={"track": "software"})).status == 404
 
 
-async def test_members_include_devices_that_moved_on(client):
+async def test_members_include_devices_that_moved_on(client: TestClient[Any, Any]) -> None:
     await post_all(
         client,
         sw("a", "downloading"),
@@ -132,7 +139,7 @@ async def test_members_include_devices_that_moved_on(client):
     assert missing.status == 404
 
 
-async def test_cursors_do_not_cross_lists(client):
+async def test_cursors_do_not_cross_lists(client: TestClient[Any, Any]) -> None:
     await post_all(client, *(sw(f"d{i}", "idle", op=f"op-{i}") for i in range(3)))
     operations = await get(client, "/v1/operations", limit="1")
     devices = await get(client, "/v1/devices", limit="1")

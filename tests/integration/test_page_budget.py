@@ -52,10 +52,11 @@ async def test_the_log_is_paged_by_bytes(
 async def test_refused_bodies_are_paged_by_bytes(
     client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rejected, "PAGE_BYTES", 500 * KIB)
+    # Each refusal keeps its first 64 KiB (TRACKER_REJECTED_PREFIX_BYTES): two fit in 150 KiB.
+    monkeypatch.setattr(rejected, "PAGE_BYTES", 150 * KIB)
     for _ in range(5):
         body = b"not json " + os.urandom(150 * KIB)
         assert (await client.post("/v1/notifications", data=body)).status == 400
     pages = await follow(client, "/v1/rejected")
     assert [p for page in pages for p in page] == [1, 2, 3, 4, 5]
-    assert [len(page) for page in pages] == [3, 2]
+    assert [len(page) for page in pages] == [2, 2, 1]

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 MISSING = object()
 
@@ -92,8 +93,8 @@ def task(
     ).encode()
 
 
-async def post_all(client, *bodies: bytes) -> list[dict[str, Any]]:
-    answers = []
+async def post_all(client: TestClient[Any, Any], *bodies: bytes) -> list[dict[str, Any]]:
+    answers: list[dict[str, Any]] = []
     for body in bodies:
         response = await client.post("/v1/notifications", data=body)
         assert response.status == 200, await response.text()
@@ -101,20 +102,23 @@ async def post_all(client, *bodies: bytes) -> list[dict[str, Any]]:
     return answers
 
 
-async def get(client, path: str, **params: str) -> Any:
+async def get(client: TestClient[Any, Any], path: str, **params: str) -> Any:
     response = await client.get(path, params=params)
     assert response.status == 200, await response.text()
     return await response.json()
 
 
-async def transitions(client, path: str) -> list[dict[str, Any]]:
-    return (await get(client, f"{path}/transitions", limit="1000"))["items"]
+async def transitions(client: TestClient[Any, Any], path: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = (await get(client, f"{path}/transitions", limit="1000"))["items"]
+    return items
 
 
 # 1. Descriptive fields may be missing or null.
 
 
-async def test_a_result_without_description_is_projected_and_counted(client):
+async def test_a_result_without_description_is_projected_and_counted(
+    client: TestClient[Any, Any],
+) -> None:
     await post_all(client, sw("d", "downloading"), sw_result("d", description=MISSING))
     software = (await get(client, "/v1/devices/d"))["software"]
     assert software["last_result"]["result"] == "SUCCESS"
@@ -123,13 +127,17 @@ async def test_a_result_without_description_is_projected_and_counted(client):
     assert operation["results"]["SUCCESS"] == 1
 
 
-async def test_a_result_with_null_error_code_and_description_keeps_the_nulls(client):
+async def test_a_result_with_null_error_code_and_description_keeps_the_nulls(
+    client: TestClient[Any, Any],
+) -> None:
     await post_all(client, sw_result("d", "FAIL", errorCode=None, description=None))
     last = (await get(client, "/v1/devices/d"))["software"]["last_result"]
     assert (last["result"], last["error_code"], last["description"]) == ("FAIL", None, None)
 
 
-async def test_a_result_without_versions_has_no_anomaly_and_keeps_the_version(client):
+async def test_a_result_without_versions_has_no_anomaly_and_keeps_the_version(
+    client: TestClient[Any, Any],
+) -> None:
     await post_all(client, sw_result("d", curVersion="1.0", targetVersion="1.0"))
     await post_all(
         client,
@@ -146,7 +154,9 @@ async def test_a_result_without_versions_has_no_anomaly_and_keeps_the_version(cl
 # 2. Platform times.
 
 
-async def test_an_event_time_ms_without_milliseconds_is_accepted(client):
+async def test_an_event_time_ms_without_milliseconds_is_accepted(
+    client: TestClient[Any, Any],
+) -> None:
     await post_all(client, task("t", "Waitting", 3, event_time_ms="2026-11-27T01:02:03Z"))
     shown = await get(client, "/v1/tasks/t")
     assert (shown["status"], shown["event_time"]) == ("Waitting", "2026-11-27T01:02:03.000Z")
@@ -155,7 +165,9 @@ async def test_an_event_time_ms_without_milliseconds_is_accepted(client):
 # 3. The task statuses IoTDA uses, and task types we do not project.
 
 
-async def test_initializing_and_stopping_are_valid_task_statuses(client):
+async def test_initializing_and_stopping_are_valid_task_statuses(
+    client: TestClient[Any, Any],
+) -> None:
     await post_all(
         client,
         *(
@@ -176,7 +188,7 @@ async def test_initializing_and_stopping_are_valid_task_statuses(client):
     assert (await get(client, "/v1/tasks/t"))["status"] == "Stopped"
 
 
-async def test_a_task_of_another_type_is_logged_not_projected(client):
+async def test_a_task_of_another_type_is_logged_not_projected(client: TestClient[Any, Any]) -> None:
     [answer] = await post_all(client, task("c", "Processing", task_type="createDevices"))
     assert answer["recognised"] is False
     assert (await client.get("/v1/tasks/c")).status == 404
@@ -188,7 +200,9 @@ async def test_a_task_of_another_type_is_logged_not_projected(client):
 # 4. step and stepDesc.
 
 
-async def test_step_is_followed_when_step_desc_disagrees_and_marked_inconsistent(client):
+async def test_step_is_followed_when_step_desc_disagrees_and_marked_inconsistent(
+    client: TestClient[Any, Any],
+) -> None:
     await post_all(client, fw("d", "1", "idle"), fw("d", "2", "downloaded"))
     assert (await get(client, "/v1/devices/d"))["firmware"]["state"] == "downloaded"
     trail = await transitions(client, "/v1/devices/d")
@@ -201,7 +215,9 @@ async def test_step_is_followed_when_step_desc_disagrees_and_marked_inconsistent
 # 5. The device machine.
 
 
-async def test_updating_back_to_downloaded_is_a_valid_applied_move(client):
+async def test_updating_back_to_downloaded_is_a_valid_applied_move(
+    client: TestClient[Any, Any],
+) -> None:
     await post_all(
         client, *(sw("d", s) for s in ["downloading", "downloaded", "updating", "downloaded"])
     )
@@ -219,7 +235,9 @@ async def test_updating_back_to_downloaded_is_a_valid_applied_move(client):
 
 
 @pytest.mark.parametrize("outcome", ["Fail", "PartialSuccess"])
-async def test_a_retried_task_goes_back_to_processing_validly(client, outcome):
+async def test_a_retried_task_goes_back_to_processing_validly(
+    client: TestClient[Any, Any], outcome: str
+) -> None:
     await post_all(
         client,
         task("t", "Processing", 1),
@@ -238,7 +256,9 @@ async def test_a_retried_task_goes_back_to_processing_validly(client, outcome):
 # 7. Late re-pushes.
 
 
-async def test_a_late_re_push_is_recorded_not_applied_and_its_retry_records_nothing(client):
+async def test_a_late_re_push_is_recorded_not_applied_and_its_retry_records_nothing(
+    client: TestClient[Any, Any],
+) -> None:
     late = sw("d", "downloading")
     await post_all(client, sw("d", "downloading"), sw("d", "downloaded"), late)
     trail = await transitions(client, "/v1/devices/d")
@@ -266,7 +286,9 @@ async def test_a_late_re_push_is_recorded_not_applied_and_its_retry_records_noth
 # 8. Results in the audit trail.
 
 
-async def test_a_result_is_an_entry_of_the_audit_trail_and_moves_the_track(client):
+async def test_a_result_is_an_entry_of_the_audit_trail_and_moves_the_track(
+    client: TestClient[Any, Any],
+) -> None:
     await post_all(
         client,
         sw("d", "downloading", op="op-1", sub="s"),
@@ -283,7 +305,7 @@ async def test_a_result_is_an_entry_of_the_audit_trail_and_moves_the_track(clien
     assert software["state"] == "downloading"
 
 
-async def test_a_fail_at_the_target_version_is_an_anomaly(client):
+async def test_a_fail_at_the_target_version_is_an_anomaly(client: TestClient[Any, Any]) -> None:
     await post_all(client, sw_result("d", "FAIL", curVersion="2.0", targetVersion="2.0"))
     last = (await get(client, "/v1/devices/d"))["software"]["last_result"]
     assert (last["result"], last["anomaly"]) == ("FAIL", True)
@@ -292,7 +314,9 @@ async def test_a_fail_at_the_target_version_is_an_anomaly(client):
 # 9. A device with its result is not stuck.
 
 
-async def test_a_device_with_the_result_of_its_sub_operation_is_not_stuck(client):
+async def test_a_device_with_the_result_of_its_sub_operation_is_not_stuck(
+    client: TestClient[Any, Any],
+) -> None:
     await post_all(
         client,
         sw("done", "downloading"),
@@ -314,7 +338,9 @@ async def test_a_device_with_the_result_of_its_sub_operation_is_not_stuck(client
         (task("t", None), "notify_data.body.status"),
     ],
 )
-async def test_a_wrong_type_on_a_strict_field_is_a_422_naming_it(client, body, field):
+async def test_a_wrong_type_on_a_strict_field_is_a_422_naming_it(
+    client: TestClient[Any, Any], body: bytes, field: str
+) -> None:
     response = await client.post("/v1/notifications", data=body)
     assert response.status == 422, await response.text()
     details = (await response.json())["error"]["details"]

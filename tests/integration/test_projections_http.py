@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from tracker.domain.delivery import decode
 from tracker.store import log
+from tracker.store.database import Database
 
 
 def sw(device: str, state: str, op: str = "op-1", app: str = "app-1") -> bytes:
@@ -51,8 +54,8 @@ def result(
     ).encode()
 
 
-async def post_all(client, *bodies: bytes) -> list[int]:
-    positions = []
+async def post_all(client: TestClient[Any, Any], *bodies: bytes) -> list[int]:
+    positions: list[int] = []
     for body in bodies:
         response = await client.post("/v1/notifications", data=body)
         assert response.status == 200, await response.text()
@@ -60,7 +63,7 @@ async def post_all(client, *bodies: bytes) -> list[int]:
     return positions
 
 
-async def ids(client, path: str, **params) -> list[str]:
+async def ids(client: TestClient[Any, Any], path: str, **params: str) -> list[str]:
     response = await client.get(path, params=params)
     assert response.status == 200, await response.text()
     return [
@@ -68,7 +71,7 @@ async def ids(client, path: str, **params) -> list[str]:
     ]
 
 
-async def test_device_filters(client):
+async def test_device_filters(client: TestClient[Any, Any]) -> None:
     await post_all(
         client,
         sw("a", "downloading"),
@@ -94,7 +97,9 @@ async def test_device_filters(client):
     assert ([d["device_id"] for d in rest["items"]], rest["next_cursor"]) == (["c"], None)
 
 
-async def test_stuck_devices_are_those_long_in_a_state_other_than_idle(client, database):
+async def test_stuck_devices_are_those_long_in_a_state_other_than_idle(
+    client: TestClient[Any, Any], database: Database
+) -> None:
     long_ago = datetime.now(UTC) - timedelta(hours=2)
     for raw, when in [
         (sw("old", "downloading"), long_ago),
@@ -110,13 +115,13 @@ async def test_stuck_devices_are_those_long_in_a_state_other_than_idle(client, d
 
 
 @pytest.mark.parametrize("bad", ["-1", "nan", "inf", "soon", "1e12"])
-async def test_a_bad_stuck_for_is_a_400(client, bad):
+async def test_a_bad_stuck_for_is_a_400(client: TestClient[Any, Any], bad: str) -> None:
     response = await client.get("/v1/devices", params={"stuck_for": bad})
     assert response.status == 400
     assert (await response.json())["error"]["details"][0]["field"] == "stuck_for"
 
 
-async def test_time_travel_by_position_and_by_time(client):
+async def test_time_travel_by_position_and_by_time(client: TestClient[Any, Any]) -> None:
     first, second, third = await post_all(
         client, sw("d", "downloading"), sw("d", "downloaded"), result("d", "SUCCESS")
     )
@@ -147,7 +152,9 @@ async def test_time_travel_by_position_and_by_time(client):
         assert response.status == 400, bad
 
 
-async def test_tasks_and_their_filters(client, examples):
+async def test_tasks_and_their_filters(
+    client: TestClient[Any, Any], examples: dict[str, bytes]
+) -> None:
     body = json.loads(examples["iotda-batchtask-update"])
     for task_id, status, task_type in [
         ("t1", "Waitting", "softwareUpgrade"),
@@ -176,7 +183,7 @@ async def test_tasks_and_their_filters(client, examples):
     assert (await client.get("/v1/tasks", params={"status": "Waiting"})).status == 400
 
 
-async def test_operation_summary_and_unknowns(client):
+async def test_operation_summary_and_unknowns(client: TestClient[Any, Any]) -> None:
     await post_all(
         client,
         sw("a", "downloading"),

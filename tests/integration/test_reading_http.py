@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from aiohttp.test_utils import TestClient
 
 
-async def test_events_are_paged_by_cursor_and_by_after(client, examples):
+async def test_events_are_paged_by_cursor_and_by_after(
+    client: TestClient[Any, Any], examples: dict[str, bytes]
+) -> None:
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
     for _ in range(5):
         assert (await client.post("/v1/notifications", data=raw)).status == 200
-    seen, cursor = [], None
+    seen: list[int] = []
+    cursor: str | None = None
     while True:
         params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
         page = await (await client.get("/v1/events", params=params)).json()
@@ -42,7 +48,9 @@ async def test_events_are_paged_by_cursor_and_by_after(client, examples):
     ],
 )
 @pytest.mark.parametrize("path", ["/v1/events", "/v1/rejected"])
-async def test_bad_parameters_are_400_naming_the_parameter(client, path, params, field):
+async def test_bad_parameters_are_400_naming_the_parameter(
+    client: TestClient[Any, Any], path: str, params: dict[str, str], field: str
+) -> None:
     response = await client.get(path, params=params)
     assert response.status == 400
     error = (await response.json())["error"]
@@ -50,7 +58,7 @@ async def test_bad_parameters_are_400_naming_the_parameter(client, path, params,
     assert error["details"][0]["field"] == field
 
 
-async def test_health_and_readiness(client):
+async def test_health_and_readiness(client: TestClient[Any, Any]) -> None:
     assert await (await client.get("/healthz")).json() == {"status": "ok"}
     assert await (await client.get("/readyz")).json() == {"status": "ready"}
 
@@ -64,7 +72,9 @@ async def test_health_and_readiness(client):
         "/v1/operations/x%00",
     ],
 )
-async def test_nul_in_a_path_or_query_is_a_400_not_a_database_error(client, path):
+async def test_nul_in_a_path_or_query_is_a_400_not_a_database_error(
+    client: TestClient[Any, Any], path: str
+) -> None:
     response = await client.get(path)
     assert response.status == 400
     assert (await response.json())["error"]["code"] == "invalid_parameter"

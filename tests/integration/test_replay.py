@@ -9,6 +9,8 @@ import secrets
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
 
 import asyncpg
 from hypothesis import HealthCheck, given, settings
@@ -45,7 +47,7 @@ def device_body(
     sub: int = 0,
     said: str | None = "",
     versions: bool = True,
-) -> dict:
+) -> dict[str, object]:
     """A device notification. `said`: the firmware stepDesc ("": the step's own state; None: not
     sent; else what it says, which may disagree); `versions`: whether a result carries them."""
     base = {
@@ -58,7 +60,11 @@ def device_body(
         return {"notifyType": "swUpgradeStateChangeNotify", "swUpgradeState": value, **base}
     if kind == "fw":
         step = str(STATES.index(value))
-        body = {"notifyType": "fwUpgradeStateChangeNotify", "step": step, **base}
+        body: dict[str, object] = {
+            "notifyType": "fwUpgradeStateChangeNotify",
+            "step": step,
+            **base,
+        }
         return body if said is None else {**body, "stepDesc": said or value}
     notify = "swUpgradeResultNotify" if kind == "swr" else "fwUpgradeResultNotify"
     result = "SUCCESS" if value in {"idle", "downloaded"} else "FAIL"
@@ -88,9 +94,9 @@ def task_body(
     ms: bool,
     millis: int = 0,
     task_type: str = "firmwareUpgrade",
-) -> dict:
+) -> dict[str, object]:
     when = T0 + timedelta(seconds=second, milliseconds=millis)
-    body = {
+    body: dict[str, object] = {
         "resource": "batchtask",
         "event": "update",
         "event_time": when.strftime("%Y%m%dT%H%M%SZ"),
@@ -110,7 +116,13 @@ def task_body(
     return body
 
 
-device_events = st.tuples(
+# The first item of each step tags its kind; the rest are the arguments of its body's function.
+DeviceStep = tuple[Literal["device"], int, str, str, int, int, str | None, bool]
+TaskStep = tuple[Literal["task"], int, str, int, int | None, bool, int, str]
+ReadmitStep = tuple[Literal["readmit"], DeviceStep, int]
+Step = DeviceStep | TaskStep | ReadmitStep | int
+
+device_events: st.SearchStrategy[DeviceStep] = st.tuples(
     st.just("device"),
     st.integers(0, 2),
     st.sampled_from(["sw", "fw", "swr", "fwr"]),
@@ -120,7 +132,7 @@ device_events = st.tuples(
     st.one_of(st.just(""), st.none(), st.sampled_from(STATES)),  # stepDesc
     st.booleans(),  # versions in a result
 )
-task_events = st.tuples(
+task_events: st.SearchStrategy[TaskStep] = st.tuples(
     st.just("task"),
     st.integers(0, 1),
     st.sampled_from(STATUSES),
@@ -131,9 +143,11 @@ task_events = st.tuples(
     st.sampled_from(["firmwareUpgrade", "softwareUpgrade", "createDevices"]),
 )
 # A delivery readmitted from `rejected`: received that many seconds before it is appended.
-readmissions = st.tuples(st.just("readmit"), device_events, st.integers(0, 120))
+readmissions: st.SearchStrategy[ReadmitStep] = st.tuples(
+    st.just("readmit"), device_events, st.integers(0, 120)
+)
 # Each step is a new event or a re-delivery of an earlier one (by index): retries are normal.
-steps = st.lists(
+steps: st.SearchStrategy[list[Step]] = st.lists(
     st.one_of(device_events, task_events, readmissions, st.integers(0, 40)),
     min_size=1,
     max_size=40,
@@ -141,7 +155,7 @@ steps = st.lists(
 Delivery = tuple[bytes, int | None]  # the body; seconds before now it was received, if readmitted
 
 
-def bodies_of(prefix: str, plan: list) -> list[Delivery]:
+def bodies_of(prefix: str, plan: list[Step]) -> list[Delivery]:
     bodies: list[Delivery] = []
     for step in plan:
         if isinstance(step, int):
@@ -177,7 +191,9 @@ async def ingest_one_by_one(url: str, bodies: list[Delivery]) -> None:
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(plan=steps)
-def test_random_histories_replay_to_the_live_projections(migrated_url, plan):
+def test_random_histories_replay_to_the_live_projections(
+    migrated_url: str, plan: list[Step]
+) -> None:
     bodies = bodies_of(secrets.token_hex(4), plan)
 
     async def scenario() -> list[str]:
@@ -187,7 +203,9 @@ def test_random_histories_replay_to_the_live_projections(migrated_url, plan):
     assert asyncio.run(scenario()) == []
 
 
-async def test_replay_swaps_in_while_ingestion_goes_on(migrated_url, database):
+async def test_replay_swaps_in_while_ingestion_goes_on(
+    migrated_url: str, database: Database
+) -> None:
     stop = asyncio.Event()
     sent: dict[str, str] = {}
 
@@ -217,7 +235,9 @@ async def test_replay_swaps_in_while_ingestion_goes_on(migrated_url, database):
     assert {r["device_id"]: r["state"] for r in rows} == sent
 
 
-async def test_check_names_every_drifted_row(migrated_url, database, examples):
+async def test_check_names_every_drifted_row(
+    migrated_url: str, database: Database, examples: dict[str, bytes]
+) -> None:
     for raw in examples.values():
         async with database.transaction("append") as conn:
             await log.record(conn, [decode(raw)], datetime.now(UTC))
@@ -239,13 +259,15 @@ async def test_check_names_every_drifted_row(migrated_url, database, examples):
     assert (await replay(migrated_url, check=True)).drift == []
 
 
-async def test_replay_of_an_empty_log(migrated_url):
+async def test_replay_of_an_empty_log(migrated_url: str) -> None:
     outcome = await replay(migrated_url, check=False)
     assert outcome.events == 0
     assert (await replay(migrated_url, check=True)).drift == []
 
 
-async def test_replay_keeps_the_log_and_rejected_untouched(migrated_url, database, examples):
+async def test_replay_keeps_the_log_and_rejected_untouched(
+    migrated_url: str, database: Database, examples: dict[str, bytes]
+) -> None:
     for raw in examples.values():
         async with database.transaction("append") as conn:
             await log.record(conn, [decode(raw)], datetime.now(UTC))
@@ -262,10 +284,12 @@ async def test_replay_keeps_the_log_and_rejected_untouched(migrated_url, databas
         await conn.close()
 
 
-async def test_a_replay_split_across_processes_equals_live(migrated_url, database):
+async def test_a_replay_split_across_processes_equals_live(
+    migrated_url: str, database: Database
+) -> None:
     """Partitions by stream in their own processes, one exported snapshot: same rows as live."""
     rng = random.Random(7)
-    bodies = []
+    bodies: list[dict[str, object]] = []
     for _ in range(600):
         if rng.random() < 0.2:
             bodies.append(
@@ -303,8 +327,8 @@ async def test_a_replay_split_across_processes_equals_live(migrated_url, databas
 
 
 async def test_a_migration_that_replaces_projections_rebuilds_them_from_the_log(
-    database_url, tmp_path
-):
+    database_url: str, tmp_path: Path
+) -> None:
     """Upgrading a database with history: the new tables are filled before anyone reads them."""
     older = tmp_path / "sql"
     older.mkdir()
@@ -349,7 +373,9 @@ async def test_a_migration_that_replaces_projections_rebuilds_them_from_the_log(
     assert (await replay(database_url, check=True)).drift == []
 
 
-async def test_the_tables_swapped_in_keep_their_indexes_and_statistics(migrated_url, database):
+async def test_the_tables_swapped_in_keep_their_indexes_and_statistics(
+    migrated_url: str, database: Database
+) -> None:
     """The planner needs both: replay builds them in scratch space and moves them in."""
     before = await database.pool.fetch(INDEXES_AND_STATISTICS)
     async with database.transaction("append") as conn:

@@ -8,6 +8,7 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -41,7 +42,7 @@ def tracker(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str
 
 
 @pytest.fixture
-def runtime(migrated_url):
+def runtime(migrated_url: str) -> Iterator[tuple[str, str]]:
     """(the runtime role's URL, its name), set up by the real command; dropped afterwards."""
     role, password = f"tracker_rt_{secrets.token_hex(4)}", secrets.token_urlsafe(12)
     done = tracker(
@@ -78,8 +79,11 @@ async def privileges(url: str, role: str) -> dict[str, dict[str, bool]]:
 
 
 async def test_the_runtime_role_serves_and_may_only_read_and_append_the_log(
-    runtime, migrated_url, examples, make_client: MakeClient
-):
+    runtime: tuple[str, str],
+    migrated_url: str,
+    examples: dict[str, bytes],
+    make_client: MakeClient,
+) -> None:
     url, role = runtime
     client = await make_client(database_url=url)  # migrates on start: nothing to do, allowed
     for raw in examples.values():
@@ -114,8 +118,11 @@ async def test_the_runtime_role_serves_and_may_only_read_and_append_the_log(
 
 
 async def test_a_replay_keeps_the_runtime_role_working(
-    runtime, migrated_url, examples, make_client: MakeClient
-):
+    runtime: tuple[str, str],
+    migrated_url: str,
+    examples: dict[str, bytes],
+    make_client: MakeClient,
+) -> None:
     """Replay swaps in new tables: the role's grants must come with them."""
     url, _ = runtime
     client = await make_client(database_url=url)

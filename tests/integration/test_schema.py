@@ -22,8 +22,10 @@ FROM information_schema.columns WHERE table_schema = $1 ORDER BY table_name, ord
 """
 
 
-async def columns_in(conn: asyncpg.Connection, schema: str) -> dict[str, list[tuple]]:
-    found: dict[str, list[tuple]] = {}
+async def columns_in(
+    conn: asyncpg.Connection, schema: str
+) -> dict[str, list[tuple[str, str, bool]]]:
+    found: dict[str, list[tuple[str, str, bool]]] = {}
     for row in await conn.fetch(COLUMNS, schema):
         found.setdefault(row["table_name"], []).append(
             (row["column_name"], row["data_type"], row["nullable"])
@@ -32,7 +34,7 @@ async def columns_in(conn: asyncpg.Connection, schema: str) -> dict[str, list[tu
 
 
 @pytest.mark.parametrize("where", ["live", "scratch"])
-async def test_the_ddl_creates_the_declared_columns(migrated_url, where):
+async def test_the_ddl_creates_the_declared_columns(migrated_url: str, where: str) -> None:
     conn = await asyncpg.connect(migrated_url)
     try:
         schema = "public"
@@ -50,7 +52,7 @@ async def test_the_ddl_creates_the_declared_columns(migrated_url, where):
         assert set(found) == {t.name for t in ALL_TABLES}  # and nothing else
 
 
-async def test_every_declared_key_is_the_primary_key(migrated_url):
+async def test_every_declared_key_is_the_primary_key(migrated_url: str) -> None:
     conn = await asyncpg.connect(migrated_url)
     try:
         for table in ALL_TABLES:

@@ -5,26 +5,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.integration.conftest import MakeClient
 from tracker.config import Settings
 from tracker.http import openapi
 from tracker.http.app import create_app
 from tracker.http.auth import GUARDS
-from tracker.http.routes import OPERATIONS
+from tracker.http.routes import OPERATIONS, Operation
 
 INGEST, READ = "ingest-secret-1", "read-secret-2"
 
 
 @pytest.fixture
-async def guarded(make_client):
+async def guarded(make_client: MakeClient) -> TestClient[Any, Any]:
     return await make_client(ingest_token=INGEST, read_token=READ)
 
 
-async def test_ingest_accepts_a_bearer_header_or_a_url_token(guarded, examples):
+async def test_ingest_accepts_a_bearer_header_or_a_url_token(
+    guarded: TestClient[Any, Any], examples: dict[str, bytes]
+) -> None:
     raw = examples["iotda-batchtask-update"]
     ok = await guarded.post(
         "/v1/notifications", data=raw, headers={"Authorization": f"Bearer {INGEST}"}
@@ -45,7 +49,9 @@ async def test_ingest_accepts_a_bearer_header_or_a_url_token(guarded, examples):
         ({"Authorization": INGEST}, ""),
     ],
 )
-async def test_ingest_refuses_a_missing_wrong_or_read_token(guarded, examples, headers, query):
+async def test_ingest_refuses_a_missing_wrong_or_read_token(
+    guarded: TestClient[Any, Any], examples: dict[str, bytes], headers: dict[str, str], query: str
+) -> None:
     response = await guarded.post(
         f"/v1/notifications{query}", data=examples["iotda-batchtask-update"], headers=headers
     )
@@ -55,7 +61,9 @@ async def test_ingest_refuses_a_missing_wrong_or_read_token(guarded, examples, h
 
 
 @pytest.mark.parametrize("path", ["/v1/events", "/v1/rejected", "/v1/events/1/raw"])
-async def test_reads_need_the_read_token_not_the_ingest_token(guarded, path):
+async def test_reads_need_the_read_token_not_the_ingest_token(
+    guarded: TestClient[Any, Any], path: str
+) -> None:
     assert (await guarded.get(path)).status == 401
     assert (await guarded.get(path, headers={"Authorization": f"Bearer {INGEST}"})).status == 401
     assert (await guarded.get(f"{path}?token={INGEST}")).status == 401
@@ -65,12 +73,14 @@ async def test_reads_need_the_read_token_not_the_ingest_token(guarded, path):
     }
 
 
-async def test_probes_need_no_token(guarded):
+async def test_probes_need_no_token(guarded: TestClient[Any, Any]) -> None:
     assert (await guarded.get("/healthz")).status == 200
     assert (await guarded.get("/readyz")).status == 200
 
 
-async def test_refused_deliveries_are_not_stored_when_unauthenticated(guarded):
+async def test_refused_deliveries_are_not_stored_when_unauthenticated(
+    guarded: TestClient[Any, Any],
+) -> None:
     assert (await guarded.post("/v1/notifications", data=b"junk")).status == 401
     rejected = await guarded.get("/v1/rejected", headers={"Authorization": f"Bearer {READ}"})
     assert (await rejected.json())["items"] == []
@@ -84,7 +94,7 @@ def _concrete(path: str) -> str:
 TABLE = [*OPERATIONS, openapi.SELF]
 
 
-def test_access_is_decided_by_the_route_table_alone(database_url):
+def test_access_is_decided_by_the_route_table_alone(database_url: str) -> None:
     """Every route the application serves has the guard the table gives it; a route that got
     in any other way would have none, and fail here."""
     app = create_app(Settings(database_url=database_url), database_url)
@@ -93,12 +103,13 @@ def test_access_is_decided_by_the_route_table_alone(database_url):
     assert len(routes) == len(TABLE)
     for route in routes:
         assert route in app[GUARDS], f"{route.method} {route.resource} has no guard"
+        assert route.resource is not None
         canonical = re.sub(r"\{(\w+):\[\^/\]\+\}", r"{\1}", route.resource.canonical)
         assert app[GUARDS][route] == declared[route.method, canonical]
     assert {op.guard for op in TABLE} == {"ingest", "read", "metrics", "open"}
 
 
-async def test_a_route_outside_the_table_is_closed(database_url):
+async def test_a_route_outside_the_table_is_closed(database_url: str) -> None:
     """Closed by default: a route added by other means needs the read token."""
 
     async def extra(_: web.Request) -> web.Response:
@@ -117,7 +128,9 @@ async def test_a_route_outside_the_table_is_closed(database_url):
 
 
 @pytest.mark.parametrize("operation", TABLE, ids=[f"{op.method} {op.path}" for op in TABLE])
-async def test_header_bytes_that_are_not_utf8_are_refused_not_a_500(guarded, operation, caplog):
+async def test_header_bytes_that_are_not_utf8_are_refused_not_a_500(
+    guarded: TestClient[Any, Any], operation: Operation, caplog: pytest.LogCaptureFixture
+) -> None:
     """aiohttp hands such bytes on as surrogate escapes; comparing them once raised (500)."""
     request = (
         f"{operation.method} {_concrete(operation.path)} HTTP/1.1\r\nHost: x\r\n".encode()
@@ -139,7 +152,7 @@ async def test_header_bytes_that_are_not_utf8_are_refused_not_a_500(guarded, ope
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-async def test_a_metrics_token_reads_the_metrics_and_nothing_else(make_client):
+async def test_a_metrics_token_reads_the_metrics_and_nothing_else(make_client: MakeClient) -> None:
     """Prometheus need not hold a token that reads every raw body."""
     client = await make_client(ingest_token=INGEST, read_token=READ, metrics_token="scrape-3")
     bearer = {"Authorization": "Bearer scrape-3"}

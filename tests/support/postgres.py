@@ -20,9 +20,9 @@ import asyncpg
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    import pgserver
-    from pgserver._commands import pg_ctl
-    from pgserver.postgres_server import PostgresServer
+    # pg_ctl is made at import time (pgserver._commands._init()): mypy cannot see it.
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+    from pgserver.postgres_server import PostgresServer, get_server
 
 
 def with_database(url: str, name: str) -> str:
@@ -58,7 +58,8 @@ def docker_answers() -> bool:
     if not (os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists()):
         return False
     try:
-        import docker  # noqa: PLC0415
+        # docker has no inline types, and types-docker is not installed: mypy cannot check it.
+        import docker  # type: ignore[import-untyped]  # noqa: PLC0415
 
         docker.from_env(timeout=3).ping()
     except Exception:  # noqa: BLE001 - any failure means "no engine here"
@@ -78,7 +79,7 @@ class EmbeddedPostgres:
 
     def __init__(self, root: Path) -> None:
         self._own = Path(tempfile.mkdtemp(prefix="tracker-pg-")) if os.geteuid() == 0 else None
-        self.server = pgserver.get_server((self._own or root) / "pgdata", cleanup_mode="delete")
+        self.server = get_server((self._own or root) / "pgdata", cleanup_mode="delete")
 
     @property
     def url(self) -> str:

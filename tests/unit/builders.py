@@ -3,39 +3,105 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Final, Literal, Protocol, TypedDict, TypeVar, Unpack
 
 from tracker.domain.notifications import (
     BatchTaskUpdated,
     FwUpgradeResult,
     FwUpgradeStateChanged,
+    Notification,
+    Result,
     SwUpgradeResult,
     SwUpgradeStateChanged,
+    TaskStatus,
+    UpgradeState,
 )
 from tracker.domain.recorded import Recorded
 
+N = TypeVar("N", bound=Notification)
+Step = Literal["0", "1", "2", "3"]  # FwUpgradeStateChanged.step
+
+
+class _AsStep(Enum):
+    AS_STEP = "as step"
+
+
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
-STEPS = {"idle": "0", "downloading": "1", "downloaded": "2", "updating": "3"}
-_AS_STEP = object()  # fw's stepDesc: the name of the step's state, as the platform writes it
+STEPS: Final[dict[UpgradeState, Step]] = {
+    "idle": "0",
+    "downloading": "1",
+    "downloaded": "2",
+    "updating": "3",
+}
+# fw's stepDesc: the name of the step's state, as the platform writes it
+_AS_STEP: Final = _AsStep.AS_STEP
 
 
-def at(position, notification, second=None, readmitted=False):
+class Ids(TypedDict):
+    """A device notification's stream ids, as the platform names them."""
+
+    deviceId: str
+    appId: str
+    operationId: str
+    subOperationId: str
+
+
+class IdArgs(TypedDict, total=False):
+    """The builders' keyword arguments for the ids (see `ids`)."""
+
+    device: str
+    op: str
+    sub: str
+    app: str
+
+
+class StateBuilder(Protocol):
+    """`sw` or `fw`: a state report of either track."""
+
+    def __call__(
+        self, state: UpgradeState, /, **kw: Unpack[IdArgs]
+    ) -> SwUpgradeStateChanged | FwUpgradeStateChanged: ...
+
+
+class ResultBuilder(Protocol):
+    """`sw_result` or `fw_result`: a result of either track."""
+
+    def __call__(
+        self,
+        result: Result = ...,
+        /,
+        *,
+        cur: str | None = ...,
+        target: str | None = ...,
+        **kw: Unpack[IdArgs],
+    ) -> SwUpgradeResult | FwUpgradeResult: ...
+
+
+def at(
+    position: int, notification: N, second: float | None = None, readmitted: bool = False
+) -> Recorded[N]:
     """The event at `position`, received `position` seconds after T0 (or `second` seconds after:
     a readmitted delivery keeps the time it was first received)."""
     received = T0 + timedelta(seconds=position if second is None else second)
     return Recorded(position, received, notification, readmitted)
 
 
-def ids(device="d-1", op="op-1", sub="sub-1", app="app-1"):
+def ids(device: str = "d-1", op: str = "op-1", sub: str = "sub-1", app: str = "app-1") -> Ids:
     return {"deviceId": device, "appId": app, "operationId": op, "subOperationId": sub}
 
 
-def sw(state, **kw):
+def sw(state: UpgradeState, **kw: Unpack[IdArgs]) -> SwUpgradeStateChanged:
     return SwUpgradeStateChanged(
         notifyType="swUpgradeStateChangeNotify", swUpgradeState=state, **ids(**kw)
     )
 
 
-def fw(state, step_desc=_AS_STEP, **kw):
+def fw(
+    state: UpgradeState,
+    step_desc: str | Literal[_AsStep.AS_STEP] | None = _AS_STEP,
+    **kw: Unpack[IdArgs],
+) -> FwUpgradeStateChanged:
     """A firmware report of `state`; `step_desc` says it in words (None: not sent)."""
     return FwUpgradeStateChanged(
         notifyType="fwUpgradeStateChangeNotify",
@@ -46,8 +112,14 @@ def fw(state, step_desc=_AS_STEP, **kw):
 
 
 def sw_result(
-    result="SUCCESS", cur="2.0", target="2.0", source="1.0", error=None, desc="done", **kw
-):
+    result: Result = "SUCCESS",
+    cur: str | None = "2.0",
+    target: str | None = "2.0",
+    source: str | None = "1.0",
+    error: str | None = None,
+    desc: str | None = "done",
+    **kw: Unpack[IdArgs],
+) -> SwUpgradeResult:
     return SwUpgradeResult(
         notifyType="swUpgradeResultNotify",
         curVersion=cur,
@@ -62,7 +134,14 @@ def sw_result(
     )
 
 
-def fw_result(result="SUCCESS", cur="2.0", target="2.0", source="1.0", desc="fw done", **kw):
+def fw_result(
+    result: Result = "SUCCESS",
+    cur: str | None = "2.0",
+    target: str | None = "2.0",
+    source: str | None = "1.0",
+    desc: str | None = "fw done",
+    **kw: Unpack[IdArgs],
+) -> FwUpgradeResult:
     return FwUpgradeResult(
         notifyType="fwUpgradeResultNotify",
         curVersion=cur,
@@ -75,11 +154,19 @@ def fw_result(result="SUCCESS", cur="2.0", target="2.0", source="1.0", desc="fw 
     )
 
 
-def task(status, second=0, request_id="r", task_id="t-1", ms=True, desc="d", millis=0):
+def task(
+    status: TaskStatus,
+    second: float = 0,
+    request_id: str | None = "r",
+    task_id: str = "t-1",
+    ms: bool = True,
+    desc: str | None = "d",
+    millis: float = 0,
+) -> BatchTaskUpdated:
     """A batch task event at T0 + `second`.`millis`: `ms=False` sends only `event_time`, which
     is to the second (the milliseconds are lost)."""
     when = T0 + timedelta(seconds=second, milliseconds=millis)
-    document = {
+    document: dict[str, object] = {
         "resource": "batchtask",
         "event": "update",
         "event_time": when.strftime("%Y%m%dT%H%M%SZ"),

@@ -5,7 +5,7 @@ import pytest
 from tracker.config import EVERYWHERE, Exposed, Settings
 
 
-def test_defaults():
+def test_defaults() -> None:
     settings = Settings.from_env({})
     assert settings.database_url is None
     assert settings.data_dir == Path(".tracker")
@@ -14,7 +14,7 @@ def test_defaults():
     assert settings.body_timeout == 10.0
 
 
-def test_environment_then_flags():
+def test_environment_then_flags() -> None:
     settings = Settings.from_env(
         {
             "TRACKER_PORT": "9000",
@@ -34,7 +34,7 @@ def test_environment_then_flags():
     assert settings.with_overrides(port=9100, host=None).port == 9100
 
 
-def test_a_bad_value_is_a_clear_error():
+def test_a_bad_value_is_a_clear_error() -> None:
     with pytest.raises(SystemExit, match="TRACKER_PORT='http' is not a valid int"):
         Settings.from_env({"TRACKER_PORT": "http"})
 
@@ -57,7 +57,7 @@ def test_a_bad_value_is_a_clear_error():
         ),
     ],
 )
-def test_closed_by_default(env, listens):
+def test_closed_by_default(env: dict[str, str], listens: str) -> None:
     assert Settings.from_env(env).listen_address() == listens
 
 
@@ -71,6 +71,6 @@ def test_closed_by_default(env, listens):
         {"TRACKER_HOST": EVERYWHERE, "TRACKER_INSECURE_OPEN": "0"},
     ],
 )
-def test_listening_beyond_loopback_without_both_tokens_is_refused(env):
+def test_listening_beyond_loopback_without_both_tokens_is_refused(env: dict[str, str]) -> None:
     with pytest.raises(Exposed, match=r"refusing to listen on .* unset: anyone who can reach it"):
         Settings.from_env(env).listen_address()

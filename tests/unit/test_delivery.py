@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from tracker.domain.delivery import Refusal, decode
 from tracker.domain.notifications import (
@@ -61,8 +62,13 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "examples"
     ],
 )
 def test_each_platform_example_is_recognised(
-    examples, stem, model, stream_type, stream_id, event_type
-):
+    examples: dict[str, bytes],
+    stem: str,
+    model: type[BaseModel],
+    stream_type: str,
+    stream_id: str,
+    event_type: str,
+) -> None:
     event = decode(examples[stem])
     assert isinstance(event.notification, model)
     assert (event.stream_type, event.stream_id, event.event_type) == (
@@ -73,13 +79,13 @@ def test_each_platform_example_is_recognised(
     assert event.raw == examples[stem]
 
 
-def test_examples_are_the_shared_ones(examples):
+def test_examples_are_the_shared_ones(examples: dict[str, bytes]) -> None:
     if not SHARED.is_dir():
         pytest.skip("../shared/examples is not beside this checkout")
     assert examples == {p.stem: p.read_bytes() for p in SHARED.glob("*.json")}
 
 
-def test_batch_task_time_prefers_milliseconds(examples):
+def test_batch_task_time_prefers_milliseconds(examples: dict[str, bytes]) -> None:
     event = decode(examples["iotda-batchtask-update"])
     assert event.occurred_at == datetime(2015, 12, 12, 12, 12, 12, tzinfo=UTC)
     body = json.loads(examples["iotda-batchtask-update"])
@@ -93,15 +99,19 @@ def test_batch_task_time_prefers_milliseconds(examples):
     )
 
 
-def test_device_notifications_carry_no_time(examples):
+def test_device_notifications_carry_no_time(examples: dict[str, bytes]) -> None:
     assert decode(examples["oceanconnect-swUpgradeStateChangeNotify"]).occurred_at is None
 
 
 @pytest.mark.parametrize("upgrade_time", ["183", 183])
-def test_upgrade_time_may_be_a_string_or_a_long(examples, upgrade_time):
+def test_upgrade_time_may_be_a_string_or_a_long(
+    examples: dict[str, bytes], upgrade_time: str | int
+) -> None:
     body = json.loads(examples["oceanconnect-swUpgradeResultNotify"])
     body["upgradeTime"] = upgrade_time
-    assert decode(json.dumps(body).encode()).notification.upgradeTime == upgrade_time
+    notification = decode(json.dumps(body).encode()).notification
+    assert isinstance(notification, SwUpgradeResult)
+    assert notification.upgradeTime == upgrade_time
 
 
 @pytest.mark.parametrize(
@@ -123,14 +133,14 @@ def test_upgrade_time_may_be_a_string_or_a_long(examples, upgrade_time):
         (b"null", "not_an_object"),
     ],
 )
-def test_malformed_bodies_are_refused_with_a_specific_code(raw, code):
+def test_malformed_bodies_are_refused_with_a_specific_code(raw: bytes, code: str) -> None:
     with pytest.raises(Refusal) as refused:
         decode(raw)
     assert (refused.value.kind, refused.value.code) == ("malformed", code)
     assert refused.value.message
 
 
-def _changed(example: bytes, **changes):
+def _changed(example: bytes, **changes: object) -> bytes:
     body = json.loads(example)
     for key, value in changes.items():
         if value is ...:
@@ -162,7 +172,9 @@ def _changed(example: bytes, **changes):
         ("iotda-batchtask-update", {"notify_data": ...}, "notify_data"),
     ],
 )
-def test_schema_violations_name_the_field(examples, stem, changes, field):
+def test_schema_violations_name_the_field(
+    examples: dict[str, bytes], stem: str, changes: dict[str, object], field: str
+) -> None:
     with pytest.raises(Refusal) as refused:
         decode(_changed(examples[stem], **changes))
     assert refused.value.kind == "invalid"
@@ -170,7 +182,7 @@ def test_schema_violations_name_the_field(examples, stem, changes, field):
     assert field in refused.value.message
 
 
-def test_batch_task_status_uses_the_platform_spelling(examples):
+def test_batch_task_status_uses_the_platform_spelling(examples: dict[str, bytes]) -> None:
     body = json.loads(examples["iotda-batchtask-update"])
     body["notify_data"]["body"]["status"] = "Waiting"
     with pytest.raises(Refusal, match=r"notify_data\.body\.status"):
@@ -192,7 +204,9 @@ def test_batch_task_status_uses_the_platform_spelling(examples):
         ({"notifyType": "x" * 1000}, "x" * 200, ""),
     ],
 )
-def test_other_objects_are_accepted_as_unrecognised(body, label, stream_id):
+def test_other_objects_are_accepted_as_unrecognised(
+    body: dict[str, object], label: str, stream_id: str
+) -> None:
     event = decode(json.dumps(body).encode())
     assert (event.stream_type, event.event_type, event.stream_id) == (
         "unrecognised",
@@ -202,21 +216,23 @@ def test_other_objects_are_accepted_as_unrecognised(body, label, stream_id):
     assert event.notification is None
 
 
-def test_extra_fields_are_tolerated_and_kept_in_raw(examples):
+def test_extra_fields_are_tolerated_and_kept_in_raw(examples: dict[str, bytes]) -> None:
     raw = _changed(examples["oceanconnect-swUpgradeStateChangeNotify"], newField={"x": 1})
     event = decode(raw)
     assert event.notification is not None
     assert event.raw == raw
 
 
-def test_nul_escapes_are_kept_in_raw():
+def test_nul_escapes_are_kept_in_raw() -> None:
     raw = b'{"notifyType": "odd\\u0000type", "k\\u0000": ["\\u0000"]}'
     event = decode(raw)
     assert event.raw == raw
 
 
 @pytest.mark.parametrize("field", ["deviceId", "operationId", "swUpgradeState"])
-def test_nul_in_a_projected_text_is_a_schema_violation(examples, field):
+def test_nul_in_a_projected_text_is_a_schema_violation(
+    examples: dict[str, bytes], field: str
+) -> None:
     body = json.loads(examples["oceanconnect-swUpgradeStateChangeNotify"])
     body[field] = body[field] + "\x00"
     with pytest.raises(Refusal) as refused:
@@ -224,6 +240,6 @@ def test_nul_in_a_projected_text_is_a_schema_violation(examples, field):
     assert field in [d["field"] for d in refused.value.details]
 
 
-def test_nul_in_an_unrecognised_label_is_dropped():
+def test_nul_in_an_unrecognised_label_is_dropped() -> None:
     event = decode(b'{"notifyType": "a\\u0000b", "deviceId": "\\u0000"}')
     assert (event.event_type, event.stream_id) == ("ab", "")

@@ -5,12 +5,12 @@ import sys
 import zipfile
 from pathlib import Path
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_compose_runs_postgres_16_and_the_tracker_with_health_checks():
+def test_compose_runs_postgres_16_and_the_tracker_with_health_checks() -> None:
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     assert services["postgres"]["image"].startswith("postgres:16")
     assert "healthcheck" in services["postgres"]
@@ -19,7 +19,7 @@ def test_compose_runs_postgres_16_and_the_tracker_with_health_checks():
     assert tracker["environment"]["TRACKER_DATABASE_URL"].startswith("postgresql://")
 
 
-def test_compose_serves_as_the_least_privilege_role_that_migrate_sets_up():
+def test_compose_serves_as_the_least_privilege_role_that_migrate_sets_up() -> None:
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     migrate, tracker = services["migrate"], services["tracker"]
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -29,7 +29,7 @@ def test_compose_serves_as_the_least_privilege_role_that_migrate_sets_up():
     assert tracker["environment"]["TRACKER_DATABASE_URL"].startswith("postgresql://tracker_app:")
 
 
-def test_the_image_runs_as_a_user_that_is_not_root():
+def test_the_image_runs_as_a_user_that_is_not_root() -> None:
     lines = (ROOT / "Dockerfile").read_text().splitlines()
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users
@@ -37,7 +37,7 @@ def test_the_image_runs_as_a_user_that_is_not_root():
     assert any(line.startswith("HEALTHCHECK") for line in lines)
 
 
-def test_the_wheel_ships_the_migrations(tmp_path):
+def test_the_wheel_ships_the_migrations(tmp_path: Path) -> None:
     out = tmp_path
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
@@ -50,7 +50,7 @@ def test_the_wheel_ships_the_migrations(tmp_path):
     assert shipped == sorted(p.name for p in (ROOT / "sql").glob("*.sql"))
 
 
-def test_the_image_and_compose_refuse_to_serve_open():
+def test_the_image_and_compose_refuse_to_serve_open() -> None:
     """The image listens on every address, so without both tokens `serve` refuses to start
     there (exit 2), and compose will not even start without them."""
     dockerfile = (ROOT / "Dockerfile").read_text()

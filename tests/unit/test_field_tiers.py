@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -43,7 +44,9 @@ MODELS: dict[str, type[BaseModel]] = {
     FW_RESULT: FwUpgradeResult,
     TASK: BatchTaskUpdated,
 }
-BODIES = {stem: json.loads((EXAMPLES / f"{stem}.json").read_bytes()) for stem in MODELS}
+BODIES: dict[str, dict[str, Any]] = {
+    stem: json.loads((EXAMPLES / f"{stem}.json").read_bytes()) for stem in MODELS
+}
 
 STRICT = "strict"  # a text the projections need: refused unless a (valid) string
 STRICT_OBJECT = "strict-object"  # an object holding strict fields: refused unless an object
@@ -92,7 +95,7 @@ class _Missing:
 MISSING = _Missing()  # the field is left out of the body
 
 # (id, value sent) for which a strict field is refused.
-STRICT_CASES = {
+STRICT_CASES: dict[str, list[tuple[str, object]]] = {
     STRICT: [
         ("missing", MISSING),
         ("null", None),
@@ -156,7 +159,7 @@ def _name(stem: str, field: str) -> str:
     return f"{stem.split('-', 1)[1]}.{field}"
 
 
-def _strict_cases():
+def _strict_cases() -> list[pytest.ParameterSet]:
     return [
         pytest.param(stem, field, value, id=f"{_name(stem, field)}={case}")
         for stem, field, tier in FIELDS
@@ -164,7 +167,7 @@ def _strict_cases():
     ]
 
 
-def _kept_cases():
+def _kept_cases() -> list[pytest.ParameterSet]:
     return [
         pytest.param(stem, field, value, kept, id=f"{_name(stem, field)}={case}")
         for stem, field, tier in FIELDS
@@ -172,7 +175,7 @@ def _kept_cases():
     ]
 
 
-def _fields(*tiers):
+def _fields(*tiers: str) -> list[pytest.ParameterSet]:
     return [
         pytest.param(stem, field, id=_name(stem, field))
         for stem, field, tier in FIELDS
@@ -180,9 +183,9 @@ def _fields(*tiers):
     ]
 
 
-def _body(stem: str, **changes) -> dict:
+def _body(stem: str, **changes: object) -> dict[str, Any]:
     """A copy of the example, with the dotted `changes` applied (MISSING deletes)."""
-    body = json.loads(json.dumps(BODIES[stem]))
+    body: dict[str, Any] = json.loads(json.dumps(BODIES[stem]))
     for path, value in changes.items():
         *parents, last = path.split(".")
         holder = body
@@ -200,7 +203,8 @@ def _raw(stem: str, field: str | None = None, value: object = MISSING) -> bytes:
     return json.dumps(body).encode()
 
 
-def _read(notification: BaseModel, path: str) -> object:
+def _read(notification: BaseModel | None, path: str) -> object:
+    assert notification is not None
     value: object = notification
     for part in path.split("."):
         value = getattr(value, part)
@@ -221,7 +225,7 @@ def _same(actual: object, expected: object) -> bool:
 
 def _model_paths(model: type[BaseModel], prefix: str = "") -> dict[str, bool]:
     """Every field of a model and of the models it nests, by dotted path: is it required?"""
-    paths = {}
+    paths: dict[str, bool] = {}
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
         paths[path] = info.is_required()
@@ -231,7 +235,7 @@ def _model_paths(model: type[BaseModel], prefix: str = "") -> dict[str, bool]:
 
 
 @pytest.mark.parametrize("stem", MODELS)
-def test_the_table_covers_every_field(stem):
+def test_the_table_covers_every_field(stem: str) -> None:
     required = _model_paths(MODELS[stem])
     tiers = {field: tier for table_stem, field, tier in FIELDS if table_stem == stem}
     unruled = set(RECOGNITION[stem]) | (set(TIMES) if stem == TASK else set())
@@ -242,18 +246,22 @@ def test_the_table_covers_every_field(stem):
 
 
 @pytest.mark.parametrize("stem", MODELS)
-def test_each_example_is_accepted_as_it_is(stem):
+def test_each_example_is_accepted_as_it_is(stem: str) -> None:
     event = decode(_raw(stem))
     assert isinstance(event.notification, MODELS[stem])
 
 
 @pytest.mark.parametrize(("stem", "field", "value"), _strict_cases())
-def test_a_strict_field_missing_null_or_of_the_wrong_type_is_refused(stem, field, value):
+def test_a_strict_field_missing_null_or_of_the_wrong_type_is_refused(
+    stem: str, field: str, value: object
+) -> None:
     assert _refused_fields(_raw(stem, field, value)) == {field}
 
 
 @pytest.mark.parametrize(("stem", "field", "value", "kept"), _kept_cases())
-def test_a_descriptive_field_is_kept_as_best_it_can_be(stem, field, value, kept):
+def test_a_descriptive_field_is_kept_as_best_it_can_be(
+    stem: str, field: str, value: object, kept: object
+) -> None:
     event = decode(_raw(stem, field, value))
     assert isinstance(event.notification, MODELS[stem])
     assert event.stream_type in {"device", "task"}
@@ -261,7 +269,9 @@ def test_a_descriptive_field_is_kept_as_best_it_can_be(stem, field, value, kept)
 
 
 @pytest.mark.parametrize(("stem", "field", "value", "kept"), _kept_cases())
-def test_replay_keeps_a_descriptive_field_the_same_way(stem, field, value, kept):
+def test_replay_keeps_a_descriptive_field_the_same_way(
+    stem: str, field: str, value: object, kept: object
+) -> None:
     raw = _raw(stem, field, value)
     notification = decode_logged(decode(raw).event_type, raw)
     assert isinstance(notification, MODELS[stem])
@@ -269,13 +279,13 @@ def test_replay_keeps_a_descriptive_field_the_same_way(stem, field, value, kept)
 
 
 @pytest.mark.parametrize(("stem", "field"), _fields(DESCRIPTIVE, CODE, UPGRADE_TIME))
-def test_nul_is_removed_from_a_descriptive_text(stem, field):
+def test_nul_is_removed_from_a_descriptive_text(stem: str, field: str) -> None:
     event = decode(_raw(stem, field, "\x00up\x00grade\x00"))
     assert _same(_read(event.notification, field), "upgrade")
 
 
 @pytest.mark.parametrize(("stem", "field"), _fields(STRICT))
-def test_nul_in_a_strict_text_is_refused(stem, field):
+def test_nul_in_a_strict_text_is_refused(stem: str, field: str) -> None:
     sent = _read(decode(_raw(stem)).notification, field)
     assert _refused_fields(_raw(stem, field, f"{sent}\x00")) == {field}
 
@@ -284,7 +294,9 @@ def test_nul_in_a_strict_text_is_refused(stem, field):
 @pytest.mark.parametrize(
     ("length", "kept"), [(MAX_TEXT, MAX_TEXT), (MAX_TEXT + 1, MAX_TEXT), (20_000, MAX_TEXT)]
 )
-def test_a_long_descriptive_text_is_kept_truncated(stem, field, length, kept):
+def test_a_long_descriptive_text_is_kept_truncated(
+    stem: str, field: str, length: int, kept: int
+) -> None:
     assert MAX_TEXT == 4096
     event = decode(_raw(stem, field, "v" * length))
     assert _same(_read(event.notification, field), "v" * kept)
@@ -294,7 +306,9 @@ def test_a_long_descriptive_text_is_kept_truncated(stem, field, length, kept):
 @pytest.mark.parametrize(
     ("length", "kept"), [(MAX_CODE, MAX_CODE), (MAX_CODE + 1, MAX_CODE), (20_000, MAX_CODE)]
 )
-def test_a_long_code_or_version_is_kept_truncated(stem, field, length, kept):
+def test_a_long_code_or_version_is_kept_truncated(
+    stem: str, field: str, length: int, kept: int
+) -> None:
     assert MAX_CODE == 128
     event = decode(_raw(stem, field, "v" * length))
     assert _same(_read(event.notification, field), "v" * kept)
@@ -313,7 +327,9 @@ def test_a_long_code_or_version_is_kept_truncated(stem, field, length, kept):
     [MISSING, None, 17, True, [], {}, "", "somethingElse"],
     ids=["missing", "null", "17", "true", "[]", "{}", "empty", "other"],
 )
-def test_a_body_without_a_recognised_type_is_accepted_as_unrecognised(stem, field, value):
+def test_a_body_without_a_recognised_type_is_accepted_as_unrecognised(
+    stem: str, field: str, value: object
+) -> None:
     event = decode(_raw(stem, field, value))
     assert (event.stream_type, event.notification) == ("unrecognised", None)
 
@@ -331,7 +347,9 @@ def _other(field: str) -> str:
 
 @pytest.mark.parametrize("field", TIMES)
 @pytest.mark.parametrize("absent", [MISSING, None], ids=["missing", "null"])
-def test_either_time_may_be_absent_when_the_other_says_it(field, absent):
+def test_either_time_may_be_absent_when_the_other_says_it(
+    field: str, absent: _Missing | None
+) -> None:
     body = _body(TASK, **{**GOOD_TIME, field: absent})
     event = decode(json.dumps(body).encode())
     assert event.occurred_at == AT
@@ -340,7 +358,9 @@ def test_either_time_may_be_absent_when_the_other_says_it(field, absent):
 
 @pytest.mark.parametrize("event_time", [MISSING, None], ids=["missing", "null"])
 @pytest.mark.parametrize("event_time_ms", [MISSING, None], ids=["missing", "null"])
-def test_a_task_without_any_time_is_refused(event_time, event_time_ms):
+def test_a_task_without_any_time_is_refused(
+    event_time: _Missing | None, event_time_ms: _Missing | None
+) -> None:
     body = _body(TASK, event_time=event_time, event_time_ms=event_time_ms)
     with pytest.raises(Refusal) as refused:
         decode(json.dumps(body).encode())
@@ -367,7 +387,7 @@ def test_a_task_without_any_time_is_refused(event_time, event_time_ms):
     ],
     ids=json.dumps,
 )
-def test_a_present_time_of_the_wrong_type_or_shape_is_refused(field, value):
+def test_a_present_time_of_the_wrong_type_or_shape_is_refused(field: str, value: object) -> None:
     body = _body(TASK, **{**GOOD_TIME, field: value})
     assert _refused_fields(json.dumps(body).encode()) == {field}
 
@@ -387,17 +407,23 @@ def test_a_present_time_of_the_wrong_type_or_shape_is_refused(field, value):
         ]
     ],
 )
-def test_each_time_field_reads_every_shape_the_platform_writes(field, sent, read):
+def test_each_time_field_reads_every_shape_the_platform_writes(
+    field: str, sent: str, read: PlatformTime
+) -> None:
     body = _body(TASK, **{field: sent, _other(field): MISSING})
     event = decode(json.dumps(body).encode())
+    assert isinstance(event.notification, BatchTaskUpdated)
     assert event.notification.occurred() == read
-    assert event.notification.occurred().at.utcoffset().total_seconds() == 0
+    offset = event.notification.occurred().at.utcoffset()
+    assert offset is not None
+    assert offset.total_seconds() == 0
     assert event.occurred_at == read.at
 
 
-def test_the_millisecond_time_is_preferred():
+def test_the_millisecond_time_is_preferred() -> None:
     body = _body(TASK, event_time="20261127T010203Z", event_time_ms="2026-11-27T01:02:04.500Z")
     event = decode(json.dumps(body).encode())
+    assert isinstance(event.notification, BatchTaskUpdated)
     assert event.notification.occurred() == PlatformTime(
         AT.replace(second=4, microsecond=500_000), precise=True
     )
@@ -407,7 +433,7 @@ def test_the_millisecond_time_is_preferred():
 
 
 @pytest.mark.parametrize("task_type", ["createDevices", "deleteDevices", "createCommands", "x"])
-def test_a_task_of_another_type_is_logged_but_not_projected(task_type):
+def test_a_task_of_another_type_is_logged_but_not_projected(task_type: str) -> None:
     raw = _raw(TASK, "notify_data.body.task_type", task_type)
     event = decode(raw)
     assert (event.stream_type, event.stream_id, event.event_type) == (
@@ -421,7 +447,7 @@ def test_a_task_of_another_type_is_logged_but_not_projected(task_type):
 
 
 @pytest.mark.parametrize("task_type", ["firmwareUpgrade", "softwareUpgrade"])
-def test_an_upgrade_task_is_projected(task_type):
+def test_an_upgrade_task_is_projected(task_type: str) -> None:
     raw = _raw(TASK, "notify_data.body.task_type", task_type)
     assert isinstance(decode(raw).notification, BatchTaskUpdated)
     replayed = decode_logged("batchtask.update", raw)
@@ -432,6 +458,6 @@ def test_an_upgrade_task_is_projected(task_type):
 @pytest.mark.parametrize(
     "field", ["notify_data.body.task_id", "notify_data.body.app_id", "notify_data.body.status"]
 )
-def test_a_task_of_another_type_still_needs_its_strict_fields(field):
+def test_a_task_of_another_type_still_needs_its_strict_fields(field: str) -> None:
     body = _body(TASK, **{"notify_data.body.task_type": "createDevices", field: None})
     assert _refused_fields(json.dumps(body).encode()) == {field}

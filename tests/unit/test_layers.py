@@ -16,7 +16,7 @@ print(len(modules), ",".join(bad))
 """
 
 
-def test_domain_imports_no_io():
+def test_domain_imports_no_io() -> None:
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
     count, bad = (
         out.stdout.strip().split(" ", 1) if " " in out.stdout.strip() else (out.stdout.strip(), "")

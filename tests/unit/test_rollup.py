@@ -3,31 +3,42 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.builders import T0, fw, fw_result, sw, sw_result
+from tests.unit.builders import T0, IdArgs, fw, fw_result, sw, sw_result
+from tracker.domain.notifications import DeviceNotification, Notification, Result, Track
 from tracker.domain.operation import (
     STATES,
     ErrorCount,
     OperationCounts,
     OperationDevice,
+    OperationKey,
     VersionCount,
     tally,
 )
 from tracker.domain.projection import Projection, keys_of
 from tracker.domain.recorded import Recorded
 
+ErrorKey = tuple[str, Track, str, str]  # operation, track, error code, description ("": null)
+VersionKey = tuple[str, Track, str]  # operation, track, target version
+# What a test plan's step says: kind, device, operation, value, application, receive second.
+Step = tuple[str, int, int, int, str, int]
 
-def recount(members: list[OperationDevice]) -> tuple[dict, dict, dict]:
+
+def recount(
+    members: list[OperationDevice],
+) -> tuple[dict[OperationKey, OperationCounts], dict[ErrorKey, int], dict[VersionKey, int]]:
     """What replay's SQL recount computes (tracker/store/rebuild.py RECOUNT), in Python."""
-    counts: dict = {}
-    errors: Counter = Counter()
-    versions: Counter = Counter()
+    counts: dict[OperationKey, OperationCounts] = {}
+    errors: Counter[ErrorKey] = Counter()
+    versions: Counter[VersionKey] = Counter()
     for m in members:
-        key = (m.operation_id, m.track)
+        key: OperationKey = (m.operation_id, m.track)
         row = counts.get(key) or OperationCounts(
             *key, m.app_id, m.app_id, 0, 0, 0, 0, 0, 0, 0, m.first_seen_at, m.updated_at
         )
@@ -55,11 +66,11 @@ class Store:
 
     def __init__(self) -> None:
         self.projection = Projection()  # rows as committed (tracks, devices, members)
-        self.counts: dict = {}
-        self.errors: Counter = Counter()
-        self.versions: Counter = Counter()
+        self.counts: dict[OperationKey, OperationCounts] = {}
+        self.errors: Counter[ErrorKey] = Counter()
+        self.versions: Counter[VersionKey] = Counter()
 
-    def commit(self, batch: list[Recorded]) -> None:
+    def commit(self, batch: Sequence[Recorded[Notification]]) -> None:
         keys = keys_of([e.notification for e in batch])
         loaded = Projection(
             devices={k: v for k, v in self.projection.devices.items() if k in keys.devices},
@@ -99,21 +110,21 @@ def _merged(stored: OperationCounts | None, delta: OperationCounts) -> Operation
     )
 
 
-def notification(kind: str, device: int, op: int, value: int, app: str):
-    ids = {"device": f"d{device}", "op": f"op{op}", "app": f"app-{app}"}
+def notification(kind: str, device: int, op: int, value: int, app: str) -> DeviceNotification:
+    ids: IdArgs = {"device": f"d{device}", "op": f"op{op}", "app": f"app-{app}"}
     state = STATES[value % 4]
     if kind == "sw":
         return sw(state, **ids)
     if kind == "fw":
         return fw(state, **ids)
-    result = "SUCCESS" if value % 3 == 0 else "FAIL"
+    result: Result = "SUCCESS" if value % 3 == 0 else "FAIL"
     versions = {"cur": f"v{value % 2}", "target": f"v{value % 3}"}
     if kind == "swr":
         return sw_result(result, error=f"E{value % 2}", desc=f"why {value % 3}", **versions, **ids)
     return fw_result(result, desc=f"why {value % 2}", **versions, **ids)
 
 
-events = st.lists(
+events: st.SearchStrategy[list[Step]] = st.lists(
     st.tuples(
         st.sampled_from(["sw", "fw", "swr", "fwr"]),
         st.integers(0, 3),  # device
@@ -129,10 +140,12 @@ events = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(plan=events, cuts=st.lists(st.integers(1, 8), min_size=1, max_size=20))
-def test_counters_moved_by_deltas_equal_a_recount(plan, cuts):
+def test_counters_moved_by_deltas_equal_a_recount(plan: list[Step], cuts: list[int]) -> None:
     recorded = [
-        Recorded(position, T0 + timedelta(seconds=second), notification(*step))
-        for position, (*step, second) in enumerate(plan, 1)
+        Recorded(
+            position, T0 + timedelta(seconds=second), notification(kind, device, op, value, app)
+        )
+        for position, (kind, device, op, value, app, second) in enumerate(plan, 1)
     ]
     store, start = Store(), 0
     for size in cuts * (len(recorded) // sum(cuts) + 1):
@@ -146,7 +159,7 @@ def test_counters_moved_by_deltas_equal_a_recount(plan, cuts):
     assert dict(store.versions) == versions
 
 
-def test_a_member_that_moves_from_fail_to_success_leaves_its_error_group():
+def test_a_member_that_moves_from_fail_to_success_leaves_its_error_group() -> None:
     first = tally([(None, member := _member(result="FAIL", error_code="E1"))])
     assert first.error_deltas() == [ErrorCount("op", "software", "E1", "why", 1)]
     assert first.version_deltas() == [VersionCount("op", "software", "2.0", 1)]
@@ -157,7 +170,7 @@ def test_a_member_that_moves_from_fail_to_success_leaves_its_error_group():
     assert (counts.devices, counts.success, counts.fail) == (0, 1, -1)
 
 
-def _member(**fields) -> OperationDevice:
+def _member(**fields: Any) -> OperationDevice:
     base = OperationDevice(
         "op", "software", "d", "app", "idle", None, None, "why", "2.0", "2.0", T0, 1, T0
     )

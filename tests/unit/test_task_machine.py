@@ -11,7 +11,7 @@ from tests.unit.builders import at, task
 from tracker.domain.notifications import TaskStatus
 from tracker.domain.task import VALID_MOVES, evolve_task
 
-STATUSES = (
+STATUSES: tuple[TaskStatus, ...] = (
     "Initializing",
     "Waitting",
     "Processing",
@@ -21,7 +21,7 @@ STATUSES = (
     "Fail",
     "Stopped",
 )
-LEGAL = {
+LEGAL: set[tuple[TaskStatus, TaskStatus]] = {
     ("Initializing", "Waitting"),
     ("Waitting", "Processing"),
     ("Waitting", "Stopped"),
@@ -36,7 +36,7 @@ LEGAL = {
     ("PartialSuccess", "Processing"),  # retried
 }
 # Where each status comes in a task's life: what orders two events of the same platform time.
-RANK = {
+RANK: dict[TaskStatus, int] = {
     "Initializing": 0,
     "Waitting": 1,
     "Processing": 2,
@@ -48,40 +48,48 @@ RANK = {
 }
 
 
-def test_the_statuses_are_those_the_platform_sends():
+def test_the_statuses_are_those_the_platform_sends() -> None:
     assert set(get_args(TaskStatus)) == set(STATUSES)
 
 
-def test_the_legal_moves_are_exactly_those_of_the_design():
+def test_the_legal_moves_are_exactly_those_of_the_design() -> None:
     assert set(VALID_MOVES) == LEGAL
 
 
 @pytest.mark.parametrize("status", STATUSES)
-def test_the_first_event_may_be_any_status(status):
+def test_the_first_event_may_be_any_status(status: TaskStatus) -> None:
     state, transition = evolve_task(None, at(1, task(status)))
+    assert state is not None
+    assert transition is not None
     assert state.status == status
     assert (transition.from_status, transition.valid, transition.applied) == (None, True, True)
 
 
 @pytest.mark.parametrize(("before", "after"), list(itertools.product(STATUSES, STATUSES)))
-def test_every_pair_of_statuses_in_time_order(before, after):
+def test_every_pair_of_statuses_in_time_order(before: TaskStatus, after: TaskStatus) -> None:
     state, _ = evolve_task(None, at(1, task(before, second=10, request_id="r1")))
     changed, transition = evolve_task(state, at(2, task(after, second=20, request_id="r2")))
+    assert changed is not None
     assert changed.status == after
     if before == after:
         assert transition is None
         return
+    assert transition is not None
     assert (transition.from_status, transition.to_status) == (before, after)
     assert transition.valid is ((before, after) in LEGAL)
     assert transition.applied is True
 
 
 @pytest.mark.parametrize(("before", "after"), list(itertools.product(STATUSES, STATUSES)))
-def test_every_pair_of_statuses_at_the_same_time_is_ordered_by_lifecycle(before, after):
+def test_every_pair_of_statuses_at_the_same_time_is_ordered_by_lifecycle(
+    before: TaskStatus, after: TaskStatus
+) -> None:
     state, _ = evolve_task(None, at(1, task(before, second=10, request_id="r1")))
     changed, transition = evolve_task(state, at(2, task(after, second=10, request_id="r2")))
+    assert changed is not None
     if RANK[after] < RANK[before]:  # earlier in the lifecycle: late
         assert changed.status == before
+        assert transition is not None
         assert (transition.from_status, transition.to_status) == (before, after)
         assert transition.valid is ((before, after) in LEGAL)  # a retry is valid, yet late
         assert transition.applied is False
@@ -90,34 +98,45 @@ def test_every_pair_of_statuses_at_the_same_time_is_ordered_by_lifecycle(before,
     if before == after:
         assert transition is None
         return
+    assert transition is not None
     assert (transition.from_status, transition.to_status) == (before, after)
     assert transition.valid is ((before, after) in LEGAL)
     assert transition.applied is True
 
 
-def test_a_retried_task_runs_again():
+def test_a_retried_task_runs_again() -> None:
     state, _ = evolve_task(None, at(1, task("Processing", second=10, request_id="r1")))
     state, _ = evolve_task(state, at(2, task("PartialSuccess", second=20, request_id="r2")))
     state, transition = evolve_task(state, at(3, task("Processing", second=30, request_id="r3")))
+    assert state is not None
+    assert transition is not None
     assert (state.status, transition.valid, transition.applied) == ("Processing", True, True)
     state, transition = evolve_task(state, at(4, task("Fail", second=40, request_id="r4")))
     state, transition = evolve_task(state, at(5, task("Processing", second=50, request_id="r5")))
+    assert state is not None
+    assert transition is not None
     assert (state.status, transition.valid, transition.applied) == ("Processing", True, True)
 
 
-def test_a_stopped_task_goes_through_stopping():
+def test_a_stopped_task_goes_through_stopping() -> None:
     state, _ = evolve_task(None, at(1, task("Initializing", second=1, request_id="r1")))
-    for position, status in enumerate(["Waitting", "Processing", "Stopping", "Stopped"], 2):
+    statuses: list[TaskStatus] = ["Waitting", "Processing", "Stopping", "Stopped"]
+    for position, status in enumerate(statuses, 2):
         state, transition = evolve_task(
             state, at(position, task(status, second=position, request_id=f"r{position}"))
         )
+        assert state is not None
+        assert transition is not None
         assert (state.status, transition.valid, transition.applied) == (status, True, True)
 
 
-def test_a_late_event_is_recorded_but_not_applied():
+def test_a_late_event_is_recorded_but_not_applied() -> None:
     state, _ = evolve_task(None, at(1, task("Waitting", second=10, request_id="r1")))
     state, _ = evolve_task(state, at(2, task("Processing", second=30, request_id="r2")))
+    assert state is not None
     changed, transition = evolve_task(state, at(3, task("Stopped", second=20, request_id="r3")))
+    assert changed is not None
+    assert transition is not None
     assert changed.status == "Processing"
     assert (changed.last_position, changed.event_time) == (2, state.event_time)
     assert (transition.from_status, transition.to_status, transition.applied) == (
@@ -130,87 +149,108 @@ def test_a_late_event_is_recorded_but_not_applied():
     assert evolve_task(changed, at(4, task("Stopped", second=20, request_id="r3"))) == (None, None)
 
 
-def test_a_redelivered_request_id_changes_nothing():
+def test_a_redelivered_request_id_changes_nothing() -> None:
     state, _ = evolve_task(None, at(1, task("Waitting", request_id="same")))
     assert evolve_task(state, at(2, task("Waitting", request_id="same"))) == (None, None)
 
 
-def test_without_request_id_the_same_time_and_status_is_a_retry():
+def test_without_request_id_the_same_time_and_status_is_a_retry() -> None:
     state, _ = evolve_task(None, at(1, task("Processing", second=5, request_id=None)))
     assert evolve_task(state, at(2, task("Processing", second=5, request_id=None))) == (None, None)
     changed, transition = evolve_task(state, at(3, task("Success", second=9, request_id=None)))
+    assert changed is not None
+    assert transition is not None
     assert (changed.status, transition.valid) == ("Success", True)
 
 
-def test_same_status_later_updates_description_without_a_transition():
+def test_same_status_later_updates_description_without_a_transition() -> None:
     state, _ = evolve_task(None, at(1, task("Processing", second=5, request_id="a", desc="10%")))
     changed, transition = evolve_task(
         state, at(2, task("Processing", second=6, request_id="b", desc="50%"))
     )
     assert transition is None
+    assert changed is not None
     assert (changed.status_desc, changed.request_id, changed.last_position) == ("50%", "b", 2)
 
 
-def test_at_equal_times_a_later_status_in_the_lifecycle_applies():
+def test_at_equal_times_a_later_status_in_the_lifecycle_applies() -> None:
     state, _ = evolve_task(None, at(1, task("Waitting", second=5, request_id="a")))
     changed, transition = evolve_task(state, at(2, task("Processing", second=5, request_id="b")))
+    assert changed is not None
+    assert transition is not None
     assert (changed.status, transition.applied) == ("Processing", True)
 
 
-def test_at_equal_times_an_earlier_status_in_the_lifecycle_is_late():
+def test_at_equal_times_an_earlier_status_in_the_lifecycle_is_late() -> None:
     state, _ = evolve_task(None, at(1, task("Processing", second=5, request_id="a")))
     changed, transition = evolve_task(state, at(2, task("Waitting", second=5, request_id="b")))
+    assert changed is not None
+    assert transition is not None
     assert (changed.status, changed.last_position) == ("Processing", 1)
     assert (transition.from_status, transition.to_status) == ("Processing", "Waitting")
     assert transition.applied is False
 
 
-def test_equal_times_and_equal_ranks_are_ordered_by_position():
+def test_equal_times_and_equal_ranks_are_ordered_by_position() -> None:
     state, _ = evolve_task(None, at(1, task("Success", second=5, request_id="a")))
     changed, transition = evolve_task(state, at(2, task("Fail", second=5, request_id="b")))
+    assert changed is not None
+    assert transition is not None
     assert (changed.status, transition.applied, transition.valid) == ("Fail", True, False)
 
 
-def test_event_time_is_used_when_milliseconds_are_absent():
+def test_event_time_is_used_when_milliseconds_are_absent() -> None:
     state, _ = evolve_task(None, at(1, task("Processing", second=30, request_id="a", ms=False)))
     changed, transition = evolve_task(
         state, at(2, task("Waitting", second=10, request_id="b", ms=True))
     )
+    assert changed is not None
+    assert transition is not None
     assert (changed.status, transition.applied) == ("Processing", False)
 
 
-def test_a_time_to_the_second_records_that_it_is_not_precise():
+def test_a_time_to_the_second_records_that_it_is_not_precise() -> None:
     coarse, _ = evolve_task(None, at(1, task("Waitting", second=5, ms=False)))
     fine, _ = evolve_task(None, at(1, task("Waitting", second=5, millis=500)))
+    assert coarse is not None
+    assert fine is not None
     assert (coarse.event_time_precise, fine.event_time_precise) == (False, True)
     assert fine.event_time == coarse.event_time.replace(microsecond=500_000)
 
 
-def test_a_millisecond_time_within_the_second_of_a_coarse_one_is_a_tie():
+def test_a_millisecond_time_within_the_second_of_a_coarse_one_is_a_tie() -> None:
     # 01:02:03Z may have been 01:02:03.900: the .500 event is not known to be later.
     state, _ = evolve_task(None, at(1, task("Processing", second=5, request_id="a", ms=False)))
     changed, transition = evolve_task(
         state, at(2, task("Waitting", second=5, millis=500, request_id="b"))
     )
+    assert changed is not None
+    assert transition is not None
     assert (changed.status, transition.applied) == ("Processing", False)
 
 
-def test_a_coarse_time_within_the_second_of_a_millisecond_one_is_a_tie():
+def test_a_coarse_time_within_the_second_of_a_millisecond_one_is_a_tie() -> None:
     state, _ = evolve_task(None, at(1, task("Waitting", second=5, millis=500, request_id="a")))
     changed, transition = evolve_task(
         state, at(2, task("Processing", second=5, request_id="b", ms=False))
     )
+    assert changed is not None
+    assert transition is not None
     assert (changed.status, transition.applied) == ("Processing", True)
     assert changed.event_time_precise is False
 
 
-def test_two_millisecond_times_compare_exactly():
+def test_two_millisecond_times_compare_exactly() -> None:
     state, _ = evolve_task(None, at(1, task("Waitting", second=5, millis=500, request_id="a")))
     changed, transition = evolve_task(
         state, at(2, task("Processing", second=5, millis=200, request_id="b"))
     )
+    assert changed is not None
+    assert transition is not None
     assert (changed.status, transition.applied) == ("Waitting", False)
     later, transition = evolve_task(
         state, at(3, task("Processing", second=5, millis=700, request_id="c"))
     )
+    assert later is not None
+    assert transition is not None
     assert (later.status, transition.applied) == ("Processing", True)

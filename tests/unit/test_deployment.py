@@ -1,11 +1,15 @@
 """The deployment files say what the README promises: PostgreSQL 16, health checks, no root."""
 
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
-import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the environment
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,3 +66,51 @@ def test_the_image_and_compose_refuse_to_serve_open() -> None:
     for token in ("TRACKER_INGEST_TOKEN", "TRACKER_READ_TOKEN"):
         assert environment[token] == f"${{{token}:?set {token}}}"
     assert "TRACKER_INSECURE_OPEN" not in environment
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    """name -> version of each pin in a lock file, checking that every pin carries hashes."""
+    pins: dict[str, str] = {}
+    text = lock.read_text()
+    for block in re.split(r"\n(?=[A-Za-z0-9])", text):
+        first = block.split(" ", 1)[0]
+        if "==" not in first:
+            continue
+        name, version = first.split("==", 1)
+        assert "--hash=sha256:" in block, f"{name} is pinned without a hash in {lock.name}"
+        pins[canonicalize_name(name)] = version
+    return pins
+
+
+def _requirements(extra: str | None = None) -> list[Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    listed = project["dependencies"] if extra is None else project["optional-dependencies"][extra]
+    return [Requirement(line) for line in listed]
+
+
+def test_the_locks_pin_every_dependency_within_its_floor_with_hashes() -> None:
+    """The image installs requirements/runtime.lock, CI requirements/dev.lock (uv pip compile
+    --universal --generate-hashes); a dependency added or raised without relocking fails here."""
+    runtime = _pins(ROOT / "requirements" / "runtime.lock")
+    dev = _pins(ROOT / "requirements" / "dev.lock")
+    for requirements, pins in (
+        (_requirements(), runtime),
+        (_requirements(), dev),
+        (_requirements("test"), dev),
+        (_requirements("bench"), dev),
+    ):
+        for requirement in requirements:
+            name = canonicalize_name(requirement.name)
+            assert name in pins, f"{name} is not in the lock"
+            assert requirement.specifier.contains(pins[name], prereleases=True), (
+                f"{name}=={pins[name]} is below {requirement.specifier}"
+            )
+
+
+def test_the_image_is_pinned_by_digest_and_installs_only_hashed_files() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    bases = re.findall(r"^FROM (\S+)", dockerfile, flags=re.MULTILINE)
+    assert bases
+    assert all(re.fullmatch(r"python:[\w.-]+@sha256:[0-9a-f]{64}", base) for base in bases), bases
+    assert "--require-hashes -r /tmp/runtime.lock" in dockerfile
+    assert "pip install --no-cache-dir --no-deps /wheels/" in dockerfile

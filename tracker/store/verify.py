@@ -25,6 +25,14 @@ class Break:
     reason: str
 
 
+class NotVerifiable(Exception):  # noqa: N818 - a state of the database, reported as such
+    """The database holds no hash-chained log (not migrated, or migrated before chaining)."""
+
+
+# Hashes are in the log from migration 004 on (sql/004_hash_chain.sql).
+CHAINED = 4
+
+
 @dataclass
 class Verdict:
     events: int = 0
@@ -41,8 +49,13 @@ async def verify(url: str, progress: Callable[[int], None] | None = None) -> Ver
     exactly where it was. Breaks are listed in log order.
     """
     verdict = Verdict()
-    conn = await asyncpg.connect(url)
+    # Read-only from the first statement: verify never migrates or writes, so it may run as a
+    # role that can only SELECT, against a database it must not touch.
+    conn = await asyncpg.connect(
+        url, server_settings={"default_transaction_read_only": "on", "application_name": "verify"}
+    )
     try:
+        await _chained_log(conn)
         await bodies.ready(conn)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             stream: tuple[str, str] | None = None
@@ -63,6 +76,17 @@ async def verify(url: str, progress: Callable[[int], None] | None = None) -> Ver
         await conn.close()
     verdict.breaks.sort(key=lambda b: b.position)
     return verdict
+
+
+async def _chained_log(conn: asyncpg.Connection) -> None:
+    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    version = await conn.fetchval("SELECT max(version) FROM schema_migrations") if exists else None
+    if version is None or version < CHAINED:
+        raise NotVerifiable(
+            "this database holds no hash-chained log (migrated to "
+            f"{'nothing' if version is None else f'version {version}'}; the chain begins at "
+            f"{CHAINED}): run tracker migrate first; verify itself never writes"
+        )
 
 
 def _broken(row: asyncpg.Record, head: bytes | None) -> str | None:

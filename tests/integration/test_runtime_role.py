@@ -20,8 +20,15 @@ SW_STATE, SW_RESULT = (
     "oceanconnect-swUpgradeStateChangeNotify",
     "oceanconnect-swUpgradeResultNotify",
 )
-EVENTS_MAY = {"SELECT": True, "INSERT": True, "UPDATE": False, "DELETE": False}
-EVENTS_MAY |= {"TRUNCATE": False, "REFERENCES": False, "TRIGGER": False}
+REJECTED_MAY = {"SELECT": True, "INSERT": True, "UPDATE": False, "DELETE": False}
+REJECTED_MAY |= {"TRUNCATE": False, "REFERENCES": False, "TRIGGER": False}
+EVENTS_MAY = REJECTED_MAY | {"INSERT": False}  # appends go through tracker_append only
+
+
+FORGED = (
+    "INSERT INTO events (stream_type, stream_id, event_type, raw, received_at, hash) "
+    "VALUES ('device', 'forged', 'x', '\\x7b7d', now(), '\\x00')"
+)
 
 
 def as_role(url: str, role: str, password: str) -> str:
@@ -70,7 +77,7 @@ async def privileges(url: str, role: str) -> dict[str, dict[str, bool]]:
                 what: await conn.fetchval(
                     "SELECT has_table_privilege($1, $2, $3)", role, table, what
                 )
-                for what in EVENTS_MAY
+                for what in REJECTED_MAY
             }
             for table in ("events", "rejected", "device_tracks", "replay_progress")
         }
@@ -96,13 +103,15 @@ async def test_the_runtime_role_serves_and_may_only_read_and_append_the_log(
 
     granted = await privileges(migrated_url, role)
     assert granted["events"] == EVENTS_MAY
-    assert granted["rejected"] == EVENTS_MAY
-    assert granted["device_tracks"] == EVENTS_MAY | {"UPDATE": True}  # upserts
-    assert granted["replay_progress"] == dict.fromkeys(EVENTS_MAY, False) | {"SELECT": True}
+    assert granted["rejected"] == REJECTED_MAY
+    assert granted["device_tracks"] == REJECTED_MAY | {"UPDATE": True}  # upserts
+    assert granted["replay_progress"] == dict.fromkeys(REJECTED_MAY, False) | {"SELECT": True}
 
     conn = await asyncpg.connect(url)
     try:
         for statement in (
+            # Past the append lock and the hash chain: only tracker_append may insert.
+            FORGED,
             "UPDATE events SET received_at = now()",
             "DELETE FROM events",
             "TRUNCATE events",

@@ -23,6 +23,7 @@ class Settings:
     ingest_token: str | None = None
     read_token: str | None = None
     metrics_token: str | None = None  # reads /metrics only (the read token does too)
+    checkpoint_key: str | None = None  # signs `tracker checkpoint`s; keep it off the database
     insecure_open: bool = False  # listen beyond loopback without both tokens, on purpose
     allow_unsafe_durability: bool = False  # serve on fsync=off or synchronous_commit=off
     max_body_bytes: int = MIB

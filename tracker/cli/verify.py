@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
-from tracker.cli.common import EXIT_CODES, FAILED, OK, database_url
+from tracker.cli.common import EXIT_CODES, FAILED, OK, USAGE, database_url
 from tracker.config import Settings
-from tracker.store.verify import NotVerifiable, verify
+from tracker.store import checkpoint as checkpoints
+from tracker.store.verify import NotVerifiable, Verdict, verify
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
@@ -20,15 +22,62 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         description="Recompute every stream's hash chain (each event's hash covers the "
         "previous hash of its stream and its exact bytes) and name every event that breaks "
         "it: a body altered, an event removed or reordered within its stream. Exit 1 if any "
-        "does. Not detected: the last events of a stream removed, or a whole stream; an "
-        "event's times, stream or type changed; a stream's chain rewritten consistently. "
+        "does. The chains alone do not see the last events of a stream removed, or a whole "
+        "stream, an event's times, stream or type changed, or a stream's chain rewritten "
+        "consistently: --against a checkpoint does, up to the checkpoint's position. "
         "Read-only: it never migrates or writes, and runs as a role that may only SELECT.",
         epilog=EXIT_CODES,
     )
+    command.add_argument(
+        "--against",
+        metavar="FILE",
+        type=Path,
+        help="also prove the log still extends this checkpoint (from `tracker checkpoint`, "
+        "signed with TRACKER_CHECKPOINT_KEY): catches the last events of a stream or a whole "
+        "stream removed, an event's times, stream or type changed, and a chain rewritten "
+        "consistently, in the log up to the checkpoint",
+    )
     command.set_defaults(run=run, log_default="WARNING")
 
+    checkpoint = commands.add_parser(
+        "checkpoint",
+        parents=[common],
+        help="print a signed statement of the whole log's state, to keep elsewhere",
+        description="Print one line of JSON: the last position, the number of events and a "
+        "head hash over every stored field of every event up to it, signed with HMAC-SHA256 "
+        "under TRACKER_CHECKPOINT_KEY. Keep it (and the key) away from the database: `tracker "
+        "verify --against FILE` later proves the log still extends it. Read-only.",
+        epilog=EXIT_CODES,
+    )
+    checkpoint.set_defaults(run=take_checkpoint, log_default="WARNING")
 
-def run(settings: Settings, _: argparse.Namespace) -> int:
+
+def take_checkpoint(settings: Settings, _: argparse.Namespace) -> int:
+    if not settings.checkpoint_key:
+        print("checkpoint: set TRACKER_CHECKPOINT_KEY to sign it", file=sys.stderr)
+        return USAGE
+    url = database_url(settings)
+    taken = asyncio.run(checkpoints.take(url, settings.checkpoint_key))
+    sys.stdout.buffer.write(taken.to_json() + b"\n")
+    print(
+        f"checkpoint: {taken.events:,} events up to position {taken.position:,}",
+        file=sys.stderr,
+    )
+    return OK
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    key: str | None = settings.checkpoint_key
+    checkpoint = None
+    if args.against is not None:
+        if not key:
+            print("verify: set TRACKER_CHECKPOINT_KEY to check a checkpoint", file=sys.stderr)
+            return USAGE
+        try:
+            checkpoint = checkpoints.parse(Path(args.against).read_bytes())
+        except (OSError, checkpoints.Unreadable) as error:
+            print(f"verify: {args.against}: {error}", file=sys.stderr)
+            return USAGE
     # The database as it is: verify never migrates, and reads in read-only transactions only.
     url = database_url(settings)
     try:
@@ -38,6 +87,21 @@ def run(settings: Settings, _: argparse.Namespace) -> int:
         return FAILED
     if sys.stderr.isatty() and verdict.events >= 100_000:
         print(file=sys.stderr)
+    _report(verdict)
+    if checkpoint is None or key is None:
+        return FAILED if verdict.breaks else OK
+    differences = asyncio.run(checkpoints.differences(url, key, checkpoint))
+    for difference in differences:
+        print(f"checkpoint: {difference}")
+    if not differences:
+        print(
+            f"verify: the log extends the checkpoint of {checkpoint.taken_at} "
+            f"({checkpoint.events:,} events up to position {checkpoint.position:,})"
+        )
+    return FAILED if verdict.breaks or differences else OK
+
+
+def _report(verdict: Verdict) -> None:
     for broken in verdict.breaks:
         print(
             f"tampered: position {broken.position} ({broken.stream_type} "
@@ -46,9 +110,8 @@ def run(settings: Settings, _: argparse.Namespace) -> int:
     counted = f"{verdict.events:,} events in {verdict.streams:,} streams"
     if verdict.breaks:
         print(f"verify: {len(verdict.breaks)} of {counted} break their stream's hash chain")
-        return FAILED
-    print(f"verify: {counted}; every hash chain is intact")
-    return OK
+    else:
+        print(f"verify: {counted}; every hash chain is intact")
 
 
 def _progress(done: int) -> None:

@@ -1,0 +1,160 @@
+"""Checkpoints: a signed statement of the whole log's state, kept elsewhere, that the log must
+still extend later (`tracker checkpoint`, `tracker verify --against FILE`).
+
+The hash chains inside the log are per stream and cover the bodies: a superuser could still cut
+a stream's tail, delete a stream, move an event to another stream, change its times, or rewrite
+a stream's chain consistently. A checkpoint closes that: its `head` is a hash over every event
+up to `position`, in log order, and over every stored field of each (position, stream, type,
+receive and platform times, where it was readmitted from, and the body's SHA-256). Whatever
+changes in that prefix of the log changes the head; events appended after it do not. The
+statement is signed with HMAC-SHA256 under `TRACKER_CHECKPOINT_KEY`, so it cannot be forged
+from the database alone; keep it (and the key) away from the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from tracker.store import bodies
+
+VERSION = 1
+NOT_GENUINE = (
+    "the checkpoint's signature does not match: it was altered, or signed with another "
+    "TRACKER_CHECKPOINT_KEY"
+)
+PREFIX = """
+SELECT position, stream_type, stream_id, event_type, received_at, occurred_at, readmitted_from,
+       raw, codec
+FROM events WHERE position <= $1 ORDER BY position
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    version: int
+    position: int  # the last event covered
+    events: int  # how many events the log held up to it
+    head: str  # hex sha256 over those events' fields, in log order
+    taken_at: str
+    signature: str = ""  # hex HMAC-SHA256 of the other fields, under the checkpoint key
+
+    def statement(self) -> bytes:
+        fields = {k: v for k, v in asdict(self).items() if k != "signature"}
+        return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+
+    def signed(self, key: str) -> Checkpoint:
+        return _replace_signature(self, _sign(key, self.statement()))
+
+    def genuine(self, key: str) -> bool:
+        return hmac.compare_digest(self.signature, _sign(key, self.statement()))
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def from_json(cls, text: bytes | str) -> Checkpoint:
+        document: dict[str, Any] = orjson.loads(text)
+        return cls(**document)
+
+
+class Unreadable(Exception):  # noqa: N818 - a file that is not a checkpoint
+    pass
+
+
+def parse(text: bytes) -> Checkpoint:
+    try:
+        found = Checkpoint.from_json(text)
+    except (orjson.JSONDecodeError, TypeError) as error:
+        raise Unreadable(f"not a checkpoint of tracker: {error}") from None
+    if found.version != VERSION:
+        raise Unreadable(f"a checkpoint of version {found.version}; this tracker reads {VERSION}")
+    return found
+
+
+async def take(url: str, key: str) -> Checkpoint:
+    """The log as it is now (one snapshot), signed."""
+    async with _reading(url) as conn:
+        last = await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
+        events, head = await _head(conn, last)
+    taken = datetime.now(UTC).isoformat()
+    return Checkpoint(VERSION, last, events, head, taken).signed(key)
+
+
+async def differences(url: str, key: str, checkpoint: Checkpoint) -> list[str]:
+    """Why the log no longer extends `checkpoint` (empty: it does)."""
+    if not checkpoint.genuine(key):
+        return [NOT_GENUINE]
+    async with _reading(url) as conn:
+        events, head = await _head(conn, checkpoint.position)
+    found = []
+    if events != checkpoint.events:
+        found.append(
+            f"the log holds {events:,} events up to position {checkpoint.position:,} where the "
+            f"checkpoint counted {checkpoint.events:,}: events were removed (or inserted)"
+        )
+    if head != checkpoint.head:
+        found.append(
+            f"the events up to position {checkpoint.position:,} are not those the checkpoint "
+            "saw: a body, time, stream or type was changed, or events were removed or moved"
+        )
+    return found
+
+
+def _sign(key: str, statement: bytes) -> str:
+    return hmac.new(key.encode(), statement, hashlib.sha256).hexdigest()
+
+
+def _replace_signature(checkpoint: Checkpoint, signature: str) -> Checkpoint:
+    return Checkpoint(**{**asdict(checkpoint), "signature": signature})
+
+
+@asynccontextmanager
+async def _reading(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A read-only session, in one repeatable-read snapshot."""
+    conn = await asyncpg.connect(url, server_settings={"default_transaction_read_only": "on"})
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await bodies.ready(conn)
+            yield conn
+    finally:
+        await conn.close()
+
+
+async def _head(conn: asyncpg.Connection, last: int) -> tuple[int, str]:
+    digest, events = hashlib.sha256(), 0
+    async for row in conn.cursor(PREFIX, last, prefetch=10_000):
+        if not bodies.knows(row["codec"]):
+            await bodies.ready(conn, (row["codec"],))
+        body = bodies.unpack(row["codec"], row["raw"])
+        digest.update(_line(row, body))
+        events += 1
+    return events, digest.hexdigest()
+
+
+def _line(row: asyncpg.Record, body: bytes) -> bytes:
+    """One event as the head covers it: every stored field, the body by its hash."""
+    occurred = row["occurred_at"]
+    return (
+        orjson.dumps(
+            [
+                row["position"],
+                row["stream_type"],
+                row["stream_id"],
+                row["event_type"],
+                row["received_at"].isoformat(),
+                None if occurred is None else occurred.isoformat(),
+                row["readmitted_from"],
+                hashlib.sha256(body).hexdigest(),
+            ]
+        )
+        + b"\n"
+    )

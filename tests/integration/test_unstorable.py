@@ -10,7 +10,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -179,3 +183,35 @@ async def test_a_delivery_the_database_refuses_is_a_422_kept_in_rejected(
     assert (kept["size"], kept["sha256"]) == (len(sent), hashlib.sha256(sent).hexdigest())
     health = await client.get("/readyz")
     assert health.status == 200  # and the server keeps serving
+
+
+def tracker_import(url: str, source: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracker", "import", str(source)],
+        env={**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_LOG_LEVEL": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_import_refuses_a_line_the_database_refuses_and_keeps_the_rest(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    conn = await asyncpg.connect(migrated_url)
+    try:
+        await conn.execute(
+            "ALTER TABLE device_tracks ADD CONSTRAINT refuse_poison CHECK (device_id <> 'poison')"
+        )
+    finally:
+        await conn.close()
+    lines = [sw_result(deviceId=f"d-{n}") for n in range(5)]
+    lines[2] = sw_result(deviceId="poison")
+    source = tmp_path / "log.jsonl"
+    source.write_bytes(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    done = await asyncio.to_thread(tracker_import, migrated_url, source)
+    assert done.returncode == 1  # a line was refused
+    assert "import: 4 events appended" in done.stdout
+    [refused] = [line for line in done.stderr.splitlines() if line.startswith("refused: ")]
+    assert refused.startswith("refused: line 3: unstorable: CheckViolationError")

@@ -25,6 +25,7 @@ from tracker.config import Settings
 from tracker.domain.delivery import NewEvent, Refusal, decode
 from tracker.store import events, log
 from tracker.store.database import Database
+from tracker.store.errors import CONTENT
 
 BATCH = 1000
 
@@ -96,11 +97,11 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work() -> None:
         async with database(settings) as db:
-            batch: list[tuple[NewEvent, datetime]] = []
+            batch: list[_Line] = []
             for number, line in enumerate(source, 1):
                 item = _item(number, line, tally)
                 if item is not None:
-                    batch.append(item)
+                    batch.append(_Line(number, *item))
                 if len(batch) >= BATCH:
                     await _append(db, batch, tally)
                     batch = []
@@ -157,11 +158,32 @@ def _item(number: int, line: bytes, tally: _Tally) -> tuple[NewEvent, datetime] 
     return event, received_at
 
 
-async def _append(db: Database, batch: list[tuple[NewEvent, datetime]], tally: _Tally) -> None:
+@dataclass(frozen=True, slots=True)
+class _Line:
+    number: int
+    event: NewEvent
+    received_at: datetime
+
+
+async def _append(db: Database, batch: list[_Line], tally: _Tally) -> None:
+    """One transaction for the batch. A line the database refuses (a value past a column's
+    limits) is refused alone, as HTTP ingestion does: the batch is halved around it."""
     if not batch:
         return
-    async with db.transaction("import") as conn:
-        positions = await log.record(conn, [e for e, _ in batch], [t for _, t in batch])
+    try:
+        async with db.transaction("import") as conn:
+            positions = await log.record(
+                conn, [line.event for line in batch], [line.received_at for line in batch]
+            )
+    except CONTENT as error:
+        if len(batch) == 1:
+            refused = f"{type(error).__name__}: {error}"
+            tally.refused.append(f"line {batch[0].number}: unstorable: {refused}")
+            return
+        middle = len(batch) // 2
+        await _append(db, batch[:middle], tally)
+        await _append(db, batch[middle:], tally)
+        return
     tally.appended += len(positions)
     tally.first = positions[0] if tally.first is None else tally.first
     tally.last = positions[-1]

@@ -11,17 +11,7 @@ import pytest
 
 from tests.e2e.conftest import StartTracker
 from tests.e2e.http import post
-
-
-def tracker(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", *args],
-        env={**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_LOG_LEVEL": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.support.cli import tracker
 
 
 @pytest.fixture

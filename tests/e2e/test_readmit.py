@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -18,20 +15,10 @@ import pytest
 
 from tests.e2e.conftest import StartTracker
 from tests.e2e.http import post, request
+from tests.support.cli import tracker
 from tests.support.server import TrackerProcess
 
 NOW = datetime.now(UTC)
-
-
-def tracker(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", *args],
-        env={**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_LOG_LEVEL": ""},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def ids(device: str, op: str = "op-1", sub: str = "s1") -> dict[str, str]:

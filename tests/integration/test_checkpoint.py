@@ -6,9 +6,7 @@ intact."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,29 +14,21 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.support.cli import tracker
 from tracker.domain.delivery import decode
 from tracker.store import bodies, log
 from tracker.store.database import Database
 from tracker.store.events import chained
 
 KEY = "checkpoint-key-for-tests"
+
+
+def signed(url: str, *args: str, key: str = KEY) -> subprocess.CompletedProcess[str]:
+    """`tracker ARGS` with the checkpoint key set (to `key`)."""
+    return tracker(url, *args, TRACKER_CHECKPOINT_KEY=key)
+
+
 Tamper = Callable[[asyncpg.Connection], Awaitable[None]]
-
-
-def tracker(url: str, *args: str, key: str = KEY) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", *args],
-        env={
-            **os.environ,
-            "TRACKER_DATABASE_URL": url,
-            "TRACKER_CHECKPOINT_KEY": key,
-            "TRACKER_LOG_LEVEL": "",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def sw(device: str, state: str) -> bytes:
@@ -123,7 +113,7 @@ async def test_a_checkpoint_catches_what_the_chains_cannot(
     migrated_url: str, tmp_path: Path, tamper: Tamper
 ) -> None:
     await append(migrated_url, [sw(d, s) for s in STATES for d in ("dev-a", "dev-b")])
-    taken = tracker(migrated_url, "checkpoint")
+    taken = signed(migrated_url, "checkpoint")
     assert taken.returncode == 0, taken.stderr
     checkpoint = tmp_path / "checkpoint.json"
     checkpoint.write_text(taken.stdout)
@@ -131,7 +121,7 @@ async def test_a_checkpoint_catches_what_the_chains_cannot(
     assert (statement["events"], statement["position"]) == (8, 8)
 
     await append(migrated_url, [sw("dev-z", "downloading")])  # the log goes on: still extends
-    clean = tracker(migrated_url, "verify", "--against", str(checkpoint))
+    clean = signed(migrated_url, "verify", "--against", str(checkpoint))
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "verify: the log extends the checkpoint of " in clean.stdout
 
@@ -143,9 +133,9 @@ async def test_a_checkpoint_catches_what_the_chains_cannot(
     finally:
         await conn.close()
 
-    plain = tracker(migrated_url, "verify")
+    plain = signed(migrated_url, "verify")
     assert plain.returncode == 0, plain.stdout  # every tampering left the chains intact
-    caught = tracker(migrated_url, "verify", "--against", str(checkpoint))
+    caught = signed(migrated_url, "verify", "--against", str(checkpoint))
     assert caught.returncode == 1, caught.stdout + caught.stderr
     assert any(line.startswith("checkpoint: ") for line in caught.stdout.splitlines())
 
@@ -154,17 +144,17 @@ async def test_a_checkpoint_cannot_be_forged_or_signed_with_another_key(
     migrated_url: str, tmp_path: Path
 ) -> None:
     await append(migrated_url, [sw("dev-a", state) for state in STATES])
-    taken = tracker(migrated_url, "checkpoint")
+    taken = signed(migrated_url, "checkpoint")
     checkpoint = tmp_path / "checkpoint.json"
     forged = json.loads(taken.stdout) | {"events": 3, "position": 3}
     checkpoint.write_text(json.dumps(forged))
-    done = tracker(migrated_url, "verify", "--against", str(checkpoint))
+    done = signed(migrated_url, "verify", "--against", str(checkpoint))
     assert done.returncode == 1
     assert "the checkpoint's signature does not match" in done.stdout
     checkpoint.write_text(taken.stdout)
-    other = tracker(migrated_url, "verify", "--against", str(checkpoint), key="another key")
+    other = signed(migrated_url, "verify", "--against", str(checkpoint), key="another key")
     assert other.returncode == 1
     assert "signed with another TRACKER_CHECKPOINT_KEY" in other.stdout
-    unsigned = tracker(migrated_url, "checkpoint", key="")
+    unsigned = signed(migrated_url, "checkpoint", key="")
     assert unsigned.returncode == 2
     assert "set TRACKER_CHECKPOINT_KEY" in unsigned.stderr

@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.integration.conftest import MakeClient
+from tests.support.cli import tracker
 
 KIB = 1024
 
@@ -53,17 +52,6 @@ async def test_a_body_over_the_limit_keeps_its_prefix_and_no_hash(
     assert len(item["body"]) == 64 * KIB  # the default prefix
 
 
-def prune(url: str, before: datetime) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", "prune-rejected", "--before", before.isoformat()],
-        env={**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_LOG_LEVEL": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_old_refusals_are_pruned_by_the_command_alone(
     client: TestClient[Any, Any], database_url: str
 ) -> None:
@@ -86,12 +74,13 @@ async def test_old_refusals_are_pruned_by_the_command_alone(
         )
         await conn.execute("ALTER TABLE rejected ENABLE TRIGGER rejected_append_only")
 
-        done = prune(database_url, now - timedelta(days=7))
+        week_ago = (now - timedelta(days=7)).isoformat()
+        done = tracker(database_url, "prune-rejected", "--before", week_ago)
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith("prune-rejected: removed 2 refused deliveries received")
         assert "(ids 1..2, 10 bytes kept of them)" in done.stdout
         assert [r["id"] for r in await conn.fetch("SELECT id FROM rejected ORDER BY id")] == [3, 4]
-        again = prune(database_url, now - timedelta(days=7))
+        again = tracker(database_url, "prune-rejected", "--before", week_ago)
         assert again.stdout.startswith("prune-rejected: nothing received before ")
     finally:
         await conn.close()

@@ -10,7 +10,7 @@ import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import asyncpg
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from tracker.config import Settings
 from tracker.domain.delivery import decode
+from tracker.domain.notifications import TaskStatus
 from tracker.store import events, log, rollups
 from tracker.store.database import Database
 from tracker.store.migrations import migrate, sql_dir
@@ -25,16 +26,7 @@ from tracker.store.replay import replay
 from tracker.store.startup import open_migrated
 
 STATES = ["idle", "downloading", "downloaded", "updating"]
-STATUSES = [
-    "Initializing",
-    "Waitting",
-    "Processing",
-    "Success",
-    "PartialSuccess",
-    "Fail",
-    "Stopped",
-    "Stopping",
-]
+STATUSES: tuple[str, ...] = get_args(TaskStatus)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 

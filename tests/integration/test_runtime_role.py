@@ -4,10 +4,7 @@ append to and read the log, maintain the projections, and do nothing else."""
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,6 +12,7 @@ import asyncpg
 import pytest
 
 from tests.integration.conftest import MakeClient
+from tests.support.cli import tracker
 
 SW_STATE, SW_RESULT = (
     "oceanconnect-swUpgradeStateChangeNotify",
@@ -35,17 +33,6 @@ def as_role(url: str, role: str, password: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{role}:{password}@{host}"))
-
-
-def tracker(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", *args],
-        env={**os.environ, "TRACKER_DATABASE_URL": url, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from tests.support.cli import tracker
 from tracker.domain.notifications import MAX_CODE, MAX_TEXT
 from tracker.domain.operation import ERROR_DESC_KEY
 
@@ -185,17 +183,6 @@ async def test_a_delivery_the_database_refuses_is_a_422_kept_in_rejected(
     assert health.status == 200  # and the server keeps serving
 
 
-def tracker_import(url: str, source: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", "import", str(source)],
-        env={**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_LOG_LEVEL": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_import_refuses_a_line_the_database_refuses_and_keeps_the_rest(
     migrated_url: str, tmp_path: Path
 ) -> None:
@@ -210,7 +197,7 @@ async def test_import_refuses_a_line_the_database_refuses_and_keeps_the_rest(
     lines[2] = sw_result(deviceId="poison")
     source = tmp_path / "log.jsonl"
     source.write_bytes(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
-    done = await asyncio.to_thread(tracker_import, migrated_url, source)
+    done = await asyncio.to_thread(tracker, migrated_url, "import", str(source))
     assert done.returncode == 1  # a line was refused
     assert "import: 4 events appended" in done.stdout
     [refused] = [line for line in done.stderr.splitlines() if line.startswith("refused: ")]

@@ -3,29 +3,16 @@ SELECT can run it."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from tests.support.cli import tracker
 from tracker.domain.delivery import decode
 from tracker.store import log
 from tracker.store.database import Database
-
-
-def verify(url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", "verify"],
-        env={**os.environ, "TRACKER_DATABASE_URL": url, "TRACKER_LOG_LEVEL": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def as_role(url: str, role: str) -> str:
@@ -35,7 +22,7 @@ def as_role(url: str, role: str) -> str:
 
 
 async def test_verify_never_migrates(database_url: str) -> None:
-    done = verify(database_url)
+    done = tracker(database_url, "verify")
     assert done.returncode == 1
     assert done.stderr.strip().startswith("verify: this database holds no hash-chained log")
     assert "run tracker migrate first" in done.stderr
@@ -64,7 +51,7 @@ async def test_a_role_that_may_only_select_can_verify(
         await conn.execute(f"CREATE ROLE {role} LOGIN")
         await conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
         await conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
-        done = verify(as_role(migrated_url, role))
+        done = tracker(as_role(migrated_url, role), "verify")
         assert done.returncode == 0, done.stdout + done.stderr
         # The four device examples share one device: two streams, with the task's.
         assert done.stdout.strip() == "verify: 5 events in 2 streams; every hash chain is intact"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import aiohttp
 from aiohttp import web
@@ -51,26 +52,15 @@ async def _receive(request: web.Request) -> web.Response:
         event = decode(raw)
     except Refusal as refusal:
         status = 400 if refusal.kind == "malformed" else 422
-        await rejected.record(
-            database,
-            rejected.Rejection(status, refusal.code, refusal.message, refusal.details, raw),
-            received_at,
-            request.app[SETTINGS].rejected_prefix_bytes,
-        )
-        raise ApiError(status, refusal.code, refusal.message, refusal.details) from None
+        kept = rejected.Rejection(status, refusal.code, refusal.message, refusal.details, raw)
+        await _refuse(request, kept, received_at)
     try:
         position = await request.app[APPENDS].append(event, received_at)
     except Unstorable as refused:
         # Valid to our models, refused by the database (a value past a column's limits): a
         # retry would fail the same way, so it is a refusal, kept like any other.
         message = f"the database cannot store this delivery: {refused}"
-        await rejected.record(
-            database,
-            rejected.Rejection(422, "unstorable", message, [], raw),
-            received_at,
-            request.app[SETTINGS].rejected_prefix_bytes,
-        )
-        raise ApiError(422, "unstorable", message) from None
+        await _refuse(request, rejected.Rejection(422, "unstorable", message, [], raw), received_at)
     metrics.ACCEPTED.labels(event.event_type if event.notification else "unrecognised").inc()
     observe_pool(database)
     return document(
@@ -113,18 +103,32 @@ async def _read_body(request: web.Request, limit: int, received_at: datetime) ->
         raise ApiError(
             400, "incomplete_body", f"the body could not be read in full: {error}"
         ) from None
-    if complete:
-        return body
-    declared = request.content_length
-    size = f"{declared} bytes" if declared is not None else f"more than {limit} bytes"
-    message = f"the body is {size}; the limit is {limit} bytes (TRACKER_MAX_BODY_BYTES)"
-    await rejected.record(
-        request.app[DATABASE],
-        rejected.Rejection(413, "body_too_large", message, [], body, truncated=True),
-        received_at,
-        request.app[SETTINGS].rejected_prefix_bytes,
+    if not complete:
+        declared = request.content_length
+        size = f"{declared} bytes" if declared is not None else f"more than {limit} bytes"
+        message = f"the body is {size}; the limit is {limit} bytes (TRACKER_MAX_BODY_BYTES)"
+        await _refuse(
+            request,
+            rejected.Rejection(413, "body_too_large", message, [], body, truncated=True),
+            received_at,
+            headers={"Connection": "close"},
+        )
+    return body
+
+
+async def _refuse(
+    request: web.Request,
+    rejection: rejected.Rejection,
+    received_at: datetime,
+    headers: dict[str, str] | None = None,
+) -> NoReturn:
+    """Keep a refused delivery in `rejected` (if that fails: 503, and the platform retries),
+    then answer the refusal."""
+    prefix = request.app[SETTINGS].rejected_prefix_bytes
+    await rejected.record(request.app[DATABASE], rejection, received_at, prefix)
+    raise ApiError(
+        rejection.status, rejection.code, rejection.reason, rejection.details, headers=headers
     )
-    raise ApiError(413, "body_too_large", message, headers={"Connection": "close"})
 
 
 async def _read_up_to(request: web.Request, limit: int) -> tuple[bytes, bool]:

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,7 +52,7 @@ class Checkpoint:
         return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
 
     def signed(self, key: str) -> Checkpoint:
-        return _replace_signature(self, _sign(key, self.statement()))
+        return replace(self, signature=_sign(key, self.statement()))
 
     def genuine(self, key: str) -> bool:
         return hmac.compare_digest(self.signature, _sign(key, self.statement()))
@@ -111,10 +111,6 @@ async def differences(url: str, key: str, checkpoint: Checkpoint) -> list[str]:
 
 def _sign(key: str, statement: bytes) -> str:
     return hmac.new(key.encode(), statement, hashlib.sha256).hexdigest()
-
-
-def _replace_signature(checkpoint: Checkpoint, signature: str) -> Checkpoint:
-    return Checkpoint(**{**asdict(checkpoint), "signature": signature})
 
 
 @asynccontextmanager

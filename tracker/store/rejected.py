@@ -68,9 +68,7 @@ class RejectedDelivery:
     readmitted_position: int | None  # `tracker readmit` appended it there
 
 
-async def record(
-    db: Database, rejection: Rejection, received_at: datetime, prefix: int = 64 * 1024
-) -> int:
+async def record(db: Database, rejection: Rejection, received_at: datetime, prefix: int) -> int:
     """Keep a refusal: its first `prefix` bytes, and its whole size and SHA-256 when it was read
     in full, so a flood of refused megabytes costs kilobytes and each stays recognisable."""
     raw = rejection.raw
@@ -99,10 +97,6 @@ async def prune(db: Database, before: datetime) -> Pruned:
         row = await conn.fetchrow(PRUNE, before)
     assert row is not None  # noqa: S101 - an aggregate returns one row
     return Pruned(row["rows"], row["first"], row["last"], row["bytes"])
-
-
-async def read_after(db: Database, after: int, limit: int) -> list[RejectedDelivery]:
-    return (await read_page(db, after, limit))[0]
 
 
 async def read_page(

@@ -43,7 +43,7 @@ async def storage(url: str, rows: list[Row], seconds: int, warmup: int) -> Load:
     async with pool.acquire() as conn:
         await eventrows.prepare(conn)
     events = [decode(r.body) for r in rows]  # the store's own reading of each body, once
-    upcoming = itertools.count()
+    upcoming, positions = itertools.count(), itertools.count(1)
     latencies: list[float] = []
     measuring, stopping = [False], [False]
 
@@ -51,7 +51,7 @@ async def storage(url: str, rows: list[Row], seconds: int, warmup: int) -> Load:
         while not stopping[0]:
             event = events[next(upcoming) % len(events)]
             began = time.perf_counter()
-            await pool.execute(INSERT, *copy_row(event, datetime.now(UTC), None))
+            await pool.execute(INSERT, *copy_row(event, next(positions), datetime.now(UTC), None))
             if measuring[0]:
                 latencies.append(time.perf_counter() - began)
 

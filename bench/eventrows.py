@@ -30,4 +30,6 @@ async def prepare(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -
 def insert(table: str) -> str:
     """An INSERT of one `copy_row` record into `table` (a copy of `events`)."""
     values = ", ".join(f"${n}" for n in range(1, len(COPY_COLUMNS) + 1))
-    return f"INSERT INTO {table} ({', '.join(COPY_COLUMNS)}) VALUES ({values})"  # noqa: S608
+    columns = ", ".join(COPY_COLUMNS)
+    # The record holds its position (an identity column, hence the override).
+    return f"INSERT INTO {table} ({columns}) OVERRIDING SYSTEM VALUE VALUES ({values})"  # noqa: S608

@@ -3,7 +3,8 @@
 Each body goes through `tracker.domain.delivery.decode` (what ingestion validates it with) and
 `tracker.store.events.copy_row` (the table's columns and the stream's hash chain, as the store
 defines them: this module never names a column). Batches go in with asyncpg's
-`copy_records_to_table`, one COPY each, in arrival order, so positions follow `received_at`.
+`copy_records_to_table`, one COPY each, in arrival order, at positions drawn here from 1 on, so
+positions follow `received_at`; the log's sequence is moved past them at the end.
 A thread generates and decodes the next batch while PostgreSQL takes the last one.
 
 It must be the log's only writer (it keeps every stream's hash head itself), so it loads a
@@ -26,7 +27,7 @@ import asyncpg
 
 from bench.eventrows import prepare
 from tracker.domain.delivery import decode
-from tracker.store.events import COPY_COLUMNS, copy_row
+from tracker.store.events import COPY_COLUMNS, FOLLOW_LOADED, copy_row
 
 BATCH = 50_000
 PROGRESS_EVERY = 10.0  # seconds between progress lines
@@ -70,6 +71,7 @@ class _Producer(threading.Thread):
 
     def run(self) -> None:
         heads: dict[tuple[str, str], bytes] = {}
+        positions = itertools.count(1)
         try:
             while not self.stopping.is_set():
                 began = time.perf_counter()
@@ -81,7 +83,9 @@ class _Producer(threading.Thread):
                 for at, body in batch:
                     event = decode(body)
                     key = (event.stream_type, event.stream_id)
-                    record = copy_row(event, EPOCH + timedelta(microseconds=at), heads.get(key))
+                    record = copy_row(
+                        event, next(positions), EPOCH + timedelta(microseconds=at), heads.get(key)
+                    )
                     heads[key] = cast("bytes", record[-1])  # the stream's new head
                     records.append(record)
                     self.loaded.body_bytes += len(body)
@@ -126,6 +130,7 @@ async def load(url: str, deliveries: Iterator[tuple[int, bytes]], expected: int)
                     producer.batches.get_nowait()
                 except queue.Empty:
                     await asyncio.sleep(0.01)
+        await conn.execute(FOLLOW_LOADED)
         loaded.seconds = time.monotonic() - started
     finally:
         await conn.close()

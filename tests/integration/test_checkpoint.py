@@ -16,9 +16,9 @@ import pytest
 
 from tests.support.cli import tracker
 from tracker.domain.delivery import decode
-from tracker.store import bodies, log
+from tracker.store import bodies, chain, log
 from tracker.store.database import Database
-from tracker.store.events import chained
+from tracker.store.events import LoggedEvent
 
 KEY = "checkpoint-key-for-tests"
 
@@ -57,16 +57,16 @@ async def append(url: str, raws: list[bytes]) -> None:
 
 
 async def rechain(conn: asyncpg.Connection, stream_id: str) -> None:
-    """Recompute a device stream's hashes from its (tampered) rows, as a forger would."""
+    """Recompute a device stream's links from its (tampered) rows, as a forger who read
+    tracker/store/chain.py would."""
     await bodies.ready(conn)
     head = None
     rows = await conn.fetch(
-        "SELECT position, raw, codec FROM events WHERE stream_type = 'device' AND stream_id = $1 "
-        "ORDER BY position",
+        "SELECT * FROM events WHERE stream_type = 'device' AND stream_id = $1 ORDER BY position",
         stream_id,
     )
     for row in rows:
-        head = chained(head, bodies.unpack(row["codec"], row["raw"]))
+        head = chain.all_fields(head, LoggedEvent.of(row))
         await conn.execute("UPDATE events SET hash = $1 WHERE position = $2", head, row["position"])
 
 
@@ -99,9 +99,10 @@ async def rewrite_a_stream(conn: asyncpg.Connection) -> None:
 async def back_date_an_event(conn: asyncpg.Connection) -> None:
     await conn.execute(
         "UPDATE events SET received_at = received_at - $1::interval "
-        "WHERE position = (SELECT min(position) FROM events)",
+        "WHERE position = (SELECT min(position) FROM events WHERE stream_id = 'dev-a')",
         timedelta(days=1),
     )
+    await rechain(conn, "dev-a")
 
 
 @pytest.mark.parametrize(

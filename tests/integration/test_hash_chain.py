@@ -4,22 +4,24 @@ names every altered, removed or reordered event, even one a superuser rewrote.""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from tracker.domain.delivery import decode
-from tracker.store import bodies, log
+from tracker.domain.delivery import NewEvent, decode
+from tracker.store import bodies, chain, log
+from tracker.store import events as events_store
 from tracker.store.database import Database
+from tracker.store.events import LoggedEvent
 from tracker.store.migrations import migrate, sql_dir
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
@@ -62,6 +64,7 @@ async def record_all(database: Database, bodies: list[bytes], per_transaction: i
 Tampering = Callable[[asyncpg.Connection], Awaitable[None]]
 SET_BODY = "UPDATE events SET raw = $2, codec = $3 WHERE position = $1"
 READ_BODY = "SELECT raw, codec FROM events WHERE position = $1"
+READ_EVENT = "SELECT * FROM events WHERE position = $1"
 
 
 def edit_body(position: int, old: str, new: str, *, rehash_after: int | None = None) -> Tampering:
@@ -78,7 +81,9 @@ def edit_body(position: int, old: str, new: str, *, rehash_after: int | None = N
             before = await conn.fetchval(
                 "SELECT hash FROM events WHERE position = $1", rehash_after
             )
-            forged = hashlib.sha256(before + body).digest()
+            fields = await conn.fetchrow(READ_EVENT, position)
+            assert fields is not None
+            forged = chain.all_fields(before, replace(LoggedEvent.of(fields), raw=body))
             await conn.execute("UPDATE events SET hash = $2 WHERE position = $1", position, forged)
 
     return edit
@@ -128,36 +133,111 @@ async def positions_of(database: Database, device: str) -> list[int]:
     return [row["position"] for row in rows]
 
 
+LINKED = """
+SELECT position, stream_type, stream_id, event_type, received_at, occurred_at, readmitted_from,
+       raw, codec, chain, hash
+FROM events ORDER BY position
+"""
+
+
+async def assert_linked_by_all_fields(database: Database) -> int:
+    """Each stored hash is the link tracker/store/chain.py computes (verify's own code) from
+    every field of the event, chained to the one before it in its stream."""
+    heads: dict[tuple[str, str], bytes] = {}
+    rows = await database.pool.fetch(LINKED)
+    for row in rows:
+        stream = (row["stream_type"], row["stream_id"])
+        expected = chain.all_fields(heads.get(stream), LoggedEvent.of(row))
+        assert (row["chain"], row["hash"]) == (chain.ALL_FIELDS, expected), row["position"]
+        heads[stream] = expected
+    return len(rows)
+
+
 @pytest.mark.parametrize("per_transaction", [1, 3, 36], ids=lambda n: f"{n}-per-batch")
 async def test_every_event_chains_to_the_one_before_it_in_its_stream(
     database: Database, migrated_url: str, per_transaction: int
 ) -> None:
     """Across batches and within one (36 per batch: each stream's events chain in it)."""
     await record_all(database, streams_of(), per_transaction)
-    rows = await database.pool.fetch(
-        "SELECT stream_type, stream_id, raw, codec, hash FROM events ORDER BY position"
-    )
-    heads: dict[tuple[str, str], bytes] = {}
-    for row in rows:
-        stream = (row["stream_type"], row["stream_id"])
-        body = bodies.unpack(row["codec"], row["raw"])
-        expected = hashlib.sha256(heads.get(stream, bytes(32)) + body).digest()
-        assert row["hash"] == expected
-        heads[stream] = expected
+    assert await assert_linked_by_all_fields(database) == 36
     done = tracker_verify(migrated_url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "36 events in 3 streams; every hash chain is intact" in done.stdout
 
 
+async def test_the_database_and_verify_link_every_field_alike(
+    database: Database, migrated_url: str
+) -> None:
+    """Fields at their edges: platform times present and absent, before 1970 and to the
+    microsecond, in years 1 and 9999 (stored as -infinity and infinity), readmitted events,
+    texts beyond ASCII, an empty body."""
+    moments = [
+        datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),
+        datetime(2026, 11, 27, 8, 0, 0, 999_999, tzinfo=UTC),
+        datetime(2000, 2, 29, 12, 0, 0, 1, tzinfo=timezone(timedelta(hours=5, minutes=45))),
+    ]
+    events = [
+        NewEvent("device", "d-ü", "swUpgradeStateChangeNotify", b"{}", moments[0], None, 1),
+        NewEvent("device", "d-ü", "swUpgradeResultNotify", b"", None, None, None),
+        NewEvent("task", "\u4efb\u52a1", "batchtask.update", body("x", "y"), moments[2], None, 2),
+        NewEvent("device", "d-ü", "fwUpgradeStateChangeNotify", b"\x00\xff", moments[1], None),
+        NewEvent("task", "t", "batchtask.update", b"{}", datetime(1, 1, 1, tzinfo=UTC), None),
+        NewEvent("task", "t", "batchtask.update", b"{}", datetime.max.replace(tzinfo=UTC), None),
+        NewEvent(
+            "task", "t", "batchtask.update", b"{}", datetime(1, 1, 1, 0, 0, 1, tzinfo=UTC), None
+        ),
+    ]
+    async with database.transaction("append") as conn:
+        await events_store.append(conn, events[:2], moments[:2])
+        await events_store.append(conn, events[2:], moments[1])
+    assert await assert_linked_by_all_fields(database) == 7
+    done = tracker_verify(migrated_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "7 events in 3 streams; every hash chain is intact" in done.stdout
+
+
+def relink_as_body_only(position: int) -> Tampering:
+    """Downgrade one event's link to the body-only kind events before migration 011 carry,
+    recomputed from the event before it: what hides a changed field if verify allowed it."""
+
+    async def relink(conn: asyncpg.Connection) -> None:
+        row = await conn.fetchrow(
+            "SELECT e.raw, e.codec, (SELECT p.hash FROM events p WHERE p.stream_id = e.stream_id"
+            " AND p.position < e.position ORDER BY p.position DESC LIMIT 1) AS previous "
+            "FROM events e WHERE e.position = $1",
+            position,
+        )
+        assert row is not None
+        forged = chain.body_only(row["previous"], bodies.unpack(row["codec"], row["raw"]))
+        await conn.execute(
+            "UPDATE events SET received_at = received_at - interval '1 day', chain = 1, "
+            "hash = $2 WHERE position = $1",
+            position,
+            forged,
+        )
+
+    return relink
+
+
+FIELDS_CHANGED = ["back-dated", "re-timed", "moved", "retyped", "readmitted", "repositioned"]
+
+
 @pytest.mark.parametrize(
-    "tampering", ["altered", "removed", "reordered", "rehashed", "garbled", "uncompressed"]
+    "tampering",
+    [
+        *["altered", "removed", "reordered", "rehashed", "garbled", "uncompressed"],
+        *FIELDS_CHANGED,
+        *["downgraded", "unknown-link"],
+    ],
 )
 async def test_verify_names_what_a_superuser_rewrote(
     database: Database, migrated_url: str, tampering: str
 ) -> None:
     await record_all(database, streams_of())
     d1 = await positions_of(database, "d-1")
-    victim, following = d1[4], d1[5]
+    victim, following, last = d1[4], d1[5], d1[-1]
+    next_in_d2 = min(p for p in await positions_of(database, "d-2") if p > victim)
+    edit = "UPDATE events SET {} WHERE position = $1"
     tamperings: list[Tampering] = {
         "altered": [edit_body(victim, "d-1", "d-9")],
         "removed": [execute("DELETE FROM events WHERE position = $1", victim)],
@@ -174,6 +254,21 @@ async def test_verify_names_what_a_superuser_rewrote(
                 victim,
             )
         ],
+        # Every other stored field: the body is the same, the event is not.
+        "back-dated": [execute(edit.format("received_at = received_at - interval '1d'"), victim)],
+        "re-timed": [execute(edit.format("occurred_at = '2020-01-01T00:00:00Z'"), victim)],
+        "moved": [execute(edit.format("stream_id = 'd-2'"), victim)],
+        "retyped": [execute(edit.format("event_type = 'fwUpgradeStateChangeNotify'"), victim)],
+        "readmitted": [execute(edit.format("readmitted_from = 12345"), victim)],
+        "repositioned": [
+            execute("ALTER TABLE events ALTER COLUMN position SET GENERATED BY DEFAULT"),
+            execute(edit.format("position = position + 1000"), victim),
+            execute("ALTER TABLE events ALTER COLUMN position SET GENERATED ALWAYS"),
+        ],
+        # The last of its stream (no event after it to break) and back-dated, with a body-only
+        # link recomputed for it; or a link of a kind nobody writes.
+        "downgraded": [relink_as_body_only(last)],
+        "unknown-link": [execute(edit.format("chain = 3"), victim)],
     }[tampering]
     await as_superuser(migrated_url, *tamperings)
 
@@ -190,6 +285,16 @@ async def test_verify_names_what_a_superuser_rewrote(
         "rehashed": {following},
         "garbled": {victim},
         "uncompressed": {victim},
+        "back-dated": {victim},
+        "re-timed": {victim},
+        # Checked in its new stream against that stream's events, and missed in
+        # its old one, and the event after it in its new one.
+        "moved": {victim, following, next_in_d2},
+        "retyped": {victim},
+        "readmitted": {victim},
+        "repositioned": {victim + 1000, following},
+        "downgraded": {last},
+        "unknown-link": {victim},
     }[tampering]
     assert named == expected, done.stdout
     assert "break their stream's hash chain" in done.stdout
@@ -240,3 +345,44 @@ async def test_the_migration_chains_a_log_written_before_it(
     done = tracker_verify(database_url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "10 events in 3 streams; every hash chain is intact" in done.stdout
+
+
+async def test_events_logged_before_all_field_links_keep_theirs(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Migration 011 leaves the body-only links of the events before it (rewriting them would
+    launder whatever was done to them) and draws the boundary after which none may appear."""
+    older = tmp_path / "sql"
+    older.mkdir()
+    for path in sorted(sql_dir().glob("0*.sql")):
+        if path.name < "011":
+            shutil.copy(path, older / path.name)
+    database = await Database.open(database_url, timeout=10, size=2)
+    try:
+        async with database.pool.acquire() as conn:
+            await migrate(conn, older)
+        await record_all(database, streams_of(rounds=1))  # 12 events, body-only links
+        async with database.pool.acquire() as conn:
+            assert "011_chain_all_fields.sql" in await migrate(conn)
+            boundary = await conn.fetchval(
+                "SELECT from_position FROM chain_versions WHERE version = 2"
+            )
+        await record_all(database, streams_of(rounds=1))  # 12 more, linked by all fields
+        links = await database.pool.fetch("SELECT position, chain FROM events ORDER BY position")
+    finally:
+        await database.close()
+    assert boundary == 13
+    assert [row["chain"] for row in links] == [1] * 12 + [2] * 12
+    done = tracker_verify(database_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "24 events in 3 streams; every hash chain is intact" in done.stdout
+
+    # Before the boundary a body-only link is what it was; back-dating one still escapes the
+    # chain there (a checkpoint catches it), which the docs say.
+    await as_superuser(
+        database_url, execute("UPDATE events SET received_at = received_at - interval '1 day'")
+    )
+    done = tracker_verify(database_url)
+    named = [line for line in done.stdout.splitlines() if line.startswith("tampered:")]
+    assert len(named) == 12
+    assert all(int(line.split()[2]) >= 13 for line in named), done.stdout

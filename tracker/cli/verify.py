@@ -20,12 +20,14 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         parents=[common],
         help="check that no logged event was altered, removed or reordered",
         description="Recompute every stream's hash chain (each event's hash covers the "
-        "previous hash of its stream and its exact bytes) and name every event that breaks "
-        "it: a body altered, an event removed or reordered within its stream. Exit 1 if any "
-        "does. The chains alone do not see the last events of a stream removed, or a whole "
-        "stream, an event's times, stream or type changed, or a stream's chain rewritten "
-        "consistently: --against a checkpoint does, up to the checkpoint's position. "
-        "Read-only: it never migrates or writes, and runs as a role that may only SELECT.",
+        "previous hash of its stream and every stored field of the event: position, stream, "
+        "type, receive and platform times, readmission, exact bytes) and name every event that "
+        "breaks it: any of those altered, an event removed or reordered within its stream. Exit "
+        "1 if any does. Events logged before migration 011 are linked by their body alone. The "
+        "chains alone do not see the last events of a stream removed, or a whole stream, or a "
+        "stream's chain rewritten consistently: --against a checkpoint does, up to the "
+        "checkpoint's position. Read-only: it never migrates or writes, and runs as a role that "
+        "may only SELECT.",
         epilog=EXIT_CODES,
     )
     command.add_argument(
@@ -34,8 +36,8 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         type=Path,
         help="also prove the log still extends this checkpoint (from `tracker checkpoint`, "
         "signed with TRACKER_CHECKPOINT_KEY): catches the last events of a stream or a whole "
-        "stream removed, an event's times, stream or type changed, and a chain rewritten "
-        "consistently, in the log up to the checkpoint",
+        "stream removed, and a chain rewritten consistently (whatever it hides), in the log up "
+        "to the checkpoint",
     )
     command.set_defaults(run=run, log_default="WARNING")
 

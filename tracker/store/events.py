@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from tracker.domain.delivery import NewEvent
-from tracker.store import bodies
+from tracker.store import bodies, chain
 from tracker.store.database import Connection, Database, Record
 
 # Why appends are serialised (DESIGN.md invariant 5).
@@ -25,12 +24,12 @@ from tracker.store.database import Connection, Database, Record
 # is a complete page. It costs one serialised commit at a time across all processes; batching
 # many deliveries into one transaction (group commit) amortises it. The same lock orders every
 # stream's events by position, which the projections rely on (invariant 3).
-APPEND_LOCK = 0x7472_6B6C_6F67  # "trklog"
-GENESIS = bytes(32)  # what the first event of every stream chains to
+APPEND_LOCK = 0x7472_6B6C_6F67  # "trklog" (sql/011_chain_all_fields.sql names it too)
 TAKE_APPEND_LOCK = "SELECT pg_advisory_xact_lock($1)"
 
-# `tracker_append` (sql/004_hash_chain.sql) takes the lock, then inserts with each event's hash
-# chained to its stream's head, in one round trip. Tests fail if positions could be drawn
+# `tracker_append` (sql/011_chain_all_fields.sql) takes the lock, draws the batch's positions,
+# then inserts with each event's hash chained to its stream's head over all its fields
+# (tracker/store/chain.py), in one round trip. Tests fail if positions could be drawn
 # before the lock (test_log_store.py) or a chain built on a stale head (test_hash_chain.py).
 APPEND = """
 SELECT tracker_append($1, $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bytea[],
@@ -110,8 +109,9 @@ async def append(
     return sorted(row["position"] for row in rows)
 
 
-# What a bulk loader COPYs into `events`, in position order (positions are drawn as rows arrive).
+# What a bulk loader COPYs into `events`, in position order; it draws the positions itself.
 COPY_COLUMNS = (
+    "position",
     "stream_type",
     "stream_id",
     "event_type",
@@ -119,19 +119,43 @@ COPY_COLUMNS = (
     "codec",
     "received_at",
     "occurred_at",
+    "chain",
     "hash",
+)
+# After a bulk load, the positions the next append draws follow the loaded ones.
+FOLLOW_LOADED = (
+    "SELECT setval(pg_get_serial_sequence('events', 'position'), max(position)) FROM events "
+    "HAVING max(position) IS NOT NULL"
 )
 
 
-def copy_row(event: NewEvent, received_at: datetime, head: bytes | None) -> tuple[object, ...]:
-    """`event` as one COPY record (columns `COPY_COLUMNS`), chained to its stream's `head`.
+def copy_row(
+    event: NewEvent, position: int, received_at: datetime, head: bytes | None
+) -> tuple[object, ...]:
+    """`event` as one COPY record (columns `COPY_COLUMNS`) at `position`, chained to its
+    stream's `head` as `tracker_append` would chain it.
 
     For loaders that bypass `tracker_append` (the scale benchmark): the caller keeps the heads
-    (the last element of each record is the new head), must be the log's only writer, and must
-    have called `bodies.ready` on the database first.
+    (the last element of each record is the new head), must be the log's only writer, draws
+    positions above the log's last, runs `FOLLOW_LOADED` when done, and must have called
+    `bodies.ready` on the database first.
     """
     codec, stored = bodies.pack(event.raw)
+    link = chain.all_fields(
+        head,
+        LoggedEvent(
+            position,
+            event.stream_type,
+            event.stream_id,
+            event.event_type,
+            event.raw,
+            received_at,
+            event.occurred_at,
+            event.readmitted_from,
+        ),
+    )
     return (
+        position,
         event.stream_type,
         event.stream_id,
         event.event_type,
@@ -139,16 +163,9 @@ def copy_row(event: NewEvent, received_at: datetime, head: bytes | None) -> tupl
         codec,
         received_at,
         event.occurred_at,
-        chained(head, event.raw),
+        chain.ALL_FIELDS,
+        link,
     )
-
-
-def chained(previous: bytes | None, raw: bytes) -> bytes:
-    """An event's hash: sha256 of its stream's previous hash (zeros at first) and its body.
-
-    The database computes it when appending; `tracker verify` recomputes it here.
-    """
-    return hashlib.sha256((previous or GENESIS) + raw).digest()
 
 
 def received_times(received_at: datetime | Sequence[datetime], count: int) -> list[datetime]:

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from tracker.store import bodies
-from tracker.store.events import chained
+from tracker.store import bodies, chain
+from tracker.store.events import LoggedEvent
 
 # Stream by stream (the `events_stream` index), each in log order: one head in memory at a time.
 CHAIN = """
-SELECT position, stream_type, stream_id, raw, codec, hash FROM events
-ORDER BY stream_type, stream_id, position
+SELECT position, stream_type, stream_id, event_type, received_at, occurred_at, readmitted_from,
+       raw, codec, {chain} AS chain, hash
+FROM events ORDER BY stream_type, stream_id, position
 """
 
 
@@ -29,8 +30,11 @@ class NotVerifiable(Exception):  # noqa: N818 - a state of the database, reporte
     """The database holds no hash-chained log (not migrated, or migrated before chaining)."""
 
 
-# Hashes are in the log from migration 004 on (sql/004_hash_chain.sql).
-CHAINED = 4
+# Hashes are in the log from migration 004 on (sql/004_hash_chain.sql), over all fields from
+# 011 on (sql/011_chain_all_fields.sql), after the boundary it drew.
+CHAINED, ALL_FIELDS = 4, 11
+BOUNDARY = "SELECT from_position FROM chain_versions WHERE version = 2"
+BATCH = 10_000
 
 
 @dataclass
@@ -55,22 +59,28 @@ async def verify(url: str, progress: Callable[[int], None] | None = None) -> Ver
         url, server_settings={"default_transaction_read_only": "on", "application_name": "verify"}
     )
     try:
-        await _chained_log(conn)
+        version = await _chained_log(conn)
         await bodies.ready(conn)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
+            # Before 011 every link is of the body alone; after, from the boundary on, none is.
+            boundary = await conn.fetchval(BOUNDARY) if version >= ALL_FIELDS else None
+            columns = "chain" if version >= ALL_FIELDS else str(chain.BODY_ONLY)
             stream: tuple[str, str] | None = None
             head: bytes | None = None
-            async for row in conn.cursor(CHAIN, prefetch=10_000):
-                if (row["stream_type"], row["stream_id"]) != stream:
-                    stream, head = (row["stream_type"], row["stream_id"]), None
-                    verdict.streams += 1
-                if not bodies.knows(row["codec"]):
-                    await bodies.ready(conn, (row["codec"],))
-                if broken := _broken(row, head):
-                    verdict.breaks.append(Break(row["position"], *stream, broken))
-                head = row["hash"]
-                verdict.events += 1
-                if progress and verdict.events % 100_000 == 0:
+            # Fetched a batch at a time: iterating a cursor row by row costs more than the check.
+            cursor = await conn.cursor(CHAIN.format(chain=columns))
+            while rows := await cursor.fetch(BATCH):
+                for row in rows:
+                    if (row["stream_type"], row["stream_id"]) != stream:
+                        stream, head = (row["stream_type"], row["stream_id"]), None
+                        verdict.streams += 1
+                    if not bodies.knows(row["codec"]):
+                        await bodies.ready(conn, (row["codec"],))
+                    if broken := _broken(row, head, boundary):
+                        verdict.breaks.append(Break(row["position"], *stream, broken))
+                    head = row["hash"]
+                verdict.events += len(rows)
+                if progress:
                     progress(verdict.events)
     finally:
         await conn.close()
@@ -78,7 +88,7 @@ async def verify(url: str, progress: Callable[[int], None] | None = None) -> Ver
     return verdict
 
 
-async def _chained_log(conn: asyncpg.Connection) -> None:
+async def _chained_log(conn: asyncpg.Connection) -> int:
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     version = await conn.fetchval("SELECT max(version) FROM schema_migrations") if exists else None
     if version is None or version < CHAINED:
@@ -87,23 +97,41 @@ async def _chained_log(conn: asyncpg.Connection) -> None:
             f"{'nothing' if version is None else f'version {version}'}; the chain begins at "
             f"{CHAINED}): run tracker migrate first; verify itself never writes"
         )
+    return int(version)
 
 
-def _broken(row: asyncpg.Record, head: bytes | None) -> str | None:
+def _broken(row: asyncpg.Record, head: bytes | None, boundary: int | None) -> str | None:
     """Why this event does not follow `head` (its stream's previous stored hash; None: it is
-    the first), or None if it does."""
+    the first), or None if it does. `boundary`: where links of all fields begin, if they do."""
     try:
-        body = bodies.unpack(row["codec"], row["raw"])
+        event = LoggedEvent.of(row)
     except bodies.Undecodable as error:
         return f"its stored body cannot be read back, so it was altered: {error}"
-    if row["hash"] == chained(head, body):
+    version = row["chain"]
+    if version == chain.BODY_ONLY:
+        if boundary is not None and row["position"] >= boundary:
+            return (
+                f"it carries a link of its body alone, but every event from position {boundary} "
+                "on is linked by all its fields: its link was rewritten to hide a changed field"
+            )
+        expected = chain.body_only(head, event.raw)
+        what = "this event's body was altered"
+    elif version == chain.ALL_FIELDS:
+        expected = chain.all_fields(head, event)
+        what = (
+            "this event was altered (its body, position, stream, type, times or where it was "
+            "readmitted from)"
+        )
+    else:
+        return f"its link is of version {version}, which no tracker writes: it was altered"
+    if row["hash"] == expected:
         return None
     if head is None:
         return (
-            "the first event of its stream does not chain from the start: it was altered, or "
-            "events before it were removed"
+            f"the first event of its stream does not chain from the start: {what}, or events "
+            "before it were removed"
         )
     return (
-        "its hash does not follow from the event before it in its stream: this event was "
-        "altered, or an event between them was removed or reordered"
+        f"its hash does not follow from the event before it in its stream: {what}, or an event "
+        "between them was removed or reordered"
     )

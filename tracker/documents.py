@@ -119,6 +119,12 @@ class OperationDocument(Document):
     target_versions: dict[str, int] = Field(description="members by their result's target")
     first_seen_at: datetime
     last_activity_at: datetime
+    stuck: int | None = Field(
+        default=None,
+        description="with ?stuck_for=SECONDS: devices whose current operation this is, in a "
+        "state other than idle for longer than that, with no result yet (GET "
+        "/v1/devices?operation_id=&stuck_for= lists them); null otherwise",
+    )
 
 
 class OperationMemberDocument(Document):
@@ -236,6 +242,17 @@ class ErrorDocument(Document):
 
 class StatusDocument(Document):
     status: str
+
+
+class SessionDocument(Document):
+    """The dashboard's sign-in state in this browser."""
+
+    required: bool = Field(description="false: no read token is set, reads are open")
+    signed_in: bool = Field(description="this browser may read (a session cookie, or none needed)")
+
+
+class SignIn(Document):
+    token: str = Field(description="the read token (TRACKER_READ_TOKEN); never the ingest token")
 
 
 T = TypeVar("T", bound=Document)

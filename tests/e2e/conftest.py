@@ -4,7 +4,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
+from tests.e2e.browser import launched
 from tests.support.server import TrackerProcess
 
 StartTracker = Callable[..., TrackerProcess]
@@ -26,3 +28,12 @@ def start_tracker(tmp_path: Path) -> Iterator[StartTracker]:
     yield start
     for process in started:
         process.close()
+
+
+@pytest.fixture
+def browser(database_url: str) -> Iterator[Browser]:
+    """Debian's chromium under Playwright (tests/e2e/browser.py), one per test, opened after the
+    test's database and closed before it is dropped: Playwright's sync API keeps an event loop
+    running in this thread while it is open, and the database fixtures use asyncio.run."""
+    del database_url  # wanted for its order only
+    yield from launched()

@@ -144,8 +144,8 @@ async def test_header_bytes_that_are_not_utf8_are_refused_not_a_500(
     finally:
         writer.close()
     status = int(status_line.split()[1])
-    if operation.guard == "open":
-        assert status in (200, 503)
+    if operation.guard == "open":  # what it answers to `{}` and a made-up id, never a 500
+        assert status in (200, 400, 404, 503), status_line
     else:
         assert status == 401, status_line
         assert "application/json" in head.lower()

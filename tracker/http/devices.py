@@ -20,6 +20,7 @@ from tracker.http.paging import (
     limit_of,
     next_cursor,
     one_of,
+    seconds_of,
     whole_number,
 )
 from tracker.http.responses import document, page
@@ -66,7 +67,7 @@ async def list_devices(request: web.Request) -> web.Response:
     state = one_of(request, "state", STATES)
     operation_id = request.query.get("operation_id")
     result = one_of(request, "result", ("SUCCESS", "FAIL"))
-    stuck_for = _seconds(request.query.get("stuck_for"))
+    stuck_for = seconds_of(request, "stuck_for")
     if track is None and any(x is not None for x in (state, operation_id, result, stuck_for)):
         track = "software"
     where = queries.DeviceFilter(
@@ -77,21 +78,6 @@ async def list_devices(request: web.Request) -> web.Response:
         request.app[DATABASE], where, cursor_key(request, kinds), limit_of(request)
     )
     return page([doc.DeviceDocument.of(d) for d in found], key_cursor(last))
-
-
-def _seconds(raw: str | None) -> float | None:
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < 10**9:  # also refuses nan and inf
-        message = f"stuck_for must be a number of seconds >= 0; got {raw!r}"
-        raise ApiError(
-            400, "invalid_parameter", message, [{"field": "stuck_for", "problem": message}]
-        )
-    return seconds
 
 
 async def list_device_transitions(request: web.Request) -> web.Response:

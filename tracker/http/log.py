@@ -11,7 +11,15 @@ from tracker.documents import RejectedDocument
 from tracker.http import responses
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
-from tracker.http.paging import encode_cursor, limit_of, resume_after, whole_number
+from tracker.http.paging import (
+    MAX_BIGINT,
+    cursor_after,
+    encode_cursor,
+    limit_of,
+    one_of,
+    resume_after,
+    whole_number,
+)
 from tracker.store import events, rejected
 
 
@@ -54,8 +62,15 @@ async def event_raw(request: web.Request) -> web.Response:
 
 
 async def list_rejected(request: web.Request) -> web.Response:
+    newest_first = one_of(request, "order", ("oldest", "newest")) == "newest"
+    after = resume_after(request)  # checked either way; newest first starts at the cursor
+    if newest_first:
+        after = cursor_after(request) or MAX_BIGINT
     page, more = await rejected.read_page(
-        request.app[DATABASE], resume_after(request), limit_of(request)
+        request.app[DATABASE],
+        after,
+        limit_of(request),
+        newest_first=newest_first,
     )
     cursor = encode_cursor(page[-1].id) if more else None
     return responses.page([_rejected_item(item) for item in page], cursor)

@@ -14,7 +14,7 @@ from tracker.domain.operation import RESULTS
 from tracker.http.devices import STATES
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
-from tracker.http.paging import cursor_key, key_cursor, limit_of, one_of
+from tracker.http.paging import cursor_key, key_cursor, limit_of, one_of, seconds_of
 from tracker.http.responses import document, page
 from tracker.store import rollups
 from tracker.store.listing import present
@@ -27,6 +27,8 @@ async def get_operation(request: web.Request) -> web.Response:
     found = await rollups.operation(request.app[DATABASE], operation_id, track)
     if found is None:
         raise _unknown(operation_id, track)
+    if (stuck_for := seconds_of(request, "stuck_for")) is not None:
+        [found] = await rollups.with_stuck(request.app[DATABASE], [found], stuck_for)
     return document(doc.OperationDocument.of(found))
 
 
@@ -35,6 +37,8 @@ async def list_operations(request: web.Request) -> web.Response:
     filters = present(track=one_of(request, "track", TRACKS), app_id=request.query.get("app_id"))
     after = cursor_key(request, (datetime, str, str))
     found, last = await rollups.operations(request.app[DATABASE], filters, after, limit_of(request))
+    if (stuck_for := seconds_of(request, "stuck_for")) is not None:
+        found = await rollups.with_stuck(request.app[DATABASE], found, stuck_for)
     return page([doc.OperationDocument.of(r) for r in found], key_cursor(last))
 
 

@@ -126,5 +126,19 @@ def one_of(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | N
     return value
 
 
+def seconds_of(request: web.Request, name: str) -> float | None:
+    """A duration in seconds, 0 up to a billion; absent: None."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 10**9:  # also refuses nan and inf
+        raise _bad(name, f"{name} must be a number of seconds >= 0; got {raw!r}")
+    return seconds
+
+
 def _bad(field: str, message: str) -> ApiError:
     return ApiError(400, "invalid_parameter", message, [{"field": field, "problem": message}])

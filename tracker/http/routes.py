@@ -11,7 +11,18 @@ from pydantic import BaseModel
 
 from tracker import documents as doc
 from tracker.domain.notifications import DEVICE_MODELS, BatchTaskUpdated
-from tracker.http import devices, health, ingest, log, metrics, operations, stream, tasks
+from tracker.http import (
+    dashboard,
+    devices,
+    health,
+    ingest,
+    log,
+    metrics,
+    operations,
+    session,
+    stream,
+    tasks,
+)
 from tracker.http.auth import Guard
 from tracker.http.paging import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -70,6 +81,13 @@ def _enum(values: tuple[str, ...]) -> dict[str, Any]:
 
 
 TRACK_FILTER = Param("track", "query", _enum(TRACK_NAMES), "only this track")
+STUCK_FOR = {"type": "number", "minimum": 0, "exclusiveMaximum": 10**9}
+STUCK_COUNT = Param(
+    "stuck_for",
+    "query",
+    STUCK_FOR,
+    "also count the devices stuck for at least this many seconds (`stuck`)",
+)
 
 
 NOTIFICATION_BODY: dict[str, Any] = {
@@ -136,7 +154,17 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.Page[doc.RejectedDocument],
         READ_ERRORS,
         guard="read",
-        params=(AFTER, *PAGE),
+        params=(
+            AFTER,
+            Param(
+                "order",
+                "query",
+                {**_enum(("oldest", "newest")), "default": "oldest"},
+                "newest: the latest refusals first (`after` is then ignored; the cursor goes on "
+                "backwards)",
+            ),
+            *PAGE,
+        ),
     ),
     Operation(
         "GET",
@@ -161,7 +189,7 @@ OPERATIONS: tuple[Operation, ...] = (
             Param(
                 "stuck_for",
                 "query",
-                {"type": "number", "minimum": 0, "exclusiveMaximum": 10**9},
+                STUCK_FOR,
                 "in a state other than idle on `track` for at least this many seconds; the "
                 "page is then ordered longest stuck first",
             ),
@@ -210,6 +238,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(
             TRACK_FILTER,
             Param("app_id", "query", {"type": "string"}, "application id"),
+            STUCK_COUNT,
             *PAGE,
         ),
         description="Each item is the operation's rollup on one track (see the operation).",
@@ -226,6 +255,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(
             OPERATION_ID,
             Param("track", "query", _enum(TRACK_NAMES), "default: the track with more devices"),
+            STUCK_COUNT,
         ),
         description="Counters kept current in the same transaction as the deliveries that move "
         "them: reading them costs the same for ten devices or ten million.",
@@ -343,5 +373,75 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.StatusDocument,
         (503,),
         guard="open",
+    ),
+    Operation(
+        "GET",
+        "/v1/session",
+        session.get_session,
+        "Whether the dashboard must ask for the read token, and whether this browser may read",
+        "dashboard",
+        doc.SessionDocument,
+        (),
+        guard="open",
+    ),
+    Operation(
+        "POST",
+        "/v1/session",
+        session.sign_in,
+        "Sign the dashboard in: the read token for an HttpOnly, SameSite=Strict session cookie",
+        "dashboard",
+        doc.SessionDocument,
+        (401,),
+        guard="open",
+        body={
+            "description": "The read token; the ingest token opens nothing here.",
+            "required": True,
+            "models": [doc.SignIn],
+        },
+        description="The cookie (12 hours) stands for the read token on every read route, "
+        "and for nothing else. It holds an expiry and an HMAC of it keyed by the read token, "
+        "not the token. A wrong token is answered 401 after half a second.",
+    ),
+    Operation(
+        "DELETE",
+        "/v1/session",
+        session.sign_out,
+        "Sign the dashboard out: the session cookie is cleared",
+        "dashboard",
+        doc.SessionDocument,
+        (),
+        guard="open",
+    ),
+    *(
+        Operation(
+            "GET",
+            path,
+            handler,
+            handler.__doc__.splitlines()[0] if handler.__doc__ else path,
+            "dashboard",
+            None,
+            (),
+            guard="open",  # no data and no token in them: the API they read is guarded
+            params=params,
+            ok_media="text/html",
+        )
+        for path, handler, params in (
+            ("/", dashboard.overview_page, ()),
+            ("/operations/{operation_id}", dashboard.operation_page, (OPERATION_ID,)),
+            ("/devices/{device_id}", dashboard.device_page, (DEVICE_ID,)),
+            ("/rejected", dashboard.rejected_page, ()),
+        )
+    ),
+    Operation(
+        "GET",
+        "/assets/{name}",
+        dashboard.asset,
+        "The dashboard's scripts and styles (shipped in the package)",
+        "dashboard",
+        None,
+        (404,),
+        guard="open",
+        params=(Param("name", "path", {"type": "string"}, "a file of tracker/dashboard/"),),
+        ok_media="text/plain",
     ),
 )

@@ -32,6 +32,9 @@ SELECT id, received_at, status, code, reason, details, raw, truncated, size, sha
 FROM rejected r WHERE id > $1 ORDER BY id LIMIT $2
 """
 SIZES_AFTER = "SELECT octet_length(raw) FROM rejected WHERE id > $1 ORDER BY id LIMIT $2"
+# Newest first (the dashboard, someone debugging an integration now): the same, backwards.
+READ_BEFORE = READ_AFTER.replace("id > $1 ORDER BY id", "id < $1 ORDER BY id DESC")
+SIZES_BEFORE = SIZES_AFTER.replace("id > $1 ORDER BY id", "id < $1 ORDER BY id DESC")
 PAGE_BYTES = 4 * 1024 * 1024  # refused bodies per page (each is sent twice: text and base64)
 
 
@@ -100,14 +103,16 @@ async def prune(db: Database, before: datetime) -> Pruned:
 
 
 async def read_page(
-    db: Database, after: int, limit: int, budget: int | None = None
+    db: Database, after: int, limit: int, budget: int | None = None, *, newest_first: bool = False
 ) -> tuple[list[RejectedDelivery], bool]:
-    """As `events.read_page`: up to `limit`, within `budget` bytes of bodies; more to come?"""
-    sizes = [row[0] for row in await db.fetch("read rejected sizes", SIZES_AFTER, after, limit)]
+    """As `events.read_page`: up to `limit`, within `budget` bytes of bodies; more to come?
+    `newest_first`: ids below `after`, descending."""
+    sized, read = (SIZES_BEFORE, READ_BEFORE) if newest_first else (SIZES_AFTER, READ_AFTER)
+    sizes = [row[0] for row in await db.fetch("read rejected sizes", sized, after, limit)]
     count = fitting(sizes, PAGE_BYTES if budget is None else budget)
     if count == 0:
         return [], False
-    rows = await db.fetch("read rejected", READ_AFTER, after, count)
+    rows = await db.fetch("read rejected", read, after, count)
     page = [
         RejectedDelivery(
             **{**dict(row), "raw": bytes(row["raw"]), "details": json.loads(row["details"])}

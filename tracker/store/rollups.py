@@ -3,7 +3,7 @@ latest activity, and their members."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -13,7 +13,7 @@ from tracker.domain.operation import STATES as STATE_NAMES
 from tracker.domain.operation import ErrorCount, OperationCounts, OperationDevice
 from tracker.store.database import Database, Record
 from tracker.store.listing import Index, Listing
-from tracker.store.queries import RESULTS, STATES, Key
+from tracker.store.queries import RESULTS, STATES, STUCK_WHERE, Key
 from tracker.store.rows import OPERATION_DEVICES, OPERATIONS
 
 TOP_ERRORS = 20
@@ -60,6 +60,15 @@ SELECT o.*,
 FROM ({rows}) AS o
 """
 ONE = "SELECT * FROM operations WHERE operation_id = $1"
+# Members stuck (as GET /v1/devices?stuck_for= lists them) of each (operation, track): a count
+# over the stuck index's range for that operation, so over its busy devices, never the fleet.
+STUCK = f"""
+SELECT (SELECT count(*) FROM device_tracks
+        WHERE track = k.track AND operation_id = k.operation_id AND {STUCK_WHERE}
+          AND state_since < now() - make_interval(secs => $3)) AS stuck
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(operation_id, track, n)
+ORDER BY k.n
+"""  # noqa: S608 - constants only
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,7 @@ class Rollup:
     counts: OperationCounts
     errors: list[ErrorCount]
     target_versions: dict[str, int]
+    stuck: int | None = None  # asked for with a threshold (`with_stuck`)
 
     # What the document reads (documents.OperationDocument), besides the fields above.
     operation_id = property(lambda self: self.counts.operation_id)
@@ -109,6 +119,16 @@ async def operations(
         return found, None
     last = found[-1].counts
     return found, (last.last_activity_at, last.operation_id, last.track)
+
+
+async def with_stuck(db: Database, found: list[Rollup], stuck_for: float) -> list[Rollup]:
+    """`found`, each with how many of its devices have been busy (not idle, no result yet) for
+    longer than `stuck_for` seconds."""
+    if not found:
+        return found
+    ids, tracks = [r.operation_id for r in found], [r.track for r in found]
+    rows = await db.fetch("count stuck", STUCK, ids, tracks, stuck_for)
+    return [replace(r, stuck=row["stuck"]) for r, row in zip(found, rows, strict=True)]
 
 
 async def members(

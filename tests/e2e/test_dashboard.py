@@ -1,0 +1,275 @@
+"""The dashboard in a real browser against a real `tracker serve`: what a person sees equals what
+the API says, moves live, survives a restart, and stays behind the read token."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.browser import (
+    INGEST,
+    PHONE,
+    READ,
+    WIDE,
+    notify,
+    open_page,
+    result,
+    screenshot,
+    sign_in,
+    state,
+)
+from tests.e2e.conftest import StartTracker
+from tests.e2e.http import get, post, request
+from tests.support.server import TrackerProcess
+
+READ_HEADERS = {"Authorization": f"Bearer {READ}"}
+
+
+@pytest.fixture
+def server(start_tracker: StartTracker, database_url: str) -> TrackerProcess:
+    return start_tracker(
+        {
+            "TRACKER_DATABASE_URL": database_url,
+            "TRACKER_INGEST_TOKEN": INGEST,
+            "TRACKER_READ_TOKEN": READ,
+        }
+    )
+
+
+def rollout(base: str) -> None:
+    """One rollout of eight devices caught at every stage, two kinds of failure, an invalid move,
+    a firmware rollout beside it, and a batch task."""
+    for device in ("d-1", "d-2", "d-3", "d-4", "d-5", "d-6", "d-7", "d-8"):
+        notify(base, state(device, "downloading"))
+    for device in ("d-3", "d-4", "d-5", "d-6", "d-7", "d-8"):
+        notify(base, state(device, "downloaded"))
+    for device in ("d-4", "d-5", "d-6", "d-7", "d-8"):
+        notify(base, state(device, "updating"))
+    for device in ("d-5", "d-6", "d-7", "d-8"):
+        notify(base, state(device, "idle"))
+    notify(base, result("d-5", "SUCCESS"))
+    notify(base, result("d-6", "FAIL", "E-DISK"))
+    notify(base, result("d-7", "FAIL", "E-DISK"))
+    notify(base, result("d-8", "FAIL", "E-POWER"))
+    notify(base, state("d-9", "idle"))
+    notify(base, state("d-9", "updating"))  # idle → updating: not a move the platform makes
+    fw = {**state("d-1", "downloading", op="op-fw"), "notifyType": "fwUpgradeStateChangeNotify"}
+    del fw["swUpgradeState"]
+    notify(base, {**fw, "step": "1", "stepDesc": "downloading"})
+    notify(
+        base,
+        {
+            "resource": "batchtask",
+            "event": "update",
+            "event_time": "20261127T080000Z",
+            "notify_data": {
+                "body": {
+                    "app_id": "app-dash",
+                    "task_id": "task-1",
+                    "task_type": "softwareUpgrade",
+                    "status": "Processing",
+                    "status_desc": "running",
+                }
+            },
+        },
+    )
+
+
+def api(base: str, path: str) -> dict[str, object]:
+    answer = get(base, path, headers=READ_HEADERS)
+    assert answer.status == 200, answer.body
+    document: dict[str, object] = answer.json()
+    return document
+
+
+def number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    opened, console = open_page(browser)
+    yield opened
+    opened.context.close()
+    assert console.unexpected() == []
+
+
+def test_the_overview_shows_what_the_api_says(server: TrackerProcess, page: Page) -> None:
+    rollout(server.url)
+    sign_in(page, server.url)
+    listed = api(server.url, "/v1/operations?stuck_for=3600&limit=50")["items"]
+    assert isinstance(listed, list)
+    rows = page.locator("#rollouts tbody tr")
+    expect(rows).to_have_count(len(listed))
+    for index, op in enumerate(listed):
+        row = rows.nth(index)  # same order: newest activity first
+        assert row.get_attribute("data-operation") == op["operation_id"]
+        assert row.get_attribute("data-track") == op["track"]
+        cells = row.locator("td")
+        assert number(cells.nth(3).inner_text()) == op["devices"]
+        assert number(cells.nth(5).inner_text()) == op["results"]["SUCCESS"]
+        assert number(cells.nth(6).inner_text()) == op["results"]["FAIL"]
+        assert number(cells.nth(8).inner_text()) == op["stuck"]
+        shown = {
+            seg.get_attribute("data-state"): int(seg.get_attribute("data-count") or 0)
+            for seg in cells.nth(4).locator(".seg").all()
+        }
+        assert shown == {s: n for s, n in op["states"].items() if n}
+    live = next(op for op in listed if op["operation_id"] == "op-live")
+    assert live["devices"] == 9
+    assert live["results"] == {"SUCCESS": 1, "FAIL": 3}
+    expect(page.locator("#tasks [data-task='task-1']")).to_contain_text("Processing")
+    expect(page.locator("#live")).to_have_text("live")
+    screenshot(page, "overview-wide")
+    page.set_viewport_size(PHONE)
+    screenshot(page, "overview-phone")
+
+
+def test_a_delivery_moves_the_progress_bar_without_a_reload(
+    server: TrackerProcess, page: Page
+) -> None:
+    rollout(server.url)
+    sign_in(page, server.url)
+    expect(page.locator("#live")).to_have_text("live")
+    bar = page.locator("#rollouts tr[data-operation='op-live'] .seg.downloading")
+    expect(bar).to_have_attribute("data-count", "2")
+    page.evaluate("window.notReloaded = true")
+    began = time.monotonic()
+    notify(server.url, state("d-1", "downloaded"))
+    expect(bar).to_have_attribute("data-count", "1", timeout=5_000)
+    print(f"progress bar moved {time.monotonic() - began:.2f} s after the 200")
+    downloaded = page.locator("#rollouts tr[data-operation='op-live'] .seg.downloaded")
+    expect(downloaded).to_have_attribute("data-count", "2")
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_an_invalid_move_is_marked_on_the_device_page(server: TrackerProcess, page: Page) -> None:
+    rollout(server.url)
+    sign_in(page, server.url, "/devices/d-9")
+    rows = page.locator("#timeline tbody tr[data-position]")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_have_attribute("data-valid", "true")
+    expect(rows.nth(1)).to_have_attribute("data-valid", "false")
+    expect(rows.nth(1).locator(".flag.invalid")).to_have_text("invalid")
+    expect(page.locator("[data-track='software'] [data-field='state']")).to_have_text("updating")
+    rows.nth(1).get_by_role("button", name="body").click()
+    body = page.locator("#timeline tr.body-row:not([hidden]) pre")
+    expect(body).to_contain_text('"swUpgradeState": "updating"')
+    screenshot(page, "device-wide")
+    page.set_viewport_size(PHONE)
+    screenshot(page, "device-phone")
+
+
+def test_a_failure_group_lists_exactly_its_devices(server: TrackerProcess, page: Page) -> None:
+    rollout(server.url)
+    sign_in(page, server.url, "/operations/op-live?track=software")
+    groups = page.locator("#failures details")
+    expect(groups).to_have_count(2)
+    disk = page.locator("#failures details[data-error-code='E-DISK']")
+    expect(disk.locator("summary")).to_contain_text("2 devices")
+    disk.locator("summary").click()
+    expect(disk.locator("li[data-device]")).to_have_text(["d-6", "d-7"])  # by device id
+    power = page.locator("#failures details[data-error-code='E-POWER']")
+    power.locator("summary").click()
+    expect(power.locator("li[data-device]")).to_have_text(["d-8"])
+    expect(page.locator("#states [data-result='FAIL'] strong")).to_have_text("3")
+    screenshot(page, "rollout-wide")
+    page.set_viewport_size(PHONE)
+    screenshot(page, "rollout-phone")
+
+
+def test_rejected_deliveries_are_listed_newest_first(server: TrackerProcess, page: Page) -> None:
+    for n in range(3):
+        refused = post(
+            server.url,
+            json.dumps({"n": n, **state("d-x", "upgrading")}).encode(),  # no such state
+            headers={"Authorization": f"Bearer {INGEST}"},
+        )
+        assert refused.status == 422
+    sign_in(page, server.url, "/rejected")
+    rows = page.locator("#refusals tbody tr")
+    expect(rows).to_have_count(3)
+    ids = [int(r.get_attribute("data-rejected") or 0) for r in rows.all()]
+    assert ids == sorted(ids, reverse=True)
+    expect(rows.nth(0)).to_contain_text('{"n": 2, ')
+    post(server.url, b"not json", headers={"Authorization": f"Bearer {INGEST}"})
+    expect(rows).to_have_count(4, timeout=5_000)  # without a reload
+    screenshot(page, "rejected-wide")
+    page.set_viewport_size(PHONE)
+    screenshot(page, "rejected-phone")
+
+
+def test_sign_in_keeps_the_token_out_of_urls_and_scripts(
+    server: TrackerProcess, browser: Browser
+) -> None:
+    page, console = open_page(browser)
+    console.expected.append("/v1/session")  # the wrong tokens' 401s, on purpose
+    page.goto(server.url + "/")
+    expect(page.locator("form.sign-in")).to_be_visible()
+    for wrong in ("not-the-token", INGEST):
+        page.fill("#token", wrong)
+        page.click("form.sign-in button[type=submit]")
+        expect(page.locator("form.sign-in .error")).to_have_text("That is not the read token.")
+    sign_in(page, server.url)
+    cookies = page.context.cookies()
+    assert [(c["name"], c["httpOnly"], c["sameSite"]) for c in cookies] == [
+        ("tracker_session", True, "Strict")
+    ]
+    assert READ not in cookies[0]["value"]
+    assert READ not in page.url
+    assert READ not in page.content()
+    assert page.evaluate("document.cookie") == ""  # scripts cannot read it
+    # The cookie opens the read API, and nothing else.
+    assert page.request.get(server.url + "/v1/operations").status == 200
+    ingest = page.request.post(
+        server.url + "/v1/notifications", data=json.dumps(state("x", "idle"))
+    )
+    assert ingest.status == 401
+    page.click("#sign-out")
+    expect(page.locator("form.sign-in")).to_be_visible()
+    assert page.context.cookies() == []
+    assert page.request.get(server.url + "/v1/operations").status == 401
+    page.context.close()
+    assert console.unexpected() == []
+
+
+def test_the_page_survives_a_server_restart(
+    start_tracker: StartTracker, database_url: str, browser: Browser
+) -> None:
+    env = {
+        "TRACKER_DATABASE_URL": database_url,
+        "TRACKER_INGEST_TOKEN": INGEST,
+        "TRACKER_READ_TOKEN": READ,
+    }
+    first = start_tracker(env)
+    rollout(first.url)
+    page, console = open_page(browser)
+    console.expected += ["/v1/stream", "ERR_CONNECTION_REFUSED"]  # while it is away, on purpose
+    sign_in(page, first.url)
+    expect(page.locator("#live")).to_have_text("live")
+    first.stop()
+    expect(page.locator("#live")).to_have_text("disconnected: reconnecting…", timeout=10_000)
+    second = start_tracker(env, port=first.port)
+    expect(page.locator("#live")).to_have_text("live", timeout=20_000)
+    bar = page.locator("#rollouts tr[data-operation='op-live'] .seg.downloading")
+    notify(second.url, state("d-2", "downloaded"))
+    expect(bar).to_have_attribute("data-count", "1", timeout=5_000)
+    page.context.close()
+    assert console.unexpected() == []
+
+
+def test_pages_are_static_and_the_api_stays_closed(server: TrackerProcess) -> None:
+    """The HTML carries no data and no token; without a session the API still says 401."""
+    shell = request("GET", server.url + "/operations/op-live")
+    assert shell.status == 200
+    assert b"<main" in shell.body
+    assert READ.encode() not in shell.body
+    assert get(server.url, "/v1/operations").status == 401
+    assert get(server.url, "/assets/dashboard.js").status == 200
+    assert get(server.url, "/assets/..%2Fsession.py").status == 404
+    wide, phone = WIDE, PHONE  # both widths are exercised by the screenshots above
+    assert wide["width"] > phone["width"]

@@ -1,0 +1,1 @@
+"""The rollout dashboard: its page, scripts and styles, served by tracker/http/dashboard.py."""

@@ -1,0 +1,93 @@
+// Building the page from API documents: elements with text (never HTML from data), times in the
+// viewer's zone with UTC on hover, counts, durations and the state bar.
+
+export function h(tag, attrs = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") element.className = value;
+    else if (name === "style") Object.assign(element.style, value); // CSSOM: allowed by our CSP
+    else if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    else element.setAttribute(name, value === true ? "" : String(value));
+  }
+  element.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return element;
+}
+
+const LOCAL = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+const NUMBER = new Intl.NumberFormat();
+const PERCENT = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1 });
+
+export function time(iso) {
+  if (!iso) return h("span", { class: "muted" }, "–");
+  const at = new Date(iso);
+  return h("time", { datetime: iso, title: `${at.toISOString()} (UTC)` }, LOCAL.format(at));
+}
+
+export function ago(iso) {
+  if (!iso) return h("span", { class: "muted" }, "–");
+  const at = new Date(iso);
+  return h("time", { datetime: iso, title: `${LOCAL.format(at)} · ${at.toISOString()} (UTC)` },
+    `${duration((Date.now() - at.getTime()) / 1000)} ago`);
+}
+
+export function count(n) {
+  return NUMBER.format(n ?? 0);
+}
+
+export function percent(part, whole) {
+  return whole ? PERCENT.format(part / whole) : "–";
+}
+
+export function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+export const STATES = ["idle", "downloading", "downloaded", "updating"];
+
+// Devices by state as one bar; the numbers are in its label and its legend, not in colour alone.
+export function stateBar(states, total) {
+  const parts = STATES.map((state) => [state, states[state] ?? 0]);
+  const label = parts.map(([state, n]) => `${state} ${count(n)}`).join(", ");
+  return h("div", { class: "bar", role: "img", "aria-label": label, title: label },
+    parts.filter(([, n]) => n > 0).map(([state, n]) =>
+      h("span", { class: `seg ${state}`, "data-state": state, "data-count": n,
+        style: { width: `${(100 * n) / Math.max(total, 1)}%` } })));
+}
+
+export function legend() {
+  return h("ul", { class: "legend", "aria-label": "States" },
+    STATES.map((state) => h("li", {}, h("span", { class: `swatch ${state}` }), state)));
+}
+
+export function table(caption, headings, rows, empty = "Nothing here yet.") {
+  if (!rows.length) return h("p", { class: "muted empty" }, empty);
+  return h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": caption },
+    h("table", {},
+      h("caption", { class: "visually-hidden" }, caption),
+      h("thead", {}, h("tr", {}, headings.map((text) =>
+        h("th", { scope: "col", class: text.endsWith("#") ? "num" : null },
+          text.replace(/#$/, ""))))),
+      h("tbody", {}, rows)));
+}
+
+export function cell(content, numeric = false) {
+  return h("td", { class: numeric ? "num" : null }, content);
+}
+
+export function link(href, text) {
+  return h("a", { href }, text);
+}
+
+export function path(...parts) {
+  return "/" + parts.map((p) => encodeURIComponent(p)).join("/");
+}
+
+export function query(params) {
+  const kept = Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== "");
+  return kept.length ? "?" + new URLSearchParams(kept).toString() : "";
+}

@@ -1,0 +1,281 @@
+// The four views. Each builds its frame once (headings, filters), then `reload` reads the API
+// documents it shows and redraws only the parts that hold them, so live updates keep focus.
+
+import { get, text } from "./api.js";
+import {
+  ago, cell, count, duration, h, legend, link, path, percent, query, stateBar, table, time,
+} from "./dom.js";
+
+const STUCK_DEFAULT_MINUTES = 60;
+const PAGE = 50;
+
+function stuckMinutes(params) {
+  const asked = Number(params.get("stuck") ?? localStorage.getItem("stuck-minutes"));
+  const minutes = Number.isFinite(asked) && asked > 0 ? asked : STUCK_DEFAULT_MINUTES;
+  localStorage.setItem("stuck-minutes", String(minutes));
+  return minutes;
+}
+
+function section(title, id, ...rest) {
+  const body = h("div", { id, class: "section-body" });
+  return [h("section", { "aria-labelledby": `${id}-title` }, h("h2", { id: `${id}-title` }, title), ...rest, body), body];
+}
+
+function operationHref(op) {
+  return path("operations", op.operation_id) + query({ track: op.track });
+}
+
+function deviceHref(id) {
+  return path("devices", id);
+}
+
+function results(op) {
+  const success = op.results.SUCCESS ?? 0;
+  const fail = op.results.FAIL ?? 0;
+  return { success, fail, rate: percent(success, success + fail) };
+}
+
+// "/": every rollout, newest activity first; batch tasks beside them.
+export function overview(main, params) {
+  const minutes = stuckMinutes(params);
+  const filters = h("form", { class: "filters", method: "get", action: "/", role: "search" },
+    h("label", {}, "App ", h("input", { name: "app_id", value: params.get("app_id") ?? "", size: 14 })),
+    h("label", {}, "Track ",
+      h("select", { name: "track" },
+        ["", "software", "firmware"].map((t) =>
+          h("option", { value: t, selected: (params.get("track") ?? "") === t }, t || "both")))),
+    h("label", {}, "Stuck after ",
+      h("input", { name: "stuck", type: "number", min: 1, step: 1, value: minutes, size: 4 }), " min"),
+    h("button", { type: "submit" }, "Apply"));
+  const [rollouts, rolloutsBody] = section("Rollouts", "rollouts", legend());
+  const [tasks, tasksBody] = section("Batch tasks", "tasks");
+  main.replaceChildren(h("h1", {}, "Rollouts"), filters, h("div", { class: "columns" }, rollouts, tasks));
+
+  const cursor = params.get("cursor");
+  const asked = {
+    app_id: params.get("app_id"), track: params.get("track"), stuck_for: minutes * 60,
+    limit: PAGE, cursor,
+  };
+  return async () => {
+    const [page, taskPage] = await Promise.all([
+      get("/v1/operations" + query(asked)),
+      get("/v1/tasks" + query({ app_id: params.get("app_id"), limit: 20 })),
+    ]);
+    const rows = page.items.map((op) => {
+      const r = results(op);
+      return h("tr", { "data-operation": op.operation_id, "data-track": op.track },
+        cell(link(operationHref(op), op.operation_id)),
+        cell(op.track),
+        cell(op.app_id),
+        cell(count(op.devices), true),
+        cell(stateBar(op.states, op.devices)),
+        cell(count(r.success), true),
+        cell(count(r.fail), true),
+        cell(r.rate, true),
+        cell(op.stuck ? h("strong", { class: "warn" }, count(op.stuck)) : count(op.stuck), true),
+        cell(ago(op.last_activity_at)));
+    });
+    const more = [];
+    if (cursor) more.push(link("/" + query({ ...Object.fromEntries(params), cursor: null }), "Newest"));
+    if (page.next_cursor) more.push(link("/" + query({ ...Object.fromEntries(params), cursor: page.next_cursor }), "Older rollouts"));
+    rolloutsBody.replaceChildren(
+      table("Rollouts",
+        ["Operation", "Track", "App", "Devices#", "States", "Success#", "Fail#", "Success rate#", `Stuck > ${minutes} min#`, "Last active"],
+        rows, "No rollout has reported yet. Post a notification to /v1/notifications."),
+      h("nav", { class: "pager", "aria-label": "Rollout pages" }, more));
+    tasksBody.replaceChildren(table("Batch tasks", ["Task", "Type", "Status", "Since"],
+      taskPage.items.map((t) => h("tr", { "data-task": t.task_id },
+        cell(t.task_id), cell(t.task_type), cell(h("span", { class: `status ${t.status}` }, t.status)),
+        cell(time(t.event_time)))),
+      "No batch task yet."));
+  };
+}
+
+// "/operations/{id}": one rollout.
+export function operation(main, params, operationId) {
+  const minutes = stuckMinutes(params);
+  const track = params.get("track");
+  const heading = h("h1", {}, "Rollout ", h("code", {}, operationId));
+  const facts = h("dl", { class: "facts" });
+  const [states, statesBody] = section("States and results", "states", legend());
+  const [failures, failuresBody] = section("Failures by error", "failures");
+  const [stuck, stuckBody] = section(`Stuck for more than ${minutes} min`, "stuck");
+  const [versions, versionsBody] = section("Target versions", "versions");
+  main.replaceChildren(h("p", {}, link("/", "← All rollouts")), heading, facts,
+    states, h("div", { class: "columns" }, failures, versions), stuck);
+  const open = new Map(); // error groups a person opened stay open across live reloads
+
+  return async () => {
+    const op = await get(path("v1", "operations", operationId) + query({ track, stuck_for: minutes * 60 }));
+    const r = results(op);
+    facts.replaceChildren(
+      h("dt", {}, "Track"), h("dd", {}, op.track),
+      h("dt", {}, "App"), h("dd", {}, op.app_id),
+      h("dt", {}, "Devices"), h("dd", { "data-devices": op.devices }, count(op.devices)),
+      h("dt", {}, "First seen"), h("dd", {}, time(op.first_seen_at)),
+      h("dt", {}, "Last active"), h("dd", {}, ago(op.last_activity_at)));
+    statesBody.replaceChildren(
+      stateBar(op.states, op.devices),
+      h("ul", { class: "tallies" },
+        ["idle", "downloading", "downloaded", "updating"].map((s) =>
+          h("li", { "data-state": s }, h("span", { class: `swatch ${s}` }), `${s} `, h("strong", {}, count(op.states[s])))),
+        h("li", { "data-result": "SUCCESS" }, "SUCCESS ", h("strong", {}, count(r.success))),
+        h("li", { "data-result": "FAIL" }, "FAIL ", h("strong", {}, count(r.fail))),
+        h("li", {}, "success rate ", h("strong", {}, r.rate)),
+        h("li", { "data-stuck": op.stuck }, "stuck ", h("strong", {}, count(op.stuck)))));
+    failuresBody.replaceChildren(op.errors.length
+      ? h("ul", { class: "groups" }, op.errors.map((e) => errorGroup(op, e, open)))
+      : h("p", { class: "muted empty" }, "No failure."));
+    versionsBody.replaceChildren(table("Target versions", ["Version", "Devices#"],
+      Object.entries(op.target_versions).map(([v, n]) => h("tr", {}, cell(h("code", {}, v)), cell(count(n), true))),
+      "No result has named a target yet."));
+    const stuckPage = await get("/v1/devices" + query({ operation_id: operationId, track: op.track, stuck_for: minutes * 60, limit: PAGE }));
+    stuckBody.replaceChildren(table("Stuck devices, longest first", ["Device", "State", "Stuck for#", "Since"],
+      stuckPage.items.map((d) => {
+        const t = d[op.track];
+        return h("tr", { "data-device": d.device_id },
+          cell(link(deviceHref(d.device_id), d.device_id)), cell(t.state),
+          cell(duration((Date.now() - new Date(t.state_since).getTime()) / 1000), true),
+          cell(time(t.state_since)));
+      }), "No device is stuck."));
+  };
+}
+
+// One error's group; `open` remembers the groups a person opened and the devices last listed in
+// each, so a live reload draws them at once and then reads them again.
+function errorGroup(op, error, open) {
+  const key = `${error.error_code}\u0000${error.result_desc}`;
+  const list = h("div", { class: "members" });
+  const draw = (ids, more) => list.replaceChildren(...[h("ul", { class: "devices" },
+    ids.map((id) => h("li", { "data-device": id }, link(deviceHref(id), id)))),
+  more ? h("p", { class: "muted" }, "First 200 shown.") : null].filter(Boolean));
+  const load = async () => {
+    if (error.error_code === null) {
+      list.replaceChildren(h("p", { class: "muted" }, "The platform sent no error code for these."));
+      return;
+    }
+    const page = await get(path("v1", "operations", op.operation_id, "devices") +
+      query({ track: op.track, result: "FAIL", error_code: error.error_code, limit: 200 }));
+    const ids = page.items.map((m) => m.device_id);
+    if (open.has(key)) open.set(key, [ids, page.next_cursor !== null]);
+    draw(ids, page.next_cursor !== null);
+  };
+  const details = h("details", { "data-error-code": error.error_code ?? "", open: open.has(key) },
+    h("summary", {}, h("code", {}, error.error_code ?? "(no code)"), " ",
+      h("span", {}, error.result_desc ?? ""), " · ", h("strong", {}, count(error.devices)), " devices"),
+    list);
+  if (open.has(key)) {
+    draw(...(open.get(key) ?? [[], false]));
+    load();
+  }
+  details.addEventListener("toggle", () => {
+    if (details.open && !open.has(key)) {
+      open.set(key, null);
+      load();
+    } else if (!details.open) open.delete(key);
+  });
+  return h("li", {}, details);
+}
+
+// "/devices/{id}": both tracks and the timeline.
+export function device(main, params, deviceId) {
+  const [tracks, tracksBody] = section("Tracks", "tracks");
+  const [timeline, timelineBody] = section("Timeline", "timeline");
+  main.replaceChildren(h("p", {}, link("/", "← All rollouts")), h("h1", {}, "Device ", h("code", {}, deviceId)), tracks, timeline);
+  const shown = new Map(); // positions whose body a person opened
+
+  return async () => {
+    const found = await get(path("v1", "devices", deviceId));
+    tracksBody.replaceChildren(h("div", { class: "columns" },
+      ["software", "firmware"].map((name) => trackCard(name, found[name]))));
+    const items = [];
+    let cursor = null;
+    do {
+      const page = await get(path("v1", "devices", deviceId, "transitions") + query({ limit: 500, cursor }));
+      items.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor && items.length < 5000);
+    timelineBody.replaceChildren(table("Timeline, oldest first",
+      ["#", "Received", "Track", "What", "Operation", "Notes", "Body"],
+      items.flatMap((t) => timelineRows(t, shown)), "Nothing recorded."));
+  };
+}
+
+function trackCard(name, track) {
+  if (!track) return h("article", { class: "card", "data-track": name }, h("h3", {}, name), h("p", { class: "muted" }, "No report on this track."));
+  const result = track.last_result;
+  return h("article", { class: "card", "data-track": name },
+    h("h3", {}, name),
+    h("dl", { class: "facts" },
+      h("dt", {}, "State"), h("dd", { "data-field": "state" }, track.state ?? "–"),
+      h("dt", {}, "Since"), h("dd", {}, time(track.state_since)),
+      h("dt", {}, "Version"), h("dd", {}, track.version ?? "–"),
+      h("dt", {}, "Operation"), h("dd", {}, link(path("operations", track.operation_id) + query({ track: name }), track.operation_id)),
+      h("dt", {}, "Last result"), h("dd", { "data-field": "result" }, result
+        ? [h("span", { class: `result ${result.result}` }, result.result), result.error_code ? [" ", h("code", {}, result.error_code)] : null]
+        : "–")));
+}
+
+function timelineRows(t, shown) {
+  const notes = [];
+  if (!t.valid) notes.push(h("span", { class: "flag invalid", title: "a move the platform's machine does not make" }, "invalid"));
+  if (!t.applied) notes.push(h("span", { class: "flag", title: "a late re-push: it changed nothing" }, "not applied"));
+  if (t.inconsistent) notes.push(h("span", { class: "flag", title: "step and stepDesc disagreed" }, "inconsistent"));
+  const what = t.kind === "result"
+    ? [h("span", { class: `result ${t.result?.result}` }, t.result?.result ?? "result"), t.result?.error_code ? [" ", h("code", {}, t.result.error_code)] : null]
+    : `${t.from_state ?? "–"} → ${t.to_state}`;
+  const body = h("tr", { class: "body-row", "data-body-of": t.position, hidden: !shown.has(t.position) },
+    h("td", { colspan: 7 }, h("pre", { class: "raw" }, shown.get(t.position) ?? "")));
+  const toggle = h("button", { type: "button", class: "quiet", "aria-expanded": String(shown.has(t.position)) }, "body");
+  toggle.addEventListener("click", async () => {
+    if (shown.has(t.position)) {
+      shown.delete(t.position);
+    } else {
+      const raw = await text(path("v1", "events", String(t.position), "raw"));
+      let pretty = raw;
+      try { pretty = JSON.stringify(JSON.parse(raw), null, 2); } catch { /* shown as received */ }
+      shown.set(t.position, pretty);
+    }
+    // A live reload may have drawn the timeline again meanwhile: change the row on the page.
+    const row = document.querySelector(`tr[data-body-of="${t.position}"]`);
+    const button = document.querySelector(`tr[data-position="${t.position}"] button`);
+    if (!row || !button) return;
+    row.querySelector("pre").textContent = shown.get(t.position) ?? "";
+    row.hidden = !shown.has(t.position);
+    button.setAttribute("aria-expanded", String(shown.has(t.position)));
+  });
+  return [
+    h("tr", { "data-position": t.position, class: t.valid ? null : "invalid", "data-valid": String(t.valid) },
+      cell(String(t.position), true), cell(time(t.received_at)), cell(t.track), cell(what),
+      cell(link(path("operations", t.operation_id) + query({ track: t.track }), t.operation_id)),
+      cell(notes), cell(toggle)),
+    body,
+  ];
+}
+
+// "/rejected": refused deliveries, newest first.
+export function rejected(main, params) {
+  const [list, listBody] = section("Newest first", "refusals");
+  main.replaceChildren(h("h1", {}, "Rejected deliveries"),
+    h("p", { class: "muted" }, "What the tracker refused, and why: each was answered with an error and kept here, not in the log."),
+    list);
+  const cursor = params.get("cursor");
+  return async () => {
+    const page = await get("/v1/rejected" + query({ order: "newest", limit: PAGE, cursor }));
+    listBody.replaceChildren(table("Rejected deliveries",
+      ["Id#", "Received", "Status#", "Code", "Reason", "Bytes#", "First bytes"],
+      page.items.map((r) => h("tr", { "data-rejected": r.id },
+        cell(String(r.id), true), cell(time(r.received_at)), cell(String(r.status), true),
+        cell(h("code", {}, r.code)), cell(r.reason), cell(r.size === null ? "–" : count(r.size), true),
+        cell(h("code", { class: "excerpt" }, excerpt(r))))),
+      "Nothing refused."),
+      h("nav", { class: "pager", "aria-label": "Rejected pages" },
+        cursor ? link("/rejected", "Newest") : null,
+        page.next_cursor ? link("/rejected" + query({ cursor: page.next_cursor }), "Older") : null));
+  };
+}
+
+function excerpt(r) {
+  const shown = r.body ?? `(not UTF-8) base64 ${r.body_base64}`;
+  return shown.length > 160 ? shown.slice(0, 160) + "…" : shown;
+}

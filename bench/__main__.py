@@ -55,7 +55,8 @@ def options(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure the tracker against baselines taken in the same run.",
-        epilog="`python -m bench scale --help`: the fleet-scale benchmark (bench/scale/).",
+        epilog="`python -m bench scale --help`: the fleet-scale benchmark (bench/scale/); "
+        "`python -m bench dashboard --help`: the dashboard's pages at fleet size.",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny run of every path (CI)")
     parser.add_argument("--duration", type=int, help="seconds per load run (20; smoke 2)")
@@ -226,6 +227,10 @@ if __name__ == "__main__":
             from bench.scale import main as scale  # only that command needs it
 
             sys.exit(scale.main(sys.argv[2:]))
+        if sys.argv[1:2] == ["dashboard"]:  # `python -m bench dashboard ...`: pages at scale
+            from bench import dashboard
+
+            sys.exit(dashboard.main(sys.argv[2:]))
         asyncio.run(main(options()))
     except KeyboardInterrupt:
         sys.exit(130)

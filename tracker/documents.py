@@ -127,6 +127,21 @@ class OperationDocument(Document):
     )
 
 
+class ActivityDocument(Document):
+    """An operation's activity over one bucket of `step` minutes (from its first minute)."""
+
+    minute: datetime = Field(description="the bucket's start, UTC")
+    reports: int = Field(description="state reports recorded")
+    invalid: int = Field(description="of those, moves the platform's machine does not make")
+    successes: int
+    failures: int
+
+
+class ActivityList(Document):
+    step: int = Field(description="minutes per bucket")
+    items: list[ActivityDocument] = Field(description="buckets with something in them, in order")
+
+
 class OperationMemberDocument(Document):
     """A device's part in an operation: its state and last result there (it may have moved on)."""
 

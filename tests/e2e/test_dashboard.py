@@ -156,6 +156,10 @@ def test_an_invalid_move_is_marked_on_the_device_page(server: TrackerProcess, pa
     expect(rows.nth(1)).to_have_attribute("data-valid", "false")
     expect(rows.nth(1).locator(".flag.invalid")).to_have_text("invalid")
     expect(page.locator("[data-track='software'] [data-field='state']")).to_have_text("updating")
+    # Times in the viewer's zone (this browser is in Berlin), UTC on hover.
+    received = rows.nth(1).locator("time")
+    assert (received.get_attribute("title") or "").endswith("Z (UTC)")
+    assert received.get_attribute("datetime") != received.inner_text()
     rows.nth(1).get_by_role("button", name="body").click()
     body = page.locator("#timeline tr.body-row:not([hidden]) pre")
     expect(body).to_contain_text('"swUpgradeState": "updating"')
@@ -177,6 +181,15 @@ def test_a_failure_group_lists_exactly_its_devices(server: TrackerProcess, page:
     power.locator("summary").click()
     expect(power.locator("li[data-device]")).to_have_text(["d-8"])
     expect(page.locator("#states [data-result='FAIL'] strong")).to_have_text("3")
+    # What an auditor looks for: the invalid move counted and listed, the activity drawn.
+    expect(page.locator("#invalid [data-invalid]")).to_have_attribute("data-invalid", "1")
+    expect(page.locator("#invalid tbody tr")).to_have_count(1)
+    expect(page.locator("#invalid tbody tr")).to_have_attribute("data-device", "d-9")
+    activity = api(server.url, "/v1/operations/op-live/activity")["items"]
+    assert isinstance(activity, list)
+    reports = sum(bucket["reports"] for bucket in activity)
+    label = page.locator("#activity svg").get_attribute("aria-label") or ""
+    assert f"{reports} state reports (1 invalid), 1 successes, 3 failures" in label
     screenshot(page, "rollout-wide")
     page.set_viewport_size(PHONE)
     screenshot(page, "rollout-phone")

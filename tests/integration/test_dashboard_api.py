@@ -158,3 +158,65 @@ async def test_refusals_newest_first_page_backwards(guarded: TestClient[Any, Any
     assert rest["next_cursor"] is None
     oldest = await (await guarded.get("/v1/rejected", headers=read)).json()
     assert [item["id"] for item in oldest["items"]] == sorted([*ids, ids[-1] - 1, ids[-1] - 2])
+
+
+def sw_result(device: str, outcome: str, op: str = "op-1") -> bytes:
+    return json.dumps(
+        {
+            "notifyType": "swUpgradeResultNotify",
+            "deviceId": device,
+            "appId": "app",
+            "operationId": op,
+            "subOperationId": "s",
+            "swUpgradeResult": outcome,
+            "errorCode": "E1" if outcome == "FAIL" else "0",
+        }
+    ).encode()
+
+
+async def test_activity_and_invalid_moves_of_a_rollout(guarded: TestClient[Any, Any]) -> None:
+    ingest = {"Authorization": f"Bearer {INGEST}"}
+    read = {"Authorization": f"Bearer {READ}"}
+    bodies = [
+        sw("a", "downloading"),
+        sw("a", "downloaded"),
+        sw("b", "idle"),
+        sw("b", "updating"),  # idle → updating: invalid
+        sw("c", "downloading"),
+        sw("c", "updating"),  # downloading → updating: invalid
+        sw_result("a", "SUCCESS"),
+        sw_result("c", "FAIL"),
+        sw("z", "updating", op="op-2"),
+    ]
+    for body in bodies:
+        assert (await guarded.post("/v1/notifications", data=body, headers=ingest)).ok
+    answer = await (await guarded.get("/v1/operations/op-1/activity", headers=read)).json()
+    assert answer["step"] == 1
+    totals = {
+        k: sum(item[k] for item in answer["items"])
+        for k in ("reports", "invalid", "successes", "failures")
+    }
+    assert totals == {"reports": 6, "invalid": 2, "successes": 1, "failures": 1}
+    minutes = [item["minute"] for item in answer["items"]]
+    assert minutes == sorted(minutes)
+    assert all(m.endswith((":00Z", ":00+00:00")) for m in minutes)
+    coarse = await (await guarded.get("/v1/operations/op-1/activity?step=60", headers=read)).json()
+    assert sum(item["reports"] for item in coarse["items"]) == 6
+    assert len(coarse["items"]) <= len(answer["items"])
+
+    moves = await (await guarded.get("/v1/operations/op-1/invalid-moves", headers=read)).json()
+    assert [(m["device_id"], m["from_state"], m["to_state"]) for m in moves["items"]] == [
+        ("b", "idle", "updating"),
+        ("c", "downloading", "updating"),
+    ]
+    assert all(not m["valid"] for m in moves["items"])
+    paged = await (
+        await guarded.get("/v1/operations/op-1/invalid-moves?limit=1", headers=read)
+    ).json()
+    assert len(paged["items"]) == 1
+    assert paged["next_cursor"] is not None
+    for path in ("/v1/operations/none/activity", "/v1/operations/none/invalid-moves"):
+        assert (await guarded.get(path, headers=read)).status == 404
+    for step in ("0", "10081", "x", "1.5"):
+        bad = await guarded.get(f"/v1/operations/op-1/activity?step={step}", headers=read)
+        assert bad.status == 400, step

@@ -202,6 +202,7 @@ async def test_operation_summary_and_unknowns(client: TestClient[Any, Any]) -> N
         "results": {"SUCCESS": 0, "FAIL": 1},
         "errors": [{"error_code": "0", "result_desc": "r", "devices": 1}],
         "target_versions": {"2": 1},
+        "stuck": None,  # counted when asked: ?stuck_for=
     }
     assert (await client.get("/v1/operations/none")).status == 404
     assert (await client.get("/v1/devices/none")).status == 404

@@ -7,6 +7,7 @@ from typing import Any, Literal, TypeVar, cast
 import pytest
 
 from tests.unit.builders import at, fw, fw_result, sw, sw_result, task
+from tracker.domain.activity import activity
 from tracker.domain.notifications import Notification
 from tracker.domain.operation import tally
 from tracker.domain.projection import Projection
@@ -16,6 +17,7 @@ from tracker.store.rows import (
     DEVICE_TRACKS,
     DEVICE_TRANSITIONS,
     DEVICES,
+    OPERATION_ACTIVITY,
     OPERATION_DEVICES,
     OPERATION_ERRORS,
     OPERATION_VERSIONS,
@@ -58,6 +60,7 @@ def samples(table: Table[R]) -> list[R]:
             OPERATIONS.name: list(rollup.counts.values()),
             OPERATION_ERRORS.name: rollup.error_deltas(),
             OPERATION_VERSIONS.name: rollup.version_deltas(),
+            OPERATION_ACTIVITY.name: activity(projection.device_transitions),
             TASKS.name: list(projection.tasks.values()),
             DEVICE_TRANSITIONS.name: projection.device_transitions,
             TASK_TRANSITIONS.name: projection.task_transitions,

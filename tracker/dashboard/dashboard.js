@@ -9,6 +9,9 @@ const main = document.getElementById("main");
 const live = document.getElementById("live");
 const signOutButton = document.getElementById("sign-out");
 const REJECTED_POLL_MS = 1000; // refusals are not in /v1/stream: read them again this often
+let leaving = false; // signing out: read nothing more
+let stopFollowing = () => {};
+let reading = Promise.resolve(); // the reload in flight, which sign-out lets finish first
 
 const SAID = {
   connecting: "connecting…",
@@ -92,7 +95,12 @@ async function start() {
     if (a.dataset.nav === view.nav) a.setAttribute("aria-current", "page");
   }
   const reload = view.mount();
-  const show = async () => {
+  const show = () => {
+    if (leaving) return reading;
+    reading = draw();
+    return reading;
+  };
+  const draw = async () => {
     try {
       await reload();
       main.querySelector(":scope > .error")?.remove();
@@ -113,11 +121,14 @@ async function start() {
     status("live");
     setInterval(() => document.visibilityState === "visible" && changed(), REJECTED_POLL_MS);
   } else {
-    follow(view.filter, changed, (s) => (s === "signed-out" ? askForToken(start) : status(s)), signedIn);
+    stopFollowing = follow(view.filter, changed, (s) => (s === "signed-out" ? askForToken(start) : status(s)), signedIn);
   }
 }
 
 signOutButton.addEventListener("click", async () => {
+  leaving = true;
+  stopFollowing();
+  await reading.catch(() => {});
   await signOut();
   location.assign("/");
 });

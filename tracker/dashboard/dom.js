@@ -91,3 +91,50 @@ export function query(params) {
   const kept = Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== "");
   return kept.length ? "?" + new URLSearchParams(kept).toString() : "";
 }
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function s(tag, attrs = {}, ...children) {
+  const element = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value));
+  element.append(...children);
+  return element;
+}
+
+// Activity per bucket as stacked bars (state reports, successes, failures) with invalid moves
+// marked above them; the same figures are in its label and in a table under it.
+export function activityChart(items, step) {
+  const width = 960, height = 150, top = 14;
+  const totals = items.map((i) => i.reports + i.successes + i.failures);
+  const most = Math.max(1, ...totals);
+  const first = items.length ? new Date(items[0].minute).getTime() : 0;
+  const last = items.length ? new Date(items[items.length - 1].minute).getTime() : 0;
+  const buckets = Math.max(1, Math.round((last - first) / (step * 60_000)) + 1);
+  const slot = width / Math.max(buckets, 60); // a young rollout's few bars stay bars
+  const bar = Math.max(1, slot * 0.8);
+  const y = (n) => ((height - top) * n) / most;
+  const marks = items.flatMap((item) => {
+    const x = (Math.round((new Date(item.minute).getTime() - first) / (step * 60_000)) * slot);
+    let base = height;
+    const parts = [];
+    for (const [kind, n] of [["reports", item.reports], ["successes", item.successes], ["failures", item.failures]]) {
+      if (!n) continue;
+      base -= y(n);
+      parts.push(s("rect", { class: kind, x: x.toFixed(1), y: base.toFixed(1), width: bar.toFixed(1), height: y(n).toFixed(1) }));
+    }
+    if (item.invalid) parts.push(s("rect", { class: "invalid", x: x.toFixed(1), y: (base - 6).toFixed(1), width: bar.toFixed(1), height: 4 }));
+    return parts;
+  });
+  const sum = (k) => items.reduce((n, i) => n + i[k], 0);
+  const label = `Per ${step} min: ${count(sum("reports"))} state reports (${count(sum("invalid"))} invalid), ` +
+    `${count(sum("successes"))} successes, ${count(sum("failures"))} failures, most in one bucket ${count(most)}`;
+  return h("figure", { class: "chart" },
+    s("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label, preserveAspectRatio: "none" },
+      s("title", {}, label), ...marks),
+    h("figcaption", { class: "muted" },
+      h("span", {}, items.length ? time(items[0].minute) : "–"), " → ",
+      h("span", {}, items.length ? time(items[items.length - 1].minute) : "–"),
+      ` · ${step} min per bar · tallest ${count(most)} · `,
+      h("span", { class: "key reports" }, "reports"), " ", h("span", { class: "key successes" }, "successes"), " ",
+      h("span", { class: "key failures" }, "failures"), " ", h("span", { class: "key invalid" }, "invalid")));
+}

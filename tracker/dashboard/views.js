@@ -3,7 +3,7 @@
 
 import { get, text } from "./api.js";
 import {
-  ago, cell, count, duration, h, legend, link, path, percent, query, stateBar, table, time,
+  activityChart, ago, cell, count, duration, h, legend, link, path, percent, query, stateBar, table, time,
 } from "./dom.js";
 
 const STUCK_DEFAULT_MINUTES = 60;
@@ -101,8 +101,10 @@ export function operation(main, params, operationId) {
   const [failures, failuresBody] = section("Failures by error", "failures");
   const [stuck, stuckBody] = section(`Stuck for more than ${minutes} min`, "stuck");
   const [versions, versionsBody] = section("Target versions", "versions");
+  const [activity, activityBody] = section("Activity", "activity");
+  const [invalid, invalidBody] = section("Invalid moves", "invalid");
   main.replaceChildren(h("p", {}, link("/", "← All rollouts")), heading, facts,
-    states, h("div", { class: "columns" }, failures, versions), stuck);
+    states, activity, h("div", { class: "columns" }, failures, versions), stuck, invalid);
   const open = new Map(); // error groups a person opened stay open across live reloads
 
   return async () => {
@@ -129,7 +131,24 @@ export function operation(main, params, operationId) {
     versionsBody.replaceChildren(table("Target versions", ["Version", "Devices#"],
       Object.entries(op.target_versions).map(([v, n]) => h("tr", {}, cell(h("code", {}, v)), cell(count(n), true))),
       "No result has named a target yet."));
-    const stuckPage = await get("/v1/devices" + query({ operation_id: operationId, track: op.track, stuck_for: minutes * 60, limit: PAGE }));
+    // At most 240 bars over the rollout's life, a minute each for the first four hours.
+    const lifeMinutes = (new Date(op.last_activity_at) - new Date(op.first_seen_at)) / 60_000;
+    const step = Math.min(10080, Math.max(1, Math.ceil((lifeMinutes + 1) / 240)));
+    const [activityList, moves, stuckPage] = await Promise.all([
+      get(path("v1", "operations", operationId, "activity") + query({ track: op.track, step })),
+      get(path("v1", "operations", operationId, "invalid-moves") + query({ track: op.track, limit: PAGE })),
+      get("/v1/devices" + query({ operation_id: operationId, track: op.track, stuck_for: minutes * 60, limit: PAGE })),
+    ]);
+    activityBody.replaceChildren(activityChart(activityList.items, activityList.step));
+    const invalidCount = activityList.items.reduce((n, i) => n + i.invalid, 0);
+    invalidBody.replaceChildren(
+      h("p", { "data-invalid": invalidCount }, h("strong", {}, count(invalidCount)),
+        " state reports this rollout's machine does not allow", invalidCount > PAGE ? ` (the first ${PAGE} below)` : "", "."),
+      table("Invalid moves, oldest first", ["#", "Received", "Device", "Move"],
+        moves.items.map((m) => h("tr", { "data-position": m.position, "data-device": m.device_id },
+          cell(String(m.position), true), cell(time(m.received_at)),
+          cell(link(deviceHref(m.device_id), m.device_id)), cell(`${m.from_state ?? "–"} → ${m.to_state}`))),
+        "None: every report followed the machine."));
     stuckBody.replaceChildren(table("Stuck devices, longest first", ["Device", "State", "Stuck for#", "Since"],
       stuckPage.items.map((d) => {
         const t = d[op.track];
@@ -162,7 +181,7 @@ function errorGroup(op, error, open) {
   };
   const details = h("details", { "data-error-code": error.error_code ?? "", open: open.has(key) },
     h("summary", {}, h("code", {}, error.error_code ?? "(no code)"), " ",
-      h("span", {}, error.result_desc ?? ""), " · ", h("strong", {}, count(error.devices)), " devices"),
+      h("span", {}, error.result_desc ?? ""), " · ", h("strong", {}, count(error.devices)), error.devices === 1 ? " device" : " devices"),
     list);
   if (open.has(key)) {
     draw(...(open.get(key) ?? [[], false]));

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tracker.domain.activity import MinuteActivity, activity
 from tracker.domain.device import (
     DeviceTransition,
     KnownDevice,
@@ -68,6 +69,7 @@ class Changes:
     device_transitions: list[DeviceTransition]
     task_transitions: list[TaskTransition]
     rollup: Tally
+    activity: list[MinuteActivity]  # the counters the new device transitions add
 
 
 @dataclass
@@ -142,6 +144,7 @@ class Projection:
             device_transitions=self.device_transitions,
             task_transitions=self.task_transitions,
             rollup=tally((self._members_before[k], self.members[k]) for k in changed_members),
+            activity=activity(self.device_transitions),
         )
         self._changed_devices, self._changed_tracks, self._changed_tasks = set(), set(), set()
         self._members_before = {}

@@ -14,7 +14,16 @@ from tracker.domain.operation import RESULTS
 from tracker.http.devices import STATES
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
-from tracker.http.paging import cursor_key, key_cursor, limit_of, one_of, seconds_of
+from tracker.http.paging import (
+    cursor_after,
+    cursor_key,
+    key_cursor,
+    limit_of,
+    next_cursor,
+    one_of,
+    seconds_of,
+    whole_number,
+)
 from tracker.http.responses import document, page
 from tracker.store import rollups
 from tracker.store.listing import present
@@ -64,3 +73,37 @@ async def list_members(request: web.Request) -> web.Response:
 def _unknown(operation_id: str, track: str | None) -> ApiError:
     on = f" on the {track} track" if track else ""
     return ApiError(404, "not_found", f"no device has reported operation {operation_id!r}{on}")
+
+
+MAX_STEP = 7 * 24 * 60  # minutes: a week per bucket at most
+
+
+async def get_activity(request: web.Request) -> web.Response:
+    """The operation's activity, minute by minute or coarser (`step`), over its whole life."""
+    operation_id = request.match_info["operation_id"]
+    track = cast("Track | None", one_of(request, "track", TRACKS))
+    step = whole_number(request.query.get("step", "1"))
+    if step is None or not 1 <= step <= MAX_STEP:
+        message = f"step must be a whole number of minutes from 1 to {MAX_STEP}"
+        raise ApiError(400, "invalid_parameter", message, [{"field": "step", "problem": message}])
+    found = await rollups.operation(request.app[DATABASE], operation_id, track)
+    if found is None:
+        raise _unknown(operation_id, track)
+    rows = await rollups.activity(request.app[DATABASE], operation_id, found.track, step)
+    return document(
+        doc.ActivityList(step=step, items=[doc.ActivityDocument.of(row) for row in rows])
+    )
+
+
+async def list_invalid_moves(request: web.Request) -> web.Response:
+    """The operation's invalid moves, oldest first: what an auditor looks for."""
+    operation_id = request.match_info["operation_id"]
+    track = cast("Track | None", one_of(request, "track", TRACKS))
+    database, limit = request.app[DATABASE], limit_of(request)
+    found = await rollups.operation(database, operation_id, track)
+    if found is None:
+        raise _unknown(operation_id, track)
+    after = cursor_after(request) or 0
+    moves = await rollups.invalid_moves(database, operation_id, found.track, after, limit)
+    cursor = next_cursor([m.position for m in moves], limit)
+    return page([doc.FeedDeviceTransition.of(m) for m in moves], cursor)

@@ -282,6 +282,43 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "GET",
+        "/v1/operations/{operation_id}/activity",
+        operations.get_activity,
+        "An operation's state reports, invalid moves and results per minute, over its life",
+        "operations",
+        doc.ActivityList,
+        (*READ_ERRORS, 404),
+        guard="read",
+        params=(
+            OPERATION_ID,
+            Param("track", "query", _enum(TRACK_NAMES), "default: the track with more devices"),
+            Param(
+                "step",
+                "query",
+                {"type": "integer", "minimum": 1, "maximum": 10080, "default": 1},
+                "minutes per bucket, from the operation's first minute",
+            ),
+        ),
+        description="Counters kept per minute with every delivery: reading a rollout's whole "
+        "life costs one row per minute of it, never one per transition.",
+    ),
+    Operation(
+        "GET",
+        "/v1/operations/{operation_id}/invalid-moves",
+        operations.list_invalid_moves,
+        "An operation's invalid moves (state reports its machine does not make), oldest first",
+        "operations",
+        doc.Page[doc.FeedDeviceTransition],
+        (*READ_ERRORS, 404),
+        guard="read",
+        params=(
+            OPERATION_ID,
+            Param("track", "query", _enum(TRACK_NAMES), "default: the track with more devices"),
+            *PAGE,
+        ),
+    ),
+    Operation(
+        "GET",
         "/v1/tasks",
         tasks.list_tasks,
         "Batch tasks, by id",

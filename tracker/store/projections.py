@@ -16,6 +16,7 @@ from tracker.store.rows import (
     DEVICE_TRACKS,
     DEVICE_TRANSITIONS,
     DEVICES,
+    OPERATION_ACTIVITY,
     OPERATION_DEVICES,
     OPERATION_ERRORS,
     OPERATION_VERSIONS,
@@ -102,6 +103,7 @@ async def write(conn: Connection, changes: Changes, schema: str | None = None) -
             (OPERATIONS, list(changes.rollup.counts.values())),
             (OPERATION_ERRORS, errors),
             (OPERATION_VERSIONS, versions),
+            (OPERATION_ACTIVITY, changes.activity),
             (TASKS, changes.tasks),
             (TASK_TRANSITIONS, changes.task_transitions),
         )

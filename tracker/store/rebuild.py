@@ -76,6 +76,13 @@ FROM {{s}}.operation_devices WHERE result = 'FAIL' GROUP BY 1, 2, 3, 4;
 INSERT INTO {{s}}.operation_versions
 SELECT operation_id, track, target_version, count(*)
 FROM {{s}}.operation_devices WHERE target_version IS NOT NULL GROUP BY 1, 2, 3;
+INSERT INTO {{s}}.operation_activity
+SELECT operation_id, track,
+       date_trunc('minute', received_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+       count(*) FILTER (WHERE kind = 'state'), count(*) FILTER (WHERE kind = 'state' AND NOT valid),
+       count(*) FILTER (WHERE kind = 'result' AND result->>'result' = 'SUCCESS'),
+       count(*) FILTER (WHERE kind = 'result' AND result->>'result' = 'FAIL')
+FROM {{s}}.device_transitions GROUP BY 1, 2, 3;
 """  # noqa: S608 - constants
 
 Counter = Callable[[int], Awaitable[None]]  # told the running count of events folded

@@ -8,13 +8,15 @@ from typing import Any
 
 import orjson
 
+from tracker.domain.activity import MinuteActivity
+from tracker.domain.device import DeviceTransition
 from tracker.domain.notifications import Track
 from tracker.domain.operation import STATES as STATE_NAMES
 from tracker.domain.operation import ErrorCount, OperationCounts, OperationDevice
 from tracker.store.database import Database, Record
 from tracker.store.listing import Index, Listing
 from tracker.store.queries import RESULTS, STATES, STUCK_WHERE, Key
-from tracker.store.rows import OPERATION_DEVICES, OPERATIONS
+from tracker.store.rows import DEVICE_TRANSITIONS, OPERATION_DEVICES, OPERATIONS
 
 TOP_ERRORS = 20
 
@@ -156,3 +158,38 @@ def _rollup(row: Record) -> Rollup:
         ],
         orjson.loads(row["versions"]),
     )
+
+
+# An operation's activity in buckets of `step` minutes, from its first minute: one row read per
+# minute of its life, whatever its size.
+ACTIVITY = """
+SELECT $1::text AS operation_id, $2::text AS track,
+       date_bin(make_interval(mins => $3), a.minute, first.minute) AS minute,
+       sum(a.reports)::bigint AS reports, sum(a.invalid)::bigint AS invalid,
+       sum(a.successes)::bigint AS successes, sum(a.failures)::bigint AS failures
+FROM operation_activity a,
+     (SELECT min(minute) AS minute FROM operation_activity
+      WHERE operation_id = $1 AND track = $2) AS first
+WHERE a.operation_id = $1 AND a.track = $2
+GROUP BY 3 ORDER BY 3
+"""
+# An operation's invalid moves, oldest first (only they are in the index).
+INVALID = """
+SELECT * FROM device_transitions
+WHERE operation_id = $1 AND track = $2 AND NOT valid AND position > $3
+ORDER BY position LIMIT $4
+"""
+
+
+async def activity(
+    db: Database, operation_id: str, track: Track, step_minutes: int
+) -> list[MinuteActivity]:
+    rows = await db.fetch("read activity", ACTIVITY, operation_id, track, step_minutes)
+    return [MinuteActivity(*row.values()) for row in rows]
+
+
+async def invalid_moves(
+    db: Database, operation_id: str, track: Track, after: int, limit: int
+) -> list[DeviceTransition]:
+    rows = await db.fetch("read invalid moves", INVALID, operation_id, track, after, limit)
+    return [DEVICE_TRANSITIONS.from_row(row) for row in rows]

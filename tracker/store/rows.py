@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracker.domain.activity import MinuteActivity
 from tracker.domain.device import DeviceTransition, KnownDevice, TrackState, is_settled
 from tracker.domain.operation import ErrorCount, OperationCounts, OperationDevice, VersionCount
 from tracker.domain.task import Task, TaskTransition
@@ -72,6 +73,12 @@ OPERATION_VERSIONS: Table[VersionCount] = Table(
     key=("operation_id", "track", "target_version"),
     merge={"devices": "add"},
 )
+OPERATION_ACTIVITY: Table[MinuteActivity] = Table(
+    "operation_activity",
+    MinuteActivity,
+    key=("operation_id", "track", "minute"),
+    merge={"reports": "add", "invalid": "add", "successes": "add", "failures": "add"},
+)
 TASKS: Table[Task] = Table("tasks", Task, key=("task_id",))
 TASK_TRANSITIONS: Table[TaskTransition] = Table(
     "task_transitions", TaskTransition, key=("task_id", "position"), append_only=True
@@ -85,6 +92,7 @@ ALL_TABLES: tuple[Table[Any], ...] = (
     OPERATIONS,
     OPERATION_ERRORS,
     OPERATION_VERSIONS,
+    OPERATION_ACTIVITY,
     TASKS,
     TASK_TRANSITIONS,
 )

@@ -6,12 +6,17 @@ with `tracker replay`, starts `tracker serve`, signs Debian's chromium in, and o
 documents (`body[data-rendered]`), which holds the HTML, the scripts and every API call the page
 makes, as a person waits for it. The API calls' own share is read from the browser's resource
 timings. Target (issue 13): ≤ 300 ms a page at 1,000,000 devices.
+
+Then, with the largest rollout's page open, it posts 100 state reports a second to that rollout
+for `--live-seconds` and counts what the page did: how many times it drew (bursts coalesced,
+not one draw per event), and how long its main thread was blocked (long tasks, > 50 ms).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import statistics
 import sys
@@ -27,10 +32,22 @@ from bench import postgres
 from bench.replay_rate import replay_once
 from bench.scale import copyload, fleetgen
 from bench.scale.plan import plan
-from bench.server import READ_HEADERS, READ_TOKEN, tracker
-from tests.e2e.http import get
+from bench.server import INGEST_HEADERS, READ_HEADERS, READ_TOKEN, tracker
+from tests.e2e.http import get, post
 
 TARGET_MS = 300.0
+LIVE_RATE = 100  # deliveries a second while the rollout's page is open
+# Counting draws and main-thread stalls from inside the page.
+WATCH = """() => {
+  window.__draws = 0; window.__blocked = 0; window.__longest = 0;
+  new MutationObserver(() => { window.__draws += 1; })
+    .observe(document.body, { attributes: true, attributeFilter: ["data-rendered"] });
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      window.__blocked += e.duration; window.__longest = Math.max(window.__longest, e.duration);
+    }
+  }).observe({ type: "longtask" });
+}"""
 # What the page asked of the API, as the browser timed it: the calls' span, first start to last end.
 API_SPAN = """() => {
   const calls = performance.getEntriesByType("resource").filter((e) => e.name.includes("/v1/")
@@ -40,6 +57,15 @@ API_SPAN = """() => {
   const end = Math.max(...calls.map((e) => e.responseEnd));
   return [calls.length, end - start];
 }"""
+
+
+@dataclass
+class Live:
+    seconds: float = 0.0
+    posted: int = 0
+    draws: int = 0
+    blocked_ms: float = 0.0
+    longest_ms: float = 0.0
 
 
 @dataclass
@@ -68,9 +94,11 @@ def options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--loads", type=int, help="timed loads of each page (15; smoke 3)")
     parser.add_argument("--smoke", action="store_true", help="tiny (CI)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--live-seconds", type=int, help="posting with the page open (10; smoke 2)")
     args = parser.parse_args(argv)
     args.devices = args.devices or (2_000 if args.smoke else 1_000_000)
     args.loads = args.loads or (3 if args.smoke else 15)
+    args.live_seconds = args.live_seconds or (2 if args.smoke else 10)
     return args
 
 
@@ -83,9 +111,9 @@ def chromium() -> str:
     return found
 
 
-def time_pages(base: str, pages: list[PageTiming], loads: int) -> None:
+def time_pages(base: str, pages: list[PageTiming], loads: int, live: Live) -> None:
     """Each page, one untimed load first (the server's and the browser's caches warm), then
-    `loads` timed ones, in a signed-in browser."""
+    `loads` timed ones, in a signed-in browser; then the rollout's page under live load."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
         try:
@@ -101,8 +129,49 @@ def time_pages(base: str, pages: list[PageTiming], loads: int) -> None:
                         timing.render_ms.append(rendered)
                         timing.calls, api = span
                         timing.api_ms.append(api)
+            watch_live(page, base, pages[1].path, live)
         finally:
             browser.close()
+
+
+def watch_live(page: Page, base: str, path: str, live: Live) -> None:
+    """Post LIVE_RATE reports a second to the rollout on the page, and count its draws."""
+    page.goto(base + path)
+    page.wait_for_selector("body[data-rendered]")
+    page.wait_for_function("document.getElementById('live').dataset.state === 'live'")
+    operation_id, track = path.removeprefix("/operations/").split("?track=")
+    members = get(
+        base,
+        f"/v1/operations/{operation_id}/devices?track={track}&limit=1000",
+        headers=READ_HEADERS,
+    ).json()["items"]
+    page.evaluate(WATCH)
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < live.seconds:
+        member = members[live.posted % len(members)]
+        state = ("downloading", "downloaded", "updating", "idle")[live.posted % 4]
+        body = {
+            "notifyType": "swUpgradeStateChangeNotify" if track == "software" else "",
+            "deviceId": member["device_id"],
+            "appId": member["app_id"],
+            "operationId": operation_id,
+            "subOperationId": f"bench-{live.posted // 4}",
+            "swUpgradeState": state,
+        }
+        if track == "firmware":
+            del body["swUpgradeState"]
+            steps = {"idle": "0", "downloading": "1", "downloaded": "2", "updating": "3"}
+            body |= {"notifyType": "fwUpgradeStateChangeNotify", "step": steps[state]}
+        answer = post(base, json.dumps(body).encode(), headers=INGEST_HEADERS)
+        if answer.status != 200:
+            raise RuntimeError(f"posting refused: {answer.status} {answer.body[:200]!r}")
+        live.posted += 1
+        time.sleep(max(0.0, live.posted / LIVE_RATE - (time.monotonic() - started)))
+    page.wait_for_timeout(1000)  # the last burst drawn
+    live.seconds = elapsed
+    live.draws = int(page.evaluate("window.__draws"))
+    live.blocked_ms = float(page.evaluate("window.__blocked"))
+    live.longest_ms = float(page.evaluate("window.__longest"))
 
 
 def _load(page: Page, url: str) -> tuple[float, tuple[int, float]]:
@@ -131,9 +200,9 @@ async def run(args: argparse.Namespace) -> int:
             finally:
                 await conn.close()
             async with tracker(url, Path(tmp) / "tracker.log") as server:
-                pages = _pages(server.url)
-                await asyncio.to_thread(time_pages, server.url, pages, args.loads)
-    _report(pages, args)
+                pages, live = _pages(server.url), Live(seconds=args.live_seconds)
+                await asyncio.to_thread(time_pages, server.url, pages, args.loads, live)
+    _report(pages, live, args)
     return 0
 
 
@@ -157,7 +226,7 @@ def _pages(base: str) -> list[PageTiming]:
     ]
 
 
-def _report(pages: list[PageTiming], args: argparse.Namespace) -> None:
+def _report(pages: list[PageTiming], live: Live, args: argparse.Namespace) -> None:
     print(f"\nDashboard, first render, {args.devices:,} devices, {args.loads} loads a page\n")
     print("| page | median ms | worst ms | API calls | their span, median ms | target | met? |")
     print("|---|---|---|---|---|---|---|")
@@ -167,6 +236,7 @@ def _report(pages: list[PageTiming], args: argparse.Namespace) -> None:
             f"| {p.name} | {p.median:.0f} | {p.worst:.0f} | {p.calls} | "
             f"{statistics.median(p.api_ms):.0f} | ≤ {TARGET_MS:.0f} | {met} |"
         )
+    print(f"\n{_said_live(live)}")
 
 
 def main(argv: list[str]) -> int:
@@ -175,3 +245,13 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def _said_live(live: Live) -> str:
+    rate = live.posted / live.seconds if live.seconds else 0.0
+    return (
+        f"Live, the rollout's page open: {live.posted:,} deliveries in {live.seconds:.1f} s "
+        f"({rate:,.0f}/s) drew it {live.draws} times ({live.draws / max(live.seconds, 1e-9):.1f}"
+        f"/s: one draw per burst, not per event); main thread blocked {live.blocked_ms:.0f} ms "
+        f"in all (long tasks), the longest {live.longest_ms:.0f} ms"
+    )

@@ -49,7 +49,7 @@ export function overview(main, params) {
     h("button", { type: "submit" }, "Apply"));
   const [rollouts, rolloutsBody] = section("Rollouts", "rollouts", legend());
   const [tasks, tasksBody] = section("Batch tasks", "tasks");
-  main.replaceChildren(h("h1", {}, "Rollouts"), filters, h("div", { class: "columns" }, rollouts, tasks));
+  main.replaceChildren(h("h1", {}, "Rollouts"), filters, rollouts, tasks);
 
   const cursor = params.get("cursor");
   const asked = {
@@ -285,7 +285,7 @@ export function rejected(main, params) {
       ["Id#", "Received", "Status#", "Code", "Reason", "Bytes#", "First bytes"],
       page.items.map((r) => h("tr", { "data-rejected": r.id },
         cell(String(r.id), true), cell(time(r.received_at)), cell(String(r.status), true),
-        cell(h("code", {}, r.code)), cell(r.reason), cell(r.size === null ? "–" : count(r.size), true),
+        cell(h("code", {}, r.code)), cell(h("span", { class: "wrap" }, r.reason)), cell(r.size === null ? "–" : count(r.size), true),
         cell(h("code", { class: "excerpt" }, excerpt(r))))),
       "Nothing refused."),
       h("nav", { class: "pager", "aria-label": "Rejected pages" },

@@ -20,7 +20,9 @@ SW_STATE = "oceanconnect-swUpgradeStateChangeNotify"
 
 
 class StartHttps(Protocol):
-    def __call__(self, args: tuple[str, ...] = ()) -> TrackerProcess: ...
+    def __call__(
+        self, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> TrackerProcess: ...
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +50,9 @@ def https_tracker(
 ) -> Iterator[StartHttps]:
     started: list[TrackerProcess] = []
 
-    def start(args: tuple[str, ...] = ()) -> TrackerProcess:
+    def start(args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> TrackerProcess:
         cert, key = certificate
-        env = {"TRACKER_DATABASE_URL": database_url}
+        env = {"TRACKER_DATABASE_URL": database_url, **(env or {})}
         tls_args = ("--tls-cert", str(cert), "--tls-key", str(key))
         process = TrackerProcess(
             env, tmp_path / f"tls-{len(started)}.log", args=tls_args + args, tls=trusting
@@ -81,6 +83,24 @@ async def test_the_api_is_served_over_https(
         async with session.get(f"{server.url}/v1/devices/{device}", ssl=trusting) as response:
             assert response.status == 200
             assert (await response.json())["software"]["state"] == "downloading"
+
+
+async def test_the_dashboard_session_cookie_is_secure_under_tls(
+    https_tracker: StartHttps, trusting: ssl.SSLContext
+) -> None:
+    tokens = {"TRACKER_INGEST_TOKEN": "tls-ingest", "TRACKER_READ_TOKEN": "tls-read"}
+    server = https_tracker(env=tokens)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{server.url}/v1/session", json={"token": "tls-read"}, ssl=trusting
+        ) as response,
+    ):
+        assert response.status == 200
+        cookie = response.cookies["tracker_session"]
+    assert cookie["secure"]
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Strict"
 
 
 async def test_plain_http_and_untrusting_clients_get_nothing(

@@ -52,6 +52,7 @@ async function signedIn() {
 }
 
 function askForToken(then) {
+  stopFollowing(); // a new sign-in starts its own
   status("signed-out");
   const error = h("p", { class: "error", role: "alert" });
   const input = h("input", { id: "token", name: "token", type: "password", autocomplete: "current-password", required: true });
@@ -119,7 +120,8 @@ async function start() {
   const changed = coalesced(show);
   if (view.filter === null) {
     status("live");
-    setInterval(() => document.visibilityState === "visible" && changed(), REJECTED_POLL_MS);
+    const polling = setInterval(() => document.visibilityState === "visible" && changed(), REJECTED_POLL_MS);
+    stopFollowing = () => clearInterval(polling);
   } else {
     stopFollowing = follow(view.filter, changed, (s) => (s === "signed-out" ? askForToken(start) : status(s)), signedIn);
   }

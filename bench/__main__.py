@@ -15,14 +15,24 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import ceilings, peer, postgres, procfs, query, replay_rate, report, swap, workload
+from bench import ceilings, disk, peer, postgres, procfs, query, replay_rate, report, swap, workload
 from bench.facts import facts
 from bench.ingest import CONNECTIONS, IngestSummary, ingest_run
 from bench.load import Load, wrk_script
 from bench.processes import ROOT
 from bench.server import INGEST_HEADERS
 
-MEASUREMENTS = ("ceiling-a", "ceiling-b", "peer", "ingest", "ingest-workers2", "replay", "query")
+MEASUREMENTS = (
+    "disk",
+    "ceiling-a",
+    "ceiling-c",
+    "ceiling-b",
+    "peer",
+    "ingest",
+    "ingest-workers2",
+    "replay",
+    "query",
+)
 QUERY_ONLY_EVENTS = 100_000  # loaded for `--only query` when the replay's log is not there
 QUERY_DEVICES = 20_000
 SWAP_BODIES = 20_000  # what the clients post during the swap measurement (new devices)
@@ -106,14 +116,25 @@ async def run(o: Options, server_url: str, results: report.Results, workdir: Pat
     bodies = list(workload.fleet(count, f"b{secrets.token_hex(2)}-"))
     lines = workload.write_lines(workdir / "bodies.jsonl", bodies)
     post = wrk_script(workdir / "post.lua", "post", lines, "/v1/notifications", INGEST_HEADERS)
-    rows = [workload.row(b) for b in bodies] if wanted & {"ceiling-a", "peer"} else []
+    rows = [workload.row(b) for b in bodies] if wanted & {"ceiling-a", "ceiling-c", "peer"} else []
     print(f"workload: {len(bodies):,} fleet bodies ({lines})", flush=True)
 
+    if "disk" in wanted:
+        method = str(results.facts["postgres"].get("wal_sync_method", "fdatasync"))
+        results.fsync = (method, await asyncio.to_thread(disk.ops_per_second, method))
+        print(
+            f"disk: pg_test_fsync {method}: {results.fsync[1] or 'not measured'} ops/s", flush=True
+        )
     if "ceiling-a" in wanted:
         print("ceiling A: asyncpg INSERT + COMMIT per delivery", flush=True)
         async with postgres.fresh_database(server_url) as url:
             results.ceiling_a = await ceilings.storage(url, rows, o.seconds, o.warmup)
         _say("ceiling A", results.ceiling_a)
+    if "ceiling-c" in wanted:
+        print(f"ceiling C: asyncpg COPY of {ceilings.BATCH} rows per commit", flush=True)
+        async with postgres.fresh_database(server_url) as url:
+            results.ceiling_c = await ceilings.storage_batched(url, rows, o.seconds, o.warmup)
+        _say("ceiling C", results.ceiling_c)
     if "ceiling-b" in wanted:
         print("ceiling B: bare aiohttp handler", flush=True)
         results.ceiling_b = await asyncio.to_thread(
@@ -128,6 +149,12 @@ async def run(o: Options, server_url: str, results: report.Results, workdir: Pat
                     peer.append_rate, url, rows, o.seconds, o.warmup
                 )
             _say("peer", results.peer)
+            print(f"peer, best mode: {peer.BEST_PER_SAVE} events per save", flush=True)
+            async with postgres.fresh_database(server_url, migrated=False) as url:
+                results.peer_best = await asyncio.to_thread(
+                    peer.append_rate, url, rows, o.seconds, o.warmup, peer.BEST_PER_SAVE
+                )
+            _say("peer, best mode", results.peer_best)
         else:
             print(peer.SKIPPED, flush=True)
             results.notes.append(peer.SKIPPED)

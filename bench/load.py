@@ -113,16 +113,18 @@ class Load:
         seconds: float,
         generator_cpu_seconds: float,
         cpu: Usage,
+        per: int = 1,
     ) -> Load:
-        """A run driven from this process, from its latencies (seconds) and its CPU time."""
+        """A run driven from this process, from its latencies (seconds, one per operation of
+        `per` events) and its CPU time; the rate counts events."""
         ordered = sorted(latencies)
         return cls(
             generator=generator,
             connections=connections,
             seconds=seconds,
-            ok=len(ordered),
+            ok=len(ordered) * per,
             errors=0,
-            rate=len(ordered) / seconds,
+            rate=len(ordered) * per / seconds,
             p50_ms=percentile(ordered, 50) * 1000,
             p99_ms=percentile(ordered, 99) * 1000,
             generator_cpu_percent=100 * generator_cpu_seconds / seconds,

@@ -25,7 +25,10 @@ class Results:
     options: dict[str, Any]
     ceiling_a: Load | None = None
     ceiling_b: Load | None = None
-    peer: Load | None = None
+    peer: Load | None = None  # one event per save
+    peer_best: Load | None = None  # several events per save (peer.BEST_PER_SAVE)
+    ceiling_c: Load | None = None  # COPY batches, one commit each
+    fsync: tuple[str, float | None] | None = None  # pg_test_fsync: (method, ops/s)
     ingest: dict[int, IngestSummary] = field(default_factory=dict)  # by worker count
     replay: Replay | None = None
     swap: Swaps | None = None  # replays while clients post
@@ -80,9 +83,15 @@ def lines(r: Results) -> list[Line]:
     two = r.ingest.get(2)
     if two:
         out += _ingest_lines(two, r, primary=False)
+    if r.fsync is not None:
+        method, ops = r.fsync
+        said = f"{ops:,.0f} syncs/s" if ops else "not measured (no pg_test_fsync here)"
+        out.append(Line(f"disk: pg_test_fsync, {method}, one 8 kB write", said))
     if not r.ingest:  # nothing to hold them against: show the baselines on their own
         named = [("ceiling A (storage)", r.ceiling_a), ("ceiling B (HTTP)", r.ceiling_b)]
+        named += [("ceiling C (storage, COPY batches)", r.ceiling_c)]
         named.append((f"peer (eventsourcing {r.facts['eventsourcing']})", r.peer))
+        named.append((f"peer (eventsourcing {r.facts['eventsourcing']}), best mode", r.peer_best))
         out += [Line(name, f"{_rate(x)}; {x.latency()}") for name, x in named if x]
     if r.replay:
         out += _replay_lines(r.replay)
@@ -109,20 +118,29 @@ def _ingest_lines(s: IngestSummary, r: Results, *, primary: bool = True) -> list
         f"p50 {s.p50_ms:.1f} ms, p99 {s.p99_ms:.1f} ms"
     )
     out = []
-    versus = [("ceiling A (storage)", r.ceiling_a, 1.5), ("ceiling B (HTTP)", r.ceiling_b, 0.6)]
-    versus.append((f"peer (eventsourcing {r.facts['eventsourcing']})", r.peer, 10.0))
+    peer_name = f"peer (eventsourcing {r.facts['eventsourcing']})"
+    # A target of None: shown for the comparison, not judged (the batched ceiling is the
+    # physical one: nothing durable goes past it; the peer is judged in its best mode).
+    versus: list[tuple[str, Load | None, float | None]] = [
+        ("ceiling A (storage, one INSERT a commit)", r.ceiling_a, 1.5),
+        ("ceiling C (storage, COPY batches)", r.ceiling_c, None),
+        ("ceiling B (HTTP)", r.ceiling_b, 0.6),
+        (f"{peer_name}, 1 event a save", r.peer, None),
+        (f"{peer_name}, best mode", r.peer_best, 10.0),
+    ]
     for label, baseline, target in versus:
         if baseline is None:
             continue
         ratio = s.rate / baseline.rate if baseline.rate else float("inf")
+        judged = primary and target is not None
         out.append(
             Line(
                 f"{name} vs {label}",
                 figure,
                 f"{baseline.rate:,.0f}/s; p50 {baseline.p50_ms:.1f}, p99 {baseline.p99_ms:.1f} ms",
                 f"{ratio:.2f}",
-                f"≥ {target:g}" if primary else "(info)",
-                _met(ratio >= target) if primary else "-",
+                f"≥ {target:g}" if judged else "(info)",
+                _met(ratio >= target) if judged and target is not None else "-",
             )
         )
     if not out:
@@ -245,7 +263,8 @@ def markdown(rows: list[Line]) -> str:
 def loads(r: Results) -> list[tuple[str, Load]]:
     """Every load run that counted, named, for the load-generator table."""
     named = [("ceiling A (storage)", r.ceiling_a), ("ceiling B (HTTP)", r.ceiling_b)]
-    named += [("peer", r.peer)]
+    named += [("ceiling C (COPY batches)", r.ceiling_c)]
+    named += [("peer", r.peer), ("peer, best mode", r.peer_best)]
     for workers, s in r.ingest.items():
         for number, run in enumerate(s.runs, 1):
             named += [(f"ingest {workers}w run {number}", run.closed)]

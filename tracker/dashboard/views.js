@@ -168,7 +168,12 @@ function errorGroup(op, error, open) {
   const draw = (ids, more) => list.replaceChildren(...[h("ul", { class: "devices" },
     ids.map((id) => h("li", { "data-device": id }, link(deviceHref(id), id)))),
   more ? h("p", { class: "muted" }, "First 200 shown.") : null].filter(Boolean));
-  const load = async () => {
+  let loading = null; // one read at a time (the toggle of a group drawn open asks again)
+  const load = () => {
+    loading ??= read().finally(() => { loading = null; });
+    return loading;
+  };
+  const read = async () => {
     if (error.error_code === null) {
       list.replaceChildren(h("p", { class: "muted" }, "The platform sent no error code for these."));
       return;
@@ -187,11 +192,14 @@ function errorGroup(op, error, open) {
     draw(...(open.get(key) ?? [[], false]));
     load();
   }
+  // Remembered on the click itself, not on "toggle" (which comes a task later): a live reload
+  // in between draws the groups from `open`, and must draw this one open.
+  details.querySelector("summary").addEventListener("click", () => {
+    if (details.open) open.delete(key);
+    else open.set(key, null);
+  });
   details.addEventListener("toggle", () => {
-    if (details.open && !open.has(key)) {
-      open.set(key, null);
-      load();
-    } else if (!details.open) open.delete(key);
+    if (details.open) load();
   });
   return h("li", {}, details);
 }

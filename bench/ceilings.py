@@ -20,6 +20,7 @@ import itertools
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,77 +39,86 @@ TASKS = 64
 BATCH = 500  # rows per COPY in ceiling C (about what group commit gathers at full load)
 BATCH_TASKS = 4  # concurrent COPYs: enough to keep a 2-core server busy between flushes
 
-COPY_EVENTS = "CREATE TABLE ceiling_a (LIKE events INCLUDING ALL)"  # no trigger, no lock
+COPY_EVENTS = "CREATE TABLE {table} (LIKE events INCLUDING ALL)"  # no trigger, no lock
 INSERT = eventrows.insert("ceiling_a")
+
+Operation = Callable[[asyncpg.Pool], Awaitable[float]]  # one write; returns its own seconds
 
 
 async def storage(url: str, rows: list[Row], seconds: int, warmup: int) -> Load:
     """Ceiling A, in this process: `pool.execute` per insert, one connection per task."""
-    pool = await asyncpg.create_pool(url, min_size=TASKS, max_size=TASKS)
-    await pool.execute(COPY_EVENTS)
-    async with pool.acquire() as conn:
-        await eventrows.prepare(conn)
     events = [decode(r.body) for r in rows]  # the store's own reading of each body, once
     upcoming, positions = itertools.count(), itertools.count(1)
-    latencies: list[float] = []
-    measuring, stopping = [False], [False]
 
-    async def writer() -> None:
-        while not stopping[0]:
-            event = events[next(upcoming) % len(events)]
-            began = time.perf_counter()
-            await pool.execute(INSERT, *copy_row(event, next(positions), datetime.now(UTC), None))
-            if measuring[0]:
-                latencies.append(time.perf_counter() - began)
+    async def insert(pool: asyncpg.Pool) -> float:
+        event = events[next(upcoming) % len(events)]
+        began = time.perf_counter()
+        await pool.execute(INSERT, *copy_row(event, next(positions), datetime.now(UTC), None))
+        return time.perf_counter() - began
 
-    try:
-        writers = [asyncio.create_task(writer()) for _ in range(TASKS)]
-        await asyncio.sleep(warmup)
-        window, cpu_before = Window(None), own_seconds()
-        measuring[0], started = True, time.monotonic()
-        await asyncio.sleep(seconds)
-        measuring[0], elapsed = False, time.monotonic() - started
-        cpu, client_cpu = window.end(), own_seconds() - cpu_before
-        stopping[0] = True
-        await asyncio.gather(*writers)
-    finally:
-        await pool.close()
-    return Load.in_process(
-        f"asyncpg, {TASKS} tasks (this process)",
-        TASKS,
-        latencies,
-        seconds=elapsed,
-        generator_cpu_seconds=client_cpu,
-        cpu=cpu,
+    generator = f"asyncpg, {TASKS} tasks (this process)"
+    return await _driven(
+        url, "ceiling_a", TASKS, insert, seconds=seconds, warmup=warmup, generator=generator
     )
 
 
 async def storage_batched(url: str, rows: list[Row], seconds: int, warmup: int) -> Load:
     """Ceiling C, in this process: `copy_records_to_table` of BATCH rows per transaction."""
-    pool = await asyncpg.create_pool(url, min_size=BATCH_TASKS, max_size=BATCH_TASKS)
-    await pool.execute(COPY_EVENTS.replace("ceiling_a", "ceiling_c"))
-    async with pool.acquire() as conn:
-        await eventrows.prepare(conn)
     events = [decode(r.body) for r in rows]
     upcoming, positions = itertools.count(), itertools.count(1)
+
+    async def copy(pool: asyncpg.Pool) -> float:
+        now = datetime.now(UTC)
+        batch = [
+            copy_row(events[next(upcoming) % len(events)], next(positions), now, None)
+            for _ in range(BATCH)
+        ]
+        began = time.perf_counter()  # the batch is made before, as a server would have it
+        async with pool.acquire() as conn:
+            await conn.copy_records_to_table("ceiling_c", records=batch, columns=COPY_COLUMNS)
+        return time.perf_counter() - began
+
+    generator = f"asyncpg COPY of {BATCH} a commit, {BATCH_TASKS} tasks (this process)"
+    return await _driven(
+        url,
+        "ceiling_c",
+        BATCH_TASKS,
+        copy,
+        seconds=seconds,
+        warmup=warmup,
+        generator=generator,
+        per=BATCH,
+    )
+
+
+async def _driven(  # noqa: PLR0913 - each argument is one setting of the run
+    url: str,
+    table: str,
+    tasks: int,
+    operation: Operation,
+    *,
+    seconds: int,
+    warmup: int,
+    generator: str,
+    per: int = 1,
+) -> Load:
+    """`tasks` tasks repeating `operation` into a fresh copy of `events` named `table`: a
+    warm-up, then `seconds` measured (latencies, this process's and the machine's CPU)."""
+    pool = await asyncpg.create_pool(url, min_size=tasks, max_size=tasks)
+    await pool.execute(COPY_EVENTS.format(table=table))
+    async with pool.acquire() as conn:
+        await eventrows.prepare(conn)
     latencies: list[float] = []
     measuring, stopping = [False], [False]
 
     async def writer() -> None:
         while not stopping[0]:
-            now = datetime.now(UTC)
-            batch = [
-                copy_row(events[next(upcoming) % len(events)], next(positions), now, None)
-                for _ in range(BATCH)
-            ]
-            began = time.perf_counter()
-            async with pool.acquire() as conn:
-                await conn.copy_records_to_table("ceiling_c", records=batch, columns=COPY_COLUMNS)
+            took = await operation(pool)
             if measuring[0]:
-                latencies.append(time.perf_counter() - began)
+                latencies.append(took)
 
     try:
-        writers = [asyncio.create_task(writer()) for _ in range(BATCH_TASKS)]
+        writers = [asyncio.create_task(writer()) for _ in range(tasks)]
         await asyncio.sleep(warmup)
         window, cpu_before = Window(None), own_seconds()
         measuring[0], started = True, time.monotonic()
@@ -120,13 +130,13 @@ async def storage_batched(url: str, rows: list[Row], seconds: int, warmup: int) 
     finally:
         await pool.close()
     return Load.in_process(
-        f"asyncpg COPY of {BATCH} a commit, {BATCH_TASKS} tasks (this process)",
-        BATCH_TASKS,
+        generator,
+        tasks,
         latencies,
         seconds=elapsed,
         generator_cpu_seconds=client_cpu,
         cpu=cpu,
-        per=BATCH,
+        per=per,
     )
 
 

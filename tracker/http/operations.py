@@ -31,11 +31,7 @@ from tracker.store.listing import present
 
 async def get_operation(request: web.Request) -> web.Response:
     """The rollup: counters kept current with every delivery, so this reads a few rows."""
-    operation_id = request.match_info["operation_id"]
-    track = cast("Track | None", one_of(request, "track", TRACKS))
-    found = await rollups.operation(request.app[DATABASE], operation_id, track)
-    if found is None:
-        raise _unknown(operation_id, track)
+    found = await _rollup_of(request)
     if (stuck_for := seconds_of(request, "stuck_for")) is not None:
         [found] = await rollups.with_stuck(request.app[DATABASE], [found], stuck_for)
     return document(doc.OperationDocument.of(found))
@@ -70,6 +66,16 @@ async def list_members(request: web.Request) -> web.Response:
     return page([doc.OperationMemberDocument.of(m) for m in found], key_cursor(last))
 
 
+async def _rollup_of(request: web.Request) -> rollups.Rollup:
+    """The path's operation on `?track=` (default: its larger track), or a 404."""
+    operation_id = request.match_info["operation_id"]
+    track = cast("Track | None", one_of(request, "track", TRACKS))
+    found = await rollups.operation(request.app[DATABASE], operation_id, track)
+    if found is None:
+        raise _unknown(operation_id, track)
+    return found
+
+
 def _unknown(operation_id: str, track: str | None) -> ApiError:
     on = f" on the {track} track" if track else ""
     return ApiError(404, "not_found", f"no device has reported operation {operation_id!r}{on}")
@@ -80,16 +86,12 @@ MAX_STEP = 7 * 24 * 60  # minutes: a week per bucket at most
 
 async def get_activity(request: web.Request) -> web.Response:
     """The operation's activity, minute by minute or coarser (`step`), over its whole life."""
-    operation_id = request.match_info["operation_id"]
-    track = cast("Track | None", one_of(request, "track", TRACKS))
     step = whole_number(request.query.get("step", "1"))
     if step is None or not 1 <= step <= MAX_STEP:
         message = f"step must be a whole number of minutes from 1 to {MAX_STEP}"
         raise ApiError(400, "invalid_parameter", message, [{"field": "step", "problem": message}])
-    found = await rollups.operation(request.app[DATABASE], operation_id, track)
-    if found is None:
-        raise _unknown(operation_id, track)
-    rows = await rollups.activity(request.app[DATABASE], operation_id, found.track, step)
+    found = await _rollup_of(request)
+    rows = await rollups.activity(request.app[DATABASE], found.operation_id, found.track, step)
     return document(
         doc.ActivityList(step=step, items=[doc.ActivityDocument.of(row) for row in rows])
     )
@@ -97,13 +99,10 @@ async def get_activity(request: web.Request) -> web.Response:
 
 async def list_invalid_moves(request: web.Request) -> web.Response:
     """The operation's invalid moves, oldest first: what an auditor looks for."""
-    operation_id = request.match_info["operation_id"]
-    track = cast("Track | None", one_of(request, "track", TRACKS))
-    database, limit = request.app[DATABASE], limit_of(request)
-    found = await rollups.operation(database, operation_id, track)
-    if found is None:
-        raise _unknown(operation_id, track)
-    after = cursor_after(request) or 0
-    moves = await rollups.invalid_moves(database, operation_id, found.track, after, limit)
+    limit, after = limit_of(request), cursor_after(request) or 0
+    found = await _rollup_of(request)
+    moves = await rollups.invalid_moves(
+        request.app[DATABASE], found.operation_id, found.track, after, limit
+    )
     cursor = next_cursor([m.position for m in moves], limit)
     return page([doc.FeedDeviceTransition.of(m) for m in moves], cursor)

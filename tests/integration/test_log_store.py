@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import orjson
 import pytest
 
-from tracker.domain.delivery import decode
-from tracker.store import bodies, events
+from tracker.domain.delivery import NewEvent, decode
+from tracker.store import bodies, events, horizon
 from tracker.store.database import Database
 from tracker.store.migrations import available, migrate
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
+LAST_DRAWN = "SELECT last_value FROM events_position_seq"
 
 
 async def append_one(database: Database, raw: bytes) -> int:
@@ -97,10 +99,89 @@ async def test_migrations_are_idempotent_and_safe_from_many_processes_at_once(
         await conn.close()
 
 
+def on_device(raw: bytes, device: str) -> bytes:
+    """The same notification from another device: another stream."""
+    return orjson.dumps(orjson.loads(raw) | {"deviceId": device})
+
+
+async def test_appends_to_different_streams_run_side_by_side(
+    database: Database, examples: dict[str, bytes]
+) -> None:
+    """No global critical section: B commits while A, on another stream, is still open."""
+    raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
+    async with database.pool.acquire() as conn_a:
+        transaction = conn_a.transaction()
+        await transaction.start()
+        [position_a] = await events.append(conn_a, [decode(on_device(raw, "a"))], NOW)
+        position_b = await asyncio.wait_for(append_one(database, on_device(raw, "b")), 5)
+        await transaction.rollback()
+    assert position_b > position_a
+
+
 async def test_a_late_commit_is_never_skipped_by_a_follower(
     database: Database, examples: dict[str, bytes]
 ) -> None:
-    """Writer A takes a position and stays uncommitted; writer B must not become visible first."""
+    """Writer A draws a position and stays uncommitted; B, on another stream, draws a later one
+    and commits. A follower must not page past A's position: it sees neither until A commits."""
+    raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
+    async with database.pool.acquire() as conn_a:
+        transaction = conn_a.transaction()
+        await transaction.start()
+        [position_a] = await events.append(conn_a, [decode(on_device(raw, "a"))], NOW)
+        position_b = await append_one(database, on_device(raw, "b"))
+        assert position_b > position_a
+        # B is committed and visible, but below it A may still commit: the page stops short.
+        assert await horizon.read(database) < position_a
+        assert await events.read_after(database, 0, 100) == []
+        await transaction.commit()
+    assert [e.position for e in await events.read_after(database, 0, 100)] == [
+        position_a,
+        position_b,
+    ]
+    assert await horizon.read(database) == position_b
+
+
+async def test_an_append_publishes_its_marker_before_it_draws_a_position(
+    database: Database, examples: dict[str, bytes]
+) -> None:
+    """Hold the marker's key exclusive: the append must wait for it without having drawn.
+    Drawn first, its position would be invisible to a horizon read in between (horizon.py)."""
+    raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
+    await append_one(database, raw)
+    last = await database.pool.fetchval(LAST_DRAWN)
+    async with database.pool.acquire() as blocker:
+        await blocker.execute("SELECT pg_advisory_lock($1)", horizon.MARKER << 48 | last)
+        writer = asyncio.create_task(append_one(database, on_device(raw, "b")))
+        try:
+            await asyncio.sleep(0.3)
+            assert not writer.done()
+            assert await database.pool.fetchval(LAST_DRAWN) == last
+        finally:
+            await blocker.execute("SELECT pg_advisory_unlock($1)", horizon.MARKER << 48 | last)
+        assert await writer == last + 1
+
+
+async def test_appends_lock_their_streams_in_one_order(
+    database: Database, examples: dict[str, bytes]
+) -> None:
+    """Batches naming the same streams in opposite orders, side by side: never a deadlock."""
+    raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
+    streams = [decode(on_device(raw, f"s{n}")) for n in range(6)]
+
+    async def append(order: list[NewEvent]) -> None:
+        async with database.transaction("append") as conn:
+            await events.append(conn, order, NOW)
+            await asyncio.sleep(0.01)  # hold the locks while the others come
+
+    await asyncio.gather(*(append(streams if n % 2 else streams[::-1]) for n in range(16)))
+    assert await database.pool.fetchval("SELECT count(*) FROM events") == 16 * 6
+
+
+async def test_a_stream_commits_in_position_order(
+    database: Database, examples: dict[str, bytes]
+) -> None:
+    """A second append to the same stream waits for the first to commit: a stream's events
+    are chained and projected in position order (invariant 3)."""
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
     async with database.pool.acquire() as conn_a:
         transaction = conn_a.transaction()
@@ -108,21 +189,30 @@ async def test_a_late_commit_is_never_skipped_by_a_follower(
         [position_a] = await events.append(conn_a, [decode(raw)], NOW)
         writer_b = asyncio.create_task(append_one(database, raw))
         await asyncio.sleep(0.3)
-        # Were B allowed to commit now, a follower would read it and page past A's position.
-        assert await events.read_after(database, 0, 100) == []
         assert not writer_b.done()
         await transaction.commit()
         position_b = await writer_b
     assert position_b > position_a
-    assert [e.position for e in await events.read_after(database, 0, 100)] == [
-        position_a,
-        position_b,
-    ]
+
+
+async def test_a_rolled_back_append_does_not_hold_the_horizon(
+    database: Database, examples: dict[str, bytes]
+) -> None:
+    raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
+    async with database.pool.acquire() as conn_a:
+        transaction = conn_a.transaction()
+        await transaction.start()
+        await events.append(conn_a, [decode(on_device(raw, "a"))], NOW)
+        position_b = await append_one(database, on_device(raw, "b"))
+        await transaction.rollback()
+    assert await horizon.read(database) == position_b
+    assert [e.position for e in await events.read_after(database, 0, 100)] == [position_b]
 
 
 async def test_a_follower_under_concurrent_writers_sees_every_event(
     database: Database, examples: dict[str, bytes]
 ) -> None:
+    """Eight writers on eight streams, side by side, and a follower paging all along."""
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
     writers_done = asyncio.Event()
     seen: list[int] = []
@@ -138,12 +228,13 @@ async def test_a_follower_under_concurrent_writers_sees_every_event(
                 return
             await asyncio.sleep(0)
 
-    async def write(count: int) -> None:
+    async def write(device: str, count: int) -> None:
+        body = on_device(raw, device)
         for _ in range(count):
-            await append_one(database, raw)
+            await append_one(database, body)
 
     follower = asyncio.create_task(follow())
-    await asyncio.gather(*(write(25) for _ in range(8)))
+    await asyncio.gather(*(write(f"d{n}", 25) for n in range(8)))
     writers_done.set()
     await follower
     logged = [

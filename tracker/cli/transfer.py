@@ -23,7 +23,7 @@ import orjson
 from tracker.cli.common import EXIT_CODES, FAILED, OK, database
 from tracker.config import Settings
 from tracker.domain.delivery import NewEvent, Refusal, decode
-from tracker.store import events, log
+from tracker.store import events, feed, log
 from tracker.store.database import Database
 from tracker.store.errors import CONTENT
 
@@ -184,6 +184,8 @@ async def _append(db: Database, batch: list[_Line], tally: _Tally) -> None:
         await _append(db, batch[:middle], tally)
         await _append(db, batch[middle:], tally)
         return
+    if log.projected([line.event for line in batch]):
+        await feed.announce(db)  # after the commit: live feeds show the imported transitions
     tally.appended += len(positions)
     tally.first = positions[0] if tally.first is None else tally.first
     tally.last = positions[-1]

@@ -29,7 +29,7 @@ from tracker.http.routes import OPERATIONS
 from tracker.http.sanity import refuse_nul
 from tracker.store.database import Database
 from tracker.store.durability import checked
-from tracker.store.feed import Listener
+from tracker.store.feed import Announcer, Listener
 from tracker.store.group_commit import GroupCommit
 from tracker.store.startup import open_migrated
 
@@ -77,11 +77,15 @@ def _database(settings: Settings, url: str) -> Callable[[web.Application], Async
             url, timeout=settings.db_timeout, size=settings.feed_pool_size
         )
         app[STREAMS] = set()
-        app[APPENDS] = GroupCommit(database, on_commit=metrics.COMMIT_BATCH.observe)
+        announcer = Announcer(database)
+        app[APPENDS] = GroupCommit(
+            database, on_commit=metrics.COMMIT_BATCH.observe, on_projected=announcer.poke
+        )
         app[LISTENER] = Listener(url)
         app[LISTENER].start()
         yield
         await app[APPENDS].close()
+        await announcer.drain()
         await app[LISTENER].stop()
         await app[FEED_DATABASE].close()
         await database.close()

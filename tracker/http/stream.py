@@ -16,7 +16,7 @@ from tracker.documents import FeedDeviceTransition, FeedTaskTransition
 from tracker.http.errors import ApiError
 from tracker.http.keys import FEED_DATABASE, LISTENER, SETTINGS, STOPPING, STREAMS
 from tracker.http.paging import whole_number
-from tracker.store import feed
+from tracker.store import feed, horizon
 from tracker.store.errors import Unavailable
 
 KEEP_ALIVE = 15.0  # seconds of silence before a comment line keeps proxies from closing us
@@ -75,13 +75,11 @@ async def _stream(request: web.Request) -> web.StreamResponse:
 
 
 async def _start(request: web.Request) -> int:
-    """Resume after Last-Event-ID or ?after=; without either, start from the present."""
+    """Resume after Last-Event-ID or ?after=; without either, start from the present: the
+    log's horizon, so that an append still in flight below the last position is not lost."""
     given = request.headers.get("Last-Event-ID") or request.query.get("after")
     if given is None:
-        row = await request.app[FEED_DATABASE].fetchrow(
-            "feed start", "SELECT max(position) FROM events"
-        )
-        return int(row[0] or 0) if row else 0
+        return await horizon.read(request.app[FEED_DATABASE])
     position = whole_number(given)
     if position is None:
         message = f"Last-Event-ID or after must be a log position; got {given!r}"

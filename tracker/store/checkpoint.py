@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from tracker.store import bodies
+from tracker.store import bodies, horizon
 
 VERSION = 1
 NOT_GENUINE = (
@@ -81,9 +81,9 @@ def parse(text: bytes) -> Checkpoint:
 
 
 async def take(url: str, key: str) -> Checkpoint:
-    """The log as it is now (one snapshot), signed."""
-    async with _reading(url) as conn:
-        last = await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
+    """The log as it is now, up to its horizon (horizon.py: no event below can still commit and
+    make a later check see events the checkpoint did not count), signed."""
+    async with _reading(url) as (conn, last):
         events, head = await _head(conn, last)
     taken = datetime.now(UTC).isoformat()
     return Checkpoint(VERSION, last, events, head, taken).signed(key)
@@ -93,7 +93,7 @@ async def differences(url: str, key: str, checkpoint: Checkpoint) -> list[str]:
     """Why the log no longer extends `checkpoint` (empty: it does)."""
     if not checkpoint.genuine(key):
         return [NOT_GENUINE]
-    async with _reading(url) as conn:
+    async with _reading(url) as (conn, _):
         events, head = await _head(conn, checkpoint.position)
     found = []
     if events != checkpoint.events:
@@ -114,13 +114,14 @@ def _sign(key: str, statement: bytes) -> str:
 
 
 @asynccontextmanager
-async def _reading(url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A read-only session, in one repeatable-read snapshot."""
+async def _reading(url: str) -> AsyncIterator[tuple[asyncpg.Connection, int]]:
+    """A read-only session, in one repeatable-read snapshot, and the log's horizon before it."""
     conn = await asyncpg.connect(url, server_settings={"default_transaction_read_only": "on"})
     try:
+        last = await horizon.read(conn)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await bodies.ready(conn)
-            yield conn
+            yield conn, last
     finally:
         await conn.close()
 

@@ -7,30 +7,23 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tracker.domain.delivery import NewEvent
-from tracker.store import bodies, chain
+from tracker.store import bodies, chain, horizon
 from tracker.store.database import Connection, Database, Record
 
-# Why appends are serialised (DESIGN.md invariant 5).
-#
-# `position` comes from an identity sequence, and sequence values are handed out when a row is
-# inserted, not when its transaction commits. Two concurrent appenders can take 41 and 42, and
-# 42 can commit first. A follower paging `WHERE position > $after` would then read 42, move its
-# cursor past 41, and never see 41 once it commits. (Marten's async daemon and Emmett both
-# shipped that bug before filtering on the transaction snapshot.)
-#
-# We close the gap by taking one transaction-scoped advisory lock before the position is
-# assigned and holding it through commit: whoever takes a position later also commits later,
-# so a row visible at position p means every row below p is visible too, and `position > after`
-# is a complete page. It costs one serialised commit at a time across all processes; batching
-# many deliveries into one transaction (group commit) amortises it. The same lock orders every
-# stream's events by position, which the projections rely on (invariant 3).
+# How appends run side by side (sql/013_parallel_append.sql). Each append holds APPEND_LOCK
+# shared (whoever must wait out every append, like `tracker replay`'s swap, takes it exclusive),
+# locks the streams it writes in one sorted order, publishes an in-flight marker, and only then
+# draws its positions. So a stream's events commit, chain and project in position order
+# (DESIGN.md invariant 3), appends to different streams never wait on each other, and a
+# follower pages up to `horizon.read`, below which no event can still commit (invariant 5; the
+# proof is in horizon.py).
 APPEND_LOCK = 0x7472_6B6C_6F67  # "trklog" (sql/011_chain_all_fields.sql names it too)
-TAKE_APPEND_LOCK = "SELECT pg_advisory_xact_lock($1)"
+TAKE_APPEND_LOCK = "SELECT pg_advisory_xact_lock($1)"  # exclusive: no append in flight
 
-# `tracker_append` (sql/011_chain_all_fields.sql) takes the lock, draws the batch's positions,
-# then inserts with each event's hash chained to its stream's head over all its fields
-# (tracker/store/chain.py), in one round trip. Tests fail if positions could be drawn
-# before the lock (test_log_store.py) or a chain built on a stale head (test_hash_chain.py).
+# `tracker_append` takes the locks, draws the batch's positions, then inserts with each event's
+# hash chained to its stream's head over all its fields (tracker/store/chain.py), in one round
+# trip. Tests fail if positions could be drawn before the marker (test_log_store.py) or a
+# chain built on a stale head (test_hash_chain.py).
 APPEND = """
 SELECT tracker_append($1, $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bytea[],
                       $7::smallint[], $8::timestamptz[], $9::timestamptz[], $10::bigint[])
@@ -40,21 +33,21 @@ SELECT tracker_append($1, $2::text[], $3::text[], $4::text[], $5::bytea[], $6::b
 READ_AFTER = """
 SELECT position, stream_type, stream_id, event_type, raw, codec, received_at, occurred_at,
        readmitted_from
-FROM events WHERE position > $1 ORDER BY position LIMIT $2
+FROM events WHERE position > $1 AND position <= $3 ORDER BY position LIMIT $2
 """
 
 READ_ONE_RAW = "SELECT raw, codec FROM events WHERE position = $1"
 # A page's sizes before its bodies: the stored size and a zstd frame's header (its content size).
 SIZES_AFTER = """
 SELECT codec, octet_length(raw) AS stored, substring(raw FROM 1 FOR 18) AS head
-FROM events WHERE position > $1 ORDER BY position LIMIT $2
+FROM events WHERE position > $1 AND position <= $3 ORDER BY position LIMIT $2
 """
 PAGE_BYTES = 8 * 1024 * 1024  # bodies (as received) per page of the log, at most; one at least
 
 EXPORT = """
 SELECT position, stream_type, stream_id, event_type, raw, codec, received_at, occurred_at,
        readmitted_from
-FROM events WHERE position > $1 ORDER BY position
+FROM events WHERE position > $1 AND position <= $2 ORDER BY position
 """
 
 
@@ -88,8 +81,8 @@ async def append(
 ) -> list[int]:
     """Append inside the caller's transaction; positions are returned in the order given.
 
-    Rows are inserted in unnest's order and take identity values in that order; holding the
-    append lock, nobody else takes values meanwhile, so sorted positions map to `events` 1:1.
+    The positions are drawn in one statement and assigned to the rows in the order given;
+    others may draw between them (a batch's positions need not be consecutive).
     """
     await bodies.ready(conn)
     codecs, stored = zip(*(bodies.pack(e.raw) for e in events), strict=True) if events else ((), ())
@@ -186,13 +179,14 @@ async def read_page(
 ) -> tuple[list[LoggedEvent], bool]:
     """Up to `limit` events after a position, and as many as fit in `budget` bytes of bodies
     (at least one): a page of a thousand 1 MiB bodies is never built in memory. Also whether
-    more follow (the page was full, or cut by the budget)."""
-    sizes = await db.fetch("read event sizes", SIZES_AFTER, after, limit)
+    more follow (the page was full, or cut by the budget). The page ends at the horizon."""
+    last = await horizon.read(db)
+    sizes = await db.fetch("read event sizes", SIZES_AFTER, after, limit, last)
     sized = [bodies.size(r["codec"], r["stored"], bytes(r["head"])) for r in sizes]
     count = fitting(sized, PAGE_BYTES if budget is None else budget)
     if count == 0:
         return [], False
-    rows = await db.fetch("read events", READ_AFTER, after, count)
+    rows = await db.fetch("read events", READ_AFTER, after, count, last)
     await bodies.ready(db, {row["codec"] for row in rows})
     return [LoggedEvent.of(row) for row in rows], len(sizes) == limit or count < len(sizes)
 
@@ -208,10 +202,12 @@ def fitting(sizes: list[int], budget: int) -> int:
 
 
 async def stream(conn: Connection, after: int) -> AsyncIterator[LoggedEvent]:
-    """The whole log after a position, as of one snapshot, with memory flat in its size."""
+    """The whole log after a position up to the horizon, as of one snapshot, with memory flat
+    in its size: an export resumed after its last position misses nothing."""
     await bodies.ready(conn)
+    last = await horizon.read(conn)  # before the snapshot
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        async for row in conn.cursor(EXPORT, after, prefetch=5000):
+        async for row in conn.cursor(EXPORT, after, last, prefetch=5000):
             if not bodies.knows(row["codec"]):
                 await bodies.ready(conn, (row["codec"],))
             yield LoggedEvent.of(row)

@@ -2,8 +2,12 @@
 ones commit.
 
 Why paging transitions by position never skips one: a transition is written in the same
-transaction as its event, under the append lock (see events.py), so transitions become
-visible in position order. `position > after` is always a complete page.
+transaction as its event, at its event's position, so a page that ends at the log's horizon
+(horizon.py) is complete: no transition at or below it can still commit.
+
+The wake-up is a NOTIFY sent after the append commits, in a transaction of its own
+(`Announcer`). Inside the append it would serialise every append's commit: PostgreSQL takes
+one lock per database from a notifying transaction's pre-commit to the end of its commit.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from datetime import datetime
 
 import asyncpg
 
+from tracker.store import horizon
 from tracker.store.database import Connection, Database
-from tracker.store.errors import TRANSIENT
+from tracker.store.errors import TRANSIENT, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +42,17 @@ SELECT position, 'device' AS stream_type, device_id AS stream_id, track,
        from_state AS from_value, to_state AS to_value, valid, applied,
        operation_id, sub_operation_id, NULL::timestamptz AS event_time, received_at,
        kind, inconsistent, result::text AS result, NULL::text AS request_id
-FROM device_transitions WHERE position > $1 {where} ORDER BY position LIMIT $2
+FROM device_transitions WHERE position > $1 AND position <= $3 {where} ORDER BY position LIMIT $2
 """
 TASK_SIDE = """
 SELECT position, 'task', task_id, NULL, from_status, to_status, valid, applied, NULL, NULL,
        event_time, received_at, 'status', false, NULL, request_id
-FROM task_transitions WHERE position > $1 ORDER BY position LIMIT $2
+FROM task_transitions WHERE position > $1 AND position <= $3 ORDER BY position LIMIT $2
 """
 PAGE = f"SELECT * FROM (({DEVICE_SIDE.format(where='')}) UNION ALL ({TASK_SIDE})) AS feed ORDER BY position LIMIT $2"  # noqa: E501, S608
-OPERATION_PAGE = DEVICE_SIDE.format(where="AND operation_id = $3")
-DEVICE_PAGE = DEVICE_SIDE.format(where="AND device_id = $3")
-BOTH_PAGE = DEVICE_SIDE.format(where="AND device_id = $3 AND operation_id = $4")
+OPERATION_PAGE = DEVICE_SIDE.format(where="AND operation_id = $4")
+DEVICE_PAGE = DEVICE_SIDE.format(where="AND device_id = $4")
+BOTH_PAGE = DEVICE_SIDE.format(where="AND device_id = $4 AND operation_id = $5")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +82,61 @@ class Filter:
 
 
 async def after(db: Database, position: int, only: Filter, limit: int) -> list[FeedItem]:
+    """Up to `limit` transitions after `position`, up to the log's horizon."""
     sql, given = PAGE, [only.device_id, only.operation_id]
     if only.device_id is not None:
         sql = DEVICE_PAGE if only.operation_id is None else BOTH_PAGE
     elif only.operation_id is not None:
         sql = OPERATION_PAGE
-    rows = await db.fetch("read feed", sql, position, limit, *(v for v in given if v is not None))
+    last = await horizon.read(db)  # before the page's snapshot
+    filters = (v for v in given if v is not None)
+    rows = await db.fetch("read feed", sql, position, limit, last, *filters)
     return [FeedItem(**dict(row)) for row in rows]
 
 
-async def announce(conn: Connection) -> None:
-    """Inside an append transaction: wake every follower when it commits."""
-    await conn.execute(NOTIFY)
+async def announce(conn: Connection | Database) -> None:
+    """After an append committed: wake every follower (of every process)."""
+    if isinstance(conn, Database):
+        await conn.fetchrow("announce", NOTIFY)
+    else:
+        await conn.execute(NOTIFY)
+
+
+class Announcer:
+    """Wakes the followers after appends commit, one NOTIFY at a time per process.
+
+    `poke` after each commit that projected something: a NOTIFY goes out at once if none is on
+    its way, else one more right after it (covering every commit poked meanwhile). A follower
+    reads after it is woken, so one NOTIFY sent after a commit is enough for that commit.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._again = False
+        self._task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._send(), name="feed-announcer")
+        else:
+            self._again = True
+
+    async def drain(self) -> None:
+        while self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def _send(self) -> None:
+        try:
+            while True:
+                self._again = False
+                try:
+                    await announce(self.db)
+                except Unavailable as error:  # followers still poll on their timeout
+                    log.debug("could not wake the followers: %s", error)
+                if not self._again:
+                    return
+        finally:
+            self._task = None
 
 
 class Listener:

@@ -1,11 +1,12 @@
 """Group commit: deliveries that arrive together share one transaction and one WAL flush.
 
-Appends are serialised by the append lock (see `events.py`), so one transaction per delivery
-would cap ingestion at one commit round trip at a time. Instead, each delivery joins a queue;
-one flusher per process takes everything queued, records it in a single transaction, and then
-answers every caller. A caller is answered only after *its* batch committed, so 200 still means
-durable. While a batch commits, the next one fills up: batches grow with the load by themselves,
-and an idle server still commits a lone delivery at once, without waiting for company.
+Each delivery joins a queue; a flusher takes everything queued (up to `max_batch`), records it
+in a single transaction, and then answers every caller. A caller is answered only after *its*
+batch committed, so 200 still means durable. While batches commit, the next one fills up:
+batches grow with the load by themselves, and an idle server still commits a lone delivery at
+once, without waiting for company. Up to `flushers` batches are in flight at once per process
+(appends run side by side, see events.py): while one waits on PostgreSQL, the next is being
+projected here, and the two cores both work.
 
 A batch that cannot commit fails only its own callers (`Unavailable`, hence 503). Any other error
 comes from one delivery: what it would write (`Unstorable`: the database refused a value, hence a
@@ -29,7 +30,11 @@ from tracker.store.errors import CONTENT, Unavailable, Unstorable
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 1000  # bounds one transaction's size and time under a burst
+# Bounds one transaction's size and time under a burst, and the stream locks it holds: each is
+# a slot of PostgreSQL's shared lock table (max_locks_per_transaction x max_connections: 6,400
+# by default), shared by every batch in flight in every process.
+MAX_BATCH = 250
+FLUSHERS = 2  # batches in flight per process: more buys nothing on two cores (bench/README.md)
 
 
 @dataclass(slots=True)
@@ -43,24 +48,26 @@ class _Waiting:
 class GroupCommit:
     database: Database
     max_batch: int = MAX_BATCH
+    flushers: int = FLUSHERS
     on_commit: Callable[[int], None] = lambda _size: None  # e.g. a batch-size histogram
+    on_projected: Callable[[], None] = lambda: None  # committed news for the live feeds
     _queue: list[_Waiting] = field(default_factory=list)
-    _flusher: asyncio.Task[None] | None = None
+    _running: set[asyncio.Task[None]] = field(default_factory=set)
     _closed: bool = False
 
     async def append(self, event: NewEvent, received_at: datetime) -> int:
         """Append `event`; return its log position once it has committed."""
         waiting = _Waiting(event, received_at, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
+        if len(self._running) < self.flushers:
+            self._running.add(asyncio.create_task(self._flush()))
         # A caller that goes away (client hung up) must not take the batch down with it.
         return await asyncio.shield(waiting.answer)
 
     async def drain(self) -> None:
         """Wait until everything queued so far has been answered (graceful shutdown)."""
-        while self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        while self._running:
+            await asyncio.shield(next(iter(self._running)))
 
     async def close(self) -> None:
         """At shutdown, once no request waits any more: finish the batch in flight, start none.
@@ -80,10 +87,13 @@ class GroupCommit:
                 batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
                 await self._commit(batch)
         finally:
-            self._flusher = None
-            queued, self._queue = self._queue, []  # empty, unless closed or interrupted
-            for waiting in queued:
-                _fail(waiting, Unavailable("the server stopped before this append"))
+            # No await since the queue was found empty: an append made meanwhile saw this
+            # flusher running, and one made from now on sees it gone and starts another.
+            self._running.difference_update({asyncio.current_task()})
+            if self._closed or not self._running:  # else the others go on with the queue
+                queued, self._queue = self._queue, []  # empty, unless closed or interrupted
+                for waiting in queued:
+                    _fail(waiting, Unavailable("the server stopped before this append"))
 
     async def _commit(self, batch: list[_Waiting]) -> None:
         try:
@@ -117,7 +127,12 @@ class GroupCommit:
             for waiting in batch:
                 _fail(waiting, Unavailable(f"the append was interrupted: {error!r}"))
             raise
+        self._committed(batch, positions)
+
+    def _committed(self, batch: list[_Waiting], positions: list[int]) -> None:
         self.on_commit(len(batch))
+        if log.projected([w.event for w in batch]):
+            self.on_projected()
         for waiting, position in zip(batch, positions, strict=True):
             if not waiting.answer.done():
                 waiting.answer.set_result(position)

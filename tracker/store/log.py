@@ -8,7 +8,7 @@ from datetime import datetime
 from tracker.domain.delivery import NewEvent
 from tracker.domain.notifications import Notification
 from tracker.domain.recorded import Recorded
-from tracker.store import events, feed, projections
+from tracker.store import events, projections
 from tracker.store.database import Connection
 
 
@@ -17,8 +17,10 @@ async def record(
 ) -> list[int]:
     """Append `new` and apply the recognised ones to the projections; return their positions.
 
-    `events.append` holds the append lock until commit, so the projections see every stream's
-    events in position order, across all processes (DESIGN.md invariant 3).
+    `events.append` holds its streams' locks until commit, so the projections see every
+    stream's events in position order, across all processes (DESIGN.md invariant 3). Once the
+    transaction has committed, the caller wakes the followers (`feed.announce`) if
+    `projected(new)`.
     """
     positions = await events.append(conn, new, received_at)
     times = events.received_times(received_at, len(new))
@@ -28,6 +30,9 @@ async def record(
         if event.notification is not None
     ]
     await projections.apply(conn, recorded)
-    if recorded:
-        await feed.announce(conn)
     return positions
+
+
+def projected(new: Sequence[NewEvent]) -> bool:
+    """Whether recording `new` changes what the live feed shows."""
+    return any(event.notification is not None for event in new)

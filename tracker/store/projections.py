@@ -4,8 +4,9 @@ the rollup counters moved by the deltas of the memberships that changed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from tracker.domain.notifications import Notification
@@ -90,8 +91,14 @@ async def load(
 
 
 async def write(conn: Connection, changes: Changes, schema: str | None = None) -> None:
-    """Every table that changed, in one statement: one round trip while the append lock is held
-    (two when a rollup row may have fallen to zero)."""
+    """Every table that changed, in one statement (one round trip; two when a rollup row may
+    have fallen to zero).
+
+    Rows of a stream are locked by its append (events.py); the rollups' rows are shared by the
+    appends in flight, which add their deltas. Those go last, to be held for the shortest time
+    before COMMIT, and each table's in key order: two appends always take them in the same
+    order, and never wait on each other in a cycle.
+    """
     errors, versions = changes.rollup.error_deltas(), changes.rollup.version_deltas()
     changed: list[tuple[Table[Any], Sequence[Any]]] = [
         (table, items)
@@ -100,12 +107,12 @@ async def write(conn: Connection, changes: Changes, schema: str | None = None) -
             (DEVICE_TRACKS, changes.tracks),
             (DEVICE_TRANSITIONS, changes.device_transitions),
             (OPERATION_DEVICES, changes.members),
-            (OPERATIONS, list(changes.rollup.counts.values())),
-            (OPERATION_ERRORS, errors),
-            (OPERATION_VERSIONS, versions),
-            (OPERATION_ACTIVITY, changes.activity),
             (TASKS, changes.tasks),
             (TASK_TRANSITIONS, changes.task_transitions),
+            (OPERATIONS, _in_key_order(OPERATIONS, changes.rollup.counts.values())),
+            (OPERATION_ERRORS, errors),  # in key order already (domain/operation.py)
+            (OPERATION_VERSIONS, versions),
+            (OPERATION_ACTIVITY, _in_key_order(OPERATION_ACTIVITY, changes.activity)),
         )
         if items
     ]
@@ -117,6 +124,10 @@ async def write(conn: Connection, changes: Changes, schema: str | None = None) -
     if shrunk:
         prefix = f"{schema}." if schema else ""
         await conn.execute(DROP_EMPTY.format(schema=prefix), sorted(shrunk))
+
+
+def _in_key_order(table: Table[Any], rows: Iterable[Any]) -> list[Any]:
+    return sorted(rows, key=attrgetter(*table.key))
 
 
 @cache

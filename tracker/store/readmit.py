@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tracker.domain.delivery import NewEvent, Refusal, decode
-from tracker.store import log
+from tracker.store import feed, log
 from tracker.store.database import Database
 
 BATCH = 500
@@ -75,6 +75,8 @@ async def readmit(db: Database, since: datetime | None, *, dry_run: bool) -> Asy
                 )
                 appended = dict(zip((v.rejected_id for v in passing), positions, strict=True))
                 verdicts = [replace(v, position=appended.get(v.rejected_id)) for v in verdicts]
+        if passing and not dry_run:
+            await feed.announce(db)  # committed: wake the live feeds
         for verdict in verdicts:
             yield verdict
         if len(rows) < BATCH:

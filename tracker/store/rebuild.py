@@ -97,6 +97,7 @@ class Plan:
     snapshot: str  # exported by the coordinator, whose transaction stays open meanwhile
     shadow: str  # the schema the tables are rebuilt in
     bounds: list[Bound]  # part k folds the streams in [bounds[k], bounds[k + 1])
+    horizon: int  # read before the snapshot: every event up to it is in it (horizon.py)
 
     @property
     def parts(self) -> int:
@@ -122,7 +123,8 @@ async def cut(reader: asyncpg.Connection, total: int, parts: int) -> list[Bound]
 
 
 def partition_query(low: Bound, high: Bound) -> str:
-    """Events of the streams in [low, high), stream by stream, each in log order.
+    """Events of the streams in [low, high) up to the horizon (the last parameter), stream by
+    stream, each in log order.
 
     Bounds are spelled out rather than made optional (`$1 IS NULL OR ...`): a catch-all would
     keep the planner from walking the index range, and the log would be sorted whole instead.
@@ -133,6 +135,8 @@ def partition_query(low: Bound, high: Bound) -> str:
         first += 2
     if high is not None:
         where.append(f"(stream_type, stream_id) < (${first}, ${first + 1})")
+        first += 2
+    where.append(f"position <= ${first}")
     clauses = "".join(f" AND {w}" for w in where)
     return f"{LOGGED}{clauses} ORDER BY stream_type, stream_id, position"
 
@@ -210,7 +214,7 @@ async def fold_partition(plan: Plan, part: int, counted: Counter) -> Folded:
             await reader.execute(f"SET TRANSACTION SNAPSHOT '{plan.snapshot}'")
             await bodies.ready(reader)
             stream, projection = None, Projection(changes=False)
-            args = [*(low or ()), *(high or ())]
+            args = [*(low or ()), *(high or ()), plan.horizon]
             cursor = await reader.cursor(partition_query(low, high), *args)
             fetching = asyncio.create_task(cursor.fetch(BATCH))
             while rows := await fetching:

@@ -7,12 +7,19 @@
 3. Catch up with what was appended meanwhile, without any lock, through the path live
    ingestion takes: load the rows the events touch, fold, write back set-wise. Again until
    little is left, then ANALYZE, so the swapped-in tables come with planner statistics.
-4. Swap: take the append lock (ingestion waits), apply the last few events, move the live
-   tables out and the rebuilt ones in (renames only), commit; drop the old ones afterwards.
-   Ingestion pauses only for this step, whatever the size of the tables; it is measured.
+4. Swap: take the append lock exclusive (ingestion waits for it, and it for the appends in
+   flight), apply the last few events, move the live tables out and the rebuilt ones in
+   (renames only), commit; drop the old ones afterwards. Ingestion pauses only for this step,
+   whatever the size of the tables; it is measured.
    Check: no lock at all. The projections commit with the log, so one REPEATABLE READ
    snapshot shows the live tables exactly as of the log it shows; the rebuild catches up to
    that snapshot and is compared with the live tables inside it.
+
+Appends run side by side, so the fold and each catch-up stop at the log's horizon
+(horizon.py): an event below the last one folded can still commit, and must not be passed.
+Inside the swap (no append in flight) and the check's snapshot (the live tables show exactly
+the events it shows, and each stream's visible events are a prefix of it) every visible
+event is folded.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any
 
 import asyncpg
 
-from tracker.store import bodies, projections
+from tracker.store import bodies, horizon, projections
 from tracker.store import progress as reported
 from tracker.store.events import APPEND_LOCK, TAKE_APPEND_LOCK
 from tracker.store.rebuild import (
@@ -47,9 +54,10 @@ from tracker.store.table import Table
 REPLAY_LOCK = 0x7472_6B72_706C  # "trkrpl": one replay or check at a time
 REBUILD, CHECK, RETIRED = "tracker_rebuild", "tracker_check", "tracker_retired"  # scratch schemas
 # The snapshot's size, and where the catch-up starts (constants only in these strings).
-EXTENT = f"SELECT count(*) FILTER (WHERE {PROJECTED}), coalesce(max(position), 0) FROM events"  # noqa: S608
+EXTENT = f"SELECT count(*) FROM events WHERE {PROJECTED} AND position <= $1"  # noqa: S608
 SPLIT_FROM = 200_000  # events: below this, starting processes costs more than it saves
-AFTER = f"{LOGGED} AND position > $1 ORDER BY position LIMIT $2"
+AFTER = f"{LOGGED} AND position > $1 AND position <= $3 ORDER BY position LIMIT $2"
+ALL_AFTER = f"{LOGGED} AND position > $1 ORDER BY position LIMIT $2"  # every visible one
 CAUGHT_UP = 200  # events left to apply under the lock at most, if ingestion lets us
 STATISTICS = "SELECT stxname FROM pg_statistic_ext WHERE stxnamespace = $1::regnamespace"
 COMPARE_MEMORY = "256MB"  # PostgreSQL's, per hash while --check compares
@@ -187,13 +195,14 @@ class _Rebuild:
         """Fold the log as of one snapshot, exported so every partition sees the same one."""
         reader = await asyncpg.connect(url)
         try:
+            self.last = await horizon.read(reader)  # before the snapshot
             async with reader.transaction(isolation="repeatable_read", readonly=True):
                 snapshot: str = await reader.fetchval("SELECT pg_export_snapshot()")
-                total, self.last = tuple(await reader.fetchrow(EXTENT) or (0, 0))
+                total: int = await reader.fetchval(EXTENT, self.last)
                 mode = "check" if self.shadow == CHECK else "replay"
                 await reported.start(self.conn, mode, total)
                 bounds = await cut(reader, total, parts or default_parts(total))
-                plan = Plan(url, snapshot, self.shadow, bounds)
+                plan = Plan(url, snapshot, self.shadow, bounds, self.last)
                 reports = _Reports(self.conn, total, progress, started)
                 folded = await fold_log(plan, reports)
                 await reports(sum(f.events for f in folded), final=True)
@@ -203,11 +212,12 @@ class _Rebuild:
         # The first partition is folded in this process, counted with it by `replay`.
         self.outcome.peak_rss_mb = sum(f.peak_rss_mb for f in folded[1:])
 
-    async def catch_up(self) -> int:
-        """Fold what was appended since (complete up to what this connection can see); return
-        how many events that was."""
+    async def catch_up(self, *, visible: bool = False) -> int:
+        """Fold what was appended since, up to the horizon (`visible`: every event this
+        connection's snapshot shows; only where no append can still commit below the last
+        one); return how many events that was."""
         done = 0
-        while rows := await self.conn.fetch(AFTER, self.last, BATCH):
+        while rows := await self._after(visible=visible):
             await bodies.ready(self.conn, {row["codec"] for row in rows})
             events = [event for row in rows if (event := recorded(row)) is not None]
             async with self.conn.transaction():
@@ -216,6 +226,11 @@ class _Rebuild:
             done += len(rows)
         self.outcome.events += done
         return done
+
+    async def _after(self, *, visible: bool) -> list[asyncpg.Record]:
+        if visible:
+            return await self.conn.fetch(ALL_AFTER, self.last, BATCH)
+        return await self.conn.fetch(AFTER, self.last, BATCH, await horizon.read(self.conn))
 
     async def count_rows(self, schema: str) -> None:
         for table in ALL_TABLES:
@@ -233,7 +248,7 @@ class _Rebuild:
         async with self.conn.transaction():
             await self.conn.execute("SET LOCAL lock_timeout = '10s'")
             await self.conn.execute(TAKE_APPEND_LOCK, APPEND_LOCK)  # ingestion waits from here...
-            await self.catch_up()
+            await self.catch_up(visible=True)  # nothing in flight: every event is visible
             await self.conn.execute(f"CREATE SCHEMA {RETIRED}")
             for table in ALL_TABLES:
                 await self.conn.execute(
@@ -253,7 +268,7 @@ class _Rebuild:
         async with self.conn.transaction(isolation="repeatable_read"):
             # Hash joins of whole tables: in memory rather than spilled to disk in batches.
             await self.conn.execute(f"SET LOCAL work_mem = '{COMPARE_MEMORY}'")
-            await self.catch_up()
+            await self.catch_up(visible=True)  # what the live tables in this snapshot show
             await self.count_rows(self.shadow)
             drift: list[str] = []
             for table in ALL_TABLES:

@@ -13,6 +13,7 @@ from tracker.domain.device import DeviceTransition
 from tracker.domain.notifications import Track
 from tracker.domain.operation import STATES as STATE_NAMES
 from tracker.domain.operation import ErrorCount, OperationCounts, OperationDevice
+from tracker.store import horizon
 from tracker.store.database import Database, Record
 from tracker.store.listing import Index, Listing
 from tracker.store.queries import RESULTS, STATES, STUCK_WHERE, Key
@@ -176,7 +177,7 @@ GROUP BY 3 ORDER BY 3
 # An operation's invalid moves, oldest first (only they are in the index).
 INVALID = """
 SELECT * FROM device_transitions
-WHERE operation_id = $1 AND track = $2 AND NOT valid AND position > $3
+WHERE operation_id = $1 AND track = $2 AND NOT valid AND position > $3 AND position <= $5
 ORDER BY position LIMIT $4
 """
 
@@ -191,5 +192,6 @@ async def activity(
 async def invalid_moves(
     db: Database, operation_id: str, track: Track, after: int, limit: int
 ) -> list[DeviceTransition]:
-    rows = await db.fetch("read invalid moves", INVALID, operation_id, track, after, limit)
+    last = await horizon.read(db)  # a cursor over many devices: stop where none can commit
+    rows = await db.fetch("read invalid moves", INVALID, operation_id, track, after, limit, last)
     return [DEVICE_TRANSITIONS.from_row(row) for row in rows]

@@ -30,6 +30,7 @@ MEASUREMENTS = (
     "peer",
     "ingest",
     "ingest-workers2",
+    "ingest-servers2",
     "replay",
     "query",
 )
@@ -158,22 +159,34 @@ async def run(o: Options, server_url: str, results: report.Results, workdir: Pat
         else:
             print(peer.SKIPPED, flush=True)
             results.notes.append(peer.SKIPPED)
-    for workers, name in ((1, "ingest"), (2, "ingest-workers2")):
+    for name, workers, servers in report.INGEST_SETUPS:
         if name in wanted:
-            results.ingest[workers] = await _ingest(o, server_url, workers, lines, post, workdir)
+            results.ingest[name] = await _ingest(
+                o, server_url, (workers, servers), lines, post, workdir
+            )
     if wanted & {"replay", "query"}:
         await _replay_and_query(o, server_url, results, workdir)
 
 
 async def _ingest(  # noqa: PLR0913, PLR0917 - private, one call site
-    o: Options, server_url: str, workers: int, lines: Path, post: Path, workdir: Path
+    o: Options,
+    server_url: str,
+    setup: tuple[int, int],
+    lines: Path,
+    post: Path,
+    workdir: Path,
 ) -> IngestSummary:
+    workers, servers = setup
     runs = []
     for number in range(1, o.runs + 1):
-        print(f"ingest, {workers} worker(s), run {number}/{o.runs}", flush=True)
+        print(
+            f"ingest, {servers} server(s) of {workers} worker(s), run {number}/{o.runs}",
+            flush=True,
+        )
         ran = await ingest_run(
             server_url,
             workers,
+            servers=servers,
             bodies=lines,
             script=post,
             seconds=o.seconds,

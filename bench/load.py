@@ -14,17 +14,22 @@ from pathlib import Path
 from string import Template
 
 from bench.processes import Measured, run
-from bench.procfs import Usage, Window
+from bench.procfs import Servers, Usage, Window
 
 WRK_THREADS = 1  # one thread drives 64 connections at well over the rates seen here
 WRK_TIMEOUT = "30s"  # wrk's default (2 s) would drop slow answers from the latency figures
 
+# Thread k sends to the k-th port, round and round: one wrk run spread over several servers.
 _SETUP = """
 local thread_count = 0
 local headers = {$headers}
+local ports = {$ports}
 
 function setup(thread)
   thread:set("thread_index", thread_count)
+  if #ports > 0 then
+    thread.addr = wrk.lookup("127.0.0.1", ports[thread_count % #ports + 1])[1]
+  end
   thread_count = thread_count + 1
 end
 """
@@ -132,12 +137,25 @@ class Load:
         )
 
 
-def wrk_script(path: Path, kind: str, lines: Path, http_path: str, headers: dict[str, str]) -> Path:
+def wrk_script(  # noqa: PLR0913 - each argument is a part of the script
+    path: Path,
+    kind: str,
+    lines: Path,
+    http_path: str,
+    headers: dict[str, str],
+    *,
+    ports: tuple[int, ...] = (),
+) -> Path:
+    """A wrk script; with `ports`, one thread per port, each sending to its own (127.0.0.1)."""
     template = _POST if kind == "post" else _GET
     pairs = ", ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in headers.items())
     path.write_text(
         template.substitute(
-            headers=pairs, lines=_lua(str(lines)), path=_lua(http_path), threads=WRK_THREADS
+            headers=pairs,
+            lines=_lua(str(lines)),
+            path=_lua(http_path),
+            threads=len(ports) or WRK_THREADS,
+            ports=", ".join(_lua(str(port)) for port in ports),
         )
     )
     return path
@@ -148,11 +166,19 @@ def _lua(text: str) -> str:
 
 
 def wrk(  # noqa: PLR0913 - each argument is a knob of the run
-    url: str, script: Path, connections: int, seconds: int, *, pid: int | None, offset: int = 0
+    url: str,
+    script: Path,
+    connections: int,
+    seconds: int,
+    *,
+    pid: Servers,
+    offset: int = 0,
+    threads: int = WRK_THREADS,
 ) -> Load:
-    """wrk for `seconds`, each connection posting the script's next request; `pid`: the server."""
+    """wrk for `seconds`, each connection posting the script's next request; `pid`: the server
+    (or servers). `threads`: as many as the script was written for (one per port it spreads)."""
     window = Window(pid)
-    command = ["wrk", "-t", str(WRK_THREADS), "-c", str(connections), "-d", f"{seconds}s"]
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"]
     command += ["--timeout", WRK_TIMEOUT, "-s", str(script), url, "--", str(offset)]
     finished = run(command, timeout=seconds + 120).check("wrk")
     cpu = window.end()
@@ -162,7 +188,7 @@ def wrk(  # noqa: PLR0913 - each argument is a knob of the run
     socket_errors = sum(figures[k] for k in ("connect", "read", "write", "timeout"))
     ok = figures["requests"] - figures["status"]
     return Load(
-        generator=f"wrk ({WRK_THREADS} thread)",
+        generator=f"wrk ({threads} thread{'s' if threads > 1 else ''})",
         connections=connections,
         seconds=elapsed,
         ok=ok,
@@ -176,18 +202,20 @@ def wrk(  # noqa: PLR0913 - each argument is a knob of the run
 
 
 def open_loop(  # noqa: PLR0913 - one call site, each argument is a knob of the run
-    port: int,
+    port: int | tuple[int, ...],
     bodies: Path,
     rate: float,
     seconds: int,
     *,
-    pid: int | None,
+    pid: Servers,
     authorization: str = "",
     offset: int = 0,
     connections: int = 64,
     processes: int = 2,
 ) -> Load:
-    """`rate` requests per second from `processes` clients sharing `connections` connections."""
+    """`rate` requests per second from `processes` clients sharing `connections` connections;
+    with several ports, client k sends to the k-th (round and round)."""
+    ports = port if isinstance(port, tuple) else (port,)
     window = Window(pid)
     clients = [
         Measured(
@@ -197,7 +225,7 @@ def open_loop(  # noqa: PLR0913 - one call site, each argument is a knob of the 
                     "-m",
                     "bench.openloop",
                     "--port",
-                    str(port),
+                    str(ports[i % len(ports)]),
                     "--bodies",
                     str(bodies),
                 ),

@@ -57,10 +57,13 @@ class _Sample:
     total: float
 
 
+Servers = int | tuple[int, ...] | None  # the server's pid, or each server's; None: no server
+
+
 class Window:
     """Start before a load run, `end()` after it."""
 
-    def __init__(self, server_pid: int | None) -> None:
+    def __init__(self, server_pid: Servers) -> None:
         self.server_pid = server_pid
         self.start = _sample(server_pid)
 
@@ -79,7 +82,7 @@ def _percent(start: float | None, end: float | None, seconds: float) -> float | 
     return None if start is None or end is None else 100 * (end - start) / seconds
 
 
-def _sample(server_pid: int | None) -> _Sample:
+def _sample(server_pid: Servers) -> _Sample:
     processes = _processes()
 
     def cpu(root: int | None) -> float | None:
@@ -87,9 +90,14 @@ def _sample(server_pid: int | None) -> _Sample:
             return None
         return sum(processes[pid].cpu for pid in _tree(root, processes))
 
+    def servers() -> float | None:
+        roots = server_pid if isinstance(server_pid, tuple) else (server_pid,)
+        used = [cpu(root) for root in roots]
+        return None if None in used else sum(u for u in used if u is not None)
+
     busy, total = _machine()
     postgres = cpu(_postgres[0]) if _postgres else None
-    return _Sample(time.monotonic(), cpu(server_pid), postgres, busy, total)
+    return _Sample(time.monotonic(), servers(), postgres, busy, total)
 
 
 def tree_rss_mb(root: int) -> float:

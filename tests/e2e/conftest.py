@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -37,3 +40,24 @@ def browser(database_url: str) -> Iterator[Browser]:
     running in this thread while it is open, and the database fixtures use asyncio.run."""
     del database_url  # wanted for its order only
     yield from launched()
+
+
+@pytest.fixture
+def two_servers(start_tracker: StartTracker, database_url: str) -> list[str]:
+    env = {"TRACKER_DATABASE_URL": database_url, "TRACKER_LOG_LEVEL": "WARNING"}
+    return [start_tracker(env).url, start_tracker(env).url]
+
+
+async def tracker_command(url: str, *args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tracker",
+        *args,
+        env={**os.environ, "TRACKER_DATABASE_URL": url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode is not None  # communicate() waits for the exit
+    return process.returncode, output.decode()

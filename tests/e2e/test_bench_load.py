@@ -6,7 +6,6 @@ likely to break quietly (the generated wrk script, its JSON summary, the open-lo
 
 from __future__ import annotations
 
-import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,15 @@ from tests.support.server import free_port
 
 @pytest.fixture
 def bare_server() -> Iterator[tuple[int, int]]:
+    yield from _bare_server()
+
+
+@pytest.fixture
+def other_bare_server() -> Iterator[tuple[int, int]]:
+    yield from _bare_server()
+
+
+def _bare_server() -> Iterator[tuple[int, int]]:
     port = free_port()
     server = Measured([sys.executable, "-m", "bench.bare_http", "--port", str(port)])
     try:
@@ -46,7 +54,6 @@ def test_open_loop_sends_at_the_rate_asked(bare_server: tuple[int, int], bodies:
     assert load.generator_cpu_percent > 0
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 def test_wrk_posts_the_bodies_and_reports_json(
     bare_server: tuple[int, int], bodies: Path, tmp_path: Path
 ) -> None:
@@ -56,3 +63,28 @@ def test_wrk_posts_the_bodies_and_reports_json(
     assert load.ok > 100
     assert load.errors == 0
     assert 0 < load.p50_ms <= load.p99_ms
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def test_one_wrk_run_spreads_over_two_servers(
+    bare_server: tuple[int, int],
+    other_bare_server: tuple[int, int],
+    bodies: Path,
+    tmp_path: Path,
+) -> None:
+    servers = (bare_server, other_bare_server)
+    ports = tuple(port for port, _ in servers)
+    pids = tuple(pid for _, pid in servers)
+    script = wrk_script(
+        tmp_path / "spread.lua", "post", bodies, "/v1/notifications", {}, ports=ports
+    )
+    before = [cpu_ticks(pid) for pid in pids]
+    load = wrk(f"http://127.0.0.1:{ports[0]}", script, 8, 1, pid=pids, threads=2)
+    assert load.ok > 100
+    assert load.errors == 0
+    assert all(cpu_ticks(pid) > was for pid, was in zip(pids, before, strict=True))
+    assert load.cpu.server_percent is not None

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import sys
 
 import aiohttp
-import pytest
 
-from tests.e2e.conftest import StartTracker
+from tests.e2e.conftest import tracker_command
 from tests.support.fleet import Script, interleaved, rollout
 
 CLIENTS = 64
@@ -56,27 +53,6 @@ async def assert_live_state(server: str, scripts: list[Script]) -> None:
                 path = f"{server}/v1/devices/{script.stream_id}/transitions"
             async with session.get(path, params={"limit": "1000"}) as response:
                 assert len((await response.json())["items"]) == script.transitions, script.stream_id
-
-
-async def tracker_command(url: str, *args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tracker",
-        *args,
-        env={**os.environ, "TRACKER_DATABASE_URL": url},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await process.communicate()
-    assert process.returncode is not None  # communicate() waits for the exit
-    return process.returncode, output.decode()
-
-
-@pytest.fixture
-def two_servers(start_tracker: StartTracker, database_url: str) -> list[str]:
-    env = {"TRACKER_DATABASE_URL": database_url, "TRACKER_LOG_LEVEL": "WARNING"}
-    return [start_tracker(env).url, start_tracker(env).url]
 
 
 async def test_64_clients_200_devices_two_servers_then_replay_check_is_clean(

@@ -142,15 +142,17 @@ async def test_drain_waits_for_what_is_queued(
     assert len(await logged(database)) == 30
 
 
-async def test_close_finishes_the_batch_in_flight_and_refuses_what_waits_behind_it(
+async def test_close_finishes_the_batches_in_flight_and_refuses_what_waits_behind_them(
     database: Database, examples: dict[str, bytes]
 ) -> None:
     """At shutdown nobody waits for the queue any more: commit what is in flight, no more."""
     appends = GroupCommit(database)
     async with database.pool.acquire() as blocker:
         await blocker.execute("SELECT pg_advisory_lock($1)", APPEND_LOCK)
-        in_flight = asyncio.create_task(appends.append(device_event(examples, "first"), NOW))
-        await asyncio.sleep(0.1)  # its batch now waits for the lock
+        in_flight = []
+        for name in ("first", "second")[: appends.flushers]:
+            in_flight.append(asyncio.create_task(appends.append(device_event(examples, name), NOW)))
+            await asyncio.sleep(0.1)  # its batch now waits for the lock
         queued = [
             asyncio.create_task(appends.append(device_event(examples, f"later-{i}"), NOW))
             for i in range(3)
@@ -158,11 +160,11 @@ async def test_close_finishes_the_batch_in_flight_and_refuses_what_waits_behind_
         await asyncio.sleep(0)
         closing = asyncio.create_task(appends.close())
         await asyncio.sleep(0.1)
-        assert not closing.done()  # it waits for the batch in flight...
+        assert not closing.done()  # it waits for the batches in flight...
         await blocker.execute("SELECT pg_advisory_unlock($1)", APPEND_LOCK)
     await asyncio.wait_for(closing, 5)
-    position = await in_flight  # ...which commits
+    positions = [await task for task in in_flight]  # ...which commit
     for task in queued:
         with pytest.raises(Unavailable):
             await task
-    assert await logged(database) == {position: "first"}
+    assert await logged(database) == dict(zip(positions, ("first", "second"), strict=False))

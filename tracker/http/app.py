@@ -30,7 +30,7 @@ from tracker.http.sanity import refuse_nul
 from tracker.store.database import Database
 from tracker.store.durability import checked
 from tracker.store.feed import Announcer, Listener
-from tracker.store.group_commit import GroupCommit
+from tracker.store.group_commit import FLUSHERS, GroupCommit
 from tracker.store.startup import open_migrated
 
 logger = logging.getLogger(__name__)
@@ -78,14 +78,20 @@ def _database(settings: Settings, url: str) -> Callable[[web.Application], Async
         )
         app[STREAMS] = set()
         announcer = Announcer(database)
+        # Appends on connections of their own, one per batch in flight, planned once: the
+        # append and its projection's loads and writes find rows by key, whatever the values.
+        appending = await Database.open(
+            url, timeout=settings.db_timeout, size=FLUSHERS, plan_once=True
+        )
         app[APPENDS] = GroupCommit(
-            database, on_commit=metrics.COMMIT_BATCH.observe, on_projected=announcer.poke
+            appending, on_commit=metrics.COMMIT_BATCH.observe, on_projected=announcer.poke
         )
         app[LISTENER] = Listener(url)
         app[LISTENER].start()
         yield
         await app[APPENDS].close()
         await announcer.drain()
+        await appending.close()
         await app[LISTENER].stop()
         await app[FEED_DATABASE].close()
         await database.close()

@@ -27,7 +27,11 @@ class Database:
     turns: asyncio.Semaphore
 
     @classmethod
-    async def open(cls, dsn: str, *, timeout: float, size: int) -> Database:
+    async def open(
+        cls, dsn: str, *, timeout: float, size: int, plan_once: bool = False
+    ) -> Database:
+        """`plan_once`: statements whose best plan does not depend on their values (the append
+        path's) keep PostgreSQL's generic plan instead of being planned at every run."""
         with unavailable_on_failure("connect"):
             pool = await asyncpg.create_pool(
                 dsn,
@@ -42,7 +46,7 @@ class Database:
                     # "app_id = $1" then looks as common as the average application, and a list
                     # page for a rare one can walk the whole fleet (store/listing.py). Planning
                     # costs 0.2-3 ms a page; an append batch, a fraction of its commit.
-                    "plan_cache_mode": "force_custom_plan",
+                    "plan_cache_mode": "auto" if plan_once else "force_custom_plan",
                 },
                 reset=_keep_session,
             )

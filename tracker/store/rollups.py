@@ -38,7 +38,7 @@ MEMBERS = Listing(
     ("operation_id", "track", "device_id"),
     ("device_id", "track"),
     (
-        Index("operation_devices_by_device", ("operation_id",), ("track",)),
+        Index("operation_devices_pkey", ("operation_id",), ("track",)),
         Index("operation_devices_by_state", ("operation_id",), ("track", "state", "result")),
         Index(
             "operation_devices_by_error",

@@ -21,6 +21,7 @@ from tracker.domain.delivery import decode
 from tracker.domain.notifications import TaskStatus
 from tracker.store import events, log, rollups
 from tracker.store.database import Database
+from tracker.store.group_commit import GroupCommit
 from tracker.store.migrations import migrate, sql_dir
 from tracker.store.replay import replay
 from tracker.store.startup import open_migrated
@@ -225,6 +226,31 @@ async def test_replay_swaps_in_while_ingestion_goes_on(
         "SELECT device_id, state FROM device_tracks WHERE track = 'software'"
     )
     assert {r["device_id"]: r["state"] for r in rows} == sent
+
+
+async def test_replay_ends_while_appends_never_pause(migrated_url: str, database: Database) -> None:
+    """Two batches always in flight, from 64 writers that never stop, all through the replay:
+    it ends (each catch-up pass stops at the horizon it began with), and it equals live."""
+    stop = asyncio.Event()
+    appends = GroupCommit(database)
+
+    async def ingest(worker: int) -> None:
+        step = 0
+        while not stop.is_set():
+            raw = device_body("busy", 0, "sw", STATES[step % 4], 0) | {"deviceId": f"b{worker}"}
+            await appends.append(decode(json.dumps(raw).encode()), datetime.now(UTC))
+            step += 1
+
+    writers = [asyncio.create_task(ingest(w)) for w in range(64)]
+    try:
+        await asyncio.sleep(0.5)
+        outcome = await asyncio.wait_for(replay(migrated_url, check=False), 60)
+        assert outcome.pause_ms is not None
+    finally:
+        stop.set()
+        await asyncio.gather(*writers)
+        await appends.close()
+    assert (await replay(migrated_url, check=True)).drift == []
 
 
 async def test_check_names_every_drifted_row(

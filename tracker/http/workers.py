@@ -1,8 +1,9 @@
 """`tracker serve --workers N`: N server processes on one port (SO_REUSEPORT), one supervisor.
 
-The server is stateless; every worker shares the one PostgreSQL, and the append lock orders
-their writes (see store/events.py). The supervisor migrates once, starts the workers, restarts
-one that dies, and on SIGTERM or SIGINT passes the signal on and waits for them to finish.
+The server is stateless; every worker shares the one PostgreSQL, and their appends run side by
+side, each locking only its streams (see store/events.py). The supervisor migrates once,
+starts the workers, restarts one that dies, and on SIGTERM or SIGINT passes the signal on and
+waits for them to finish.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ from typing import Any
 from tracker.store.database import Database
 from tracker.store.events import fitting
 
-# Rejections are paged by id like the log, so they are serialised the same way (see events.py).
+# Rejections are paged by id like the log. They are few, so one lock taken from drawing an id to
+# COMMIT makes ids visible in order (the log, at its rate, pages up to a horizon instead:
+# horizon.py).
 REJECT_LOCK = 0x7472_6B72_656A  # "trkrej"
 
 RECORD = """

@@ -59,6 +59,7 @@ SPLIT_FROM = 200_000  # events: below this, starting processes costs more than i
 AFTER = f"{LOGGED} AND position > $1 AND position <= $3 ORDER BY position LIMIT $2"
 ALL_AFTER = f"{LOGGED} AND position > $1 ORDER BY position LIMIT $2"  # every visible one
 CAUGHT_UP = 200  # events left to apply under the lock at most, if ingestion lets us
+PASSES = 20  # catch-up passes at most before the swap, however fast the appends come
 STATISTICS = "SELECT stxname FROM pg_statistic_ext WHERE stxnamespace = $1::regnamespace"
 COMPARE_MEMORY = "256MB"  # PostgreSQL's, per hash while --check compares
 
@@ -127,14 +128,12 @@ async def replay(
                     )
                     await _side_by_side(url, [row[0] for row in indexes], side_by_side)
                 with phase("catch up"):
-                    while await rebuild.catch_up() > CAUGHT_UP:
-                        pass
+                    await rebuild.settle()
                 with phase("analyze"):
                     analyze = [f"ANALYZE {rebuild.shadow}.{table.name}" for table in ALL_TABLES]
                     await _side_by_side(url, analyze, side_by_side)
                 with phase("catch up"):  # what arrived during ANALYZE: not under the lock
-                    while await rebuild.catch_up() > CAUGHT_UP:
-                        pass
+                    await rebuild.settle()
                 with phase("swap"):
                     rebuild.outcome.pause_ms = await rebuild.swap()
                 with phase("drop old"):
@@ -212,12 +211,21 @@ class _Rebuild:
         # The first partition is folded in this process, counted with it by `replay`.
         self.outcome.peak_rss_mb = sum(f.peak_rss_mb for f in folded[1:])
 
+    async def settle(self) -> None:
+        """Catch up pass after pass until a pass finds little (`CAUGHT_UP`): what is left then
+        is folded under the swap's lock. Each pass stops at the horizon as it began, so it
+        ends however fast appends come; after `PASSES`, the swap folds whatever is left."""
+        for _ in range(PASSES):
+            if await self.catch_up() <= CAUGHT_UP:
+                return
+
     async def catch_up(self, *, visible: bool = False) -> int:
-        """Fold what was appended since, up to the horizon (`visible`: every event this
-        connection's snapshot shows; only where no append can still commit below the last
-        one); return how many events that was."""
+        """Fold what was appended since, up to the horizon as it is now (`visible`: every event
+        this connection's snapshot shows, only where no append can still commit below the last
+        one: inside the swap's lock or the check's snapshot); return how many events that was."""
         done = 0
-        while rows := await self._after(visible=visible):
+        last = None if visible else await horizon.read(self.conn)
+        while rows := await self._after(last):
             await bodies.ready(self.conn, {row["codec"] for row in rows})
             events = [event for row in rows if (event := recorded(row)) is not None]
             async with self.conn.transaction():
@@ -227,10 +235,10 @@ class _Rebuild:
         self.outcome.events += done
         return done
 
-    async def _after(self, *, visible: bool) -> list[asyncpg.Record]:
-        if visible:
+    async def _after(self, until: int | None) -> list[asyncpg.Record]:
+        if until is None:
             return await self.conn.fetch(ALL_AFTER, self.last, BATCH)
-        return await self.conn.fetch(AFTER, self.last, BATCH, await horizon.read(self.conn))
+        return await self.conn.fetch(AFTER, self.last, BATCH, until)
 
     async def count_rows(self, schema: str) -> None:
         for table in ALL_TABLES:

@@ -28,6 +28,8 @@ SETTINGS = (
     "commit_delay",
     "shared_buffers",
     "max_connections",
+    "max_locks_per_transaction",  # room for the stream locks of the appends in flight
+    "autovacuum",  # off: the projections' rows and their indexes bloat as a run goes on
 )
 
 

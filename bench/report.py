@@ -277,6 +277,11 @@ def warnings(r: Results) -> list[str]:
     out = list(r.notes)
     if pg["synchronous_commit"] != "on" or pg["fsync"] != "on":
         out.append("synchronous_commit or fsync is off: the targets assume both on")
+    if pg.get("autovacuum", "on") != "on":
+        out.append(
+            "autovacuum is off on this server: every update leaves a dead row and index "
+            "entries behind, so ingest slows as a run goes on"
+        )
     for name, x in loads(r):
         processes = 2 if x.generator.startswith("open loop") else 1
         if x.generator_cpu_percent > SATURATED * processes:

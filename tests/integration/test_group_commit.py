@@ -69,39 +69,6 @@ async def test_a_lone_delivery_is_committed_at_once(
     assert (await logged(database))[position] == "alone"
 
 
-async def test_a_second_batch_goes_in_flight_only_behind_a_backlog(
-    database: Database, examples: dict[str, bytes]
-) -> None:
-    """Below the backlog, what waits goes in one batch after the one in flight (splitting it
-    would only cost transactions); past it, a second batch goes in flight at once."""
-    sizes: list[int] = []
-    appends = GroupCommit(database, on_commit=sizes.append)
-    async with database.pool.acquire() as blocker:
-        await blocker.execute("SELECT pg_advisory_lock($1)", APPEND_LOCK)
-        tasks = [asyncio.create_task(appends.append(device_event(examples, "first"), NOW))]
-        await asyncio.sleep(0.1)  # in flight, waiting for the lock
-        tasks += [
-            asyncio.create_task(appends.append(device_event(examples, f"q{i}"), NOW))
-            for i in range(appends.backlog - 1)
-        ]
-        await asyncio.sleep(0.1)
-        await blocker.execute("SELECT pg_advisory_unlock($1)", APPEND_LOCK)
-        await asyncio.gather(*tasks)
-        assert sizes == [1, appends.backlog - 1]
-
-        sizes.clear()
-        await blocker.execute("SELECT pg_advisory_lock($1)", APPEND_LOCK)
-        tasks = [asyncio.create_task(appends.append(device_event(examples, "again"), NOW))]
-        await asyncio.sleep(0.1)
-        for i in range(appends.backlog + 3):
-            tasks.append(asyncio.create_task(appends.append(device_event(examples, f"b{i}"), NOW)))
-            await asyncio.sleep(0)  # each arrives on its own, as requests do
-        await asyncio.sleep(0.1)
-        await blocker.execute("SELECT pg_advisory_unlock($1)", APPEND_LOCK)
-        await asyncio.gather(*tasks)
-    assert sorted(sizes) == sorted([1, appends.backlog, 3])
-
-
 async def test_a_batch_that_cannot_commit_fails_only_its_own_callers(
     database_url: str, examples: dict[str, bytes]
 ) -> None:
@@ -179,7 +146,7 @@ async def test_close_finishes_the_batches_in_flight_and_refuses_what_waits_behin
     database: Database, examples: dict[str, bytes]
 ) -> None:
     """At shutdown nobody waits for the queue any more: commit what is in flight, no more."""
-    appends = GroupCommit(database, backlog=1)  # two in flight as soon as two wait
+    appends = GroupCommit(database)
     async with database.pool.acquire() as blocker:
         await blocker.execute("SELECT pg_advisory_lock($1)", APPEND_LOCK)
         in_flight = []

@@ -35,9 +35,6 @@ logger = logging.getLogger(__name__)
 # by default), shared by every batch in flight in every process.
 MAX_BATCH = 250
 FLUSHERS = 2  # batches in flight per process: more buys nothing on two cores (bench/README.md)
-# Another batch goes in flight only once this many deliveries wait: below it, splitting them
-# costs more transactions (and PostgreSQL CPU) than the overlap saves.
-BACKLOG = 16
 
 
 @dataclass(slots=True)
@@ -52,7 +49,6 @@ class GroupCommit:
     database: Database
     max_batch: int = MAX_BATCH
     flushers: int = FLUSHERS
-    backlog: int = BACKLOG
     on_commit: Callable[[int], None] = lambda _size: None  # e.g. a batch-size histogram
     on_projected: Callable[[], None] = lambda: None  # committed news for the live feeds
     _queue: list[_Waiting] = field(default_factory=list)
@@ -63,9 +59,7 @@ class GroupCommit:
         """Append `event`; return its log position once it has committed."""
         waiting = _Waiting(event, received_at, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
-        if not self._running or (
-            len(self._running) < self.flushers and len(self._queue) >= self.backlog
-        ):
+        if len(self._running) < self.flushers:
             self._running.add(asyncio.create_task(self._flush()))
         # A caller that goes away (client hung up) must not take the batch down with it.
         return await asyncio.shield(waiting.answer)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,15 +107,28 @@ def on_device(raw: bytes, device: str) -> bytes:
     return orjson.dumps(orjson.loads(raw) | {"deviceId": device})
 
 
+@asynccontextmanager
+async def held_open(
+    database: Database, raw: bytes
+) -> AsyncIterator[tuple[int, asyncpg.transaction.Transaction]]:
+    """An append whose transaction stays open: its position, and the transaction to end."""
+    async with database.pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        [position] = await events.append(conn, [decode(raw)], NOW)
+        try:
+            yield position, transaction
+        finally:
+            with contextlib.suppress(asyncpg.InterfaceError):  # ended by the test already
+                await transaction.rollback()
+
+
 async def test_appends_to_different_streams_run_side_by_side(
     database: Database, examples: dict[str, bytes]
 ) -> None:
     """No global critical section: B commits while A, on another stream, is still open."""
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
-    async with database.pool.acquire() as conn_a:
-        transaction = conn_a.transaction()
-        await transaction.start()
-        [position_a] = await events.append(conn_a, [decode(on_device(raw, "a"))], NOW)
+    async with held_open(database, on_device(raw, "a")) as (position_a, transaction):
         position_b = await asyncio.wait_for(append_one(database, on_device(raw, "b")), 5)
         await transaction.rollback()
     assert position_b > position_a
@@ -124,10 +140,7 @@ async def test_a_late_commit_is_never_skipped_by_a_follower(
     """Writer A draws a position and stays uncommitted; B, on another stream, draws a later one
     and commits. A follower must not page past A's position: it sees neither until A commits."""
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
-    async with database.pool.acquire() as conn_a:
-        transaction = conn_a.transaction()
-        await transaction.start()
-        [position_a] = await events.append(conn_a, [decode(on_device(raw, "a"))], NOW)
+    async with held_open(database, on_device(raw, "a")) as (position_a, transaction):
         position_b = await append_one(database, on_device(raw, "b"))
         assert position_b > position_a
         # B is committed and visible, but below it A may still commit: the page stops short.
@@ -183,10 +196,7 @@ async def test_a_stream_commits_in_position_order(
     """A second append to the same stream waits for the first to commit: a stream's events
     are chained and projected in position order (invariant 3)."""
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
-    async with database.pool.acquire() as conn_a:
-        transaction = conn_a.transaction()
-        await transaction.start()
-        [position_a] = await events.append(conn_a, [decode(raw)], NOW)
+    async with held_open(database, raw) as (position_a, transaction):
         writer_b = asyncio.create_task(append_one(database, raw))
         await asyncio.sleep(0.3)
         assert not writer_b.done()
@@ -199,10 +209,7 @@ async def test_a_rolled_back_append_does_not_hold_the_horizon(
     database: Database, examples: dict[str, bytes]
 ) -> None:
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
-    async with database.pool.acquire() as conn_a:
-        transaction = conn_a.transaction()
-        await transaction.start()
-        await events.append(conn_a, [decode(on_device(raw, "a"))], NOW)
+    async with held_open(database, on_device(raw, "a")) as (_, transaction):
         position_b = await append_one(database, on_device(raw, "b"))
         await transaction.rollback()
     assert await horizon.read(database) == position_b

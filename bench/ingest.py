@@ -85,9 +85,7 @@ async def ingest_run(  # noqa: PLR0913 - the knobs of one run
             for n in range(servers)
         ]
         ports = tuple(server.port for server in started)
-        pids = tuple(server.process.pid for server in started if server.process)
-        pid = pids if servers > 1 else pids[0]
-        threads = 1
+        pid = tuple(server.process.pid for server in started if server.process)
         if servers > 1:  # one wrk thread per server, each sending to its own
             script = wrk_script(
                 workdir / f"post-{servers}.lua",
@@ -97,15 +95,14 @@ async def ingest_run(  # noqa: PLR0913 - the knobs of one run
                 INGEST_HEADERS,
                 ports=ports,
             )
-            threads = servers
         url0 = started[0].url
         warm = await asyncio.to_thread(
-            wrk, url0, script, connections, warmup, pid=pid, threads=threads
+            wrk, url0, script, connections, warmup, pid=pid, threads=servers
         )
         sent = warm.ok + warm.errors  # each run goes on with the bodies after the last one sent
         before = await count_events(url)
         closed = await asyncio.to_thread(
-            wrk, url0, script, connections, seconds, pid=pid, offset=sent, threads=threads
+            wrk, url0, script, connections, seconds, pid=pid, offset=sent, threads=servers
         )
         logged = await count_events(url) - before
         sent += closed.ok + closed.errors

@@ -87,7 +87,7 @@ def lines(r: Results) -> list[Line]:
         out += _ingest_lines(one, r)
     for name in ("ingest-workers2", "ingest-servers2"):
         if more := r.ingest.get(name):
-            out += _scale_out_lines(more, one, r)
+            out += _scale_out_lines(more, one)
     if r.fsync is not None:
         method, ops = r.fsync
         said = f"{ops:,.0f} syncs/s" if ops else "not measured (no pg_test_fsync here)"
@@ -142,9 +142,8 @@ def _busy(s: IngestSummary) -> Line:
     )
 
 
-def _scale_out_lines(s: IngestSummary, one: IngestSummary | None, r: Results) -> list[Line]:
+def _scale_out_lines(s: IngestSummary, one: IngestSummary | None) -> list[Line]:
     """A second process, as a worker or as another server: judged against one process."""
-    del r
     out = []
     if one is not None:
         ratio = s.rate / one.rate if one.rate else float("inf")

@@ -22,7 +22,7 @@ from datetime import datetime
 import asyncpg
 
 from tracker.store import horizon
-from tracker.store.database import Connection, Database
+from tracker.store.database import Database
 from tracker.store.errors import TRANSIENT, Unavailable
 
 log = logging.getLogger(__name__)
@@ -94,12 +94,9 @@ async def after(db: Database, position: int, only: Filter, limit: int) -> list[F
     return [FeedItem(**dict(row)) for row in rows]
 
 
-async def announce(conn: Connection | Database) -> None:
+async def announce(db: Database) -> None:
     """After an append committed: wake every follower (of every process)."""
-    if isinstance(conn, Database):
-        await conn.fetchrow("announce", NOTIFY)
-    else:
-        await conn.execute(NOTIFY)
+    await db.fetchrow("announce", NOTIFY)
 
 
 class Announcer:

@@ -78,13 +78,11 @@ class ResultBuilder(Protocol):
     ) -> SwUpgradeResult | FwUpgradeResult: ...
 
 
-def at(
-    position: int, notification: N, second: float | None = None, readmitted: bool = False
-) -> Recorded[N]:
+def at(position: int, notification: N, second: float | None = None) -> Recorded[N]:
     """The event at `position`, received `position` seconds after T0 (or `second` seconds after:
     a readmitted delivery keeps the time it was first received)."""
     received = T0 + timedelta(seconds=position if second is None else second)
-    return Recorded(position, received, notification, readmitted)
+    return Recorded(position, received, notification)
 
 
 def ids(device: str = "d-1", op: str = "op-1", sub: str = "sub-1", app: str = "app-1") -> Ids:

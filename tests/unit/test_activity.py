@@ -44,7 +44,8 @@ def test_batches_add_up_to_the_whole() -> None:
     for position in range(1, 41):
         state = ("downloading", "downloaded", "updating", "idle")[position % 4]
         seconds = (position * 17) % 200
-        notification = sw(state, device=f"d-{position % 5}")  # type: ignore[arg-type]
+        # Each its own sub-operation: within one, the same state again is a repeat.
+        notification = sw(state, device=f"d-{position % 5}", sub=f"s-{position}")  # type: ignore[arg-type]
         projection.apply(at(position, notification, second=seconds))
         if position % 7 == 0:
             batches.append(projection.take_changes().activity)

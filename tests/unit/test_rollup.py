@@ -74,14 +74,20 @@ class Store:
         keys = keys_of([e.notification for e in batch])
         loaded = Projection(
             devices={k: v for k, v in self.projection.devices.items() if k in keys.devices},
-            tracks={k: v for k, v in self.projection.tracks.items() if k in keys.tracks},
+            tracks={k: v for k, v in self.projection.tracks.items() if k[0] in keys.devices},
             members={k: v for k, v in self.projection.members.items() if k in keys.members},
         )
+        for key, subs in self.projection.subs.items():
+            if key[0] in keys.devices:
+                for sub in subs.values():
+                    loaded.add_sub(sub)
         for event in batch:
             loaded.apply(event)
         changes = loaded.take_changes()
         for m in changes.members:
             self.projection.members[m.operation_id, m.track, m.device_id] = m
+        for sub in changes.subs:
+            self.projection.add_sub(sub)
         self.projection.tracks.update({(t.device_id, t.track): t for t in changes.tracks})
         self.projection.devices.update({d.device_id: d for d in changes.devices})
         for key, delta in changes.rollup.counts.items():

@@ -7,7 +7,7 @@ from typing import get_args
 
 import pytest
 
-from tests.unit.builders import at, task
+from tests.unit.builders import T0, at, task
 from tracker.domain.notifications import TaskStatus
 from tracker.domain.task import VALID_MOVES, evolve_task
 
@@ -87,14 +87,16 @@ def test_every_pair_of_statuses_at_the_same_time_is_ordered_by_lifecycle(
     state, _ = evolve_task(None, at(1, task(before, second=10, request_id="r1")))
     changed, transition = evolve_task(state, at(2, task(after, second=10, request_id="r2")))
     assert changed is not None
-    if RANK[after] < RANK[before]:  # earlier in the lifecycle: late
+    # Earlier in the lifecycle, or equal and first by name: the status stays (any order).
+    kept = (RANK[after], after) < (RANK[before], before)
+    if kept:
         assert changed.status == before
         assert transition is not None
         assert (transition.from_status, transition.to_status) == (before, after)
         assert transition.valid is ((before, after) in LEGAL)  # a retry is valid, yet late
         assert transition.applied is False
         return
-    assert changed.status == after  # later, or equal rank: arrival order
+    assert changed.status == after
     if before == after:
         assert transition is None
         return
@@ -191,12 +193,64 @@ def test_at_equal_times_an_earlier_status_in_the_lifecycle_is_late() -> None:
     assert transition.applied is False
 
 
-def test_equal_times_and_equal_ranks_are_ordered_by_position() -> None:
-    state, _ = evolve_task(None, at(1, task("Success", second=5, request_id="a")))
-    changed, transition = evolve_task(state, at(2, task("Fail", second=5, request_id="b")))
-    assert changed is not None
-    assert transition is not None
-    assert (changed.status, transition.applied, transition.valid) == ("Fail", True, False)
+def test_equal_times_and_equal_ranks_are_ordered_by_content_not_arrival() -> None:
+    pairs: tuple[tuple[TaskStatus, TaskStatus], ...] = (("Success", "Fail"), ("Fail", "Success"))
+    for first, second in pairs:
+        state, _ = evolve_task(None, at(1, task(first, second=5, request_id="a")))
+        changed, _ = evolve_task(state, at(2, task(second, second=5, request_id="b")))
+        assert changed is not None
+        assert changed.status == "Success"  # the greater name, whichever came first
+
+
+@pytest.mark.parametrize("ms", [True, False], ids=["milliseconds", "seconds"])
+def test_a_retry_stamped_in_the_second_of_the_failure_comes_after_it(ms: bool) -> None:
+    # The first run at second 3 fails at 10; the retry's Processing is stamped 10 too (to the
+    # millisecond, .000 both: the clock cannot tell them).
+    events = [
+        task("Processing", second=3, request_id="run", ms=ms),
+        task("Fail", second=10, request_id="fail", ms=ms),
+        task("Processing", second=10, request_id="retry", ms=ms),
+    ]
+    for order in itertools.permutations(events):
+        state = None
+        for position, event in enumerate(order, 1):
+            state, _ = evolve_task(state, at(position, event))
+        assert state is not None
+        assert (state.status, state.request_id) == ("Processing", "retry")
+
+
+def test_a_task_that_fails_in_the_second_it_starts_reads_fail() -> None:
+    events = [
+        task("Processing", second=10, request_id="run"),
+        task("Fail", second=10, request_id="f"),
+    ]
+    for order in itertools.permutations(events):
+        state = None
+        for position, event in enumerate(order, 1):
+            state, _ = evolve_task(state, at(position, event))
+        assert state is not None
+        assert state.status == "Fail"
+
+
+def test_every_order_of_a_task_s_events_gives_one_status() -> None:
+    life = [
+        task("Initializing", second=1, request_id="a", ms=False),
+        task("Waitting", second=1, request_id="b"),
+        task("Processing", second=2, request_id="c", millis=300),
+        task("PartialSuccess", second=9, request_id="d", ms=False),
+        task("Processing", second=9, request_id="e", millis=700),
+        task("Stopping", second=9, request_id="f", millis=800),
+    ]
+    outcomes = set()
+    for order in itertools.permutations(life):
+        state = None
+        for position, event in enumerate(order, 1):
+            state, _ = evolve_task(state, at(position, event))
+        assert state is not None
+        outcomes.add(state._replace(last_position=0, updated_at=T0))  # arrival facts
+    assert len(outcomes) == 1
+    (only,) = outcomes
+    assert (only.status, only.first_run_at is not None) == ("Stopping", True)
 
 
 def test_event_time_is_used_when_milliseconds_are_absent() -> None:

@@ -14,9 +14,10 @@ from tracker import documents as doc
 from tracker.cli.common import EXIT_CODES, NOT_FOUND, OK, database, duration
 from tracker.cli.table import render, shown, when
 from tracker.config import Settings
-from tracker.domain.device import DeviceTransition, UpgradeResult
+from tracker.domain.device import DeviceTransition
 from tracker.domain.notifications import Track
 from tracker.domain.operation import STATES
+from tracker.domain.suboperation import UpgradeResult
 from tracker.store import queries
 from tracker.store.database import Database
 

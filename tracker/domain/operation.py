@@ -13,22 +13,15 @@ exactly what the live deltas built; `tracker replay --check` and a property test
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from tracker.domain.device import STEP_STATES, track_of
-from tracker.domain.notifications import (
-    DeviceNotification,
-    FwUpgradeStateChanged,
-    Result,
-    SwUpgradeResult,
-    SwUpgradeStateChanged,
-    Track,
-    UpgradeState,
-)
+from tracker.domain.notifications import DeviceNotification, Result, Track, UpgradeState
+from tracker.domain.precedence import standing
 from tracker.domain.recorded import Recorded
+from tracker.domain.suboperation import SubOperation
 
 STATES: tuple[UpgradeState, ...] = ("idle", "downloading", "downloaded", "updating")
 RESULTS: tuple[Result, ...] = ("SUCCESS", "FAIL")
@@ -96,63 +89,41 @@ class VersionCount(NamedTuple):
 
 
 def evolve_membership(
-    member: OperationDevice | None, event: Recorded[DeviceNotification]
+    member: OperationDevice | None,
+    subs: Sequence[SubOperation],
+    event: Recorded[DeviceNotification],
 ) -> OperationDevice | None:
-    """Fold one device event into its operation membership; None when nothing changes.
+    """The device's membership of the event's operation, given the operation's sub-operations
+    of that device (the event folded in); None when nothing changes.
 
-    Built field by field rather than with `_replace`: replay folds millions.
+    Its state is its current sub-operation's, its result its last result's (precedence.py),
+    whether or not the device has moved on to another operation since.
     """
-    n = event.notification
-    base = member or OperationDevice(
-        n.operationId,
-        track_of(n),
-        n.deviceId,
-        n.appId,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        event.received_at,
-        event.position,
-        event.received_at,
-    )
-    state, result, code, desc = base.state, base.result, base.error_code, base.result_desc
-    target, current = base.target_version, base.current_version
-    if isinstance(n, SwUpgradeStateChanged):
-        state = n.swUpgradeState
-    elif isinstance(n, FwUpgradeStateChanged):
-        state = STEP_STATES[n.step]
-    elif isinstance(n, SwUpgradeResult):
-        result, code, desc = n.swUpgradeResult, n.errorCode, n.resultDesc
-        target, current = n.targetVersion, n.curVersion
+    now, last, _ = standing(subs)
+    assert now is not None  # noqa: S101 - the event's own sub-operation is among them
+    said = None if last is None else last.result
+    if said is None:
+        result = code = desc = target = current = None
     else:
-        result, code, desc = n.status, None, n.statusDesc
-        target, current = n.targetVersion, n.curVersion
-    if member is not None and (state, result, code, desc, target, current) == (
-        member.state,
-        member.result,
-        member.error_code,
-        member.result_desc,
-        member.target_version,
-        member.current_version,
-    ):
+        result, code, desc = said.result, said.error_code, said.result_desc
+        target, current = said.target_version, said.current_version
+    if member is not None and member[4:10] == (now.state, result, code, desc, target, current):
         return None
+    n = event.notification
     return OperationDevice(
-        base.operation_id,
-        base.track,
-        base.device_id,
-        base.app_id,
-        state,
+        n.operationId,
+        n.track,
+        n.deviceId,
+        n.appId if member is None else member.app_id,
+        now.state,
         result,
         code,
         desc,
         target,
         current,
-        base.first_seen_at,
+        event.received_at if member is None else member.first_seen_at,
         event.position,
-        max(base.updated_at, event.received_at),
+        event.received_at if member is None else max(member.updated_at, event.received_at),
     )
 
 

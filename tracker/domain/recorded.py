@@ -13,7 +13,6 @@ N_co = TypeVar("N_co", bound=Notification, covariant=True)
 class Recorded(NamedTuple, Generic[N_co]):
     position: int
     received_at: datetime
+    # A delivery readmitted from `rejected` keeps the time it was first received, so it may be
+    # older than events before it in the log: the reducers never rely on receive times' order.
     notification: N_co
-    # Appended by `tracker readmit` from a delivery once refused: `received_at` is when it was
-    # first received, so it may be older than events before it in the log (device.py).
-    readmitted: bool = False

@@ -6,12 +6,22 @@
                         │              └──▶ Stopping ──▶ Stopped
                         └──▶ Stopped | Fail
 
-Events are ordered by their time (`event_time_ms`, else `event_time`); equal times by the
-status's rank in that lifecycle, then by log position. A time to the second and one to the
-millisecond are compared to the second: 12:12:12Z may have been 12:12:12.900. An event that
-comes before the one the status came from arrives late: it is recorded with `applied=False` and
-the status does not regress. A re-delivered event (same `request_id`, or without one the same
-time and status) changes nothing and records nothing.
+The status is that of the task's last event, whatever order the events arrive in. Events are
+ordered by second (`event_time_ms`, else `event_time`, which is to the second); within the last
+second, by the millisecond when every event of that second has one, and otherwise by where the
+status comes in the lifecycle (12:12:12Z may have been 12:12:12.900), then by millisecond and
+content, so that any arrival order gives the same status.
+
+A retry (RetryBatchTask, or the task's retry policy) takes a Fail or PartialSuccess task back to
+Processing, so within one second a Processing ranks after those once the task has been
+Processing in an earlier second: it is the retry, not the first run (`RETRY_RANK`). A task
+whose first run and failure fall in one second still reads Fail. The events of the last second
+are kept (`latest`), with the earliest time the task was Processing (`first_run_at`), so a late
+event can still decide between them.
+
+An event that comes before the one the status came from arrives late: it is recorded with
+`applied=False`. A re-delivered event (same `request_id`, or without one the same time and
+status) changes nothing and records nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from tracker.domain.notifications import BatchTaskUpdated, PlatformTime, TaskStatus, TaskType
+from tracker.domain.notifications import BatchTaskUpdated, TaskStatus, TaskType
 from tracker.domain.recorded import Recorded
 
 VALID_MOVES: frozenset[tuple[TaskStatus, TaskStatus]] = frozenset(
@@ -46,7 +56,7 @@ VALID_MOVES: frozenset[tuple[TaskStatus, TaskStatus]] = frozenset(
         ("PartialSuccess", "Processing"),
     }
 )
-# Where each status comes in a task's life: what orders two events of the same platform time.
+# Where each status comes in a task's life: what orders two events of the same second.
 RANK: dict[str, int] = {
     "Initializing": 0,
     "Waitting": 1,
@@ -57,6 +67,28 @@ RANK: dict[str, int] = {
     "Fail": 4,
     "Stopped": 4,
 }
+# The same once the task has run before that second: a Processing is a retry of a Fail or a
+# PartialSuccess, which it follows (and which a Stopping or an end follows in turn).
+RETRY_RANK: dict[str, int] = {
+    "Initializing": 0,
+    "Waitting": 1,
+    "Fail": 2,
+    "PartialSuccess": 2,
+    "Processing": 3,
+    "Stopping": 4,
+    "Success": 5,
+    "Stopped": 5,
+}
+
+
+class TaskEvent(NamedTuple):
+    """A status change as the platform stamped it."""
+
+    status: TaskStatus
+    status_desc: str | None
+    event_time: datetime
+    precise: bool  # written to the millisecond, not to the second
+    request_id: str | None
 
 
 class Task(NamedTuple):
@@ -68,9 +100,11 @@ class Task(NamedTuple):
     event_time: datetime  # the platform's time of the event the status came from
     request_id: str | None
     seen: frozenset[str]  # delivery keys already folded in (retry detection)
-    last_position: int
-    updated_at: datetime
+    last_position: int  # the event that last changed what the task shows
+    updated_at: datetime  # the latest receive time of such a change (never moves back)
     event_time_precise: bool  # event_time was written to the millisecond, not to the second
+    first_run_at: datetime | None  # the earliest time it was Processing
+    latest: tuple[TaskEvent, ...]  # the events of its last second, in a fixed order
 
 
 class TaskTransition(NamedTuple):
@@ -97,15 +131,18 @@ def is_valid_move(before: TaskStatus | None, after: TaskStatus) -> bool:
     return before is None or (before, after) in VALID_MOVES
 
 
-def comes_before(when: PlatformTime, status: TaskStatus, task: Task) -> bool:
-    """Whether an event (time, status) precedes the one `task`'s status came from."""
-    if when.precise and task.event_time_precise:
-        mine, theirs = when.at, task.event_time
-    else:
-        mine, theirs = when.truncated(), task.event_time.replace(microsecond=0)
-    if mine != theirs:
-        return mine < theirs
-    return RANK[status] < RANK[task.status]
+def last_of(latest: tuple[TaskEvent, ...], first_run_at: datetime | None) -> TaskEvent:
+    """The event the status comes from, among those of the last second (see the module)."""
+    second = latest[0].event_time.replace(microsecond=0)
+    retried = first_run_at is not None and first_run_at.replace(microsecond=0) < second
+    ranks = RETRY_RANK if retried else RANK
+    if all(e.precise for e in latest):
+        return max(latest, key=lambda e: (e.event_time, ranks[e.status], *_content(e)))
+    return max(latest, key=lambda e: (ranks[e.status], e.event_time, *_content(e)))
+
+
+def _content(event: TaskEvent) -> tuple[str, str, str]:
+    return event.status, event.request_id or "", event.status_desc or ""
 
 
 def evolve_task(
@@ -116,32 +153,58 @@ def evolve_task(
     body, when, key = n.notify_data.body, n.occurred(), delivery_key(n)
     if task is not None and key in task.seen:
         return None, None
+    mine = TaskEvent(body.status, body.status_desc, when.at, when.precise, n.request_id)
+    first_run = mine.event_time if mine.status == "Processing" else None
+    latest: tuple[TaskEvent, ...] = (mine,)
+    if task is not None:
+        held = task.latest[0].event_time.replace(microsecond=0)
+        if when.truncated() == held:
+            latest = tuple(sorted((*task.latest, mine), key=_order))
+        elif when.truncated() < held:
+            latest = task.latest
+        if task.first_run_at is not None:
+            first_run = min(task.first_run_at, first_run or task.first_run_at)
+    last = last_of(latest, first_run)
     before = task.status if task else None
-    late = task is not None and comes_before(when, body.status, task)
     transition = TaskTransition(
         task_id=body.task_id,
         position=event.position,
         from_status=before,
         to_status=body.status,
         valid=is_valid_move(before, body.status),
-        applied=not late,
+        applied=last is mine,
         event_time=when.at,
         request_id=n.request_id,
         received_at=event.received_at,
     )
-    if task is not None and late:
-        return task._replace(seen=task.seen | {key}), transition
+    shown = (last.status, last.status_desc, last.event_time, last.request_id)
+    moved = task is None or shown != (
+        task.status,
+        task.status_desc,
+        task.event_time,
+        task.request_id,
+    )
     changed = Task(
         task_id=body.task_id,
-        app_id=body.app_id,
-        task_type=body.task_type,  # type: ignore[arg-type] # only upgrade tasks are projected
-        status=body.status,
-        status_desc=body.status_desc,
-        event_time=when.at,
-        request_id=n.request_id,
+        app_id=body.app_id if task is None else min(task.app_id, body.app_id),
+        # Only upgrade tasks are projected (delivery.py): the type is one of the two.
+        task_type=body.task_type if task is None else min(task.task_type, body.task_type),  # type: ignore[arg-type]
+        status=last.status,
+        status_desc=last.status_desc,
+        event_time=last.event_time,
+        request_id=last.request_id,
         seen=(task.seen if task else frozenset()) | {key},
-        last_position=event.position,
-        updated_at=event.received_at,
-        event_time_precise=when.precise,
+        last_position=event.position if moved or task is None else task.last_position,
+        updated_at=event.received_at
+        if task is None
+        else (max(task.updated_at, event.received_at) if moved else task.updated_at),
+        event_time_precise=last.precise,
+        first_run_at=first_run,
+        latest=latest,
     )
-    return changed, (transition if before != body.status else None)
+    recorded = not transition.applied or before != body.status
+    return changed, (transition if recorded else None)
+
+
+def _order(event: TaskEvent) -> tuple[datetime, str, str, str]:
+    return (event.event_time, *_content(event))

@@ -25,7 +25,7 @@ async def record(
     positions = await events.append(conn, new, received_at)
     times = events.received_times(received_at, len(new))
     recorded: list[Recorded[Notification]] = [
-        Recorded(position, when, event.notification, event.readmitted_from is not None)
+        Recorded(position, when, event.notification)
         for position, when, event in zip(positions, times, new, strict=True)
         if event.notification is not None
     ]

@@ -22,6 +22,7 @@ from tracker.store.rows import (
     OPERATION_ERRORS,
     OPERATION_VERSIONS,
     OPERATIONS,
+    SUB_OPERATIONS,
     TASK_TRANSITIONS,
     TASKS,
 )
@@ -29,10 +30,10 @@ from tracker.store.table import Table
 
 # {schema}: empty for the live tables, or replay's scratch schema with a dot (constants only).
 LOAD_DEVICES = "SELECT * FROM {schema}devices WHERE device_id = ANY($1::text[])"
-LOAD_TRACKS = """
-SELECT * FROM {schema}device_tracks
-WHERE (device_id, track) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-"""
+# Both tracks of each device, and all their sub-operations: which one a track is in depends on
+# all of them (domain/precedence.py), and the device's application on both tracks.
+LOAD_TRACKS = "SELECT * FROM {schema}device_tracks WHERE device_id = ANY($1::text[])"
+LOAD_SUBS = "SELECT * FROM {schema}sub_operations WHERE device_id = ANY($1::text[])"
 LOAD_MEMBERS = """
 SELECT * FROM {schema}operation_devices
 WHERE (operation_id, track, device_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
@@ -70,15 +71,17 @@ async def load(
         for row in await conn.fetch(LOAD_DEVICES.format(schema=prefix), list(keys.devices)):
             device = DEVICES.from_row(row)
             projection.devices[device.device_id] = device
-    if keys.tracks:
-        devices, tracks = zip(*keys.tracks, strict=True)
-        for row in await conn.fetch(LOAD_TRACKS.format(schema=prefix), list(devices), list(tracks)):
+    if keys.devices:
+        devices = list(keys.devices)
+        for row in await conn.fetch(LOAD_TRACKS.format(schema=prefix), devices):
             state = DEVICE_TRACKS.from_row(row)
             projection.tracks[state.device_id, state.track] = state
+        for row in await conn.fetch(LOAD_SUBS.format(schema=prefix), devices):
+            projection.add_sub(SUB_OPERATIONS.from_row(row))
     if keys.members:
-        operations, tracks, devices = zip(*keys.members, strict=True)
+        operations, tracks, members = zip(*keys.members, strict=True)
         rows = await conn.fetch(
-            LOAD_MEMBERS.format(schema=prefix), list(operations), list(tracks), list(devices)
+            LOAD_MEMBERS.format(schema=prefix), list(operations), list(tracks), list(members)
         )
         for row in rows:
             member = OPERATION_DEVICES.from_row(row)
@@ -105,6 +108,7 @@ async def write(conn: Connection, changes: Changes, schema: str | None = None) -
         for table, items in (
             (DEVICES, changes.devices),
             (DEVICE_TRACKS, changes.tracks),
+            (SUB_OPERATIONS, changes.subs),
             (DEVICE_TRANSITIONS, changes.device_transitions),
             (OPERATION_DEVICES, changes.members),
             (TASKS, changes.tasks),

@@ -92,11 +92,11 @@ FROM operations WHERE operation_id = $1 AND track = $2
 DEVICE_PAGE = "WITH page AS ({page}) SELECT t.* FROM page JOIN device_tracks t USING (device_id) ORDER BY {order}, t.track"  # noqa: E501
 HISTORY_BATCH = 1000  # events of a device's history held at once by `device_at`
 DEVICE_HISTORY_BY_POSITION = """
-SELECT position, received_at, raw, codec, readmitted_from FROM events
+SELECT position, received_at, raw, codec FROM events
 WHERE stream_type = 'device' AND stream_id = $1 AND position <= $2 ORDER BY position
 """
 DEVICE_HISTORY_BY_TIME = """
-SELECT position, received_at, raw, codec, readmitted_from FROM events
+SELECT position, received_at, raw, codec FROM events
 WHERE stream_type = 'device' AND stream_id = $1 AND received_at <= $2 ORDER BY position
 """
 DEVICE_TRANSITIONS_PAGE = """
@@ -240,10 +240,7 @@ async def device_at(db: Database, device_id: str, moment: int | datetime) -> Dev
                 await bodies.ready(conn, (row["codec"],))
             notification = decode(bodies.unpack(row["codec"], row["raw"])).notification
             if notification is not None:
-                readmitted = row["readmitted_from"] is not None
-                projection.apply(
-                    Recorded(row["position"], row["received_at"], notification, readmitted)
-                )
+                projection.apply(Recorded(row["position"], row["received_at"], notification))
             projection.device_transitions.clear()  # the state is asked for, not the trail
     if not projection.tracks:
         return None

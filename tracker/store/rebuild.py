@@ -39,6 +39,7 @@ from tracker.store.rows import (
     DEVICE_TRANSITIONS,
     DEVICES,
     OPERATION_DEVICES,
+    SUB_OPERATIONS,
     TASK_TRANSITIONS,
     TASKS,
 )
@@ -48,11 +49,10 @@ BATCH = 10_000
 PROJECTED = "stream_type IN ('device', 'task')"
 # The projected events, as `recorded(row)` reads them (by column number: the fold's hot path).
 LOGGED = (
-    "SELECT position, received_at, event_type, raw, codec, stream_type, stream_id, "  # noqa: S608
-    "readmitted_from "
+    "SELECT position, received_at, event_type, raw, codec, stream_type, stream_id "  # noqa: S608
     f"FROM events WHERE {PROJECTED}"
 )
-POSITION, RECEIVED_AT, EVENT_TYPE, RAW, CODEC, STREAM_TYPE, STREAM_ID, READMITTED = range(8)
+POSITION, RECEIVED_AT, EVENT_TYPE, RAW, CODEC, STREAM_TYPE, STREAM_ID = range(7)
 # A sample of the key space, to cut it into parts of about equal numbers of events.
 SAMPLE = f"""
 SELECT stream_type, stream_id FROM events TABLESAMPLE SYSTEM ($1) WHERE {PROJECTED}
@@ -160,6 +160,10 @@ class _Rows:
             (OPERATION_DEVICES, projection.members),
             (TASKS, projection.tasks),
         )
+        subs = [sub for of_track in projection.subs.values() for sub in of_track.values()]
+        if subs:
+            self.waiting.setdefault(SUB_OPERATIONS, []).extend(map(SUB_OPERATIONS.to_row, subs))
+            self.count += len(subs)
         for table, items in rows:
             if items:
                 self.waiting.setdefault(table, []).extend(map(table.to_row, items.values()))
@@ -343,7 +347,7 @@ def recorded(row: asyncpg.Record) -> Recorded[Notification] | None:
     notification = decode_logged(row[EVENT_TYPE], bodies.unpack(row[CODEC], row[RAW]))
     if notification is None:
         return None
-    return Recorded(row[POSITION], row[RECEIVED_AT], notification, row[READMITTED] is not None)
+    return Recorded(row[POSITION], row[RECEIVED_AT], notification)
 
 
 if __name__ == "__main__":

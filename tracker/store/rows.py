@@ -17,6 +17,7 @@ from typing import Any
 from tracker.domain.activity import MinuteActivity
 from tracker.domain.device import DeviceTransition, KnownDevice, TrackState, is_settled
 from tracker.domain.operation import ErrorCount, OperationCounts, OperationDevice, VersionCount
+from tracker.domain.suboperation import SubOperation
 from tracker.domain.task import Task, TaskTransition
 from tracker.store.table import Derived, Table
 
@@ -32,6 +33,9 @@ DEVICE_TRACKS: Table[TrackState] = Table(
     key=("device_id", "track"),
     blank=frozenset({"state"}),
     derived=(Derived("result", _last_result), Derived("settled", is_settled, "boolean")),
+)
+SUB_OPERATIONS: Table[SubOperation] = Table(
+    "sub_operations", SubOperation, key=("device_id", "track", "operation_id", "sub_operation_id")
 )
 DEVICE_TRANSITIONS: Table[DeviceTransition] = Table(
     "device_transitions", DeviceTransition, key=("device_id", "position"), append_only=True
@@ -87,6 +91,7 @@ TASK_TRANSITIONS: Table[TaskTransition] = Table(
 ALL_TABLES: tuple[Table[Any], ...] = (
     DEVICES,
     DEVICE_TRACKS,
+    SUB_OPERATIONS,
     DEVICE_TRANSITIONS,
     OPERATION_DEVICES,
     OPERATIONS,

@@ -49,9 +49,17 @@ def column_type(annotation: object) -> tuple[str, bool]:
         return "text", False
     if annotation in SCALARS:
         return SCALARS[annotation], False
-    if _is_row(annotation) or get_origin(annotation) is frozenset:
+    if _is_row(annotation) or get_origin(annotation) is frozenset or _rows_of(annotation):
         return "jsonb", False
     raise TypeError(f"no column type for {annotation!r}")
+
+
+def _rows_of(annotation: object) -> type | None:
+    """The row type of a `tuple[Row, ...]` annotation (several nested rows), else None."""
+    args = get_args(annotation)
+    if get_origin(annotation) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return args[0] if _is_row(args[0]) else None
+    return None
 
 
 def _is_row(annotation: object) -> TypeGuard[type]:
@@ -141,6 +149,8 @@ def _encoder(annotation: object, blank: bool) -> Codec:
         return _blank_for_none
     if kind != "jsonb":
         return None
+    if _rows_of(annotation):
+        return _json_of_rows
     return _json_of_row if _is_row(_optional(annotation)) else _json_of_set
 
 
@@ -150,6 +160,8 @@ def _decoder(annotation: object, blank: bool) -> Codec:
         return _none_for_blank
     if kind != "jsonb":
         return None
+    if rows := _rows_of(annotation):
+        return _rows_from_json(rows)
     inner = _optional(annotation)
     if _is_row(inner):
         return _row_from_json(inner)
@@ -176,16 +188,35 @@ def _json_of_row(value: tuple[Any, ...] | None) -> str | None:
     return orjson.dumps(value._asdict()).decode()  # type: ignore[attr-defined]
 
 
-def _row_from_json(row: type) -> Callable[[str | None], Any]:
+def _json_of_rows(value: tuple[Any, ...]) -> str:
+    return orjson.dumps([row._asdict() for row in value]).decode()
+
+
+def _row_from_document(row: type) -> Callable[[dict[str, Any]], Any]:
     times = {k for k, v in typing.get_type_hints(row).items() if v is datetime}
 
-    def decode(text: str | None) -> Any:  # noqa: ANN401 - the nested row's own type
-        if text is None:
-            return None
-        document = orjson.loads(text)
+    def decode(document: dict[str, Any]) -> Any:  # noqa: ANN401 - the nested row's own type
         for name in times:
             document[name] = datetime.fromisoformat(document[name])
         return row(**document)
+
+    return decode
+
+
+def _row_from_json(row: type) -> Callable[[str | None], Any]:
+    from_document = _row_from_document(row)
+
+    def decode(text: str | None) -> Any:  # noqa: ANN401 - the nested row's own type
+        return None if text is None else from_document(orjson.loads(text))
+
+    return decode
+
+
+def _rows_from_json(row: type) -> Callable[[str], tuple[Any, ...]]:
+    from_document = _row_from_document(row)
+
+    def decode(text: str) -> tuple[Any, ...]:
+        return tuple(from_document(document) for document in orjson.loads(text))
 
     return decode
 

@@ -61,8 +61,16 @@ class ResultDocument(Document):
 
 
 class TrackDocument(Document):
-    state: UpgradeState | None = Field(description="null until a state is reported")
-    state_since: datetime | None = Field(description="when the current state was entered")
+    """The sub-operation the device is in now on this track (docs/architecture.md, "One truth
+    whatever the arrival order"), and its last result."""
+
+    state: UpgradeState | None = Field(
+        description="the furthest state the current sub-operation reported (idle ends one); "
+        "null until it reports one"
+    )
+    state_since: datetime | None = Field(
+        description="when that state of the current sub-operation was first received"
+    )
     operation_id: str
     sub_operation_id: str
     version: str | None = Field(description="current version, as of the last result with one")
@@ -90,8 +98,13 @@ class DeviceTransitionDocument(Document):
     to_state: UpgradeState | None = Field(description="a result: the state, unchanged")
     valid: bool = Field(description="false: a move the platform's machine does not make")
     applied: bool = Field(
-        description="false: a late re-push within the sub-operation, or a readmitted delivery "
-        "older than what the track holds; it changed nothing"
+        description="true: the track now shows what it said; false: see reason. Deliveries "
+        "come in any order: the track never depends on it (docs/architecture.md)"
+    )
+    reason: Literal["stale", "earlier_operation"] | None = Field(
+        description="null when applied; stale: its sub-operation had already gone past it (a "
+        "later step, a result that outranks it), it changed nothing; earlier_operation: it "
+        "moved its own operation's member, but the device is in another sub-operation now"
     )
     inconsistent: bool = Field(description="true: step and stepDesc disagreed (step was followed)")
     operation_id: str

@@ -55,8 +55,8 @@ def rollout(base: str) -> None:
     notify(base, result("d-6", "FAIL", "E-DISK"))
     notify(base, result("d-7", "FAIL", "E-DISK"))
     notify(base, result("d-8", "FAIL", "E-POWER"))
-    notify(base, state("d-9", "idle"))
-    notify(base, state("d-9", "updating"))  # idle → updating: not a move the platform makes
+    notify(base, state("d-9", "downloading"))
+    notify(base, state("d-9", "updating"))  # skips downloaded: not a move the platform makes
     fw = {**state("d-1", "downloading", op="op-fw"), "notifyType": "fwUpgradeStateChangeNotify"}
     del fw["swUpgradeState"]
     notify(base, {**fw, "step": "1", "stepDesc": "downloading"})
@@ -286,3 +286,51 @@ def test_pages_are_static_and_the_api_stays_closed(server: TrackerProcess) -> No
     assert get(server.url, "/assets/..%2Fsession.py").status == 404
     wide, phone = WIDE, PHONE  # both widths are exercised by the screenshots above
     assert wide["width"] > phone["width"]
+
+
+def test_a_finished_upgrade_posted_in_a_scrambled_order_reads_idle_and_success(
+    server: TrackerProcess, page: Page
+) -> None:
+    """Its SUCCESS first, `downloading` last and pushed twice, as a backlog drains: the device,
+    its rollout and the dashboard's reads of them say what the upgrade did."""
+    scrambled = [
+        result("d-s", "SUCCESS", op="op-scr"),
+        state("d-s", "updating", op="op-scr"),
+        state("d-s", "idle", op="op-scr"),
+        state("d-s", "downloaded", op="op-scr"),
+        state("d-s", "downloading", op="op-scr"),
+        state("d-s", "downloading", op="op-scr"),  # the platform's retry: records nothing
+    ]
+    for document in scrambled:
+        notify(server.url, document)
+    device = api(server.url, "/v1/devices/d-s")["software"]
+    assert isinstance(device, dict)
+    assert (device["state"], device["version"], device["last_result"]["result"]) == (
+        "idle",
+        "2.0",
+        "SUCCESS",
+    )
+    rollup = api(server.url, "/v1/operations/op-scr?track=software")
+    assert (rollup["states"], rollup["results"]) == ({"idle": 1}, {"SUCCESS": 1, "FAIL": 0})
+    trail = api(server.url, "/v1/devices/d-s/transitions")["items"]
+    assert isinstance(trail, list)
+    assert [(t["to_state"], t["applied"], t["reason"]) for t in trail] == [
+        (None, True, None),  # the result, before any state
+        ("updating", True, None),
+        ("idle", True, None),
+        ("downloaded", False, "stale"),
+        ("downloading", False, "stale"),
+    ]
+
+    sign_in(page, server.url, "/devices/d-s")
+    expect(page.locator("[data-track='software'] [data-field='state']")).to_have_text("idle")
+    # The result and its code (an element nested in a list was once drawn "[object ...]").
+    expect(page.locator("[data-track='software'] [data-field='result']")).to_have_text("SUCCESS 0")
+    rows = page.locator("#timeline tbody tr[data-position]")
+    expect(rows).to_have_count(5)
+    expect(rows.nth(3).locator(".flag", has_text="stale")).to_have_attribute(
+        "title", "its sub-operation had already gone past it: it changed nothing"
+    )
+    screenshot(page, "device-scrambled")
+    page.goto(server.url + "/operations/op-scr?track=software")
+    expect(page.locator("#states li[data-state='idle'] strong")).to_have_text("1")

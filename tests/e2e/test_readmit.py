@@ -97,7 +97,8 @@ def test_readmit_brings_back_what_passes_now_without_regressing_a_track(
     refused = [
         (timedelta(hours=2), 422, fw("fresh", "1")),  # a device only ever refused
         (timedelta(hours=1), 422, sw_result("fresh-sw", "FAIL", "1.0")),
-        (timedelta(hours=1), 422, sw("late", "updating")),  # older than its downloaded: history
+        # Refused an hour before its `downloaded` arrived: still a later step of its upgrade.
+        (timedelta(hours=1), 422, sw("late", "updating")),
         (timedelta(hours=1), 422, sw_result("done", "FAIL", "1.0")),  # older than its SUCCESS
         (timedelta(minutes=30), 422, sw_result("late", "FAIL", "1.0")),  # its first result
         (timedelta(minutes=20), 400, b'{"notifyType": '),  # still not JSON
@@ -131,17 +132,21 @@ def test_readmit_brings_back_what_passes_now_without_regressing_a_track(
     assert all(row["position"] > before for row in appended)
 
     late = request("GET", f"{url}/v1/devices/late").json()["software"]
-    assert late["state"] == "downloaded"  # not back to updating, an hour older than downloaded
+    # What a delivery says, not when it came, decides: the device got as far as updating,
+    # since the time that report was first received.
+    assert late["state"] == "updating"
+    assert datetime.fromisoformat(late["state_since"]) == NOW - timedelta(hours=1)
     assert late["last_result"]["result"] == "FAIL"  # its only result: it applies
     trail = request("GET", f"{url}/v1/devices/late/transitions").json()["items"]
     assert [(t["kind"], t["to_state"], t["applied"]) for t in trail] == [
         ("state", "downloading", True),
         ("state", "downloaded", True),
-        ("state", "updating", False),
-        ("result", "downloaded", True),
+        ("state", "updating", True),
+        ("result", "updating", True),
     ]
     done_track = request("GET", f"{url}/v1/devices/done").json()["software"]
-    assert done_track["last_result"]["result"] == "SUCCESS"  # the older FAIL did not replace it
+    # A SUCCESS outranks a FAIL of the same sub-operation, whichever came first.
+    assert done_track["last_result"]["result"] == "SUCCESS"
     assert done_track["version"] == "2.0"
     fresh = request("GET", f"{url}/v1/devices/fresh").json()["firmware"]
     assert fresh["state"] == "downloading"

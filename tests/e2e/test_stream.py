@@ -93,11 +93,11 @@ async def test_a_client_that_disconnects_resumes_where_it_left_off(server: Track
             params={"device_id": "dev-1"},
             headers={"Last-Event-ID": str(first[-1]["id"])},
         )
-        await post(session, server, sw("dev-1", "downloading"))
+        await post(session, server, sw("dev-1", "downloading", op="op-2"))  # the next rollout
         later = await read_events(resumed, 3)
         assert [e["id"] for e in later[:2]] == missed
         assert [e["to_state"] for e in later] == ["updating", "idle", "downloading"]
-        assert later[2]["valid"] is True
+        assert (later[2]["valid"], later[2]["applied"], later[2]["reason"]) == (True, True, None)
         resumed.close()
 
 

@@ -45,7 +45,7 @@ SELECT 'dev-' || lpad(i::text, 7, '0'), t.track, pg_temp.app(i),
        s.state,
        CASE WHEN s.state = '' THEN NULL ELSE now() - ((i % 600) * interval '1 minute') END,
        CASE WHEN i % 10 < 7 THEN 'op-big' ELSE 'op-' || (i % 500) END, 'sub',
-       NULL, NULL, i, now(), NULL,
+       NULL, NULL, i, now(),
        -- A busy device's last result is often its previous rollout's success.
        CASE WHEN i % 13 = 0 THEN 'FAIL' WHEN s.state = 'idle' OR i % 3 = 0 THEN 'SUCCESS'
             ELSE '' END,
@@ -81,7 +81,7 @@ FROM generate_series(1, 3000) i;
 INSERT INTO device_transitions
 SELECT device_id, 2 * (last_position + k * {DEVICES}) + (track = 'firmware')::int, track, NULL,
        'idle', true, operation_id, 's',
-       now(), 'state', true, false, NULL
+       now(), 'state', true, false, NULL, NULL
 FROM device_tracks CROSS JOIN generate_series(0, 2) AS k;
 INSERT INTO task_transitions
 SELECT 'task-' || lpad(i::text, 6, '0'), 7 * {DEVICES} + i, NULL, 'Waitting', true, true, now(),
@@ -93,7 +93,7 @@ SELECT 'task-' || lpad(i::text, 6, '0'), 'app-' || (i % 4),
        (ARRAY['firmwareUpgrade', 'softwareUpgrade'])[1 + i % 2],
        (ARRAY['Initializing', 'Waitting', 'Processing', 'Success', 'PartialSuccess', 'Fail',
               'Stopped', 'Stopping'])[1 + i % 8],
-       'd', now(), NULL, '[]', i, now(), true
+       'd', now(), NULL, '[]', i, now(), true, NULL, '[]'
 FROM generate_series(1, 20000) i;
 """  # noqa: S608 - a constant of this test
 

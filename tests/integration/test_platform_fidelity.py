@@ -215,20 +215,28 @@ async def test_step_is_followed_when_step_desc_disagrees_and_marked_inconsistent
 # 5. The device machine.
 
 
-async def test_updating_back_to_downloaded_is_a_valid_applied_move(
+async def test_an_update_that_failed_back_to_downloaded_shows_its_furthest_step_and_fail(
     client: TestClient[Any, Any],
 ) -> None:
+    # The second `downloaded` is byte for byte the first: it cannot be told from the
+    # platform's re-push of it, so it records nothing; the FAIL says what happened.
     await post_all(
         client, *(sw("d", s) for s in ["downloading", "downloaded", "updating", "downloaded"])
     )
-    last = (await transitions(client, "/v1/devices/d"))[-1]
+    trail = await transitions(client, "/v1/devices/d")
+    assert [t["to_state"] for t in trail] == ["downloading", "downloaded", "updating"]
+    await post_all(client, sw_result("d", "FAIL", curVersion="1.0", targetVersion="2.0"))
+    software = (await get(client, "/v1/devices/d"))["software"]
+    assert (software["state"], software["last_result"]["result"]) == ("updating", "FAIL")
+    # updating -> downloaded is a move the machine makes (LwM2M), under any sub-operation.
+    await post_all(client, sw("e", "updating", sub="s1"), sw("e", "downloaded", sub="s2"))
+    last = (await transitions(client, "/v1/devices/e"))[-1]
     assert (last["from_state"], last["to_state"], last["valid"], last["applied"]) == (
         "updating",
         "downloaded",
         True,
         True,
     )
-    assert (await get(client, "/v1/devices/d"))["software"]["state"] == "downloaded"
 
 
 # 6. Retried tasks.
@@ -259,19 +267,21 @@ async def test_a_retried_task_goes_back_to_processing_validly(
 async def test_a_late_re_push_is_recorded_not_applied_and_its_retry_records_nothing(
     client: TestClient[Any, Any],
 ) -> None:
+    # `downloading` got a 503; the platform pushes it again after `downloaded` got through.
     late = sw("d", "downloading")
-    await post_all(client, sw("d", "downloading"), sw("d", "downloaded"), late)
+    await post_all(client, sw("d", "downloaded"), late)
     trail = await transitions(client, "/v1/devices/d")
-    assert len(trail) == 3
-    assert (trail[2]["from_state"], trail[2]["to_state"], trail[2]["applied"]) == (
-        "downloaded",
-        "downloading",
-        False,
-    )
+    assert len(trail) == 2
+    assert (
+        trail[1]["from_state"],
+        trail[1]["to_state"],
+        trail[1]["applied"],
+        trail[1]["reason"],
+    ) == ("downloaded", "downloading", False, "stale")
     assert (await get(client, "/v1/devices/d"))["software"]["state"] == "downloaded"
 
     await post_all(client, late)  # the platform pushes it again
-    assert len(await transitions(client, "/v1/devices/d")) == 3
+    assert len(await transitions(client, "/v1/devices/d")) == 2
 
     await post_all(client, sw("d", "downloading", sub="s2"))
     last = (await transitions(client, "/v1/devices/d"))[-1]
@@ -286,7 +296,7 @@ async def test_a_late_re_push_is_recorded_not_applied_and_its_retry_records_noth
 # 8. Results in the audit trail.
 
 
-async def test_a_result_is_an_entry_of_the_audit_trail_and_moves_the_track(
+async def test_a_result_is_an_entry_of_the_audit_trail_and_sets_the_last_result(
     client: TestClient[Any, Any],
 ) -> None:
     await post_all(
@@ -299,9 +309,12 @@ async def test_a_result_is_an_entry_of_the_audit_trail_and_moves_the_track(
     assert entry["result"]["result"] == "FAIL"
     assert entry["from_state"] == entry["to_state"] == "downloading"
     assert entry["result"]["anomaly"] is False
+    assert (entry["applied"], entry["reason"]) == (True, None)
     software = (await get(client, "/v1/devices/d"))["software"]
-    assert (software["operation_id"], software["sub_operation_id"]) == ("op-2", "s2")
-    assert software["version"] == "1.0"
+    # op-1 has not finished: the device is in it, as far as anything says; op-2's FAIL is the
+    # last result, and the version it reports the device's.
+    assert (software["operation_id"], software["sub_operation_id"]) == ("op-1", "s")
+    assert (software["version"], software["last_result"]["operation_id"]) == ("1.0", "op-2")
     assert software["state"] == "downloading"
 
 

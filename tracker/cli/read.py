@@ -146,8 +146,10 @@ def _note(entry: DeviceTransition) -> str | None:
     notes = []
     if entry.result is not None:
         notes.append(_outcome(entry.result))
-    if not entry.applied:
-        notes.append("NOT APPLIED (late or older than the track)")
+    if entry.reason == "stale":
+        notes.append("NOT APPLIED (stale: its sub-operation was past it)")
+    elif entry.reason == "earlier_operation":
+        notes.append("NOT APPLIED (earlier operation: counted there; the device is in another)")
     if entry.inconsistent:
         notes.append("INCONSISTENT (step and stepDesc disagree; step followed)")
     return "; ".join(notes) or None

@@ -243,10 +243,19 @@ function trackCard(name, track) {
         : "–")));
 }
 
+// Why a delivery was not applied (tracker/domain/device.py): deliveries come in any order.
+const NOT_APPLIED = {
+  stale: ["stale", "its sub-operation had already gone past it: it changed nothing"],
+  earlier_operation: ["earlier operation", "it counts in its own operation, but the device is in another one now"],
+};
+
 function timelineRows(t, shown) {
   const notes = [];
   if (!t.valid) notes.push(h("span", { class: "flag invalid", title: "a move the platform's machine does not make" }, "invalid"));
-  if (!t.applied) notes.push(h("span", { class: "flag", title: "a late re-push: it changed nothing" }, "not applied"));
+  if (!t.applied) {
+    const [label, why] = NOT_APPLIED[t.reason] ?? ["not applied", "it changed nothing"];
+    notes.push(h("span", { class: "flag", title: why }, label));
+  }
   if (t.inconsistent) notes.push(h("span", { class: "flag", title: "step and stepDesc disagreed" }, "inconsistent"));
   const what = t.kind === "result"
     ? [h("span", { class: `result ${t.result?.result}` }, t.result?.result ?? "result"), t.result?.error_code ? [" ", h("code", {}, t.result.error_code)] : null]

@@ -99,6 +99,7 @@ def _event(item: feed.FeedItem) -> bytes:
             to_state=item.to_value,
             valid=item.valid,
             applied=item.applied,
+            reason=item.reason,
             inconsistent=item.inconsistent,
             operation_id=item.operation_id or "",
             sub_operation_id=item.sub_operation_id or "",

@@ -3,8 +3,9 @@ the store adds to it and nothing else (store/table.py derives the rest):
 - `blank`: optional values stored as '' (NOT NULL) instead of NULL. Listings walk indexes one
   value of such a column at a time, and to the planner `col IS NULL` is not an equality, so a
   NULL range would be read whole and sorted (store/listing.py).
-- `derived`: NOT NULL columns computed from the row, for indexes only (the last result's outcome
-  of a device track; whether its current sub-operation's result is in).
+- `derived`: NOT NULL columns computed from the row, for indexes and keys only (the last
+  result's outcome of a device track; whether its current sub-operation's result is in; a
+  sub-operation's key).
 - `merge`: how a rollup's upsert folds a delta into the stored row.
 The DDL itself stays in sql/ (`tracker_create_projections`), and tests/integration/test_schema.py
 checks that the tables it creates have exactly these columns, types and nullability.
@@ -12,6 +13,7 @@ checks that the tables it creates have exactly these columns, types and nullabil
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from tracker.domain.activity import MinuteActivity
@@ -34,8 +36,22 @@ DEVICE_TRACKS: Table[TrackState] = Table(
     blank=frozenset({"state"}),
     derived=(Derived("result", _last_result), Derived("settled", is_settled, "boolean")),
 )
+
+
+
+def _sub_key(sub: SubOperation) -> str:
+    """The key of a sub-operation within its device track: its two ids, digested. Three ids of
+    up to 256 characters would not fit an index entry (2,704 bytes), and the device's id leads
+    the key so an append reads all of a device's sub-operations from one range."""
+    ids = f"{sub.operation_id}\x00{sub.sub_operation_id}".encode()
+    return hashlib.blake2b(ids, digest_size=16).hexdigest()
+
+
 SUB_OPERATIONS: Table[SubOperation] = Table(
-    "sub_operations", SubOperation, key=("device_id", "track", "operation_id", "sub_operation_id")
+    "sub_operations",
+    SubOperation,
+    key=("device_id", "track", "sub_key"),
+    derived=(Derived("sub_key", _sub_key),),
 )
 DEVICE_TRANSITIONS: Table[DeviceTransition] = Table(
     "device_transitions", DeviceTransition, key=("device_id", "position"), append_only=True

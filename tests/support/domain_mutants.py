@@ -1,0 +1,281 @@
+"""`python -m tests.support.domain_mutants` (`make mutate`): mutate `tracker/domain` one small
+change at a time and run the unit tests against each mutant; report the score.
+
+A mutant flips one comparison (`<` and `<=`, `==` and `!=`, `in` and `not in`, `is` and
+`is not`), swaps `and` and `or`, drops a `not`, swaps `+` and `-`, `|` and `&`, `max` and `min`,
+flips `True` and `False`, or adds one to a whole number: in function bodies and module-level
+values (the rule's tables), never in annotations, docstrings or asserts. Each is applied to a
+copy of this checkout and the unit tests run there, stopping at the first failure (a killed
+mutant). A mutant every test passes survived: it is either a gap in the tests, or equivalent
+(no behaviour can tell it apart), and then it is listed, with why, in EQUIVALENT below.
+
+    python -m tests.support.domain_mutants [--jobs 2] [--only device.py,task.py] [--list]
+
+Exits 1 when a mutant survives that EQUIVALENT does not explain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOMAIN = ROOT / "tracker" / "domain"
+# The domain's own tests first (a killed mutant stops at its first failing test), then the rest.
+TESTS = (
+    "tests/unit/test_device_machine.py",
+    "tests/unit/test_task_machine.py",
+    "tests/unit/test_projection_fold.py",
+    "tests/unit/test_rollup.py",
+    "tests/unit/test_activity.py",
+    "tests/unit/test_delivery.py",
+    "tests/unit/test_field_tiers.py",
+    "tests/unit/test_row_codecs.py",
+    "tests/unit/test_convergence.py",
+    "tests/unit",
+)
+SECONDS = 300  # a mutant that loops for ever is killed by the clock
+
+FLIPS: dict[type[ast.AST], type[ast.AST]] = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.And: ast.Or,
+    ast.Or: ast.And,
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.BitOr: ast.BitAnd,
+    ast.BitAnd: ast.BitOr,
+}
+CALLS = {"max": "min", "min": "max"}
+
+# Mutants no test can kill because no behaviour differs, keyed by (module, line as written,
+# mutant's line as `ast.unparse` writes it): why each is equivalent.
+EQUIVALENT: dict[tuple[str, str, str], str] = {}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    module: str  # file name within tracker/domain
+    line: int
+    before: str  # the expression changed, as `ast.unparse` writes it
+    after: str  # ...and what it became
+    mutated: str  # the module's text with the mutation (ast.unparse'd)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.module, self.before, self.after
+
+    def __str__(self) -> str:
+        return f"{self.module}:{self.line}: {self.before}  ->  {self.after}"
+
+
+class _Sites(ast.NodeVisitor):
+    """Every node a mutation applies to, in a fixed order."""
+
+    def __init__(self) -> None:
+        self.sites: list[tuple[ast.AST, int]] = []  # (node, which change: index into its ops)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:  # noqa: N802 - ast's names
+        for statement in _body(node):
+            self.visit(statement)
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]  # noqa: N815
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:  # noqa: N802
+        for statement in _body(node):
+            if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
+                self.visit(statement)
+            elif isinstance(statement, ast.Assign):
+                self.visit(statement.value)  # class-level values, not annotated fields
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:  # noqa: N802
+        if node.value is not None:
+            self.visit(node.value)  # the value, never the annotation
+
+    def visit_Assert(self, node: ast.Assert) -> None:  # noqa: N802
+        return  # invariants: a mutant would only raise
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:  # noqa: N802
+        return
+
+    def visit_Compare(self, node: ast.Compare) -> None:  # noqa: N802
+        self.sites += [(node, i) for i, op in enumerate(node.ops) if type(op) in FLIPS]
+        self.generic_visit(node)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> None:  # noqa: N802
+        self.sites.append((node, 0))
+        self.generic_visit(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:  # noqa: N802
+        if type(node.op) in FLIPS:
+            self.sites.append((node, 0))
+        self.generic_visit(node)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> None:  # noqa: N802
+        if isinstance(node.op, ast.Not):
+            self.sites.append((node, 0))
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:  # noqa: N802
+        if isinstance(node.func, ast.Name) and node.func.id in CALLS:
+            self.sites.append((node, 0))
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:  # noqa: N802
+        if isinstance(node.value, bool) or (isinstance(node.value, int) and node.value >= 0):
+            self.sites.append((node, 0))
+
+
+def _body(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> list[ast.stmt]:
+    """The body without its docstring."""
+    body = node.body
+    first = body[0] if body else None
+    docstring = (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    )
+    return body[1:] if docstring else body
+
+
+def _mutate(node: ast.AST, which: int) -> None:
+    """Apply the change in place (the caller works on a fresh tree)."""
+    if isinstance(node, ast.Compare):
+        node.ops[which] = FLIPS[type(node.ops[which])]()  # type: ignore[call-arg]
+    elif isinstance(node, ast.BoolOp | ast.BinOp):
+        node.op = FLIPS[type(node.op)]()  # type: ignore[assignment]
+    elif isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        node.func.id = CALLS[node.func.id]
+    elif isinstance(node, ast.Constant):
+        node.value = not node.value if isinstance(node.value, bool) else node.value + 1
+
+
+def mutants(path: Path) -> Iterator[Mutant]:
+    text = path.read_text(encoding="utf-8")
+    count = len(_sites(ast.parse(text)))
+    for number in range(count):
+        tree = ast.parse(text)
+        node, which = _sites(tree)[number]
+        before = ast.unparse(node)
+        if isinstance(node, ast.UnaryOp):  # `not x` becomes `x`
+            _replace(_parent_of(tree, node), node, node.operand)
+            after = ast.unparse(node.operand)
+        else:
+            _mutate(node, which)
+            after = ast.unparse(node)
+        line = getattr(node, "lineno", 0)
+        yield Mutant(path.name, line, _short(before), _short(after), ast.unparse(tree))
+
+
+def _short(code: str) -> str:
+    return code if len(code) <= 90 else code[:87] + "..."
+
+
+def _sites(tree: ast.Module) -> list[tuple[ast.AST, int]]:
+    finder = _Sites()
+    for statement in tree.body:
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+            continue  # the module's docstring
+        finder.visit(statement)
+    return finder.sites
+
+
+def _parent_of(tree: ast.AST, child: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        for value in ast.iter_child_nodes(node):
+            if value is child:
+                return node
+    raise ValueError("no parent")
+
+
+def _replace(parent: ast.AST, old: ast.AST, new: ast.AST) -> None:
+    for name, value in ast.iter_fields(parent):
+        if value is old:
+            setattr(parent, name, new)
+        elif isinstance(value, list):
+            parent.__dict__[name] = [new if v is old else v for v in value]
+
+
+def run(mutant: Mutant, checkout: Path) -> bool:
+    """Whether the tests kill `mutant` (run in `checkout`, a copy of this one)."""
+    target = checkout / "tracker" / "domain" / mutant.module
+    original = target.read_text(encoding="utf-8")
+    target.write_text(mutant.mutated, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *TESTS],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            timeout=SECONDS,
+            check=False,
+        )
+        return done.returncode != 0
+    except subprocess.TimeoutExpired:
+        return True
+    finally:
+        target.write_text(original, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--only", help="comma-separated module names (device.py,task.py)")
+    parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    args = parser.parse_args()
+    modules = sorted(p for p in DOMAIN.glob("*.py") if p.name != "__init__.py")
+    if args.only:
+        modules = [p for p in modules if p.name in args.only.split(",")]
+    found = [m for path in modules for m in mutants(path)]
+    if args.list:
+        for m in found:
+            print(m)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="tracker-mutants-") as scratch:
+        checkouts = []
+        for n in range(args.jobs):
+            copy = Path(scratch) / f"checkout-{n}"
+            for part in ("tracker", "tests", "sql"):
+                shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+            checkouts.append(copy)
+        started = time.monotonic()
+        with ThreadPoolExecutor(args.jobs) as pool:
+            killed = list(
+                pool.map(lambda im: run(im[1], checkouts[im[0] % args.jobs]), enumerate(found))
+            )
+    survivors = [m for m, k in zip(found, killed, strict=True) if not k]
+    explained = [m for m in survivors if m.key in EQUIVALENT]
+    gaps = [m for m in survivors if m.key not in EQUIVALENT]
+    considered = len(found) - len(explained)
+    print(f"{len(found)} mutants of tracker/domain in {time.monotonic() - started:.0f} s")
+    print(f"killed {sum(killed)} of {considered} not equivalent ({100 * sum(killed) / considered:.1f}%)")
+    for m in explained:
+        print(f"  equivalent  {m}\n              {EQUIVALENT[m.key]}")
+    for m in gaps:
+        print(f"  SURVIVED    {m}")
+    return 1 if gaps else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

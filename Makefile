@@ -1,5 +1,5 @@
 # Common loops. `make test` is the README's test command.
-.PHONY: install test lint format serve
+.PHONY: install test lint format serve mutate
 
 install:
 	python3 -m venv .venv && .venv/bin/python -m pip install -q -e '.[test]'
@@ -15,3 +15,7 @@ format:
 
 serve:
 	.venv/bin/tracker serve
+
+# Mutation testing of tracker/domain against the unit tests (several minutes; prints the score).
+mutate:
+	.venv/bin/python -m tests.support.domain_mutants

@@ -16,18 +16,21 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.histories import draw_history, expected_tracks
 from tracker.config import Settings
 from tracker.domain.delivery import decode
-from tracker.domain.notifications import TaskStatus
+from tracker.domain.notifications import TaskStatus, UpgradeState
 from tracker.domain.suboperation import PROGRESS
 from tracker.store import events, log, rollups
 from tracker.store.database import Database
 from tracker.store.group_commit import GroupCommit
 from tracker.store.migrations import migrate, sql_dir
 from tracker.store.replay import replay
+from tracker.store.rows import DEVICE_TRACKS
 from tracker.store.startup import open_migrated
 
 STATES = ["idle", "downloading", "downloaded", "updating"]
+UPGRADE_STATES: tuple[UpgradeState, ...] = ("idle", "downloading", "downloaded", "updating")
 STATUSES: tuple[str, ...] = get_args(TaskStatus)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -197,17 +200,67 @@ def test_random_histories_replay_to_the_live_projections(
     assert asyncio.run(scenario()) == []
 
 
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rng=st.randoms(use_true_random=False), data=st.data())
+def test_histories_in_any_order_and_batching_replay_to_what_they_say(
+    migrated_url: str, rng: random.Random, data: st.DataObject
+) -> None:
+    """Device histories the platforms can produce (tests/support/histories.py), several devices
+    at once, delivered in a random order, some readmitted, appended in random batches: the
+    live tables are what the deliveries say, and replay rebuilds exactly them."""
+    prefix = secrets.token_hex(4)
+    histories = [
+        draw_history(rng, f"{prefix}-d{n}", tracks=("software", "firmware"), operations=(1, 3))
+        for n in range(3)
+    ]
+    deliveries = [d for h in histories for d in h.deliveries()]
+    order = data.draw(st.permutations(range(len(deliveries))))
+    cuts = data.draw(st.lists(st.integers(1, 6), min_size=1, max_size=10))
+    readmitted = data.draw(st.sets(st.sampled_from(range(len(deliveries))), max_size=3))
+
+    async def scenario() -> tuple[list[str], list[asyncpg.Record]]:
+        database = await Database.open(migrated_url, timeout=10, size=2)
+        try:
+            start, size = 0, iter(cuts * len(deliveries))
+            while start < len(order):
+                batch = order[start : start + next(size)]
+                start += len(batch)
+                events = [decode(deliveries[i].model_dump_json().encode()) for i in batch]
+                now = datetime.now(UTC)
+                times = [now - timedelta(minutes=5 * (i in readmitted)) for i in batch]
+                async with database.transaction("append") as conn:
+                    await log.record(conn, events, times)
+            tracks = await database.pool.fetch(
+                "SELECT * FROM device_tracks WHERE device_id LIKE $1", f"{prefix}-%"
+            )
+        finally:
+            await database.close()
+        return (await replay(migrated_url, check=True)).drift, tracks
+
+    drift, rows = asyncio.run(scenario())
+    assert drift == []
+    by_device = {h.runs[0].device: h for h in histories}
+    assert len(rows) == sum(len({r.track for r in h.runs}) for h in histories)
+    for row in rows:
+        track = DEVICE_TRACKS.from_row(row)
+        shown = (track.app_id, track.state, track.operation_id, track.sub_operation_id)
+        expected = expected_tracks(by_device[track.device_id], track.track)
+        assert shown in {(v.app_id, v.state, v.operation_id, v.sub_operation_id) for v in expected}
+
+
 async def test_replay_swaps_in_while_ingestion_goes_on(
     migrated_url: str, database: Database
 ) -> None:
     stop = asyncio.Event()
-    sent: dict[str, str] = {}
+    sent: dict[str, UpgradeState] = {}
 
     async def ingest(worker: int) -> None:
         step = 0
         while not stop.is_set() or step < 8:
             device = f"w{worker}-d{step % 5}"
-            state = STATES[(step // 5) % 4]
+            state: UpgradeState = UPGRADE_STATES[(step // 5) % 4]
             raw = json.dumps(device_body("live", 0, "sw", state, 0) | {"deviceId": device}).encode()
             async with database.transaction("append") as conn:
                 await log.record(conn, [decode(raw)], datetime.now(UTC))

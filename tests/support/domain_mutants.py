@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Queue
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = ROOT / "tracker" / "domain"
@@ -45,6 +46,7 @@ TESTS = (
     "tests/unit",
 )
 SECONDS = 300  # a mutant that loops for ever is killed by the clock
+NOT_COPIED = (".git", ".venv", "build", "__pycache__", ".tracker", "*.png", ".mypy_cache")
 
 FLIPS: dict[type[ast.AST], type[ast.AST]] = {
     ast.Lt: ast.LtE,
@@ -93,53 +95,53 @@ class _Sites(ast.NodeVisitor):
     def __init__(self) -> None:
         self.sites: list[tuple[ast.AST, int]] = []  # (node, which change: index into its ops)
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:  # noqa: N802 - ast's names
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         for statement in _body(node):
             self.visit(statement)
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]  # noqa: N815
 
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:  # noqa: N802
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for statement in _body(node):
             if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
                 self.visit(statement)
             elif isinstance(statement, ast.Assign):
                 self.visit(statement.value)  # class-level values, not annotated fields
 
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:  # noqa: N802
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
             self.visit(node.value)  # the value, never the annotation
 
-    def visit_Assert(self, node: ast.Assert) -> None:  # noqa: N802
+    def visit_Assert(self, _node: ast.Assert) -> None:
         return  # invariants: a mutant would only raise
 
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:  # noqa: N802
+    def visit_ImportFrom(self, _node: ast.ImportFrom) -> None:
         return
 
-    def visit_Compare(self, node: ast.Compare) -> None:  # noqa: N802
+    def visit_Compare(self, node: ast.Compare) -> None:
         self.sites += [(node, i) for i, op in enumerate(node.ops) if type(op) in FLIPS]
         self.generic_visit(node)
 
-    def visit_BoolOp(self, node: ast.BoolOp) -> None:  # noqa: N802
+    def visit_BoolOp(self, node: ast.BoolOp) -> None:
         self.sites.append((node, 0))
         self.generic_visit(node)
 
-    def visit_BinOp(self, node: ast.BinOp) -> None:  # noqa: N802
+    def visit_BinOp(self, node: ast.BinOp) -> None:
         if type(node.op) in FLIPS:
             self.sites.append((node, 0))
         self.generic_visit(node)
 
-    def visit_UnaryOp(self, node: ast.UnaryOp) -> None:  # noqa: N802
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> None:
         if isinstance(node.op, ast.Not):
             self.sites.append((node, 0))
         self.generic_visit(node)
 
-    def visit_Call(self, node: ast.Call) -> None:  # noqa: N802
+    def visit_Call(self, node: ast.Call) -> None:
         if isinstance(node.func, ast.Name) and node.func.id in CALLS:
             self.sites.append((node, 0))
         self.generic_visit(node)
 
-    def visit_Constant(self, node: ast.Constant) -> None:  # noqa: N802
+    def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, bool) or (isinstance(node.value, int) and node.value >= 0):
             self.sites.append((node, 0))
 
@@ -159,14 +161,16 @@ def _body(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> list[a
 def _mutate(node: ast.AST, which: int) -> None:
     """Apply the change in place (the caller works on a fresh tree)."""
     if isinstance(node, ast.Compare):
-        node.ops[which] = FLIPS[type(node.ops[which])]()  # type: ignore[call-arg]
+        node.ops[which] = FLIPS[type(node.ops[which])]()  # type: ignore[call-overload]
     elif isinstance(node, ast.BoolOp | ast.BinOp):
         node.op = FLIPS[type(node.op)]()  # type: ignore[assignment]
     elif isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
         node.func.id = CALLS[node.func.id]
     elif isinstance(node, ast.Constant):
-        node.value = not node.value if isinstance(node.value, bool) else node.value + 1
+        value = node.value
+        assert isinstance(value, int)  # only booleans and whole numbers are sites
+        node.value = not value if isinstance(value, bool) else value + 1
 
 
 def mutants(path: Path) -> Iterator[Mutant]:
@@ -215,11 +219,8 @@ def _replace(parent: ast.AST, old: ast.AST, new: ast.AST) -> None:
             parent.__dict__[name] = [new if v is old else v for v in value]
 
 
-def run(mutant: Mutant, checkout: Path) -> bool:
-    """Whether the tests kill `mutant` (run in `checkout`, a copy of this one)."""
-    target = checkout / "tracker" / "domain" / mutant.module
-    original = target.read_text(encoding="utf-8")
-    target.write_text(mutant.mutated, encoding="utf-8")
+def tests_fail(checkout: Path) -> bool:
+    """Whether the unit tests fail in `checkout` (stopping at the first failure)."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         done = subprocess.run(
@@ -230,11 +231,22 @@ def run(mutant: Mutant, checkout: Path) -> bool:
             timeout=SECONDS,
             check=False,
         )
-        return done.returncode != 0
     except subprocess.TimeoutExpired:
         return True
+    return done.returncode != 0
+
+
+def run(mutant: Mutant, checkout: Path) -> bool:
+    """Whether the tests kill `mutant` (run in `checkout`, a copy of this one)."""
+    target = checkout / "tracker" / "domain" / mutant.module
+    original = target.read_text(encoding="utf-8")
+    target.write_text(mutant.mutated, encoding="utf-8")
+    try:
+        killed = tests_fail(checkout)
     finally:
         target.write_text(original, encoding="utf-8")
+    print(f"{'killed  ' if killed else 'SURVIVED'}  {mutant}", file=sys.stderr, flush=True)
+    return killed
 
 
 def main() -> int:
@@ -255,21 +267,33 @@ def main() -> int:
         checkouts = []
         for n in range(args.jobs):
             copy = Path(scratch) / f"checkout-{n}"
-            for part in ("tracker", "tests", "sql"):
-                shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
-            shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+            shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(*NOT_COPIED))
             checkouts.append(copy)
+        # Every mutant must be killed by the tests, not by a copy they cannot pass unmutated.
+        if tests_fail(checkouts[0]):
+            print("the unit tests fail on an unmutated copy: fix that first", file=sys.stderr)
+            return 2
         started = time.monotonic()
+        free: Queue[Path] = Queue()
+        for checkout in checkouts:
+            free.put(checkout)
+
+        def in_a_free_checkout(mutant: Mutant) -> bool:
+            checkout = free.get()  # one mutant at a time in each copy
+            try:
+                return run(mutant, checkout)
+            finally:
+                free.put(checkout)
+
         with ThreadPoolExecutor(args.jobs) as pool:
-            killed = list(
-                pool.map(lambda im: run(im[1], checkouts[im[0] % args.jobs]), enumerate(found))
-            )
+            killed = list(pool.map(in_a_free_checkout, found))
     survivors = [m for m, k in zip(found, killed, strict=True) if not k]
     explained = [m for m in survivors if m.key in EQUIVALENT]
     gaps = [m for m in survivors if m.key not in EQUIVALENT]
     considered = len(found) - len(explained)
     print(f"{len(found)} mutants of tracker/domain in {time.monotonic() - started:.0f} s")
-    print(f"killed {sum(killed)} of {considered} not equivalent ({100 * sum(killed) / considered:.1f}%)")
+    score = 100 * sum(killed) / considered
+    print(f"killed {sum(killed)} of {considered} not equivalent ({score:.1f}%)")
     for m in explained:
         print(f"  equivalent  {m}\n              {EQUIVALENT[m.key]}")
     for m in gaps:

@@ -20,10 +20,10 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         help="append refused deliveries that today's models accept",
         description="Decode every refused delivery (GET /v1/rejected) again with today's models "
         "and append, in the order they were refused, those that now pass: each keeps its "
-        "original received_at and refers to its rejected row (readmitted_from). The "
-        "projections judge them by that time: a state report older than a track's current "
-        "state, or a result older than its last result, is recorded as not applied. A "
-        "delivery is readmitted once; running this again appends nothing.",
+        "original received_at and refers to its rejected row (readmitted_from). Each is "
+        "judged like any delivery, whatever order it comes in: by what it says, against its "
+        "own sub-operation; a result counts in its own rollout even when the device has moved "
+        "on. A delivery is readmitted once; running this again appends nothing.",
         epilog=EXIT_CODES,
     )
     command.add_argument(

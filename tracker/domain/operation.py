@@ -2,7 +2,10 @@
 rollup counters kept from them.
 
 Membership is kept per (operation, track, device), so an operation's rollup stays true after its
-devices move on to the next operation. The rollup (`OperationCounts`, `ErrorCount`,
+devices move on to the next operation. A member is its sub-operations' (suboperation.py): the
+state of its current one and the result of its last with a result (precedence.py), so any
+arrival order gives the same members, and a report of an operation the device has left still
+counts here. The rollup (`OperationCounts`, `ErrorCount`,
 `VersionCount`) is what `GET /v1/operations/{id}` reads: counters moved by the deltas of each
 membership change (`Tally`), in the append's transaction, so reading them is O(1) whatever the
 fleet size. Every counter is an order-independent aggregate of the members (a count, a min or a

@@ -1,6 +1,7 @@
 """The one fold that live ingestion and replay share: events in, projection rows out.
 
-Live ingestion seeds a `Projection` with the rows its events touch, applies them in log order
+Live ingestion seeds a `Projection` with the rows its events may need (a device's tracks and
+all their sub-operations: which one is current depends on all of them), applies them in log order
 and writes back what changed, with the rollup deltas of the memberships that changed (`Tally`).
 Replay folds one stream at a time into a fresh `Projection` and writes all of its rows, then
 recounts the rollups from the memberships. Same function, same rows: that is what makes replay

@@ -4,9 +4,10 @@ The platforms never retry a 4xx, so a delivery refused for a detail a later vers
 (issue 11: a result without `description`, say) is an upgrade result no rollup ever saw. Its
 bytes are in `rejected`; `readmit` decodes them again with the same `decode` the server uses and
 appends those that pass, in the order they were refused, each with its original `received_at`
-and `readmitted_from` = its `rejected` id. The reducers see `Recorded.readmitted` and judge such
-an event by that time (domain/device.py). A unique index on `events.readmitted_from` makes a
-delivery readmittable once, whoever runs it at the same time.
+and `readmitted_from` = its `rejected` id. The reducers need nothing more: what a track shows
+never depends on the order deliveries arrive in (domain/precedence.py), so a readmitted one is
+judged like any other, by what it says, at its original time. A unique index on
+`events.readmitted_from` makes a delivery readmittable once, whoever runs it at the same time.
 """
 
 from __future__ import annotations

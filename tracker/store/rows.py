@@ -38,7 +38,6 @@ DEVICE_TRACKS: Table[TrackState] = Table(
 )
 
 
-
 def _sub_key(sub: SubOperation) -> str:
     """The key of a sub-operation within its device track: its two ids, digested. Three ids of
     up to 256 characters would not fit an index entry (2,704 bytes), and the device's id leads

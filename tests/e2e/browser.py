@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, sync_playwright
 
 from tests.e2e.http import Answer, post
@@ -27,10 +28,11 @@ SCREENSHOTS = Path(
 
 
 def chromium() -> str:
+    """Debian's chromium; without it (a newcomer's machine) the browser's tests skip. .ci/run
+    installs it and fails if it cannot, so CI always runs them."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, (
-        "Debian's chromium is needed for the dashboard's tests: apt-get install -y chromium"
-    )
+    if not found:
+        pytest.skip("chromium is missing: apt-get install -y chromium")
     return found
 
 

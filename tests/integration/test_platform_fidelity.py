@@ -340,6 +340,39 @@ async def test_a_device_with_the_result_of_its_sub_operation_is_not_stuck(
     assert [d["device_id"] for d in stuck["items"]] == ["waiting"]
 
 
+@pytest.mark.parametrize("late_first", [False, True], ids=["in-order", "late-first"])
+async def test_late_reports_of_an_earlier_operation_neither_make_nor_hide_a_stuck_device(
+    client: TestClient[Any, Any], late_first: bool
+) -> None:
+    # "hung": op-1 finished, op-2 hangs in downloading. "moved": op-1 finished, op-2 done.
+    # The re-pushes of op-1's `updating` and SUCCESS arrive before or after op-2's reports.
+    late = [
+        sw("hung", "updating", op="op-1"),
+        sw_result("hung", "SUCCESS", op="op-1", curVersion="2.0", sourceVersion="1.0"),
+        sw("moved", "updating", op="op-1"),
+    ]
+    on_time = [
+        sw("hung", "downloading", op="op-1"),
+        sw("hung", "idle", op="op-1"),
+        sw("hung", "downloading", op="op-2", sub="s2"),
+        sw("moved", "downloading", op="op-1"),
+        sw("moved", "idle", op="op-1"),
+        sw_result("moved", "SUCCESS", op="op-1", curVersion="2.0", sourceVersion="1.0"),
+        sw("moved", "downloading", op="op-2", sub="s2"),
+        sw("moved", "idle", op="op-2", sub="s2"),
+        sw_result("moved", "SUCCESS", op="op-2", sub="s2", curVersion="3.0", sourceVersion="2.0"),
+    ]
+    await post_all(client, *(late + on_time if late_first else on_time + late))
+    stuck = await get(client, "/v1/devices", track="software", stuck_for="0")
+    assert [(d["device_id"], d["software"]["operation_id"]) for d in stuck["items"]] == [
+        ("hung", "op-2")
+    ]
+    of_op1 = await get(client, "/v1/devices", track="software", operation_id="op-1", stuck_for="0")
+    assert of_op1["items"] == []
+    rollup = await get(client, "/v1/operations/op-1", track="software")
+    assert (rollup["states"], rollup["results"]) == ({"idle": 2}, {"SUCCESS": 2, "FAIL": 0})
+
+
 # 10. Strict fields stay strict.
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from tracker.domain.delivery import Refusal, decode
+from tracker.domain.delivery import Refusal, decode, decode_logged
 from tracker.domain.notifications import (
     BatchTaskUpdated,
     FwUpgradeResult,
@@ -199,6 +199,8 @@ def test_batch_task_status_uses_the_platform_spelling(examples: dict[str, bytes]
         ),
         ({"resource": "device", "event": "update", "notify_data": {}}, "device.update", ""),
         ({"resource": "batchtask", "event": "create"}, "batchtask.create", ""),
+        ({"resource": "batchtask"}, "unknown", ""),  # a resource without its event
+        ({"event": "update", "resource": 7}, "unknown", ""),
         ({"notifyType": 5}, "unknown", ""),
         ({}, "unknown", ""),
         ({"notifyType": "x" * 1000}, "x" * 200, ""),
@@ -243,3 +245,16 @@ def test_nul_in_a_projected_text_is_a_schema_violation(
 def test_nul_in_an_unrecognised_label_is_dropped() -> None:
     event = decode(b'{"notifyType": "a\\u0000b", "deviceId": "\\u0000"}')
     assert (event.event_type, event.stream_id) == ("ab", "")
+
+
+def test_the_log_decodes_as_ingestion_did(examples: dict[str, bytes]) -> None:
+    """Replay's fast path gives what `decode` gives, for every type, and None where decode
+    would project nothing."""
+    for raw in examples.values():
+        event = decode(raw)
+        assert decode_logged(event.event_type, raw) == event.notification
+    other = b'{"notifyType": "deviceDataChanged", "deviceId": "d-1"}'
+    assert decode_logged(decode(other).event_type, other) is None
+    body = json.loads(examples["iotda-batchtask-update"])
+    body["notify_data"]["body"]["task_type"] = "createDevices"  # logged, not projected
+    assert decode_logged("batchtask.update", json.dumps(body).encode()) is None

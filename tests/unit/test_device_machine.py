@@ -28,6 +28,7 @@ from tracker.domain.device import (
     is_settled,
 )
 from tracker.domain.notifications import DeviceNotification, Result, Track, UpgradeState
+from tracker.domain.projection import Projection
 from tracker.domain.suboperation import SubOperation
 
 STATES: tuple[UpgradeState, ...] = ("idle", "downloading", "downloaded", "updating")
@@ -482,3 +483,40 @@ def test_updated_at_never_moves_back() -> None:
     assert device.now.updated_at == seconds(9.5)
     device.feed(6, sw_result("SUCCESS", source="2.0", cur="3.0", target="3.0", op="op-3"), 9.2)
     assert (device.now.operation_id, device.now.updated_at) == ("op-3", seconds(9.5))
+
+
+def test_a_device_was_first_seen_at_its_earliest_delivery() -> None:
+    # A delivery readmitted from `rejected` keeps the time it was first received.
+    projection = Projection()
+    projection.apply(at(1, sw("downloading"), second=10))
+    projection.apply(at(2, sw("downloaded"), second=4))
+    projection.apply(at(3, sw("updating"), second=7))
+    assert projection.devices["d-1"].first_seen_at == seconds(4)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_two_different_failures_of_one_sub_operation_keep_one_whatever_the_order(
+    reverse: bool,
+) -> None:
+    first = sw_result("FAIL", cur="1.0", error="E12", desc="download failed")
+    second = sw_result("FAIL", cur="1.0", error="E31", desc="update failed")
+    device = fold(*((second, first) if reverse else (first, second)))
+    assert device.now.last_result is not None
+    assert device.now.last_result.error_code == "E31"  # the greater content, either way
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_sub_operation_s_application_is_the_least_its_reports_name(reverse: bool) -> None:
+    reports = [sw("downloading", app="app-b"), sw("downloaded", app="app-a")]
+    device = fold(*(reports[::-1] if reverse else reports))
+    assert device.now.app_id == "app-a"
+    (sub,) = device.subs.values()
+    assert sub.app_id == "app-a"
+
+
+def test_a_sub_operation_s_updated_at_never_moves_back() -> None:
+    device = Device()
+    device.feed(1, sw("downloading"), second=9)
+    device.feed(2, sw("downloaded"), second=3)  # readmitted: first received at 3
+    (sub,) = device.subs.values()
+    assert (sub.updated_at, sub.last_position, sub.first_seen_at) == (seconds(9), 2, seconds(9))

@@ -402,8 +402,15 @@ def test_a_present_time_of_the_wrong_type_or_shape_is_refused(field: str, value:
             ("2026-11-27T01:02:03Z", PlatformTime(AT, precise=False)),
             ("2026-11-27T01:02:03.000Z", PlatformTime(AT, precise=True)),
             ("2026-11-27T01:02:03.250Z", PlatformTime(AT_250, precise=True)),
+            # Finer than the microsecond: the rest is cut, not rounded.
+            ("2026-11-27T01:02:03.250000999Z", PlatformTime(AT_250, precise=True)),
+            ("2026-11-27T01:02:03.2500009Z", PlatformTime(AT_250, precise=True)),
             ("2026-11-27T09:02:03.000+08:00", PlatformTime(AT, precise=True)),
             ("2026-11-26T23:02:03.000-02:00", PlatformTime(AT, precise=True)),
+            # Offsets with minutes (India, Nepal, Newfoundland), with and without the colon.
+            ("2026-11-27T06:32:03.000+05:30", PlatformTime(AT, precise=True)),
+            ("20261127T064703+0545", PlatformTime(AT, precise=False)),
+            ("2026-11-26T21:32:03-03:30", PlatformTime(AT, precise=False)),
         ]
     ],
 )
@@ -461,3 +468,20 @@ def test_an_upgrade_task_is_projected(task_type: str) -> None:
 def test_a_task_of_another_type_still_needs_its_strict_fields(field: str) -> None:
     body = _body(TASK, **{"notify_data.body.task_type": "createDevices", field: None})
     assert _refused_fields(json.dumps(body).encode()) == {field}
+
+
+@pytest.mark.parametrize(
+    ("stem", "field"),
+    [
+        ("oceanconnect-swUpgradeStateChangeNotify", "deviceId"),
+        ("oceanconnect-swUpgradeResultNotify", "operationId"),
+        ("oceanconnect-fwUpgradeStateChangeNotify", "subOperationId"),
+        ("oceanconnect-fwUpgradeResultNotify", "appId"),
+        (TASK, "notify_data.body.task_id"),
+    ],
+)
+def test_an_id_is_at_most_256_characters(stem: str, field: str) -> None:
+    assert decode(json.dumps(_body(stem, **{field: "i" * 256})).encode()).notification
+    with pytest.raises(Refusal) as refused:
+        decode(json.dumps(_body(stem, **{field: "i" * 257})).encode())
+    assert field in [d["field"] for d in refused.value.details]

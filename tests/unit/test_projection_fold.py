@@ -84,10 +84,13 @@ def test_a_report_of_an_operation_the_device_has_left_still_counts_in_its_rollou
 
 
 def test_a_repeat_of_an_ignored_delivery_changes_nothing_anywhere() -> None:
-    projection = folded(sw("downloaded"), sw("downloading"))
+    projection = folded(sw("downloaded"))
+    projection.take_changes()
+    projection.apply(at(2, sw("downloading")))  # late: recorded, and nothing else
     changes = projection.take_changes()
-    assert [t.reason for t in changes.device_transitions] == [None, "stale"]
-    assert changes.members[0].state == "downloaded"
+    assert [t.reason for t in changes.device_transitions] == ["stale"]
+    assert (changes.tracks, changes.members, changes.devices) == ([], [], [])
+    assert [s.seen for s in changes.subs] == [{"downloaded", "downloading"}]  # remembered
     for position in (3, 4):
         projection.apply(at(position, sw("downloading")))
         again = projection.take_changes()

@@ -181,3 +181,37 @@ def _member(**fields: Any) -> OperationDevice:
         "op", "software", "d", "app", "idle", None, None, "why", "2.0", "2.0", T0, 1, T0
     )
     return base._replace(**fields)
+
+
+def test_errors_are_grouped_by_the_first_256_characters_of_their_description() -> None:
+    shared = "x" * 256
+    counted = tally(
+        [
+            (
+                None,
+                _member(device_id="d1", result="FAIL", error_code="E", result_desc=shared + "a"),
+            ),
+            (
+                None,
+                _member(device_id="d2", result="FAIL", error_code="E", result_desc=shared + "b"),
+            ),
+        ]
+    )
+    assert counted.error_deltas() == [ErrorCount("op", "software", "E", shared, 2)]
+
+
+def test_error_groups_come_in_key_order_with_none_first() -> None:
+    # Appends add their deltas to shared rollup rows in one order, so none waits on another in
+    # a cycle (store/projections.py).
+    counted = tally(
+        [
+            (None, _member(device_id="d1", result="FAIL", error_code="E2", result_desc=None)),
+            (None, _member(device_id="d2", result="FAIL", error_code="E1", result_desc="b")),
+            (None, _member(device_id="d3", result="FAIL", error_code=None, result_desc="a")),
+        ]
+    )
+    assert [(e.error_code, e.result_desc) for e in counted.error_deltas()] == [
+        (None, "a"),
+        ("E1", "b"),
+        ("E2", None),
+    ]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from typing import get_args
 
 import pytest
 
 from tests.unit.builders import T0, at, task
-from tracker.domain.notifications import TaskStatus
+from tracker.domain.notifications import BatchTaskUpdated, TaskStatus
 from tracker.domain.task import VALID_MOVES, evolve_task
 
 STATUSES: tuple[TaskStatus, ...] = (
@@ -308,3 +309,58 @@ def test_two_millisecond_times_compare_exactly() -> None:
     assert later is not None
     assert transition is not None
     assert (later.status, transition.applied) == ("Processing", True)
+
+
+# Once a task has run in an earlier second, a Processing in its last second is a retry.
+RETRY_RANK: dict[TaskStatus, int] = {
+    "Initializing": 0,
+    "Waitting": 1,
+    "Fail": 2,
+    "PartialSuccess": 2,
+    "Processing": 3,
+    "Stopping": 4,
+    "Success": 5,
+    "Stopped": 5,
+}
+
+
+@pytest.mark.parametrize(("before", "after"), list(itertools.product(STATUSES, STATUSES)))
+def test_every_pair_of_statuses_in_one_second_after_a_run(
+    before: TaskStatus, after: TaskStatus
+) -> None:
+    ran, _ = evolve_task(None, at(1, task("Processing", second=1, request_id="r0", ms=False)))
+    state, _ = evolve_task(ran, at(2, task(before, second=10, request_id="r1", ms=False)))
+    state, _ = evolve_task(state, at(3, task(after, second=10, request_id="r2", ms=False)))
+    assert state is not None
+    expected = max((before, after), key=lambda s: (RETRY_RANK[s], s))
+    assert state.status == expected
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_task_s_application_and_type_are_the_least_its_events_name(reverse: bool) -> None:
+    one = task("Waitting", second=1, request_id="a")
+    other = BatchTaskUpdated.model_validate(
+        {
+            **task("Processing", second=2, request_id="b").model_dump(),
+            "notify_data": {
+                "body": {
+                    "app_id": "app-0",
+                    "task_id": "t-1",
+                    "task_type": "firmwareUpgrade",
+                    "status": "Processing",
+                }
+            },
+        }
+    )
+    state = None
+    for position, event in enumerate((other, one) if reverse else (one, other), 1):
+        state, _ = evolve_task(state, at(position, event))
+    assert state is not None
+    assert (state.app_id, state.task_type) == ("app-0", "firmwareUpgrade")
+
+
+def test_a_task_s_updated_at_never_moves_back() -> None:
+    state, _ = evolve_task(None, at(1, task("Waitting", second=1, request_id="a"), second=50))
+    state, _ = evolve_task(state, at(2, task("Processing", second=2, request_id="b"), second=20))
+    assert state is not None
+    assert (state.status, state.updated_at) == ("Processing", T0 + timedelta(seconds=50))

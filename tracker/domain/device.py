@@ -164,7 +164,7 @@ def evolve_track(
         # one is new, finishes or takes a result: keep the track's (the common case).
         held = (track.operation_id, track.sub_operation_id)
         now = sub if held == key else subs[held]
-        last = sub if _is_of(track.last_result, sub) else None
+        last = None  # a result here changed no result: it is stale, whichever one leads
         version, result = track.version, track.last_result
     else:
         every = [s for k, s in subs.items() if k != key]
@@ -245,10 +245,6 @@ def _transition(
 def _ranks_alike(before: SubOperation, after: SubOperation) -> bool:
     """Whether a change of a sub-operation leaves its place among the others as it was."""
     return after.result == before.result and (after.state == "idle") == (before.state == "idle")
-
-
-def _is_of(result: UpgradeResult | None, sub: SubOperation) -> bool:
-    return result is not None and (result.operation_id, result.sub_operation_id) == _ids(sub)
 
 
 def _ids(sub: SubOperation) -> SubKey:

@@ -107,6 +107,13 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "len(pool) >= 1",
     ): "the version rule given one candidate returns it",
     (
+        "precedence.py",
+        "return True  # it alone",
+        "True",
+        "False",
+    ): "with one placed sub-operation, the pairwise fallback and the bridge count give the "
+    "same candidates as the trail of no steps",
+    (
         "recorded.py",
         'N_co = TypeVar("N_co", bound=Notification, covariant=True)',
         "True",
@@ -142,6 +149,9 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("task.py", '"Initializing": 0,', "0", "1"): _TIE,
     ("task.py", '"Processing": 2,', "2", "3"): _TIE,
     ("task.py", '"Success": 4,', "4", "5"): _TIE,
+    ("task.py", '"PartialSuccess": 2,', "2", "3"): _TIE,
+    ("task.py", '"Processing": 3,', "3", "4"): _TIE,
+    ("task.py", '"Success": 5,', "5", "6"): _TIE,
     (
         "task.py",
         "retried = first_run_at is not None and first_run_at.replace(microsecond=0) < second",

@@ -128,6 +128,19 @@ def test_one_without_versions_needed_between_two_pieces_cannot_be_last() -> None
     assert now(*three) == "op-c"
 
 
+def test_two_upgrades_from_one_version_need_a_bridge_between_them() -> None:
+    # 1.0 -> 2.0 and 1.0 -> 3.0: the device went back to 1.0 unseen in between, and the only
+    # sub-operation that could have done it, reporting no versions, was that bridge.
+    assert now(ok("op-a", "1.0", "2.0"), ok("op-b", "1.0", "3.0"), sub("op-z", "idle")) == "op-b"
+
+
+def test_with_a_bridge_to_spare_one_without_versions_may_be_last() -> None:
+    # 1.0 -> 2.0, then a failure on 5.0: one of the two without versions moved the device
+    # from 2.0 to 5.0 unseen; the other may have come last.
+    pieces = (ok("op-a", "1.0", "2.0"), failed("op-b", "5.0"))
+    assert now(*pieces, sub("op-y", "idle"), sub("op-z", "idle")) == "op-z"
+
+
 def test_follows_needs_both_results_and_their_versions() -> None:
     a, b = ok("op-a", "1.0", "2.0"), ok("op-b", "2.0", "3.0")
     assert follows(b, a)
@@ -145,3 +158,10 @@ def test_standing_takes_the_current_one_s_result_and_version_when_it_has_them() 
     current, last, versioned = standing([done, failed_no_version])
     assert (current, last, versioned) == (failed_no_version, failed_no_version, done)
     assert standing([]) == (None, None, None)
+    # The current one reports a version but not where it started: its own version still
+    # counts, though the results alone would place another last.
+    current = sub("op-d", "idle", "FAIL", None)._replace(
+        result=result_of(at(1, sw_result("FAIL", source=None, cur="3.0", op="op-d")))
+    )
+    subs = [failed("op-a", "3.0"), failed("op-b", "1.0"), sub("op-c", "idle"), current]
+    assert standing(subs) == (current, current, current)

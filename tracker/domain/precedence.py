@@ -119,7 +119,7 @@ def _trail_ends_at(steps: list[Step | None], last: SubOperation) -> bool:
     start = _step(last)
     assert start is not None  # noqa: S101 - only placed sub-operations come here
     if not steps:
-        return True
+        return True  # it alone
     balance, pieces = _balance(steps)
     end = start[0]
     if len(set(pieces.values())) != 1 or end not in balance:

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.convergence import track_view
 from tests.support.histories import (
     History,
     MemberView,
@@ -26,7 +27,6 @@ from tests.support.histories import (
     expected_members,
     expected_tracks,
 )
-from tracker.domain.device import TrackState, is_settled
 from tracker.domain.notifications import DeviceNotification, Track
 from tracker.domain.operation import OperationCounts, OperationDevice
 from tracker.domain.projection import Projection
@@ -44,28 +44,6 @@ class Truth(NamedTuple):
     errors: dict[tuple[str, Track, str | None, str | None], int]
     versions: dict[tuple[str, Track, str], int]
     apps: dict[str, str]  # the device's application
-
-
-def view(track: TrackState) -> TrackView:
-    last = track.last_result
-    return TrackView(
-        track.app_id,
-        track.state,
-        track.operation_id,
-        track.sub_operation_id,
-        is_settled(track),
-        None
-        if last is None
-        else (
-            last.operation_id,
-            last.sub_operation_id,
-            last.result,
-            last.source_version,
-            last.target_version,
-            last.current_version,
-        ),
-        track.version,
-    )
 
 
 def member_view(m: OperationDevice) -> tuple[str, MemberView]:
@@ -89,7 +67,7 @@ def fold(deliveries: list[DeviceNotification], order: list[int]) -> Truth:
         errors.update({e[:4]: e.devices for e in rollup.error_deltas()})
         versions.update({v[:3]: v.devices for v in rollup.version_deltas()})
     return Truth(
-        tracks={key: view(t) for key, t in projection.tracks.items()},
+        tracks={key: track_view(t) for key, t in projection.tracks.items()},
         members={key: member_view(m) for key, m in projection.members.items()},
         counts={k: tuple(c[n] for n in COUNTED) for k, c in counts.items()},
         errors={k: n for k, n in errors.items() if n},

@@ -39,7 +39,7 @@ async def test_concurrent_appends_share_transactions_and_answer_after_commit(
     visible_when_answered: list[bool] = []
 
     async def deliver(device: str) -> int:
-        position = await appends.append(device_event(examples, device), NOW)
+        position = await appends.append(device_event(examples, device))
         # Answered means committed: another connection sees it already.
         seen = await database.pool.fetchval(
             "SELECT count(*) FROM events WHERE position = $1", position
@@ -65,7 +65,7 @@ async def test_a_lone_delivery_is_committed_at_once(
     database: Database, examples: dict[str, bytes]
 ) -> None:
     appends = GroupCommit(database)
-    position = await asyncio.wait_for(appends.append(device_event(examples, "alone"), NOW), 2)
+    position = await asyncio.wait_for(appends.append(device_event(examples, "alone")), 2)
     assert (await logged(database))[position] == "alone"
 
 
@@ -81,12 +81,12 @@ async def test_a_batch_that_cannot_commit_fails_only_its_own_callers(
         async with database.pool.acquire() as blocker:
             await blocker.execute("SELECT pg_advisory_lock($1)", APPEND_LOCK)
             first = [
-                asyncio.create_task(appends.append(device_event(examples, f"early-{i}"), NOW))
+                asyncio.create_task(appends.append(device_event(examples, f"early-{i}")))
                 for i in range(5)
             ]
             await asyncio.sleep(0.05)  # the first batch is now waiting for the lock
             second = [
-                asyncio.create_task(appends.append(device_event(examples, f"late-{i}"), NOW))
+                asyncio.create_task(appends.append(device_event(examples, f"late-{i}")))
                 for i in range(5)
             ]
             done, _ = await asyncio.wait(first, timeout=3)
@@ -113,7 +113,7 @@ async def test_one_bad_delivery_does_not_sink_its_batch(
     good = [device_event(examples, f"good-{i}") for i in range(100)]
     bad = dataclasses.replace(good[0], stream_type="bogus")  # type: ignore[arg-type]
     results = await asyncio.gather(
-        *(appends.append(event, NOW) for event in [*good[:60], bad, *good[60:]]),
+        *(appends.append(event) for event in [*good[:60], bad, *good[60:]]),
         return_exceptions=True,
     )
     failures = [r for r in results if isinstance(r, BaseException)]
@@ -133,8 +133,7 @@ async def test_drain_waits_for_what_is_queued(
 ) -> None:
     appends = GroupCommit(database)
     pending = [
-        asyncio.create_task(appends.append(device_event(examples, f"d-{i}"), NOW))
-        for i in range(30)
+        asyncio.create_task(appends.append(device_event(examples, f"d-{i}"))) for i in range(30)
     ]
     await asyncio.sleep(0)
     await appends.drain()
@@ -151,10 +150,10 @@ async def test_close_finishes_the_batches_in_flight_and_refuses_what_waits_behin
         await blocker.execute("SELECT pg_advisory_lock($1)", APPEND_LOCK)
         in_flight = []
         for name in ("first", "second")[: appends.flushers]:
-            in_flight.append(asyncio.create_task(appends.append(device_event(examples, name), NOW)))
+            in_flight.append(asyncio.create_task(appends.append(device_event(examples, name))))
             await asyncio.sleep(0.1)  # its batch now waits for the lock
         queued = [
-            asyncio.create_task(appends.append(device_event(examples, f"later-{i}"), NOW))
+            asyncio.create_task(appends.append(device_event(examples, f"later-{i}")))
             for i in range(3)
         ]
         await asyncio.sleep(0)

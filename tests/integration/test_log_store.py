@@ -24,8 +24,8 @@ LAST_DRAWN = "SELECT last_value FROM events_position_seq"
 
 async def append_one(database: Database, raw: bytes) -> int:
     async with database.transaction("append") as conn:
-        [position] = await events.append(conn, [decode(raw)], NOW)
-    return position
+        [appended] = await events.append(conn, [decode(raw)], NOW)
+    return appended.position
 
 
 @pytest.mark.parametrize("table", ["events", "rejected"])
@@ -115,7 +115,8 @@ async def held_open(
     async with database.pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
-        [position] = await events.append(conn, [decode(raw)], NOW)
+        [appended] = await events.append(conn, [decode(raw)], NOW)
+        position = appended.position
         try:
             yield position, transaction
         finally:

@@ -21,7 +21,7 @@ from tracker.config import Settings
 from tracker.domain.delivery import decode
 from tracker.domain.notifications import TaskStatus, UpgradeState
 from tracker.domain.suboperation import PROGRESS
-from tracker.store import events, log, rollups
+from tracker.store import events, log, rejected, rollups
 from tracker.store.database import Database
 from tracker.store.group_commit import GroupCommit
 from tracker.store.migrations import migrate, sql_dir
@@ -175,9 +175,12 @@ async def ingest_one_by_one(url: str, bodies: list[Delivery]) -> None:
     try:
         for raw, ago in bodies:
             event, now = decode(raw), datetime.now(UTC)
-            if ago is not None:  # as `tracker readmit` appends it: its own id, its own time
-                event = replace(event, readmitted_from=secrets.randbits(62))
+            if ago is not None:  # as `tracker readmit` appends it: its refusal's id and time
                 now -= timedelta(seconds=ago)
+                refusal = rejected.Rejection(422, "refused", "then", [], raw)
+                event = replace(
+                    event, readmitted_from=await rejected.record(database, refusal, now, 64)
+                )
             async with database.transaction("append") as conn:
                 await log.record(conn, [event], now)
     finally:
@@ -293,7 +296,7 @@ async def test_replay_ends_while_appends_never_pause(migrated_url: str, database
         step = 0
         while not stop.is_set():
             raw = device_body("busy", 0, "sw", STATES[step % 4], 0) | {"deviceId": f"b{worker}"}
-            await appends.append(decode(json.dumps(raw).encode()), datetime.now(UTC))
+            await appends.append(decode(json.dumps(raw).encode()))
             step += 1
 
     writers = [asyncio.create_task(ingest(w)) for w in range(64)]

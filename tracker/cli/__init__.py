@@ -9,9 +9,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import asyncpg
+
 from tracker import __version__
 from tracker.cli import operations, prune, read, readmit, replay, server, transfer, verify
-from tracker.cli.common import EXIT_CODES, UNAVAILABLE
+from tracker.cli.common import EXIT_CODES, FAILED, UNAVAILABLE
 from tracker.config import Settings
 from tracker.store.errors import Unavailable
 
@@ -48,6 +50,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The cause is already logged; a traceback would add nothing.
         log.error("the database did not answer within %ss", settings.start_timeout)  # noqa: TRY400
         return UNAVAILABLE
+    except asyncpg.InsufficientPrivilegeError as refused:
+        # A least-privilege role where the owner is needed (import and readmit keep times and
+        # links, which only the owner may: sql/016_trust_boundaries.sql).
+        log.error(  # noqa: TRY400 - the database's own words say it all
+            "the database refused: %s; this command needs the role that owns the log (the one "
+            "that ran `tracker migrate`), not the runtime role",
+            refused,
+        )
+        return FAILED
     return code
 
 

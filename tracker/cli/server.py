@@ -12,6 +12,7 @@ from tracker.cli.common import EXIT_CODES, OK, USAGE, database, database_url
 from tracker.config import Exposed, Settings
 from tracker.store.durability import UnsafeDurability
 from tracker.store.roles import set_up_runtime_role
+from tracker.store.trust import UntrustedSchema
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
@@ -82,7 +83,7 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
     try:
         host = settings.listen_address()
         return run(settings.with_overrides(host=host), database_url(settings))
-    except (Exposed, UnsafeDurability) as refused:
+    except (Exposed, UnsafeDurability, UntrustedSchema) as refused:
         print(f"tracker serve: {refused}", file=sys.stderr)
         return USAGE
 

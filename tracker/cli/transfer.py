@@ -26,6 +26,7 @@ from tracker.domain.delivery import NewEvent, Refusal, decode
 from tracker.store import events, feed, log
 from tracker.store.database import Database
 from tracker.store.errors import CONTENT
+from tracker.store.rows import ALL_TABLES
 
 BATCH = 1000
 
@@ -107,6 +108,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
                     batch = []
                     _progress(tally, started)
             await _append(db, batch, tally)
+            if tally.appended:
+                await _analyse(db)
 
     try:
         asyncio.run(work())
@@ -173,7 +176,10 @@ async def _append(db: Database, batch: list[_Line], tally: _Tally) -> None:
     try:
         async with db.transaction("import") as conn:
             positions = await log.record(
-                conn, [line.event for line in batch], [line.received_at for line in batch]
+                conn,
+                [line.event for line in batch],
+                [line.received_at for line in batch],
+                restoring=True,  # another log's times and links, kept as exported
             )
     except CONTENT as error:
         if len(batch) == 1:
@@ -189,6 +195,15 @@ async def _append(db: Database, batch: list[_Line], tally: _Tally) -> None:
     tally.appended += len(positions)
     tally.first = positions[0] if tally.first is None else tally.first
     tally.last = positions[-1]
+
+
+async def _analyse(db: Database) -> None:
+    """Statistics for what was just loaded. Without them (autovacuum off, or not yet round),
+    list pages took 440-500 ms instead of 5-7 ms after importing 4.8M events, one device
+    42 ms instead of 2 (issue 21)."""
+    tables = ", ".join(["events", *(table.name for table in ALL_TABLES)])
+    async with db.pool.acquire() as conn:
+        await conn.execute(f"ANALYZE {tables}", timeout=None)
 
 
 def _progress(tally: _Tally, started: float) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from tracker.cli.common import EXIT_CODES, FAILED, OK, USAGE, database_url
 from tracker.config import Settings
 from tracker.store import checkpoint as checkpoints
+from tracker.store import horizon
 from tracker.store.verify import NotVerifiable, Verdict, verify
 
 
@@ -59,7 +60,11 @@ def take_checkpoint(settings: Settings, _: argparse.Namespace) -> int:
         print("checkpoint: set TRACKER_CHECKPOINT_KEY to sign it", file=sys.stderr)
         return USAGE
     url = database_url(settings)
-    taken = asyncio.run(checkpoints.take(url, settings.checkpoint_key))
+    try:
+        taken = asyncio.run(checkpoints.take(url, settings.checkpoint_key))
+    except horizon.Behind as behind:
+        print(f"checkpoint: refused: {behind}", file=sys.stderr)
+        return FAILED
     sys.stdout.buffer.write(taken.to_json() + b"\n")
     print(
         f"checkpoint: {taken.events:,} events up to position {taken.position:,}",

@@ -28,9 +28,9 @@ from tracker.http.malformed import answer_malformed_requests_in_json
 from tracker.http.routes import OPERATIONS
 from tracker.http.sanity import refuse_nul
 from tracker.store.database import Database
-from tracker.store.durability import checked
 from tracker.store.feed import Announcer, Listener
 from tracker.store.group_commit import FLUSHERS, GroupCommit
+from tracker.store.preflight import preflight
 from tracker.store.startup import open_migrated
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def _database(settings: Settings, url: str) -> Callable[[web.Application], Async
     async def open_and_migrate(app: web.Application) -> AsyncIterator[None]:
         database = await open_migrated(url, settings)
         try:
-            await checked(database, allow_unsafe=settings.allow_unsafe_durability)
+            await preflight(database, settings)
         except BaseException:
             await database.close()
             raise
@@ -81,7 +81,11 @@ def _database(settings: Settings, url: str) -> Callable[[web.Application], Async
         # Appends on connections of their own, one per batch in flight, planned once: the
         # append and its projection's loads and writes find rows by key, whatever the values.
         appending = await Database.open(
-            url, timeout=settings.db_timeout, size=FLUSHERS, plan_once=True
+            url,
+            timeout=settings.db_timeout,
+            size=FLUSHERS,
+            plan_once=True,
+            durable=not settings.allow_unsafe_durability,
         )
         app[APPENDS] = GroupCommit(
             appending, on_commit=metrics.COMMIT_BATCH.observe, on_projected=announcer.poke

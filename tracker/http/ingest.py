@@ -55,7 +55,7 @@ async def _receive(request: web.Request) -> web.Response:
         kept = rejected.Rejection(status, refusal.code, refusal.message, refusal.details, raw)
         await _refuse(request, kept, received_at)
     try:
-        position = await request.app[APPENDS].append(event, received_at)
+        position = await request.app[APPENDS].append(event)
     except Unstorable as refused:
         # Valid to our models, refused by the database (a value past a column's limits): a
         # retry would fail the same way, so it is a refusal, kept like any other.

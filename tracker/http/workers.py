@@ -22,7 +22,7 @@ from types import FrameType
 from prometheus_client.multiprocess import mark_process_dead
 
 from tracker.config import Settings
-from tracker.store.durability import checked
+from tracker.store.preflight import preflight
 from tracker.store.startup import open_migrated
 
 log = logging.getLogger("tracker")
@@ -93,6 +93,6 @@ async def _migrate(settings: Settings, database_url: str) -> None:
     """Once, before any worker starts: migrate, and refuse an unsafe database (as `serve`)."""
     database = await open_migrated(database_url, settings)
     try:
-        await checked(database, allow_unsafe=settings.allow_unsafe_durability)
+        await preflight(database, settings)
     finally:
         await database.close()

@@ -118,7 +118,7 @@ async def _reading(url: str) -> AsyncIterator[tuple[asyncpg.Connection, int]]:
     """A read-only session, in one repeatable-read snapshot, and the log's horizon before it."""
     conn = await asyncpg.connect(url, server_settings={"default_transaction_read_only": "on"})
     try:
-        last = await horizon.read(conn)
+        last = await horizon.settled(conn)  # `horizon.Behind` if it does not cover the log
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await bodies.ready(conn)
             yield conn, last

@@ -28,10 +28,18 @@ class Database:
 
     @classmethod
     async def open(
-        cls, dsn: str, *, timeout: float, size: int, plan_once: bool = False
+        cls,
+        dsn: str,
+        *,
+        timeout: float,
+        size: int,
+        plan_once: bool = False,
+        durable: bool = True,
     ) -> Database:
         """`plan_once`: statements whose best plan does not depend on their values (the append
-        path's) keep PostgreSQL's generic plan instead of being planned at every run."""
+        path's) keep PostgreSQL's generic plan instead of being planned at every run.
+        `durable`: every connection commits durably, whatever its role's defaults say
+        (`_durable_commits`); False only where unsafe durability was allowed on purpose."""
         with unavailable_on_failure("connect"):
             pool = await asyncpg.create_pool(
                 dsn,
@@ -49,6 +57,7 @@ class Database:
                     "plan_cache_mode": "auto" if plan_once else "force_custom_plan",
                 },
                 reset=_keep_session,
+                init=_durable_commits if durable else None,
             )
         return cls(pool, timeout, dsn, asyncio.Semaphore(size))
 
@@ -93,3 +102,12 @@ async def _keep_session(_: asyncpg.Connection) -> None:
     Nothing here leaves session state behind: locks are transaction-scoped, settings are
     SET LOCAL, and LISTEN lives on the feed's own connection, outside the pool.
     """
+
+
+async def _durable_commits(conn: asyncpg.Connection) -> None:
+    """A 200 means committed to disk: checked at start (store/durability.py), and pinned here
+    on every connection opened later, because a role may change its own defaults at any time
+    (`ALTER ROLE CURRENT_USER SET synchronous_commit = off`) and every new session would take
+    them. A stronger setting (`remote_apply`, say) is kept."""
+    if await conn.fetchval("SELECT current_setting('synchronous_commit')") == "off":
+        await conn.execute("SET synchronous_commit = on")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from tracker.domain.delivery import NewEvent
 from tracker.store import bodies, chain, horizon
@@ -20,14 +20,23 @@ from tracker.store.database import Connection, Database, Record
 APPEND_LOCK = 0x7472_6B6C_6F67  # "trklog" (sql/011_chain_all_fields.sql names it too)
 TAKE_APPEND_LOCK = "SELECT pg_advisory_xact_lock($1)"  # exclusive: no append in flight
 
-# `tracker_append` takes the locks, draws the batch's positions, then inserts with each event's
-# hash chained to its stream's head over all its fields (tracker/store/chain.py), in one round
-# trip. Tests fail if positions could be drawn before the marker (test_log_store.py) or a
-# chain built on a stale head (test_hash_chain.py).
+# `tracker_append` takes the locks, draws the batch's positions, stamps the database's time,
+# then inserts with each event's hash chained to its stream's head over all its fields
+# (tracker/store/chain.py), in one round trip. Tests fail if positions could be drawn before
+# the marker (test_log_store.py) or a chain built on a stale head (test_hash_chain.py). The
+# runtime role chooses no time, lock or readmission link (sql/016_trust_boundaries.sql);
+# `tracker_append_kept`, the owner's alone, keeps the times and links of an import or a
+# readmission, checking each link against its refusal.
 APPEND = """
-SELECT tracker_append($1, $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bytea[],
-                      $7::smallint[], $8::timestamptz[], $9::timestamptz[], $10::bigint[])
-       AS position
+SELECT appended AS position, received_at
+FROM tracker_append($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[],
+                    $6::smallint[], $7::timestamptz[])
+"""
+APPEND_KEPT = """
+SELECT appended AS position, received_at
+FROM tracker_append_kept($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[],
+                         $6::smallint[], $7::timestamptz[], $8::timestamptz[], $9::bigint[],
+                         $10)
 """
 
 READ_AFTER = """
@@ -76,30 +85,48 @@ class LoggedEvent:
         )
 
 
-async def append(
-    conn: Connection, events: Sequence[NewEvent], received_at: datetime | Sequence[datetime]
-) -> list[int]:
-    """Append inside the caller's transaction; positions are returned in the order given.
+@dataclass(frozen=True, slots=True, order=True)
+class Appended:
+    position: int
+    received_at: datetime  # as stored: the database's clock, or the time kept
 
+
+async def append(
+    conn: Connection,
+    events: Sequence[NewEvent],
+    received_at: datetime | Sequence[datetime] | None = None,
+    *,
+    restoring: bool = False,
+) -> list[Appended]:
+    """Append inside the caller's transaction; the events' positions and receive times are
+    returned in the order given.
+
+    Without `received_at` (the server) the database stamps the time; with it (import, readmit,
+    tests) the time is kept, which only the owner of the log may do; each `readmitted_from`
+    must then name a refusal received at that time, unless `restoring` another log's export.
     The positions are drawn in one statement and assigned to the rows in the order given;
     others may draw between them (a batch's positions need not be consecutive).
     """
     await bodies.ready(conn)
     codecs, stored = zip(*(bodies.pack(e.raw) for e in events), strict=True) if events else ((), ())
-    rows = await conn.fetch(
-        APPEND,
-        APPEND_LOCK,
+    columns = (
         [e.stream_type for e in events],
         [e.stream_id for e in events],
         [e.event_type for e in events],
         [e.raw for e in events],
         list(stored),
         list(codecs),
-        received_times(received_at, len(events)),
-        [e.occurred_at for e in events],
-        [e.readmitted_from for e in events],
     )
-    return sorted(row["position"] for row in rows)
+    occurred = [e.occurred_at for e in events]
+    if received_at is None and not any(e.readmitted_from is not None for e in events):
+        rows = await conn.fetch(APPEND, *columns, occurred)
+    else:
+        times = received_times(
+            datetime.now(UTC) if received_at is None else received_at, len(events)
+        )
+        readmitted = [e.readmitted_from for e in events]
+        rows = await conn.fetch(APPEND_KEPT, *columns, times, occurred, readmitted, restoring)
+    return sorted(Appended(row["position"], row["received_at"]) for row in rows)
 
 
 # What a bulk loader COPYs into `events`, in position order; it draws the positions itself.

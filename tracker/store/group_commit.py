@@ -21,7 +21,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from tracker.domain.delivery import NewEvent
 from tracker.store import log
@@ -40,7 +39,6 @@ FLUSHERS = 2  # batches in flight per process: more buys nothing on two cores (b
 @dataclass(slots=True)
 class _Waiting:
     event: NewEvent
-    received_at: datetime
     answer: asyncio.Future[int]
 
 
@@ -55,9 +53,10 @@ class GroupCommit:
     _running: set[asyncio.Task[None]] = field(default_factory=set)
     _closed: bool = False
 
-    async def append(self, event: NewEvent, received_at: datetime) -> int:
-        """Append `event`; return its log position once it has committed."""
-        waiting = _Waiting(event, received_at, asyncio.get_running_loop().create_future())
+    async def append(self, event: NewEvent) -> int:
+        """Append `event`; return its log position once it has committed. Its receive time is
+        the database's, stamped by the append (sql/016_trust_boundaries.sql)."""
+        waiting = _Waiting(event, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         if len(self._running) < self.flushers:
             self._running.add(asyncio.create_task(self._flush()))
@@ -98,9 +97,7 @@ class GroupCommit:
     async def _commit(self, batch: list[_Waiting]) -> None:
         try:
             async with self.database.transaction("append") as conn:
-                positions = await log.record(
-                    conn, [w.event for w in batch], [w.received_at for w in batch]
-                )
+                positions = await log.record(conn, [w.event for w in batch])
         except Unavailable as error:
             for waiting in batch:
                 _fail(waiting, Unavailable(str(error)))

@@ -34,9 +34,27 @@ lock before drawing and hold it to commit, so a stream's events commit in positi
 
 from __future__ import annotations
 
+import asyncio
+import time
+from dataclasses import dataclass
+
 from tracker.store.database import Connection, Database
 
 HORIZON = "SELECT tracker_horizon()"
+COMMITTED = "SELECT coalesce(max(position), 0) FROM events"
+# The appends in flight that hold the horizon back, oldest first, as an operator would look
+# for them (only markers of roles that may append count: sql/016_trust_boundaries.sql).
+HOLDERS = """
+SELECT l.pid, a.usename, a.state, coalesce(a.xact_start, a.backend_start) AS since,
+       ((l.classid::bigint & 65535) << 32) | l.objid::bigint AS marker
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+  AND l.classid::bigint >> 16 = 29300
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND has_function_privilege(a.usesysid, 'tracker_append(text[], text[], text[], bytea[],
+      bytea[], smallint[], timestamptz[])'::regprocedure, 'EXECUTE')
+ORDER BY marker
+"""
 MARKER = 0x7274  # the top 16 bits of an in-flight marker's key (sql/013_parallel_append.sql)
 
 
@@ -48,3 +66,38 @@ async def read(db: Database | Connection) -> int:
         else db.fetchrow(HORIZON)
     )
     return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Behind(Exception):  # noqa: N818 - reads as "the horizon is behind"
+    """Events above the horizon were committed and it did not catch up: an append of the
+    tracker's own roles has been in flight all that time."""
+
+    horizon: int
+    committed: int
+    holders: tuple[str, ...]
+
+    def __str__(self) -> str:
+        held = "; ".join(self.holders) or "an append that has just ended"
+        return (
+            f"the log is committed up to position {self.committed:,} but can be read without "
+            f"gaps only up to {self.horizon:,}: appends in flight hold it back ({held})"
+        )
+
+
+async def settled(conn: Connection, wait: float = 5.0) -> int:
+    """The horizon once it covers every event committed when this was called, waiting up to
+    `wait` seconds for appends in flight to end; `Behind` if it does not (a statement covering
+    less than the log holds must never be signed in silence)."""
+    committed = int(await conn.fetchval(COMMITTED))
+    deadline = time.monotonic() + wait
+    while (last := await read(conn)) < committed:
+        if time.monotonic() > deadline:
+            holders = tuple(
+                f"pid {row['pid']} ({row['usename']}, {row['state']}, since "
+                f"{row['since']:%Y-%m-%d %H:%M:%S%z}, marker {row['marker']:,})"
+                for row in await conn.fetch(HOLDERS)
+            )
+            raise Behind(last, committed, holders)
+        await asyncio.sleep(0.05)
+    return last

@@ -13,24 +13,28 @@ from tracker.store.database import Connection
 
 
 async def record(
-    conn: Connection, new: Sequence[NewEvent], received_at: datetime | Sequence[datetime]
+    conn: Connection,
+    new: Sequence[NewEvent],
+    received_at: datetime | Sequence[datetime] | None = None,
+    *,
+    restoring: bool = False,
 ) -> list[int]:
-    """Append `new` and apply the recognised ones to the projections; return their positions.
+    """Append `new` (received now, or at `received_at`: see `events.append`), apply the
+    recognised ones to the projections, and return their positions.
 
     `events.append` holds its streams' locks until commit, so the projections see every
     stream's events in position order, across all processes (DESIGN.md invariant 3). Once the
     transaction has committed, the caller wakes the followers (`feed.announce`) if
     `projected(new)`.
     """
-    positions = await events.append(conn, new, received_at)
-    times = events.received_times(received_at, len(new))
+    appended = await events.append(conn, new, received_at, restoring=restoring)
     recorded: list[Recorded[Notification]] = [
-        Recorded(position, when, event.notification)
-        for position, when, event in zip(positions, times, new, strict=True)
+        Recorded(at.position, at.received_at, event.notification)
+        for at, event in zip(appended, new, strict=True)
         if event.notification is not None
     ]
     await projections.apply(conn, recorded)
-    return positions
+    return [at.position for at in appended]
 
 
 def projected(new: Sequence[NewEvent]) -> bool:

@@ -27,7 +27,10 @@ async def open_migrated(url: str, settings: Settings) -> Database:
         database = None
         try:
             database = await Database.open(
-                url, timeout=settings.db_timeout, size=settings.pool_size
+                url,
+                timeout=settings.db_timeout,
+                size=settings.pool_size,
+                durable=not settings.allow_unsafe_durability,
             )
             with unavailable_on_failure("migrate"):
                 async with database.pool.acquire() as conn:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import asyncpg
+
 from tracker.store.database import Connection, Database
 from tracker.store.errors import unavailable_on_failure
 
@@ -58,9 +60,14 @@ async def durability(conn: Connection) -> Durability:
 async def checked(db: Database, *, allow_unsafe: bool) -> Durability:
     """The server's settings, logged; `UnsafeDurability` if they would lose acknowledged commits
     and that was not allowed on purpose."""
+    # On a connection of its own: the pool's pin durable commits (store/database.py), and what
+    # is checked here is what the database and the role would give a session left alone.
     with unavailable_on_failure("check durability"):
-        async with db.pool.acquire() as conn:
+        conn = await asyncpg.connect(db.url, timeout=db.timeout)
+        try:
             found = await durability(conn)
+        finally:
+            await conn.close()
     unsafe = found.unsafe()
     if unsafe and not allow_unsafe:
         raise UnsafeDurability(

@@ -26,10 +26,10 @@ from tracker.domain.notifications import (
     BatchTaskUpdated,
     FwUpgradeResult,
     FwUpgradeStateChanged,
-    PlatformTime,
     SwUpgradeResult,
     SwUpgradeStateChanged,
 )
+from tracker.domain.platform_time import PlatformTime
 
 SW_STATE = "oceanconnect-swUpgradeStateChangeNotify"
 SW_RESULT = "oceanconnect-swUpgradeResultNotify"

@@ -12,7 +12,7 @@ from typing import Any
 from tracker import documents as doc
 from tracker.cli.common import EXIT_CODES, OK
 from tracker.cli.read import STATE_NAMES, not_found, print_json, run_with
-from tracker.cli.table import render, shown, when
+from tracker.cli.table import ident, render, when
 from tracker.config import Settings
 from tracker.store import rollups
 from tracker.store.database import Database
@@ -65,8 +65,8 @@ def _operation(settings: Settings, args: argparse.Namespace) -> int:
         if args.json:
             return print_json(document.model_dump(mode="json"))
         print(
-            f"operation {shown(document.operation_id)} ({document.track}, app "
-            f"{shown(document.app_id)}): {document.devices} devices, first seen "
+            f"operation {ident(document.operation_id)} ({document.track}, app "
+            f"{ident(document.app_id)}): {document.devices} devices, first seen "
             f"{when(document.first_seen_at)}, last active {when(document.last_activity_at)}"
         )
         print(render(["STATE", "DEVICES"], list(document.states.items())))
@@ -101,13 +101,21 @@ def _members(settings: Settings, args: argparse.Namespace) -> int:
         if args.json:
             return print_json([d.model_dump(mode="json") for d in documents])
         rows = [
-            (d.device_id, d.track, d.state, d.result, d.error_code, d.target_version, d.updated_at)
+            (
+                ident(d.device_id),
+                d.track,
+                d.state,
+                d.result,
+                d.error_code,
+                d.target_version,
+                d.updated_at,
+            )
             for d in documents
         ]
         headers = ["DEVICE", "TRACK", "STATE", "RESULT", "ERROR", "TARGET", "UPDATED"]
         print(render(headers, rows))
         more = " (there are more: raise --limit)" if last is not None else ""
-        print(f"{len(rows)} devices in operation {args.operation_id}{more}", file=sys.stderr)
+        print(f"{len(rows)} devices in operation {ident(args.operation_id)}{more}", file=sys.stderr)
         return OK
 
     return run_with(settings, work)
@@ -123,9 +131,9 @@ def _operations(settings: Settings, args: argparse.Namespace) -> int:
             return print_json([d.model_dump(mode="json") for d in documents])
         rows = [
             (
-                d.operation_id,
+                ident(d.operation_id),
                 d.track,
-                d.app_id,
+                ident(d.app_id),
                 d.devices,
                 " ".join(f"{s} {n}" for s, n in d.states.items()),
                 d.results["SUCCESS"],

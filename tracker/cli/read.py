@@ -12,7 +12,7 @@ from typing import Any
 
 from tracker import documents as doc
 from tracker.cli.common import EXIT_CODES, NOT_FOUND, OK, database, duration
-from tracker.cli.table import render, shown, when
+from tracker.cli.table import ident, render, when
 from tracker.config import Settings
 from tracker.domain.device import DeviceTransition
 from tracker.domain.notifications import Track
@@ -97,7 +97,7 @@ def _device(settings: Settings, args: argparse.Namespace) -> int:
                 )
             return print_json(document.model_dump(mode="json"))
         print(
-            f"device {shown(document.device_id)}  app {shown(document.app_id)}  "
+            f"device {ident(document.device_id)}  app {ident(document.app_id)}  "
             f"last position {document.last_position}  updated {when(document.updated_at)}"
         )
         rows = [
@@ -128,7 +128,7 @@ def _device(settings: Settings, args: argparse.Namespace) -> int:
                             t.from_state,
                             t.to_state,
                             t.valid,
-                            t.operation_id,
+                            ident(t.operation_id),
                             t.received_at,
                             _note(t),
                         )
@@ -164,7 +164,8 @@ def _track_row(name: str, track: doc.TrackDocument | None) -> tuple[object, ...]
     if track is None:
         return (name, None, None, None, None, None)
     outcome = None if track.last_result is None else _outcome(track.last_result)
-    return (name, track.state, track.state_since, track.operation_id, track.version, outcome)
+    operation = ident(track.operation_id)
+    return (name, track.state, track.state_since, operation, track.version, outcome)
 
 
 def _task(settings: Settings, args: argparse.Namespace) -> int:
@@ -184,7 +185,7 @@ def _task(settings: Settings, args: argparse.Namespace) -> int:
                 return print_json({"task": document.model_dump(mode="json"), "transitions": items})
             return print_json(document.model_dump(mode="json"))
         print(
-            f"task {shown(document.task_id)}  app {shown(document.app_id)}  "
+            f"task {ident(document.task_id)}  app {ident(document.app_id)}  "
             f"type {document.task_type}"
         )
         print(
@@ -243,11 +244,11 @@ def _devices(settings: Settings, args: argparse.Namespace) -> int:
                 result = t.last_result.result if t.last_result else None
                 rows.append(
                     (
-                        d.device_id,
-                        d.app_id,
+                        ident(d.device_id),
+                        ident(d.app_id),
                         t.state,
                         t.state_since,
-                        t.operation_id,
+                        ident(t.operation_id),
                         t.version,
                         result,
                     )

@@ -20,6 +20,26 @@ def shown(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
+def ident(text: str) -> str:
+    """An id for people: as sent (control characters escaped, as `shown` does) and, when it
+    is not ASCII, its escaped form beside it. `café [caf\\u00e9]` and `café [cafe\\u0301]`
+    are two ids that look alike: they are compared exactly as sent, never normalised, and
+    this is how a reader tells them apart."""
+    if text.isascii():
+        return shown(text)
+    return f"{shown(text)} [{escaped(text)}]"
+
+
+def escaped(text: str) -> str:
+    """Every character outside printable ASCII (and the backslash) as a \\u or \\U escape."""
+    return "".join(c if " " <= c <= "~" and c != "\\" else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    point = ord(c)
+    return f"\\u{point:04x}" if point <= 0xFFFF else f"\\U{point:08x}"
+
+
 def cell(value: object) -> str:
     if value is None:
         return EMPTY

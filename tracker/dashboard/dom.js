@@ -79,6 +79,36 @@ export function cell(content, numeric = false) {
   return h("td", { class: numeric ? "num" : null }, content);
 }
 
+// An id as the platform sent it and, when it is not plain printable ASCII, a marker naming its
+// unusual code points: "café" spelled with U+00E9 and "café" spelled e + U+0301 look alike but
+// are two ids (they are compared exactly as sent), and the marker tells them apart. Its title
+// holds the whole id escaped and every code point.
+const PLAIN = /^[\x20-\x7e]*$/;
+const MARKED = 3; // unusual code points named on the marker itself; the title has them all
+
+export function ident(text) {
+  if (typeof text !== "string" || PLAIN.test(text)) return text;
+  const chars = Array.from(text);
+  const points = chars.map(codePoint);
+  const unusual = [...new Set(chars.filter((c) => !PLAIN.test(c)).map(codePoint))];
+  const named = unusual.slice(0, MARKED).join(" ") + (unusual.length > MARKED ? " …" : "");
+  const escaped = chars.map((c) => (PLAIN.test(c) && c !== "\\" ? c : escapeCodePoint(c))).join("");
+  return [text, h("abbr", {
+    class: "lookalike",
+    title: `not plain ASCII: ${escaped} = ${points.join(" ")}`,
+    "data-code-points": points.join(" "),
+  }, named)];
+}
+
+function codePoint(c) {
+  return "U+" + c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+}
+
+function escapeCodePoint(c) {
+  const hex = c.codePointAt(0).toString(16).padStart(4, "0");
+  return hex.length > 4 ? `\\u{${hex}}` : `\\u${hex}`;
+}
+
 export function link(href, text) {
   return h("a", { href }, text);
 }

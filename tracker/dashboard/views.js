@@ -3,7 +3,7 @@
 
 import { get, text } from "./api.js";
 import {
-  activityChart, ago, cell, count, duration, h, legend, link, path, percent, query, stateBar, table, time,
+  activityChart, ago, cell, count, duration, h, ident, legend, link, path, percent, query, stateBar, table, time,
 } from "./dom.js";
 
 const STUCK_DEFAULT_MINUTES = 60;
@@ -64,9 +64,9 @@ export function overview(main, params) {
     const rows = page.items.map((op) => {
       const r = results(op);
       return h("tr", { "data-operation": op.operation_id, "data-track": op.track },
-        cell(link(operationHref(op), op.operation_id)),
+        cell(link(operationHref(op), ident(op.operation_id))),
         cell(op.track),
-        cell(op.app_id),
+        cell(ident(op.app_id)),
         cell(count(op.devices), true),
         cell(stateBar(op.states, op.devices)),
         cell(count(r.success), true),
@@ -85,7 +85,7 @@ export function overview(main, params) {
       h("nav", { class: "pager", "aria-label": "Rollout pages" }, more));
     tasksBody.replaceChildren(table("Batch tasks", ["Task", "Type", "Status", "Since"],
       taskPage.items.map((t) => h("tr", { "data-task": t.task_id },
-        cell(t.task_id), cell(t.task_type), cell(h("span", { class: `status ${t.status}` }, t.status)),
+        cell(ident(t.task_id)), cell(t.task_type), cell(h("span", { class: `status ${t.status}` }, t.status)),
         cell(time(t.event_time)))),
       "No batch task yet."));
   };
@@ -95,7 +95,7 @@ export function overview(main, params) {
 export function operation(main, params, operationId) {
   const minutes = stuckMinutes(params);
   const track = params.get("track");
-  const heading = h("h1", {}, "Rollout ", h("code", {}, operationId));
+  const heading = h("h1", {}, "Rollout ", h("code", {}, ident(operationId)));
   const facts = h("dl", { class: "facts" });
   const [states, statesBody] = section("States and results", "states", legend());
   const [failures, failuresBody] = section("Failures by error", "failures");
@@ -112,7 +112,7 @@ export function operation(main, params, operationId) {
     const r = results(op);
     facts.replaceChildren(
       h("dt", {}, "Track"), h("dd", {}, op.track),
-      h("dt", {}, "App"), h("dd", {}, op.app_id),
+      h("dt", {}, "App"), h("dd", {}, ident(op.app_id)),
       h("dt", {}, "Devices"), h("dd", { "data-devices": op.devices }, count(op.devices)),
       h("dt", {}, "First seen"), h("dd", {}, time(op.first_seen_at)),
       h("dt", {}, "Last active"), h("dd", {}, ago(op.last_activity_at)));
@@ -147,13 +147,13 @@ export function operation(main, params, operationId) {
       table("Invalid moves, oldest first", ["#", "Received", "Device", "Move"],
         moves.items.map((m) => h("tr", { "data-position": m.position, "data-device": m.device_id },
           cell(String(m.position), true), cell(time(m.received_at)),
-          cell(link(deviceHref(m.device_id), m.device_id)), cell(`${m.from_state ?? "–"} → ${m.to_state}`))),
+          cell(link(deviceHref(m.device_id), ident(m.device_id))), cell(`${m.from_state ?? "–"} → ${m.to_state}`))),
         "None: every report followed the machine."));
     stuckBody.replaceChildren(table("Stuck devices, longest first", ["Device", "State", "Stuck for#", "Since"],
       stuckPage.items.map((d) => {
         const t = d[op.track];
         return h("tr", { "data-device": d.device_id },
-          cell(link(deviceHref(d.device_id), d.device_id)), cell(t.state),
+          cell(link(deviceHref(d.device_id), ident(d.device_id))), cell(t.state),
           cell(duration((Date.now() - new Date(t.state_since).getTime()) / 1000), true),
           cell(time(t.state_since)));
       }), "No device is stuck."));
@@ -166,7 +166,7 @@ function errorGroup(op, error, open) {
   const key = `${error.error_code}\u0000${error.result_desc}`;
   const list = h("div", { class: "members" });
   const draw = (ids, more) => list.replaceChildren(...[h("ul", { class: "devices" },
-    ids.map((id) => h("li", { "data-device": id }, link(deviceHref(id), id)))),
+    ids.map((id) => h("li", { "data-device": id }, link(deviceHref(id), ident(id))))),
   more ? h("p", { class: "muted" }, "First 200 shown.") : null].filter(Boolean));
   let loading = null; // one read at a time (the toggle of a group drawn open asks again)
   const load = () => {
@@ -208,7 +208,7 @@ function errorGroup(op, error, open) {
 export function device(main, params, deviceId) {
   const [tracks, tracksBody] = section("Tracks", "tracks");
   const [timeline, timelineBody] = section("Timeline", "timeline");
-  main.replaceChildren(h("p", {}, link("/", "← All rollouts")), h("h1", {}, "Device ", h("code", {}, deviceId)), tracks, timeline);
+  main.replaceChildren(h("p", {}, link("/", "← All rollouts")), h("h1", {}, "Device ", h("code", {}, ident(deviceId))), tracks, timeline);
   const shown = new Map(); // positions whose body a person opened
 
   return async () => {
@@ -237,7 +237,7 @@ function trackCard(name, track) {
       h("dt", {}, "State"), h("dd", { "data-field": "state" }, track.state ?? "–"),
       h("dt", {}, "Since"), h("dd", {}, time(track.state_since)),
       h("dt", {}, "Version"), h("dd", {}, track.version ?? "–"),
-      h("dt", {}, "Operation"), h("dd", {}, link(path("operations", track.operation_id) + query({ track: name }), track.operation_id)),
+      h("dt", {}, "Operation"), h("dd", {}, link(path("operations", track.operation_id) + query({ track: name }), ident(track.operation_id))),
       h("dt", {}, "Last result"), h("dd", { "data-field": "result" }, result
         ? [h("span", { class: `result ${result.result}` }, result.result), result.error_code ? [" ", h("code", {}, result.error_code)] : null]
         : "–")));
@@ -283,7 +283,7 @@ function timelineRows(t, shown) {
   return [
     h("tr", { "data-position": t.position, class: t.valid ? null : "invalid", "data-valid": String(t.valid) },
       cell(String(t.position), true), cell(time(t.received_at)), cell(t.track), cell(what),
-      cell(link(path("operations", t.operation_id) + query({ track: t.track }), t.operation_id)),
+      cell(link(path("operations", t.operation_id) + query({ track: t.track }), ident(t.operation_id))),
       cell(notes), cell(toggle)),
     body,
   ];

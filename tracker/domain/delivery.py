@@ -55,6 +55,7 @@ def decode(raw: bytes) -> NewEvent:
         return NewEvent("device", device.deviceId, notify_type, raw, None, device)
     if document.get("resource") == "batchtask" and document.get("event") == "update":
         task = _validate(BatchTaskUpdated, document)
+        _refuse_inadmissible_times(task)
         task_id, occurred_at = task.notify_data.body.task_id, task.occurred_at()
         # A batch task of another type (creating devices, sending commands...) is logged in
         # its task's stream, and not projected: only upgrades have a machine here.
@@ -137,6 +138,19 @@ def _schema_refusal(error: ValidationError) -> Refusal:
     ]
     summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
     return Refusal("invalid", "schema_violation", summary, details)
+
+
+def _refuse_inadmissible_times(task: BatchTaskUpdated) -> None:
+    """A 422 naming each time field that would not be stored exactly (domain/instants.py)."""
+    found = task.inadmissible_times()
+    if not found:
+        return
+    details = [
+        {"field": name, "problem": problem, "type": "time_out_of_range"}
+        for name, problem in found.items()
+    ]
+    summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
+    raise Refusal("invalid", "schema_violation", summary, details)
 
 
 def _label(document: dict[str, Any]) -> str:

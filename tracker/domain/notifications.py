@@ -15,9 +15,8 @@ Unknown extra fields are ignored here (the raw body keeps them anyway).
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Annotated, ClassVar, Literal, NamedTuple
+from datetime import datetime
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,13 +28,16 @@ from pydantic import (
     field_validator,
 )
 
+from tracker.domain.platform_time import PlatformTime, admissible, parse_platform_time
+
 # PostgreSQL text cannot hold U+0000: identifiers and texts that reach the projections refuse it.
 NO_NUL = r"^[^\x00]*$"
 MAX_TEXT = 4096
 # Codes and versions are keys of the rollups' indexes (operation_errors, operation_versions),
 # whose entries PostgreSQL bounds at 2,704 bytes: at most this many characters of them are kept.
 MAX_CODE = 128
-Id = Annotated[str, Field(min_length=1, max_length=256, pattern=NO_NUL)]
+MAX_ID = 256
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=NO_NUL)]
 Track = Literal["software", "firmware"]  # which upgrade state machine a notification drives
 UpgradeState = Literal["downloading", "downloaded", "updating", "idle"]
 Result = Literal["SUCCESS", "FAIL"]
@@ -170,16 +172,6 @@ class BatchTaskNotifyData(_Strict):
     body: BatchTaskUpdate
 
 
-class PlatformTime(NamedTuple):
-    """A time the platform wrote, and whether it was written to the millisecond (or finer)."""
-
-    at: datetime
-    precise: bool
-
-    def truncated(self) -> datetime:
-        return self.at.replace(microsecond=0)
-
-
 class BatchTaskUpdated(_Strict):
     """IoTDA's batch task status change (resource "batchtask", event "update")."""
 
@@ -204,9 +196,21 @@ class BatchTaskUpdated(_Strict):
         # The status is ordered by the platform's time: one of the two must say it.
         if value is not None:
             parse_platform_time(value)
-        elif info.data.get("event_time_ms") is None:
+        elif "event_time_ms" in info.data and info.data["event_time_ms"] is None:
+            # (Absent from `info.data` when it was refused itself: that is the one error.)
             raise ValueError("event_time or event_time_ms is required (the platform's time)")
         return value
+
+    def inadmissible_times(self) -> dict[str, str]:
+        """The time fields a new delivery may not carry, and why (platform_time.admissible).
+
+        The validators above read any time that converts to UTC, as replay must for events an
+        older version logged; admitting a delivery asks this too (delivery.decode)."""
+        found: dict[str, str] = {}
+        for name, value in (("event_time_ms", self.event_time_ms), ("event_time", self.event_time)):
+            if value is not None and (why := admissible(value)) is not None:
+                found[name] = why
+        return found
 
     @property
     def is_upgrade(self) -> bool:
@@ -218,58 +222,6 @@ class BatchTaskUpdated(_Strict):
 
     def occurred_at(self) -> datetime:
         return self.occurred().at
-
-
-# The shapes the platform writes these times in, all UTC:
-# - yyyyMMdd'T'HHmmss'Z', e.g. 20151212T121212Z: `event_time` on every IoTDA push page
-#   (iot_06_v5_01204 batch task, 01201 device status, 01202 properties, 01205 messages...) and
-#   most time fields of the SDKs' models (huaweicloudsdkiotda/v5/model/task.py `create_time`,
-#   "yyyyMMdd'T'HHmmss'Z', 如20151212T121212Z");
-# - yyyy-MM-dd'T'HH:mm:ss.SSS'Z', e.g. 2015-12-12T12:12:12.000Z: `event_time_ms` on those pages,
-#   and the SDKs' other time fields (model/export_task.py `create_time`,
-#   "2020-08-12T12:12:12.333Z");
-# - the same without the fraction, 2026-11-27T01:02:03Z: not on the pages, but sent as
-#   `event_time_ms` in the wild (issue 11); a time to the second, see `PlatformTime.precise`.
-# Both fields are read in any of them (a fraction of 1 to 9 digits; a numeric offset instead of Z
-# is converted to UTC), so a sender that mixes them up loses nothing.
-_TIME = re.compile(
-    r"(\d{4})(-?)(\d{2})\2(\d{2})T(\d{2})(:?)(\d{2})\6(\d{2})"
-    r"(?:[.,](\d{1,9}))?(Z|z|[+-]\d{2}:?\d{2})"
-)
-TIME_SHAPES = (
-    "yyyyMMdd'T'HHmmss'Z' (20151212T121212Z) or yyyy-MM-dd'T'HH:mm:ss[.SSS]'Z' "
-    "(2015-12-12T12:12:12.000Z)"
-)
-
-
-def parse_platform_time(value: str) -> PlatformTime:
-    """One of the platform's time shapes (above) as an aware UTC datetime and its precision."""
-    match = _TIME.fullmatch(value)
-    if match is not None:
-        year, _, month, day, hour, _, minute, second, fraction, zone = match.groups()
-        try:
-            offset = UTC if zone in ("Z", "z") else _offset(zone)
-            moment = datetime(
-                int(year),
-                int(month),
-                int(day),
-                int(hour),
-                int(minute),
-                int(second),
-                int((fraction or "0")[:6].ljust(6, "0")),
-                tzinfo=offset,
-            )
-        except (ValueError, OverflowError):
-            pass
-        else:
-            return PlatformTime(moment.astimezone(UTC), fraction is not None)
-    raise ValueError(f"must be a UTC time formatted {TIME_SHAPES}")
-
-
-def _offset(zone: str) -> timezone:
-    digits = zone[1:].replace(":", "")
-    minutes = int(digits[:2]) * 60 + int(digits[2:])
-    return timezone((-1 if zone[0] == "-" else 1) * timedelta(minutes=minutes))
 
 
 Notification = DeviceNotification | BatchTaskUpdated

@@ -29,6 +29,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
+from tracker.domain.instants import as_utc
 from tracker.domain.notifications import BatchTaskUpdated, TaskStatus, TaskType
 from tracker.domain.recorded import Recorded
 
@@ -151,6 +152,7 @@ def evolve_task(
     """Fold one event into its task. Returns (new state or None if unchanged, transition)."""
     n = event.notification
     body, when, key = n.notify_data.body, n.occurred(), delivery_key(n)
+    task = None if task is None else in_utc(task)
     if task is not None and key in task.seen:
         return None, None
     mine = TaskEvent(body.status, body.status_desc, when.at, when.precise, n.request_id)
@@ -204,6 +206,26 @@ def evolve_task(
     )
     recorded = not transition.applied or before != body.status
     return changed, (transition if recorded else None)
+
+
+def in_utc(task: Task) -> Task:
+    """The task with every time aware. A row an older version wrote from a year-1 or a
+    year-9999 event holds -infinity or infinity, which the store reads back naive; compared
+    with an aware time, that raised TypeError on every later delivery (instants.py)."""
+    times = (
+        task.event_time,
+        task.updated_at,
+        task.first_run_at,
+        *(e.event_time for e in task.latest),
+    )
+    if all(t is None or t.tzinfo is not None for t in times):
+        return task
+    return task._replace(
+        event_time=as_utc(task.event_time),
+        updated_at=as_utc(task.updated_at),
+        first_run_at=None if task.first_run_at is None else as_utc(task.first_run_at),
+        latest=tuple(e._replace(event_time=as_utc(e.event_time)) for e in task.latest),
+    )
 
 
 def _order(event: TaskEvent) -> tuple[datetime, str, str, str]:

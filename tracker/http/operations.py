@@ -40,7 +40,7 @@ async def get_operation(request: web.Request) -> web.Response:
 async def list_operations(request: web.Request) -> web.Response:
     """Rollups, the most recently active first."""
     filters = present(track=one_of(request, "track", TRACKS), app_id=request.query.get("app_id"))
-    after = cursor_key(request, (datetime, str, str))
+    after = cursor_key(request, (datetime, str, TRACKS))
     found, last = await rollups.operations(request.app[DATABASE], filters, after, limit_of(request))
     if (stuck_for := seconds_of(request, "stuck_for")) is not None:
         found = await rollups.with_stuck(request.app[DATABASE], found, stuck_for)
@@ -59,7 +59,7 @@ async def list_members(request: web.Request) -> web.Response:
         error_code=request.query.get("error_code"),
     )
     database, limit = request.app[DATABASE], limit_of(request)
-    after = cursor_key(request, (str, str))
+    after = cursor_key(request, (str, TRACKS))
     found, last = await rollups.members(database, filters, after, limit)
     if not found and after is None and await rollups.operation(database, operation_id) is None:
         raise _unknown(operation_id, None)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from tracker.domain.instants import storable
+from tracker.domain.notifications import MAX_ID
 from tracker.http.errors import ApiError
 
 DEFAULT_LIMIT = 100
@@ -64,31 +66,50 @@ def cursor_after(request: web.Request) -> int | None:
     return after
 
 
-def cursor_key(request: web.Request, kinds: tuple[type, ...]) -> tuple[Any, ...] | None:
-    """The key a cursor resumes after, typed as `kinds` (str, int, datetime), or None when no
-    cursor was given. A cursor of another list's shape is refused like a forged one."""
+# What one value of a keyset cursor may be: `str` (an id, as notifications.py bounds ids),
+# `int` (a position), `datetime` (a stored time, in instants.py's range), or one of a few values.
+Kind = type | tuple[str, ...]
+
+
+def cursor_key(request: web.Request, kinds: tuple[Kind, ...]) -> tuple[Any, ...] | None:
+    """The key a cursor resumes after, typed as `kinds`, or None when no cursor was given.
+
+    A cursor is decoded from the client's text, so every value is checked against what the
+    listing's keyset holds before it reaches a query: a time outside the range the store keeps
+    would overflow in the driver (a 500), an id no notification could carry matches nothing.
+    A cursor of another list's shape is refused like a forged one."""
     after = _cursor_key(request)
     if after is None:
         return None
-    values = after if isinstance(after, list) else [after]
+    # As `key_cursor` writes them: one value bare, several as a list of exactly that many.
+    values = after if len(kinds) > 1 and isinstance(after, list) else [after]
     if len(values) != len(kinds):
         raise _bad("cursor", _FOREIGN_CURSOR)
     return tuple(_typed(value, kind) for value, kind in zip(values, kinds, strict=True))
 
 
-def _typed(value: object, kind: type) -> object:
-    if kind is str and isinstance(value, str) and "\x00" not in value:  # no id holds U+0000
-        return value
-    if kind is int and type(value) is int and 0 <= value <= MAX_BIGINT:
-        return value
-    if kind is datetime and isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            moment = None
-        if moment is not None and moment.tzinfo is not None:
-            return moment
+def _typed(value: object, kind: Kind) -> object:
+    if isinstance(kind, tuple):
+        if isinstance(value, str) and value in kind:
+            return value
+    elif kind is str:
+        if isinstance(value, str) and 1 <= len(value) <= MAX_ID and "\x00" not in value:
+            return value
+    elif kind is int:
+        if type(value) is int and 0 <= value <= MAX_BIGINT:
+            return value
+    elif kind is datetime and isinstance(value, str) and (moment := _moment(value)) is not None:
+        return moment
     raise _bad("cursor", _FOREIGN_CURSOR)
+
+
+def _moment(text: str) -> datetime | None:
+    """An RFC 3339 time with a zone, within the range the store keeps, as UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if storable(moment) else None
 
 
 def key_cursor(key: tuple[Any, ...] | None) -> str | None:
@@ -103,14 +124,19 @@ _FOREIGN_CURSOR = "cursor is not one this server issued; use next_cursor as give
 
 
 def _cursor_key(request: web.Request) -> object:
+    """What a given cursor resumes after (None: no cursor was given; `{"after": null}` is not
+    one this server issues, and would otherwise read as the first page)."""
     raw = request.query.get("cursor")
     if raw is None:
         return None
     try:
         decoded = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        return decoded["after"]
+        after = decoded["after"]
     except (binascii.Error, ValueError, TypeError, KeyError):
         raise _bad("cursor", _FOREIGN_CURSOR) from None
+    if after is None:
+        raise _bad("cursor", _FOREIGN_CURSOR)
+    return after
 
 
 def next_cursor(keys: list[int] | list[str], limit: int) -> str | None:

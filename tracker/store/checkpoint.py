@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, replace
@@ -31,6 +32,11 @@ NOT_GENUINE = (
     "the checkpoint's signature does not match: it was altered, or signed with another "
     "TRACKER_CHECKPOINT_KEY"
 )
+MALFORMED = (
+    "the checkpoint's signature is malformed (not 64 hex digits, as `tracker checkpoint` "
+    "writes it): it was altered"
+)
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 PREFIX = """
 SELECT position, stream_type, stream_id, event_type, received_at, occurred_at, readmitted_from,
        raw, codec
@@ -54,7 +60,14 @@ class Checkpoint:
     def signed(self, key: str) -> Checkpoint:
         return replace(self, signature=_sign(key, self.statement()))
 
+    def well_formed(self) -> bool:
+        """A signature as `signed` writes it. The file is the reader's: anything else (a
+        number, null, non-ASCII text) made compare_digest raise TypeError, a traceback."""
+        return isinstance(self.signature, str) and _SIGNATURE.fullmatch(self.signature) is not None
+
     def genuine(self, key: str) -> bool:
+        if not self.well_formed():
+            return False
         return hmac.compare_digest(self.signature, _sign(key, self.statement()))
 
     def to_json(self) -> bytes:
@@ -91,6 +104,8 @@ async def take(url: str, key: str) -> Checkpoint:
 
 async def differences(url: str, key: str, checkpoint: Checkpoint) -> list[str]:
     """Why the log no longer extends `checkpoint` (empty: it does)."""
+    if not checkpoint.well_formed():
+        return [MALFORMED]
     if not checkpoint.genuine(key):
         return [NOT_GENUINE]
     async with _reading(url) as (conn, _):

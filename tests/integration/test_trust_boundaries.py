@@ -209,9 +209,9 @@ async def test_the_owner_readmits_only_from_a_refusal_received_then(
     for when, link in ((then, refusal + 1), (then + timedelta(seconds=1), refusal)):
         with pytest.raises(asyncpg.DataError, match="which was not refused at"):
             await owner.execute(kept, *columns(), [when], [link])
-    for when in (datetime.max.replace(tzinfo=UTC), None):
+    for endless in (datetime.max.replace(tzinfo=UTC), None):
         with pytest.raises(asyncpg.DataError, match="no finite receive time"):
-            await owner.execute(kept, *columns(), [when], [None])
+            await owner.execute(kept, *columns(), [endless], [None])
     row = await owner.fetchrow(kept, *columns(), [then], [refusal])
     assert row is not None
     assert row["received_at"] == then

@@ -2,13 +2,11 @@
 a path) answered with our JSON error, like every other error, in one log line.
 
 aiohttp answers those below the application, in its protocol handler, with a text/plain body and
-a traceback in the log. Its server builds one handler per connection: ours is the same handler
-with its `handle_error` answering our document instead.
+a traceback in the log. Its server builds one handler per connection: ours (protocol.py) is the
+same handler with this `handle_error`, answering our document instead.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -17,7 +15,7 @@ from aiohttp.web_request import BaseRequest
 from tracker.http.errors import ApiError, error_response
 
 
-class _JsonErrors(RequestHandler):
+class JsonErrors(RequestHandler):
     def handle_error(
         self,
         request: BaseRequest,
@@ -37,23 +35,6 @@ class _JsonErrors(RequestHandler):
         response = error_response(error)
         response.force_close()
         return response
-
-
-class _JsonErrorServer(web.Server):
-    def __call__(self) -> RequestHandler:
-        return _JsonErrors(self, loop=self._loop, **self._kwargs)
-
-
-def answer_malformed_requests_in_json(app: web.Application) -> None:
-    """Make the servers that run `app` (run_app's, a test server's) use `_JsonErrors`."""
-    make_server = app._make_handler  # noqa: SLF001 - the one hook aiohttp has for this
-
-    def make(**kwargs: Any) -> web.Server:  # noqa: ANN401 - aiohttp's own keyword arguments
-        server = make_server(**kwargs)
-        server.__class__ = _JsonErrorServer  # the same server, handing out our handler
-        return server
-
-    app._make_handler = make  # type: ignore[method-assign] # noqa: SLF001
 
 
 def _first_line(text: str) -> str:

@@ -3,7 +3,9 @@ a path) answered with our JSON error, like every other error, in one log line.
 
 aiohttp answers those below the application, in its protocol handler, with a text/plain body and
 a traceback in the log. Its server builds one handler per connection: ours (protocol.py) is the
-same handler with this `handle_error`, answering our document instead.
+same handler with this `handle_error`, answering our document instead. aiohttp's reason quotes
+the bytes it choked on, which may hold a token: only a short, masked, escaped snippet of it is
+repeated, to the log and to the client.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from tracker.http.errors import ApiError, error_response
+from tracker.logs import capped, mask, printable
+
+SNIPPET = 160  # characters of aiohttp's reason, at most, repeated anywhere
 
 
 class JsonErrors(RequestHandler):
@@ -25,7 +30,7 @@ class JsonErrors(RequestHandler):
     ) -> web.StreamResponse:
         if request.writer.output_size > 0:  # an answer is on its way: only closing is left
             return super().handle_error(request, status, exc, message)
-        what = _first_line(getattr(exc, "message", None) or message or str(exc or ""))
+        what = snippet(getattr(exc, "message", None) or message or str(exc or ""))
         if status >= 500:
             self.logger.error("could not answer a request from %s", request.remote, exc_info=exc)
             error = ApiError(status, "internal_error", "internal error; see server log")
@@ -37,10 +42,11 @@ class JsonErrors(RequestHandler):
         return response
 
 
-def _first_line(text: str) -> str:
-    """aiohttp's reason, e.g. "Invalid method encountered:" and on the next line the bytes."""
+def snippet(text: str) -> str:
+    """aiohttp's reason, e.g. "Invalid method encountered:" and on the next line the bytes: its
+    first line(s), tokens masked, unprintable characters escaped, at most SNIPPET long."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return "unreadable"
     said = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
-    return said[:200]
+    return capped(printable(mask(said)), SNIPPET)

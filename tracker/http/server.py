@@ -14,12 +14,15 @@ from tracker.config import Settings, is_loopback
 from tracker.http.access_log import RedactingAccessLogger
 from tracker.http.app import create_app
 from tracker.http.connections import connection_cap, raise_file_limit
+from tracker.http.malformed import snippet
+from tracker.logs import mask_secrets_in_logs
 from tracker.store.group_commit import FLUSHERS
 
 log = logging.getLogger("tracker")
 
 
 def run(settings: Settings, database_url: str) -> int:
+    mask_secrets_in_logs(settings)  # first: every line from here on, in every process
     tls = tls_context(settings)  # before anything starts: a bad certificate fails at once
     if settings.workers > 1:
         from tracker.http.workers import supervise  # noqa: PLC0415
@@ -69,7 +72,7 @@ class _MalformedRequestsAreNotErrors(logging.Filter):
         if not isinstance(error, HttpProcessingError):
             return True
         record.levelno, record.levelname = logging.INFO, "INFO"
-        record.msg, record.args = "malformed request refused: %s", (error,)
+        record.msg, record.args = "malformed request refused: %s", (snippet(str(error)),)
         record.exc_info, record.exc_text = None, None
         return logging.getLogger(record.name).isEnabledFor(logging.INFO)
 

@@ -53,11 +53,9 @@ class Outcome:
     closed_after: float
 
 
-async def send(
-    port: int, head: bytes, body: bytes = b"", *, more: float = 0.0, wait: float = 30
-) -> Outcome:
-    """Send `head` and `body` on a connection of its own and keep it open for `more` seconds
-    without sending anything else; the answer, when it came, and when the server closed."""
+async def send(port: int, head: bytes, body: bytes = b"", *, wait: float = 30) -> Outcome:
+    """Send `head` and `body` on a connection of its own, then nothing more: the answer, when
+    it came, and when the server closed the connection (waiting `wait` seconds at most)."""
     loop = asyncio.get_running_loop()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     started = loop.time()
@@ -81,7 +79,6 @@ async def send(
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
-        del more
 
 
 def post_head(path: str, length: int, *extra: str) -> bytes:

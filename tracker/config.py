@@ -33,6 +33,12 @@ class Settings:
     # A body must arrive whole within this many seconds of its headers (else 408; 0: no limit):
     # a client that dribbles it byte by byte must not hold a connection and a handler for ever.
     body_timeout: float = 10.0
+    # A connection must finish a request's headers within this many seconds of opening or of its
+    # previous answer, and an idle keep-alive connection is closed then: held sockets come back.
+    header_timeout: float = 15.0
+    # Open connections per process, at most; one more is answered 503 and closed at once. The
+    # process's open-file limit is raised to allow it (or the cap lowered below that limit).
+    max_connections: int = 1000
     pool_size: int = 10
     # Live feeds (GET /v1/stream) per process, at most; they read through their own pool of
     # `feed_pool_size` connections, so followers never take the connections ingestion needs.

@@ -578,9 +578,9 @@ async def test_a_body_dribbled_byte_by_byte_is_cut_off_while_others_are_served(l
 
 
 async def test_clients_that_never_finish_their_headers_starve_nobody(live: Live) -> None:
-    """aiohttp (3.14.5) ends such a connection keepalive_timeout after it opened (run_app's 75 s
-    by default; tracker/http/server.py sets none): too long to wait for here. What must hold
-    meanwhile is that nobody else waits for them."""
+    """Such a connection is ended TRACKER_HEADER_TIMEOUT after it opened (15 s by default;
+    tests/e2e/test_edge_attacks.py times it). What must hold meanwhile is that nobody else
+    waits for them."""
     connections = [
         await asyncio.open_connection("127.0.0.1", live.server.port) for _ in range(SLOW_CLIENTS)
     ]

@@ -197,9 +197,15 @@ async def test_a_sender_that_hangs_up_mid_body_harms_nothing(
     assert [r for r in caplog.records if r.levelname in {"ERROR", "CRITICAL"}] == []
 
 
-async def test_a_broken_content_encoding_is_a_400(client: TestClient[Any, Any]) -> None:
+async def test_a_broken_content_encoding_is_a_415_like_any_encoding(
+    client: TestClient[Any, Any],
+) -> None:
+    """Bodies are never inflated (http/protocol.py), so a broken one is refused as any
+    compressed body is, and kept as it came."""
     response = await client.post(
         "/v1/notifications", data=b"definitely not gzip", headers={"Content-Encoding": "gzip"}
     )
-    assert response.status == 400
-    assert (await response.json())["error"]["code"] == "incomplete_body"
+    assert response.status == 415
+    assert (await response.json())["error"]["code"] == "unsupported_encoding"
+    [kept] = (await (await client.get("/v1/rejected")).json())["items"]
+    assert base64.b64decode(kept["body_base64"]) == b"definitely not gzip"

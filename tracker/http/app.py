@@ -24,7 +24,7 @@ from tracker.http.keys import (
     STOPPING,
     STREAMS,
 )
-from tracker.http.malformed import answer_malformed_requests_in_json
+from tracker.http.protocol import close_unread_bodies, handler_args, serve_with_our_handler
 from tracker.http.routes import OPERATIONS
 from tracker.http.sanity import refuse_nul
 from tracker.store.database import Database
@@ -37,13 +37,17 @@ logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
-    app = web.Application(middlewares=[json_errors, require_tokens, refuse_nul])
+    app = web.Application(
+        middlewares=[close_unread_bodies, json_errors, require_tokens, refuse_nul],
+        client_max_size=settings.max_body_bytes,
+        handler_args=handler_args(settings),
+    )
     app[SETTINGS] = settings
     app[STOPPING] = asyncio.Event()
     app.cleanup_ctx.append(_database(settings, database_url))
     app.on_shutdown.append(_end_live_feeds)
     setup_routes(app)
-    answer_malformed_requests_in_json(app)
+    serve_with_our_handler(app)
     return app
 
 

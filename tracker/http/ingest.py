@@ -7,26 +7,22 @@ kept somewhere; if either cannot be stored, 503 and the platform retries.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 from typing import NoReturn
 
-import aiohttp
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
 
 from tracker import metrics
 from tracker.documents import AcceptedDocument
 from tracker.domain.delivery import Refusal, decode
+from tracker.http.body import CLOSE, content_encoding, read_body, too_large
 from tracker.http.errors import ApiError
 from tracker.http.keys import APPENDS, DATABASE, SETTINGS
 from tracker.http.metrics import observe_pool
 from tracker.http.responses import document
 from tracker.store import rejected
 from tracker.store.errors import Unavailable, Unstorable
-
-READ_CHUNK = 64 * 1024
 
 
 async def receive_notification(request: web.Request) -> web.Response:
@@ -75,45 +71,30 @@ async def _receive(request: web.Request) -> web.Response:
 
 
 async def _read_body(request: web.Request, limit: int, received_at: datetime) -> bytes:
-    """Read at most `limit` bytes; past it, keep the prefix in `rejected` and answer 413.
-
-    The whole body must arrive within TRACKER_BODY_TIMEOUT of the headers: aiohttp bounds no
-    body read by itself, so a sender dribbling a byte a second would hold its connection and
-    this handler for as long as it liked. Such a sender gets 408 and the connection is closed;
-    like a sender that hangs up, it leaves no delivery to keep.
-    """
-    seconds = request.app[SETTINGS].body_timeout
-    try:
-        async with asyncio.timeout(seconds if seconds > 0 else None):
-            body, complete = await _read_up_to(request, limit)
-    except TimeoutError:
-        raise ApiError(
-            408,
-            "body_timeout",
-            f"the body did not arrive within {seconds:g} s of the headers (TRACKER_BODY_TIMEOUT)",
-            headers={"Connection": "close"},
-        ) from None
-    except (
-        RequestPayloadError,
-        aiohttp.ClientError,
-        ConnectionError,
-        asyncio.IncompleteReadError,
-    ) as error:
-        # The sender hung up or sent a broken encoding: there is no delivery to keep.
-        raise ApiError(
-            400, "incomplete_body", f"the body could not be read in full: {error}"
-        ) from None
-    if not complete:
-        declared = request.content_length
-        size = f"{declared} bytes" if declared is not None else f"more than {limit} bytes"
-        message = f"the body is {size}; the limit is {limit} bytes (TRACKER_MAX_BODY_BYTES)"
+    """Read at most `limit` bytes within the body deadline (http/body.py); past the limit, or
+    compressed, keep what was read in `rejected` and refuse (413, 415)."""
+    encoding = content_encoding(request)
+    body = await read_body(request, limit)
+    if encoding is not None:
+        # Kept like any refusal: only a holder of the ingest token gets this far, so it is the
+        # platform (or a proxy in front of us) starting to compress; the operator must see it,
+        # and the platform does not retry a 4xx. Kept as received, never inflated.
+        message = (
+            f"the body is {encoding}-encoded; send it uncompressed (Content-Encoding: identity)"
+        )
+        kept = rejected.Rejection(
+            415, "unsupported_encoding", message, [], body.data, truncated=not body.complete
+        )
+        await _refuse(request, kept, received_at, headers=None if body.complete else CLOSE)
+    if not body.complete:
+        message = f"{too_large(request, limit)} (TRACKER_MAX_BODY_BYTES)"
         await _refuse(
             request,
-            rejected.Rejection(413, "body_too_large", message, [], body, truncated=True),
+            rejected.Rejection(413, "body_too_large", message, [], body.data, truncated=True),
             received_at,
-            headers={"Connection": "close"},
+            headers=CLOSE,
         )
-    return body
+    return body.data
 
 
 async def _refuse(
@@ -129,21 +110,3 @@ async def _refuse(
     raise ApiError(
         rejection.status, rejection.code, rejection.reason, rejection.details, headers=headers
     )
-
-
-async def _read_up_to(request: web.Request, limit: int) -> tuple[bytes, bool]:
-    """(the body, True) if it fits in `limit`; else (its first `limit` bytes, False).
-
-    Nothing past the limit is read: a body declared too large is not read beyond the prefix.
-    """
-    body = bytearray()
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        while len(body) < limit and (chunk := await request.content.read(limit - len(body))):
-            body += chunk
-        return bytes(body), False
-    async for chunk in request.content.iter_chunked(READ_CHUNK):
-        body += chunk
-        if len(body) > limit:
-            return bytes(body[:limit]), False
-    return bytes(body), True

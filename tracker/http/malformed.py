@@ -2,22 +2,25 @@
 a path) answered with our JSON error, like every other error, in one log line.
 
 aiohttp answers those below the application, in its protocol handler, with a text/plain body and
-a traceback in the log. Its server builds one handler per connection: ours is the same handler
-with its `handle_error` answering our document instead.
+a traceback in the log. Its server builds one handler per connection: ours (protocol.py) is the
+same handler with this `handle_error`, answering our document instead. aiohttp's reason quotes
+the bytes it choked on, which may hold a token: only a short, masked, escaped snippet of it is
+repeated, to the log and to the client.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from tracker.http.errors import ApiError, error_response
+from tracker.logs import capped, mask, printable
+
+SNIPPET = 160  # characters of aiohttp's reason, at most, repeated anywhere
 
 
-class _JsonErrors(RequestHandler):
+class JsonErrors(RequestHandler):
     def handle_error(
         self,
         request: BaseRequest,
@@ -27,7 +30,7 @@ class _JsonErrors(RequestHandler):
     ) -> web.StreamResponse:
         if request.writer.output_size > 0:  # an answer is on its way: only closing is left
             return super().handle_error(request, status, exc, message)
-        what = _first_line(getattr(exc, "message", None) or message or str(exc or ""))
+        what = snippet(getattr(exc, "message", None) or message or str(exc or ""))
         if status >= 500:
             self.logger.error("could not answer a request from %s", request.remote, exc_info=exc)
             error = ApiError(status, "internal_error", "internal error; see server log")
@@ -39,27 +42,11 @@ class _JsonErrors(RequestHandler):
         return response
 
 
-class _JsonErrorServer(web.Server):
-    def __call__(self) -> RequestHandler:
-        return _JsonErrors(self, loop=self._loop, **self._kwargs)
-
-
-def answer_malformed_requests_in_json(app: web.Application) -> None:
-    """Make the servers that run `app` (run_app's, a test server's) use `_JsonErrors`."""
-    make_server = app._make_handler  # noqa: SLF001 - the one hook aiohttp has for this
-
-    def make(**kwargs: Any) -> web.Server:  # noqa: ANN401 - aiohttp's own keyword arguments
-        server = make_server(**kwargs)
-        server.__class__ = _JsonErrorServer  # the same server, handing out our handler
-        return server
-
-    app._make_handler = make  # type: ignore[method-assign] # noqa: SLF001
-
-
-def _first_line(text: str) -> str:
-    """aiohttp's reason, e.g. "Invalid method encountered:" and on the next line the bytes."""
+def snippet(text: str) -> str:
+    """aiohttp's reason, e.g. "Invalid method encountered:" and on the next line the bytes: its
+    first line(s), tokens masked, unprintable characters escaped, at most SNIPPET long."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return "unreadable"
     said = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
-    return said[:200]
+    return capped(printable(mask(said)), SNIPPET)

@@ -13,11 +13,16 @@ from aiohttp.http_exceptions import HttpProcessingError
 from tracker.config import Settings, is_loopback
 from tracker.http.access_log import RedactingAccessLogger
 from tracker.http.app import create_app
+from tracker.http.connections import connection_cap, raise_file_limit
+from tracker.http.malformed import snippet
+from tracker.logs import mask_secrets_in_logs
+from tracker.store.group_commit import FLUSHERS
 
 log = logging.getLogger("tracker")
 
 
 def run(settings: Settings, database_url: str) -> int:
+    mask_secrets_in_logs(settings)  # first: every line from here on, in every process
     tls = tls_context(settings)  # before anything starts: a bad certificate fails at once
     if settings.workers > 1:
         from tracker.http.workers import supervise  # noqa: PLC0415
@@ -26,13 +31,19 @@ def run(settings: Settings, database_url: str) -> int:
         return supervise(settings, database_url, settings.workers)
     if not settings.reuse_port:  # workers: the supervisor warned once already
         _warn_if_open(settings)
+    settings = _within_file_limit(settings)
     app = create_app(settings, database_url)
 
     scheme = "https" if tls else "http"
 
     async def announce(_: web.Application) -> None:
         log.info(
-            "listening on %s://%s:%d (pid %d)", scheme, settings.host, settings.port, os.getpid()
+            "listening on %s://%s:%d (pid %d), at most %d connections",
+            scheme,
+            settings.host,
+            settings.port,
+            os.getpid(),
+            settings.max_connections,
         )
 
     app.on_startup.append(announce)
@@ -61,9 +72,25 @@ class _MalformedRequestsAreNotErrors(logging.Filter):
         if not isinstance(error, HttpProcessingError):
             return True
         record.levelno, record.levelname = logging.INFO, "INFO"
-        record.msg, record.args = "malformed request refused: %s", (error,)
+        record.msg, record.args = "malformed request refused: %s", (snippet(str(error)),)
         record.exc_info, record.exc_text = None, None
         return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+
+def _within_file_limit(settings: Settings) -> Settings:
+    """Raise the open-file limit and keep the connection cap under it, so the cap is what a
+    flood of connections meets, not a failing accept()."""
+    files = raise_file_limit()
+    reserved = settings.pool_size + settings.feed_pool_size + FLUSHERS + 1  # pools, listener
+    cap = connection_cap(settings.max_connections, files, reserved)
+    if cap < settings.max_connections:
+        log.warning(
+            "TRACKER_MAX_CONNECTIONS=%d lowered to %d: the open-file limit is %d",
+            settings.max_connections,
+            cap,
+            files,
+        )
+    return settings.with_overrides(max_connections=cap)
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:

@@ -18,6 +18,7 @@ import time
 import orjson
 from aiohttp import web
 
+from tracker.http.body import read_whole
 from tracker.http.errors import ApiError
 from tracker.http.keys import SETTINGS
 
@@ -67,7 +68,7 @@ async def sign_in(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         raise ApiError(400, "not_json", 'send {"token": "<read token>"} as application/json')
     try:
-        document = orjson.loads(await request.read())
+        document = orjson.loads(await read_whole(request, limit=4096))  # {"token": ...}
     except orjson.JSONDecodeError:
         raise ApiError(400, "malformed_json", "the body is not JSON") from None
     presented = document.get("token") if isinstance(document, dict) else None

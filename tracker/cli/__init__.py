@@ -10,7 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tracker import __version__
-from tracker.cli import operations, prune, read, readmit, replay, server, transfer, verify
+from tracker.cli import (
+    operations,
+    prune,
+    read,
+    readmit,
+    replay,
+    server,
+    sessions,
+    transfer,
+    verify,
+)
 from tracker.cli.common import EXIT_CODES, UNAVAILABLE
 from tracker.config import Settings
 from tracker.store.errors import Unavailable
@@ -26,6 +36,7 @@ FLAGS = (
     "tls_cert",
     "tls_key",
     "insecure_open",
+    "trust_proxy",
     "allow_unsafe_durability",
 )
 
@@ -71,6 +82,6 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--log-level", help="DEBUG, INFO, WARNING... (env TRACKER_LOG_LEVEL)")
     common.set_defaults(log_default="WARNING")
     commands = top.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (server, replay, verify, read, operations, transfer, readmit, prune):
+    for module in (server, replay, verify, read, operations, transfer, readmit, prune, sessions):
         module.add_commands(commands, common)
     return top

@@ -25,6 +25,9 @@ class Settings:
     metrics_token: str | None = None  # reads /metrics only (the read token does too)
     checkpoint_key: str | None = None  # signs `tracker checkpoint`s; keep it off the database
     insecure_open: bool = False  # listen beyond loopback without both tokens, on purpose
+    # Behind a proxy we trust: the scheme from X-Forwarded-Proto (the session cookie keeps
+    # Secure behind TLS ended there), the client from X-Forwarded-For (last hop). Off: ignored.
+    trust_proxy: bool = False
     allow_unsafe_durability: bool = False  # serve on fsync=off or synchronous_commit=off
     max_body_bytes: int = MIB
     rejected_prefix_bytes: int = 64 * 1024  # of a refused body, kept (with its size and SHA-256)
@@ -107,6 +110,26 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name: it may resolve anywhere
+
+
+MIN_TOKEN_LENGTH = 16  # characters: guessing must be hopeless, not merely slowed
+TOKENS = ("ingest_token", "read_token", "metrics_token")
+
+
+class ShortToken(Exception):  # noqa: N818 - reads as "a token is too short"
+    """A token set shorter than MIN_TOKEN_LENGTH."""
+
+
+def refuse_short_tokens(settings: Settings) -> None:
+    """Raise `ShortToken` naming the first token set but shorter than MIN_TOKEN_LENGTH."""
+    for name in TOKENS:
+        token = getattr(settings, name)
+        if token is not None and len(token) < MIN_TOKEN_LENGTH:
+            raise ShortToken(
+                f"TRACKER_{name.upper()} is {len(token)} characters long; every token must be "
+                f"at least {MIN_TOKEN_LENGTH} (for one: python3 -c "
+                "'import secrets; print(secrets.token_urlsafe(32))')"
+            )
 
 
 def _convert(name: str, raw: str, default: object) -> object:

@@ -149,8 +149,8 @@ def serve(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     ("args", "env"),
     [
         (("--host", EVERYWHERE), {}),
-        ((), {"TRACKER_HOST": EVERYWHERE, "TRACKER_INGEST_TOKEN": "i"}),
-        (("--host", "::"), {"TRACKER_READ_TOKEN": "r"}),
+        ((), {"TRACKER_HOST": EVERYWHERE, "TRACKER_INGEST_TOKEN": "i" * 16}),
+        (("--host", "::"), {"TRACKER_READ_TOKEN": "r" * 16}),
     ],
 )
 def test_serve_refuses_to_listen_open_beyond_loopback(

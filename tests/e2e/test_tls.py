@@ -88,12 +88,15 @@ async def test_the_api_is_served_over_https(
 async def test_the_dashboard_session_cookie_is_secure_under_tls(
     https_tracker: StartHttps, trusting: ssl.SSLContext
 ) -> None:
-    tokens = {"TRACKER_INGEST_TOKEN": "tls-ingest", "TRACKER_READ_TOKEN": "tls-read"}
+    tokens = {
+        "TRACKER_INGEST_TOKEN": "tls-ingest-token-01",
+        "TRACKER_READ_TOKEN": "tls-read-token-0001",
+    }
     server = https_tracker(env=tokens)
     async with (
         aiohttp.ClientSession() as session,
         session.post(
-            f"{server.url}/v1/session", json={"token": "tls-read"}, ssl=trusting
+            f"{server.url}/v1/session", json={"token": "tls-read-token-0001"}, ssl=trusting
         ) as response,
     ):
         assert response.status == 200

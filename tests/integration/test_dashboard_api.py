@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.integration.conftest import MakeClient
 from tracker.http import session
+from tracker.http.session_cookie import Signed, sign, verified
 
 INGEST, READ = "ingest-secret-for-sessions", "read-secret-for-sessions"
 JSON = {"Content-Type": "application/json"}
@@ -97,16 +98,22 @@ async def test_a_sign_in_that_is_not_json_is_refused(
     assert (await answer.json())["error"]["code"] == code
 
 
-def test_a_cookie_is_bound_to_its_token_and_its_expiry() -> None:
-    issued = session.issue(READ, now=1_000_000.0)
-    assert session.valid(issued, READ, now=1_000_000.0 + session.LIFETIME - 1)
-    assert not session.valid(issued, READ, now=1_000_000.0 + session.LIFETIME)
-    assert not session.valid(issued, "another read token", now=1_000_000.0)
-    expires, mac = issued.split(".")
+def test_a_cookie_is_bound_to_its_secret_and_its_expiry() -> None:
+    secret, session_id, now = bytes(range(48)), "0123456789abcdef" * 2, 1_000_000.0
+    issued = sign(secret, session_id, int(now) + session.LIFETIME)
+    assert verified(issued, secret, now=now + session.LIFETIME - 1) == Signed(
+        session_id, int(now) + session.LIFETIME
+    )
+    assert verified(issued, secret, now=now + session.LIFETIME) is None
+    assert verified(issued, b"another secret" * 4, now=now) is None
+    assert verified(issued, READ.encode(), now=now) is None  # not keyed by the read token
+    named, expires, mac = issued.split(".")
     later = str(int(expires) + 3600)
-    assert not session.valid(f"{later}.{mac}", READ, now=1_000_000.0)  # expiry is signed
-    for junk in ("", ".", "x.y", "²³.abc", "9" * 40 + ".0", f"{expires}.{mac}\udcff"):
-        assert not session.valid(junk, READ, now=1_000_000.0)
+    assert verified(f"{named}.{later}.{mac}", secret, now=now) is None  # expiry is signed
+    other = "f" * 32
+    assert verified(f"{other}.{expires}.{mac}", secret, now=now) is None  # so is the id
+    for junk in ("", ".", "x.y", "²³.abc", "9" * 40 + ".0", f"{issued}\udcff", f"{issued}."):
+        assert verified(junk, secret, now=now) is None
 
 
 async def test_without_a_read_token_the_dashboard_needs_no_sign_in(

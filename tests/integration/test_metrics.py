@@ -31,9 +31,9 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 async def test_counters_follow_what_happens(
     make_client: MakeClient, examples: dict[str, bytes]
 ) -> None:
-    client = await make_client(ingest_token="in")
+    client = await make_client(ingest_token="ingest-token-metrics")
     before = await scrape(client)
-    auth = {"Authorization": "Bearer in"}
+    auth = {"Authorization": "Bearer ingest-token-metrics"}
     for raw in examples.values():
         assert (await client.post("/v1/notifications", data=raw, headers=auth)).status == 200
     assert (

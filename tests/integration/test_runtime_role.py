@@ -132,3 +132,32 @@ async def test_a_replay_keeps_the_runtime_role_working(
     assert (await client.post("/v1/notifications", data=examples[SW_RESULT])).status == 200
     assert (await client.get(f"/v1/devices/{device}")).status == 200
     assert (await client.get(f"/v1/devices/{device}/transitions")).status == 200
+
+
+async def test_the_runtime_role_keeps_sessions_but_cannot_touch_their_secret(
+    runtime: tuple[str, str], make_client: MakeClient
+) -> None:
+    """Sessions are opened and revoked by the server; the secret that signs them is drawn by
+    the owner (migration, `tracker sessions revoke --all`), and only read by the server."""
+    url, _ = runtime
+    read = "read-token-of-the-runtime-role"
+    client = await make_client(database_url=url, read_token=read)
+    signed = await client.post("/v1/session", json={"token": read})
+    assert signed.status == 200
+    cookie = {"Cookie": f"tracker_session={signed.cookies['tracker_session'].value}"}
+    client.session.cookie_jar.clear()
+    assert (await client.get("/v1/events", headers=cookie)).status == 200
+    assert (await client.delete("/v1/session", headers=cookie)).status == 200
+    assert (await client.get("/v1/events", headers=cookie)).status == 401
+
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in (
+            "UPDATE session_keys SET secret = '\\x00'",
+            "DELETE FROM session_keys",
+            "INSERT INTO session_keys (secret, token_salt) VALUES ('\\x00', '\\x00')",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement)
+    finally:
+        await conn.close()

@@ -18,7 +18,7 @@ from tracker.http.app import create_app
 from tracker.http.auth import GUARDS
 from tracker.http.routes import OPERATIONS, Operation
 
-INGEST, READ = "ingest-secret-1", "read-secret-2"
+INGEST, READ = "ingest-secret-0001", "read-secret-00002"
 
 
 @pytest.fixture
@@ -159,10 +159,12 @@ async def test_header_bytes_that_are_not_utf8_are_refused_not_a_500(
 
 async def test_a_metrics_token_reads_the_metrics_and_nothing_else(make_client: MakeClient) -> None:
     """Prometheus need not hold a token that reads every raw body."""
-    client = await make_client(ingest_token=INGEST, read_token=READ, metrics_token="scrape-3")
-    bearer = {"Authorization": "Bearer scrape-3"}
+    client = await make_client(
+        ingest_token=INGEST, read_token=READ, metrics_token="scrape-token-0003"
+    )
+    bearer = {"Authorization": "Bearer scrape-token-0003"}
     assert (await client.get("/metrics", headers=bearer)).status == 200
-    assert (await client.get("/metrics?token=scrape-3")).status == 200
+    assert (await client.get("/metrics?token=scrape-token-0003")).status == 200
     assert (await client.get("/metrics", headers={"Authorization": f"Bearer {READ}"})).status == 200
     assert (await client.get("/metrics")).status == 401
     assert (

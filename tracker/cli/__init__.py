@@ -12,7 +12,17 @@ from pathlib import Path
 import asyncpg
 
 from tracker import __version__
-from tracker.cli import operations, prune, read, readmit, replay, server, transfer, verify
+from tracker.cli import (
+    operations,
+    prune,
+    read,
+    readmit,
+    replay,
+    server,
+    sessions,
+    transfer,
+    verify,
+)
 from tracker.cli.common import EXIT_CODES, FAILED, UNAVAILABLE
 from tracker.config import Settings
 from tracker.store.errors import Unavailable
@@ -28,6 +38,7 @@ FLAGS = (
     "tls_cert",
     "tls_key",
     "insecure_open",
+    "trust_proxy",
     "allow_unsafe_durability",
 )
 
@@ -82,6 +93,6 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--log-level", help="DEBUG, INFO, WARNING... (env TRACKER_LOG_LEVEL)")
     common.set_defaults(log_default="WARNING")
     commands = top.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (server, replay, verify, read, operations, transfer, readmit, prune):
+    for module in (server, replay, verify, read, operations, transfer, readmit, prune, sessions):
         module.add_commands(commands, common)
     return top

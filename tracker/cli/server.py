@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from tracker.cli.common import EXIT_CODES, OK, USAGE, database, database_url
-from tracker.config import Exposed, Settings
+from tracker.config import Exposed, Settings, ShortToken, refuse_short_tokens
 from tracker.store.durability import UnsafeDurability
 from tracker.store.roles import set_up_runtime_role
 from tracker.store.trust import UntrustedSchema
@@ -52,6 +52,14 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         "can post or read (env TRACKER_INSECURE_OPEN=1)",
     )
     serve.add_argument(
+        "--trust-proxy",
+        action="store_true",
+        default=None,
+        help="behind a reverse proxy that ends TLS: take the scheme from X-Forwarded-Proto (so "
+        "the session cookie keeps Secure) and the client address from X-Forwarded-For (last "
+        "hop); without it both headers are ignored (env TRACKER_TRUST_PROXY=1)",
+    )
+    serve.add_argument(
         "--allow-unsafe-durability",
         action="store_true",
         default=None,
@@ -81,9 +89,10 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
     from tracker.http.server import run  # noqa: PLC0415 - keep `tracker --help` fast
 
     try:
+        refuse_short_tokens(settings)
         host = settings.listen_address()
         return run(settings.with_overrides(host=host), database_url(settings))
-    except (Exposed, UnsafeDurability, UntrustedSchema) as refused:
+    except (ShortToken, Exposed, UnsafeDurability, UntrustedSchema) as refused:
         print(f"tracker serve: {refused}", file=sys.stderr)
         return USAGE
 

@@ -11,10 +11,12 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
 from tracker import metrics
-from tracker.config import Settings
+from tracker.config import Settings, refuse_short_tokens
 from tracker.http import openapi
+from tracker.http.attempts import ATTEMPTS, FailedAttempts
 from tracker.http.auth import GUARDS, Guard, require_tokens
 from tracker.http.errors import json_errors
+from tracker.http.forwarded import trust_forwarded
 from tracker.http.keys import (
     APPENDS,
     DATABASE,
@@ -27,6 +29,7 @@ from tracker.http.keys import (
 from tracker.http.protocol import close_unread_bodies, handler_args, serve_with_our_handler
 from tracker.http.routes import OPERATIONS
 from tracker.http.sanity import refuse_nul
+from tracker.http.session import keep_session_keys
 from tracker.store.database import Database
 from tracker.store.feed import Announcer, Listener
 from tracker.store.group_commit import FLUSHERS, GroupCommit
@@ -37,14 +40,18 @@ logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
+    refuse_short_tokens(settings)  # here, so that no way of starting a server skips it
+    proxied = [trust_forwarded] if settings.trust_proxy else []  # outermost: all see its view
     app = web.Application(
-        middlewares=[close_unread_bodies, json_errors, require_tokens, refuse_nul],
+        middlewares=[*proxied, close_unread_bodies, json_errors, require_tokens, refuse_nul],
         client_max_size=settings.max_body_bytes,
         handler_args=handler_args(settings),
     )
     app[SETTINGS] = settings
+    app[ATTEMPTS] = FailedAttempts()
     app[STOPPING] = asyncio.Event()
     app.cleanup_ctx.append(_database(settings, database_url))
+    app.cleanup_ctx.append(keep_session_keys)  # after the database: it reads the keys there
     app.on_shutdown.append(_end_live_feeds)
     setup_routes(app)
     serve_with_our_handler(app)

@@ -6,6 +6,8 @@ added by other means) needs the read token, so nothing is open by omission.
 
 IoTDA's HTTP push can be given only a URL, so the ingest token may also travel as `?token=`.
 The dashboard's session cookie (http/session.py) stands for the read token, and for nothing else.
+A client that presents too many wrong tokens is told to wait (429) before any is compared
+(http/attempts.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import AbstractRoute
 
+from tracker.http.attempts import ATTEMPTS, client_of
 from tracker.http.errors import ApiError
 from tracker.http.keys import SETTINGS
 from tracker.http.session import signed_in
@@ -47,6 +50,16 @@ def guard_of(request: web.Request) -> Guard:
     return request.app[GUARDS].get(request.match_info.route, "read")
 
 
+def _refuse_if_over_budget(request: web.Request, guard: Guard) -> None:
+    """429 before any comparison for a client past its budget of wrong tokens."""
+    try:
+        request.app[ATTEMPTS].check(client_of(request))
+    except ApiError as refused:
+        if guard == "ingest":
+            REJECTED.labels(refused.code).inc()
+        raise
+
+
 @web.middleware
 async def require_tokens(request: web.Request, handler: Handler) -> web.StreamResponse:
     guard = guard_of(request)
@@ -61,8 +74,12 @@ async def require_tokens(request: web.Request, handler: Handler) -> web.StreamRe
         accepted = [settings.read_token]
     tokens = [token for token in accepted if token is not None]
     presented = presented_token(request)
+    if tokens and presented is not None:
+        _refuse_if_over_budget(request, guard)
     if tokens and not any([_matches(presented, token) for token in tokens]):  # noqa: C419 - all compared
-        if guard == "read" and signed_in(request):
+        if presented is not None:  # a guess; a cookie alone is not one (its MAC is unguessable)
+            request.app[ATTEMPTS].failed(client_of(request))
+        if guard == "read" and await signed_in(request):
             return await handler(request)
         if guard == "ingest":
             REJECTED.labels("unauthorized").inc()

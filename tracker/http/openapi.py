@@ -21,6 +21,7 @@ ERROR_MEANING = {
     408: "Body not received in full in time (TRACKER_BODY_TIMEOUT); retry",
     413: "Body over the limit",
     422: "Schema violation; details name each field",
+    429: "Too many wrong tokens from this client: nothing compared; retry after Retry-After",
     503: "Database unavailable: nothing was stored; retry",
 }
 
@@ -74,8 +75,10 @@ def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> di
     responses: dict[str, Any] = {
         "200": {"description": "OK", "content": {op.ok_media: {"schema": ok_schema}}}
     }
-    # 400 everywhere: the U+0000 guard (http/sanity.py) covers every path and query.
-    for status in sorted({400, *op.errors}):
+    # 400 everywhere: the U+0000 guard (http/sanity.py) covers every path and query. 429
+    # wherever a token is compared: past its budget of wrong ones, a client waits (attempts.py).
+    guessable = {429} if op.guard != "open" or 401 in op.errors else set()
+    for status in sorted({400, *op.errors, *guessable}):
         responses[str(status)] = {
             "description": ERROR_MEANING[status],
             "content": {"application/json": {"schema": refs[doc.ErrorDocument]}},

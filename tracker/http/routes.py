@@ -418,7 +418,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Whether the dashboard must ask for the read token, and whether this browser may read",
         "dashboard",
         doc.SessionDocument,
-        (),
+        (503,),  # the session is looked up in the database
         guard="open",
     ),
     Operation(
@@ -428,7 +428,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Sign the dashboard in: the read token for an HttpOnly, SameSite=Strict session cookie",
         "dashboard",
         doc.SessionDocument,
-        (401,),
+        (401, 503),
         guard="open",
         body={
             "description": "The read token; the ingest token opens nothing here.",
@@ -436,17 +436,19 @@ OPERATIONS: tuple[Operation, ...] = (
             "models": [doc.SignIn],
         },
         description="The cookie (12 hours) stands for the read token on every read route, "
-        "and for nothing else. It holds an expiry and an HMAC of it keyed by the read token, "
-        "not the token. A wrong token is answered 401 after half a second.",
+        "and for nothing else. It names a session kept by the server and carries its expiry "
+        "and an HMAC under a random server secret: not the token, nor anything derived from "
+        "it. Wrong tokens count against the client like wrong Bearer tokens: past 20 in a "
+        "minute, 429 with Retry-After.",
     ),
     Operation(
         "DELETE",
         "/v1/session",
         session.sign_out,
-        "Sign the dashboard out: the session cookie is cleared",
+        "Sign the dashboard out: the session is revoked (every copy of the cookie) and cleared",
         "dashboard",
         doc.SessionDocument,
-        (),
+        (503,),
         guard="open",
     ),
     *(

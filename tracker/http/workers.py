@@ -39,6 +39,7 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
         "TRACKER_WORKERS": "1",
         "TRACKER_HOST": settings.listen_address(),  # resolved and checked by `serve` already
         "TRACKER_INSECURE_OPEN": "1" if settings.insecure_open else "",
+        "TRACKER_TRUST_PROXY": "1" if settings.trust_proxy else "",
         "TRACKER_ALLOW_UNSAFE_DURABILITY": "1" if settings.allow_unsafe_durability else "",
         "TRACKER_PORT": str(settings.port),
         "TRACKER_MAX_BODY_BYTES": str(settings.max_body_bytes),

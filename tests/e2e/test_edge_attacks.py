@@ -29,7 +29,7 @@ from tests.e2e.conftest import StartTracker
 from tests.e2e.http import get, post
 from tests.support.server import TrackerProcess
 
-INGEST, READ, METRICS = "edge-ingest-Tok3n", "edge-read-Tok3n", "edge-metrics-Tok3n"
+INGEST, READ, METRICS = "edge-ingest-Tok3n-0001", "edge-read-Tok3n-0001", "edge-metrics-Tok3n-01"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "iotda-batchtask-update.json"
 BEARER = {"Authorization": f"Bearer {INGEST}"}
 

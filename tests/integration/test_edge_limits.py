@@ -103,7 +103,7 @@ async def test_a_body_refused_unread_is_not_drained_the_connection_is_closed(
 async def test_a_slow_sign_in_body_is_cut_off_at_the_body_deadline(
     make_client: MakeClient,
 ) -> None:
-    client = await make_client(read_token="edge-read-token", body_timeout=1.0)
+    client = await make_client(read_token="edge-read-token-0001", body_timeout=1.0)
     answer = await exchange(client, post_head("/v1/session", 100_000), b"{")
     assert answer.status == 408
     assert code_of(answer) == "body_timeout"
@@ -112,14 +112,14 @@ async def test_a_slow_sign_in_body_is_cut_off_at_the_body_deadline(
 
 
 async def test_a_sign_in_body_is_capped_at_4_kib(make_client: MakeClient) -> None:
-    client = await make_client(read_token="edge-read-token")
+    client = await make_client(read_token="edge-read-token-0001")
     padded = json.dumps({"token": "x", "pad": "p" * 5000}).encode()
     response = await client.post(
         "/v1/session", data=padded, headers={"Content-Type": "application/json"}
     )
     assert response.status == 413
     assert (await response.json())["error"]["code"] == "body_too_large"
-    small = json.dumps({"token": "edge-read-token"}).encode()
+    small = json.dumps({"token": "edge-read-token-0001"}).encode()
     response = await client.post(
         "/v1/session", data=small, headers={"Content-Type": "application/json"}
     )

@@ -19,6 +19,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from tracker import metrics
 from tracker.documents import AcceptedDocument
 from tracker.domain.delivery import Refusal, decode
+from tracker.http import unrecognised
 from tracker.http.errors import ApiError
 from tracker.http.keys import APPENDS, DATABASE, SETTINGS
 from tracker.http.metrics import observe_pool
@@ -54,6 +55,7 @@ async def _receive(request: web.Request) -> web.Response:
         status = 400 if refusal.kind == "malformed" else 422
         kept = rejected.Rejection(status, refusal.code, refusal.message, refusal.details, raw)
         await _refuse(request, kept, received_at)
+    await unrecognised.admit(request, event, received_at)  # its size cap and daily budget
     try:
         position = await request.app[APPENDS].append(event)
     except Unstorable as refused:

@@ -19,8 +19,10 @@ ERROR_MEANING = {
     401: "Missing or wrong token",
     404: "Not found",
     408: "Body not received in full in time (TRACKER_BODY_TIMEOUT); retry",
-    413: "Body over the limit",
+    413: "Body over the limit (an unrecognised body: over TRACKER_UNRECOGNISED_MAX_BYTES)",
     422: "Schema violation; details name each field",
+    429: "Today's budget of unrecognised bodies for this token is spent; Retry-After says "
+    "when it renews (the next UTC midnight); recognised notifications are still accepted",
     503: "Database unavailable: nothing was stored; retry",
 }
 

@@ -107,7 +107,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Receive one platform notification (the callback URL)",
         "ingest",
         doc.AcceptedDocument,
-        (400, 401, 408, 413, 422, 503),
+        (400, 401, 408, 413, 422, 429, 503),
         guard="ingest",
         body=NOTIFICATION_BODY,
         description="200 only after the delivery is committed to the log and the projections. "

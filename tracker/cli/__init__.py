@@ -12,7 +12,17 @@ from pathlib import Path
 import asyncpg
 
 from tracker import __version__
-from tracker.cli import operations, prune, read, readmit, replay, server, transfer, verify
+from tracker.cli import (
+    operations,
+    prune,
+    prune_unrecognised,
+    read,
+    readmit,
+    replay,
+    server,
+    transfer,
+    verify,
+)
 from tracker.cli.common import EXIT_CODES, FAILED, UNAVAILABLE
 from tracker.config import Settings
 from tracker.store.errors import Unavailable
@@ -82,6 +92,16 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--log-level", help="DEBUG, INFO, WARNING... (env TRACKER_LOG_LEVEL)")
     common.set_defaults(log_default="WARNING")
     commands = top.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (server, replay, verify, read, operations, transfer, readmit, prune):
+    for module in (
+        server,
+        replay,
+        verify,
+        read,
+        operations,
+        transfer,
+        readmit,
+        prune,
+        prune_unrecognised,
+    ):
         module.add_commands(commands, common)
     return top

@@ -19,6 +19,7 @@ ERROR_MEANING = {
     401: "Missing or wrong token",
     404: "Not found",
     408: "Body not received in full in time (TRACKER_BODY_TIMEOUT); retry",
+    410: "The body was pruned: archived and removed by tracker prune-unrecognised",
     413: "Body over the limit (an unrecognised body: over TRACKER_UNRECOGNISED_MAX_BYTES)",
     422: "Schema violation; details name each field",
     429: "Today's budget of unrecognised bodies for this token is spent; Retry-After says "

@@ -140,7 +140,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "One delivery's exact bytes",
         "log",
         None,
-        (*READ_ERRORS, 404),
+        (*READ_ERRORS, 404, 410),
         guard="read",
         ok_media="application/json",
         params=(Param("position", "path", {"type": "integer", "minimum": 1}, "a log position"),),

@@ -162,7 +162,7 @@ async def test_pruned_bodies_are_archived_and_the_log_still_verifies(
     verified = run(database_url, "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "every hash chain is intact" in verified.stdout
-    assert "verify: 6 bodies pruned (archived); their links taken as stored" in verified.stdout
+    assert "verify: 6 bodies pruned (archived); each checked against the seal" in verified.stdout
     against = run(database_url, "verify", "--against", str(pruned.checkpoint))
     assert against.returncode == 0, against.stdout + against.stderr
     assert "verify: the log extends the checkpoint of" in against.stdout

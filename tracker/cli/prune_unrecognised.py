@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from tracker.cli.common import EXIT_CODES, FAILED, OK, database
 from tracker.cli.readmit import iso_time
 from tracker.cli.table import when
@@ -55,8 +57,14 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return FAILED
 
     async def work() -> prune.Pruned:
-        async with database(settings) as db, db.pool.acquire() as conn:
-            return await prune.prune(conn, before, archive)
+        async with database(settings) as db:  # migrated, so the log can hold pruned bodies
+            # A connection of its own: the pool's bounds every statement by TRACKER_DB_TIMEOUT
+            # (5 s), and emptying 200,000 bodies takes longer than that.
+            conn = await asyncpg.connect(db.url)
+            try:
+                return await prune.prune(conn, before, archive)
+            finally:
+                await conn.close()
 
     try:
         pruned = asyncio.run(work())

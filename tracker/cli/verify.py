@@ -29,8 +29,9 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         "1 if any does. Events logged before migration 011 are linked by their body alone. The "
         "chains alone do not see the last events of a stream removed, or a whole stream, or a "
         "stream's chain rewritten consistently: --against a checkpoint does, up to the "
-        "checkpoint's position. Read-only: it never migrates or writes, and runs as a role that "
-        "may only SELECT.",
+        "checkpoint's position. An event whose body was pruned (tracker prune-unrecognised) is "
+        "checked against the seal recorded then, or with --archive against its archived body. "
+        "Read-only: it never migrates or writes, and runs as a role that may only SELECT.",
         epilog=EXIT_CODES,
     )
     command.add_argument(
@@ -158,7 +159,8 @@ def _report(verdict: Verdict) -> None:
         checked = (
             f"{verdict.from_archive:,} of them recomputed from the archive"
             if verdict.from_archive
-            else "their links taken as stored (--archive FILE recomputes them)"
+            else "each checked against the seal recorded when it was pruned (--archive FILE "
+            "recomputes their links)"
         )
         print(f"verify: {verdict.pruned:,} bodies pruned (archived); {checked}")
 

@@ -13,10 +13,18 @@ OPEN = "open"  # the budget's key when no ingest token is set
 # One statement, atomic under concurrency: two processes consuming at once queue on the row,
 # and the second sees the first's bytes before its WHERE decides. No row back: over budget.
 # The day and the wait are the database's clock, the one every host shares.
+#
+# Every unrecognised delivery of a token updates the same row and holds its lock until its
+# commit, so that commit does not wait for the WAL flush (`synchronous_commit` off for this
+# transaction alone): the budget is a limit, not a record, and a crash forgets at most the last
+# fraction of a second of spending, letting a sender that much more. The events themselves
+# commit as always. Back to back on 2 cores, 16 clients: 1,730-1,990 unrecognised deliveries/s
+# against 1,330-1,530/s with the flush (2,850-3,340/s without the budget's round trip at all).
 CONSUME = """
 WITH today AS (
     SELECT (statement_timestamp() AT TIME ZONE 'UTC')::date AS day,
-           statement_timestamp() AT TIME ZONE 'UTC' AS now
+           statement_timestamp() AT TIME ZONE 'UTC' AS now,
+           set_config('synchronous_commit', 'off', true) AS unflushed
 ), spent AS (
     INSERT INTO unrecognised_budget AS b (day, token, bytes)
     SELECT day, $1::text, $2::bigint FROM today WHERE $2::bigint <= $3::bigint

@@ -31,6 +31,10 @@ class Settings:
     allow_unsafe_durability: bool = False  # serve on fsync=off or synchronous_commit=off
     max_body_bytes: int = MIB
     rejected_prefix_bytes: int = 64 * 1024  # of a refused body, kept (with its size and SHA-256)
+    # Bodies of no type we project are logged whole: bounded in size, and per ingest token per
+    # UTC day (kept in the database, so shared by every process), or the log fills for ever.
+    unrecognised_max_bytes: int = 16 * 1024  # real notifications are under 2 KiB
+    unrecognised_daily_bytes: int = 64 * MIB
     # Every database call is bounded so the platform gets a 503 well inside its 15 s patience.
     db_timeout: float = 5.0
     # A body must arrive whole within this many seconds of its headers (else 408; 0: no limit):

@@ -221,7 +221,11 @@ class EventDocument(Document):
         description="readmitted by `tracker readmit`: the id of the refused delivery in "
         "/v1/rejected (received_at is then when it was first received)"
     )
-    payload: dict[str, Any]
+    pruned: bool = Field(
+        description="the body (an unrecognised one) was archived and removed by `tracker "
+        "prune-unrecognised`: payload is then null"
+    )
+    payload: dict[str, Any] | None
 
 
 class RejectedDocument(Document):

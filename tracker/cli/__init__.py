@@ -15,6 +15,7 @@ from tracker import __version__
 from tracker.cli import (
     operations,
     prune,
+    prune_unrecognised,
     read,
     readmit,
     replay,
@@ -93,6 +94,17 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--log-level", help="DEBUG, INFO, WARNING... (env TRACKER_LOG_LEVEL)")
     common.set_defaults(log_default="WARNING")
     commands = top.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (server, replay, verify, read, operations, transfer, readmit, prune, sessions):
+    for module in (
+        server,
+        replay,
+        verify,
+        read,
+        operations,
+        transfer,
+        readmit,
+        prune,
+        prune_unrecognised,
+        sessions,
+    ):
         module.add_commands(commands, common)
     return top

@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tracker.cli.common import EXIT_CODES, FAILED, OK, USAGE, database_url
 from tracker.config import Settings
 from tracker.store import checkpoint as checkpoints
 from tracker.store import horizon
+from tracker.store.archive import Archive
+from tracker.store.archive import Unreadable as ArchiveUnreadable
 from tracker.store.verify import NotVerifiable, Verdict, verify
 
 
@@ -27,8 +29,9 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         "1 if any does. Events logged before migration 011 are linked by their body alone. The "
         "chains alone do not see the last events of a stream removed, or a whole stream, or a "
         "stream's chain rewritten consistently: --against a checkpoint does, up to the "
-        "checkpoint's position. Read-only: it never migrates or writes, and runs as a role that "
-        "may only SELECT.",
+        "checkpoint's position. An event whose body was pruned (tracker prune-unrecognised) is "
+        "checked against the seal recorded then, or with --archive against its archived body. "
+        "Read-only: it never migrates or writes, and runs as a role that may only SELECT.",
         epilog=EXIT_CODES,
     )
     command.add_argument(
@@ -39,6 +42,15 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         "signed with TRACKER_CHECKPOINT_KEY): catches the last events of a stream or a whole "
         "stream removed, and a chain rewritten consistently (whatever it hides), in the log up "
         "to the checkpoint",
+    )
+    command.add_argument(
+        "--archive",
+        metavar="FILE",
+        type=Path,
+        action="append",
+        help="an archive written by `tracker prune-unrecognised` (repeat for several): the "
+        "links of the pruned events it holds are recomputed from their bodies, which must be "
+        "the ones pruned; without it, a pruned event's stored hash is taken as its link",
     )
     command.set_defaults(run=run, log_default="WARNING")
 
@@ -87,10 +99,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             return USAGE
     # The database as it is: verify never migrates, and reads in read-only transactions only.
     url = database_url(settings)
-    try:
-        verdict = asyncio.run(verify(url, _progress if sys.stderr.isatty() else None))
-    except NotVerifiable as why:
-        print(f"verify: {why}", file=sys.stderr)
+    archive = _archive(args.archive)
+    if archive is False:
+        return USAGE
+    verdict = _verified(url, archive)
+    if verdict is None:
         return FAILED
     if sys.stderr.isatty() and verdict.events >= 100_000:
         print(file=sys.stderr)
@@ -108,6 +121,29 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return FAILED if verdict.breaks or differences else OK
 
 
+def _verified(url: str, archive: Archive | None) -> Verdict | None:
+    """Every chain checked (None: the database holds no chained log, said why)."""
+    try:
+        return asyncio.run(verify(url, _progress if sys.stderr.isatty() else None, archive))
+    except NotVerifiable as why:
+        print(f"verify: {why}", file=sys.stderr)
+        return None
+    finally:
+        if archive is not None:
+            archive.close()
+
+
+def _archive(paths: list[Path] | None) -> Archive | Literal[False] | None:
+    """The archives to check pruned bodies against (None: none given; False: unreadable)."""
+    if not paths:
+        return None
+    try:
+        return Archive(paths)
+    except (OSError, ArchiveUnreadable) as error:
+        print(f"verify: {error}", file=sys.stderr)
+        return False
+
+
 def _report(verdict: Verdict) -> None:
     for broken in verdict.breaks:
         print(
@@ -119,6 +155,14 @@ def _report(verdict: Verdict) -> None:
         print(f"verify: {len(verdict.breaks)} of {counted} break their stream's hash chain")
     else:
         print(f"verify: {counted}; every hash chain is intact")
+    if verdict.pruned:
+        checked = (
+            f"{verdict.from_archive:,} of them recomputed from the archive"
+            if verdict.from_archive
+            else "each checked against the seal recorded when it was pruned (--archive FILE "
+            "recomputes their links)"
+        )
+        print(f"verify: {verdict.pruned:,} bodies pruned (archived); {checked}")
 
 
 def _progress(done: int) -> None:

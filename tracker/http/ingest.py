@@ -16,6 +16,7 @@ from aiohttp import web
 from tracker import metrics
 from tracker.documents import AcceptedDocument
 from tracker.domain.delivery import Refusal, decode
+from tracker.http import unrecognised
 from tracker.http.body import CLOSE, content_encoding, read_body, too_large
 from tracker.http.errors import ApiError
 from tracker.http.keys import APPENDS, DATABASE, SETTINGS
@@ -50,6 +51,7 @@ async def _receive(request: web.Request) -> web.Response:
         status = 400 if refusal.kind == "malformed" else 422
         kept = rejected.Rejection(status, refusal.code, refusal.message, refusal.details, raw)
         await _refuse(request, kept, received_at)
+    await unrecognised.admit(request, event, received_at)  # its size cap and daily budget
     try:
         position = await request.app[APPENDS].append(event)
     except Unstorable as refused:

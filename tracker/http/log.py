@@ -46,16 +46,21 @@ def _event_item(event: events.LoggedEvent) -> bytes:
             "received_at": event.received_at,
             "occurred_at": event.occurred_at,
             "readmitted_from": event.readmitted_from,
+            "pruned": event.pruned,
         }
     )
-    return meta[:-1] + b',"payload":' + event.raw + b"}"
+    # A pruned body is no longer in the log (`tracker prune-unrecognised` archived it).
+    return meta[:-1] + b',"payload":' + (b"null" if event.pruned else event.raw) + b"}"
 
 
 async def event_raw(request: web.Request) -> web.Response:
     """The exact bytes of one delivery, byte for byte."""
     text = request.match_info["position"]
     position = whole_number(text)
-    raw = None if position is None else await events.read_raw(request.app[DATABASE], position)
+    try:
+        raw = None if position is None else await events.read_raw(request.app[DATABASE], position)
+    except events.Pruned as pruned:
+        raise ApiError(410, "body_pruned", f"{pruned}: see tracker prune-unrecognised") from None
     if raw is None:
         raise ApiError(404, "not_found", f"no event at position {text}")
     return web.Response(body=raw, content_type="application/json")

@@ -19,9 +19,12 @@ ERROR_MEANING = {
     401: "Missing or wrong token",
     404: "Not found",
     408: "Body not received in full in time (TRACKER_BODY_TIMEOUT); retry",
-    413: "Body over the limit",
+    410: "The body was pruned: archived and removed by tracker prune-unrecognised",
+    413: "Body over the limit (an unrecognised body: over TRACKER_UNRECOGNISED_MAX_BYTES)",
+    415: "Compressed body (a Content-Encoding other than identity): send it uncompressed",
     422: "Schema violation; details name each field",
-    429: "Too many wrong tokens from this client: nothing compared; retry after Retry-After",
+    429: "Too many wrong tokens from this client (nothing compared), or, on ingest, today's "
+    "budget of unrecognised bodies for this token is spent; retry after Retry-After",
     503: "Database unavailable: nothing was stored; retry",
 }
 

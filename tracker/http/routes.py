@@ -107,7 +107,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Receive one platform notification (the callback URL)",
         "ingest",
         doc.AcceptedDocument,
-        (400, 401, 408, 413, 422, 503),
+        (400, 401, 408, 413, 415, 422, 429, 503),
         guard="ingest",
         body=NOTIFICATION_BODY,
         description="200 only after the delivery is committed to the log and the projections. "
@@ -140,7 +140,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "One delivery's exact bytes",
         "log",
         None,
-        (*READ_ERRORS, 404),
+        (*READ_ERRORS, 404, 410),
         guard="read",
         ok_media="application/json",
         params=(Param("position", "path", {"type": "integer", "minimum": 1}, "a log position"),),
@@ -428,7 +428,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Sign the dashboard in: the read token for an HttpOnly, SameSite=Strict session cookie",
         "dashboard",
         doc.SessionDocument,
-        (401, 503),
+        (400, 401, 408, 413, 503),
         guard="open",
         body={
             "description": "The read token; the ingest token opens nothing here.",

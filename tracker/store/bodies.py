@@ -2,7 +2,9 @@
 own notification shapes (sql/006_event_bodies.sql says why and holds dictionary 1).
 
 `events.codec` says how `events.raw` holds a body: 0, as received; n > 0, a zstd frame made with
-dictionary n of `body_codecs`. Dictionaries never change once written (a trigger refuses it), so
+dictionary n of `body_codecs`; -1 (`PRUNED`), no longer held: an unrecognised body archived
+and removed by `tracker prune-unrecognised`, its size and SHA-256 kept in `pruned_bodies`.
+Dictionaries never change once written (a trigger refuses it), so
 each process loads them once, on first use, and keeps them. Every reader of `raw` goes through
 `unpack`, every writer through `pack`; nothing else needs to know.
 """
@@ -18,6 +20,7 @@ from tracker.store.database import Connection, Database
 
 LEVEL = 3  # zstd's default: ~1 µs a body here; higher levels gained 3% at 3x the time
 STORED_AS_RECEIVED = 0
+PRUNED = -1  # the body was archived and removed (sql/018_unrecognised_limits.sql)
 READ = "SELECT id, dictionary FROM body_codecs ORDER BY id"
 
 
@@ -55,7 +58,7 @@ _codecs = _Codecs()
 async def ready(source: Connection | Database, seen: Iterable[int] = ()) -> None:
     """Load the dictionaries if this process has not yet, or does not know a codec `seen` in rows
     it read (a newer process may have added one since). Cheap once done."""
-    if _codecs.writer is None or any(c and c not in _codecs.readers for c in seen):
+    if _codecs.writer is None or any(not knows(c) for c in seen):
         rows = (
             await source.fetch("read body codecs", READ)
             if isinstance(source, Database)
@@ -66,7 +69,7 @@ async def ready(source: Connection | Database, seen: Iterable[int] = ()) -> None
 
 def knows(codec: int) -> bool:
     """Whether `unpack` can read this codec without `ready` first."""
-    return codec == STORED_AS_RECEIVED or codec in _codecs.readers
+    return codec in (STORED_AS_RECEIVED, PRUNED) or codec in _codecs.readers
 
 
 def pack(body: bytes) -> tuple[int, bytes]:
@@ -81,8 +84,8 @@ def pack(body: bytes) -> tuple[int, bytes]:
 def size(codec: int, stored_size: int, head: bytes) -> int:
     """A body's size as received, from its stored size and its first bytes (a zstd frame says
     its content size in its header; see `pack`), without decompressing it."""
-    if codec == STORED_AS_RECEIVED:
-        return stored_size
+    if codec in (STORED_AS_RECEIVED, PRUNED):
+        return stored_size  # a pruned body is stored as nothing
     try:
         content = zstandard.frame_content_size(head)
     except zstandard.ZstdError:
@@ -91,9 +94,14 @@ def size(codec: int, stored_size: int, head: bytes) -> int:
 
 
 def unpack(codec: int, stored: bytes) -> bytes:
-    """The body exactly as received. Raises `Undecodable` if `stored` is not what `codec` wrote."""
+    """The body exactly as received (nothing, if it was pruned: see `PRUNED`). Raises
+    `Undecodable` if `stored` is not what `codec` wrote."""
     if codec == STORED_AS_RECEIVED:
         return bytes(stored)
+    if codec == PRUNED:
+        if stored:
+            raise Undecodable("a pruned body holds bytes: it was altered")
+        return b""
     reader = _codecs.readers.get(codec)
     if reader is None:
         raise Undecodable(f"body codec {codec} is not in body_codecs (call bodies.ready first)")

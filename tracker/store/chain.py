@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 GENESIS = bytes(32)  # what the first event of every stream chains to
+SEAL = b"tracker pruned body\x00"  # begins a pruned event's seal (`seal`)
 BODY_ONLY, ALL_FIELDS = 1, 2
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NULL, _PRESENT = b"\x00", b"\x01"
@@ -58,27 +59,38 @@ class Fields(Protocol):
 
 def all_fields(previous: bytes | None, event: Fields) -> bytes:
     """A link of version 2: the stream's previous hash and every stored field of the event."""
+    return hashlib.sha256(_layout(previous, event, event.raw)).digest()
+
+
+def seal(previous: bytes | None, event: Fields, body_sha256: bytes, link: bytes) -> bytes:
+    """What stands in for a pruned event's link, which cannot be recomputed without its body
+    (`tracker prune-unrecognised` records it in `pruned_bodies`): the link as stored, over the
+    layout of version 2 with the body's SHA-256 for the body. A pruned event whose hash, fields
+    or predecessor changed no longer matches its seal, as an event no longer matches its link;
+    a forger must rewrite seals as well as links (what the chains alone never stop)."""
+    return hashlib.sha256(SEAL + link + _layout(previous, event, body_sha256)).digest()
+
+
+def _layout(previous: bytes | None, event: Fields, body: bytes) -> bytes:
     kind, stream = event.stream_type.encode(), event.stream_id.encode()
     name = event.event_type.encode()
-    occurred, readmitted, body = event.occurred_at, event.readmitted_from, event.raw
-    return hashlib.sha256(
-        b"".join(
-            (
-                previous or GENESIS,
-                _HEAD.pack(ALL_FIELDS, event.position, len(kind)),
-                kind,
-                _SIZE.pack(len(stream)),
-                stream,
-                _SIZE.pack(len(name)),
-                name,
-                _INT.pack(_micros(event.received_at)),
-                _NULL if occurred is None else _PRESENT + _INT.pack(_micros(occurred)),
-                _NULL if readmitted is None else _PRESENT + _INT.pack(readmitted),
-                _SIZE.pack(len(body)),
-                body,
-            )
+    occurred, readmitted = event.occurred_at, event.readmitted_from
+    return b"".join(
+        (
+            previous or GENESIS,
+            _HEAD.pack(ALL_FIELDS, event.position, len(kind)),
+            kind,
+            _SIZE.pack(len(stream)),
+            stream,
+            _SIZE.pack(len(name)),
+            name,
+            _INT.pack(_micros(event.received_at)),
+            _NULL if occurred is None else _PRESENT + _INT.pack(_micros(occurred)),
+            _NULL if readmitted is None else _PRESENT + _INT.pack(readmitted),
+            _SIZE.pack(len(body)),
+            body,
         )
-    ).digest()
+    )
 
 
 def _micros(at: datetime) -> int:

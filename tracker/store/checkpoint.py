@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from tracker.store import bodies, horizon
+from tracker.store import bodies, horizon, prune
 
 VERSION = 1
 NOT_GENUINE = (
@@ -39,9 +39,10 @@ MALFORMED = (
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 PREFIX = """
 SELECT position, stream_type, stream_id, event_type, received_at, occurred_at, readmitted_from,
-       raw, codec
+       raw, codec, {pruned} AS pruned_sha256
 FROM events WHERE position <= $1 ORDER BY position
 """
+PRUNABLE = "SELECT to_regclass('pruned_bodies') IS NOT NULL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,16 +144,21 @@ async def _reading(url: str) -> AsyncIterator[tuple[asyncpg.Connection, int]]:
 
 async def _head(conn: asyncpg.Connection, last: int) -> tuple[int, str]:
     digest, events = hashlib.sha256(), 0
-    async for row in conn.cursor(PREFIX, last, prefetch=10_000):
+    pruned = prune.RECORDED_SHA256 if await conn.fetchval(PRUNABLE) else "NULL::bytea"
+    async for row in conn.cursor(PREFIX.format(pruned=pruned), last, prefetch=10_000):
         if not bodies.knows(row["codec"]):
             await bodies.ready(conn, (row["codec"],))
-        body = bodies.unpack(row["codec"], row["raw"])
-        digest.update(_line(row, body))
+        if row["codec"] == bodies.PRUNED:
+            recorded = row["pruned_sha256"]
+            body_sha256 = "no record of the pruned body" if recorded is None else recorded.hex()
+        else:
+            body_sha256 = hashlib.sha256(bodies.unpack(row["codec"], row["raw"])).hexdigest()
+        digest.update(_line(row, body_sha256))
         events += 1
     return events, digest.hexdigest()
 
 
-def _line(row: asyncpg.Record, body: bytes) -> bytes:
+def _line(row: asyncpg.Record, body_sha256: str) -> bytes:
     """One event as the head covers it: every stored field, the body by its hash."""
     occurred = row["occurred_at"]
     return (
@@ -165,7 +171,7 @@ def _line(row: asyncpg.Record, body: bytes) -> bytes:
                 row["received_at"].isoformat(),
                 None if occurred is None else occurred.isoformat(),
                 row["readmitted_from"],
-                hashlib.sha256(body).hexdigest(),
+                body_sha256,
             ]
         )
         + b"\n"

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
 from tracker.domain.delivery import NewEvent
 from tracker.store import bodies, chain, horizon
 from tracker.store.database import Connection, Database, Record
@@ -70,6 +72,8 @@ class LoggedEvent:
     received_at: datetime
     occurred_at: datetime | None
     readmitted_from: int | None  # `tracker readmit`: the refused delivery's id in `rejected`
+    # The body was archived and removed (`tracker prune-unrecognised`): `raw` is empty.
+    pruned: bool = False
 
     @classmethod
     def of(cls, row: Record) -> LoggedEvent:
@@ -82,7 +86,28 @@ class LoggedEvent:
             row["received_at"],
             row["occurred_at"],
             row["readmitted_from"],
+            row["codec"] == bodies.PRUNED,
         )
+
+
+def export_line(event: LoggedEvent) -> bytes:
+    """One event as a line of `tracker export` (and of a prune's archive): every stored field,
+    and `body`, the delivery's exact text; null with `"pruned": true` for a pruned body (its
+    text is in the archive it was pruned to)."""
+    line = {
+        "position": event.position,
+        "received_at": event.received_at,
+        "stream_type": event.stream_type,
+        "stream_id": event.stream_id,
+        "event_type": event.event_type,
+        "occurred_at": event.occurred_at,
+        "readmitted_from": event.readmitted_from,
+        # Accepted bodies are UTF-8 JSON: exact as text.
+        "body": None if event.pruned else event.raw.decode("utf-8"),
+    }
+    if event.pruned:
+        line["pruned"] = True
+    return orjson.dumps(line) + b"\n"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -240,9 +265,16 @@ async def stream(conn: Connection, after: int) -> AsyncIterator[LoggedEvent]:
             yield LoggedEvent.of(row)
 
 
+class Pruned(Exception):  # noqa: N818 - a state of the event, reported as such
+    """The body asked for was archived and removed (`tracker prune-unrecognised`)."""
+
+
 async def read_raw(db: Database, position: int) -> bytes | None:
+    """The body exactly as received; None if there is no such event; raises `Pruned`."""
     row = await db.fetchrow("read event", READ_ONE_RAW, position)
     if row is None:
         return None
+    if row["codec"] == bodies.PRUNED:
+        raise Pruned(f"the body of the event at position {position} was pruned (archived)")
     await bodies.ready(db, (row["codec"],))
     return bodies.unpack(row["codec"], row["raw"])

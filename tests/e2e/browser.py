@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, sync_playwright
 
 from tests.e2e.http import Answer, post
+from tests.support.tools import required
 
 INGEST, READ = "ingest-token-for-the-dashboard", "read-token-for-the-dashboard"
 WIDE = ViewportSize(width=1280, height=800)
@@ -28,12 +27,9 @@ SCREENSHOTS = Path(
 
 
 def chromium() -> str:
-    """Debian's chromium; without it (a newcomer's machine) the browser's tests skip. .ci/run
-    installs it and fails if it cannot, so CI always runs them."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.skip("chromium is missing: apt-get install -y chromium")
-    return found
+    """Debian's chromium; without it (a newcomer's machine) the browser's tests skip, under CI
+    they fail (tests/support/tools.py)."""
+    return required("chromium", "chromium-browser", install="apt-get install -y chromium")
 
 
 def launched() -> Iterator[Browser]:

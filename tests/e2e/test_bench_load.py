@@ -6,7 +6,6 @@ likely to break quietly (the generated wrk script, its JSON summary, the open-lo
 
 from __future__ import annotations
 
-import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -18,12 +17,14 @@ from bench import workload
 from bench.load import open_loop, wrk, wrk_script
 from bench.processes import Measured, wait_until_answers
 from tests.support.server import free_port
+from tests.support.tools import required
 
-# wrk drives the benchmark's load; without it (a newcomer's machine) its tests skip. .ci/run
-# installs it and fails if it cannot, so CI always runs them.
-needs_wrk = pytest.mark.skipif(
-    shutil.which("wrk") is None, reason="wrk is missing: apt-get install -y wrk"
-)
+
+@pytest.fixture
+def wrk_on_path() -> str:
+    """wrk drives the benchmark's load; without it (a newcomer's machine) its tests skip, under
+    CI they fail (tests/support/tools.py)."""
+    return required("wrk", install="apt-get install -y wrk")
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def test_open_loop_sends_at_the_rate_asked(bare_server: tuple[int, int], bodies:
     assert load.generator_cpu_percent > 0
 
 
-@needs_wrk
+@pytest.mark.usefixtures("wrk_on_path")
 def test_wrk_posts_the_bodies_and_reports_json(
     bare_server: tuple[int, int], bodies: Path, tmp_path: Path
 ) -> None:
@@ -78,7 +79,7 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime, stime
 
 
-@needs_wrk
+@pytest.mark.usefixtures("wrk_on_path")
 def test_one_wrk_run_spreads_over_two_servers(
     bare_server: tuple[int, int],
     other_bare_server: tuple[int, int],

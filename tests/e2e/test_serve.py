@@ -272,3 +272,32 @@ def test_workers_share_one_port_and_stop_together(
         assert "tracker_notifications_received_total 20.0" in text
     assert tracker.stop() == 0
     assert "workers stopped: exit codes [0, 0]" in tracker.log()
+
+
+def test_workers_log_at_the_level_asked_for_by_flag(
+    start_tracker: StartTracker, database_url: str
+) -> None:
+    """`serve --workers 2 --log-level DEBUG` left its workers at INFO (issue 22): the flag now
+    reaches every worker's environment, which is all a worker reads its settings from."""
+    tracker = start_tracker(
+        {"TRACKER_DATABASE_URL": database_url}, args=("--workers", "2", "--log-level", "debug")
+    )
+    deadline = time.monotonic() + 10
+    while tracker.log().count("listening on") < 2:
+        assert time.monotonic() < deadline, tracker.log()
+        time.sleep(0.1)
+    pids = [
+        line.split("(pid ", 1)[1].split(")", 1)[0]
+        for line in tracker.log().splitlines()
+        if "listening on" in line
+    ]
+    levels = {
+        pid: dict(
+            entry.split("=", 1)
+            for entry in Path(f"/proc/{pid}/environ").read_text().split("\0")
+            if "=" in entry
+        ).get("TRACKER_LOG_LEVEL")
+        for pid in pids
+    }
+    assert levels == dict.fromkeys(pids, "DEBUG")
+    assert tracker.stop() == 0

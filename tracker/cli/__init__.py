@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # People reading state want answers, not progress chatter: quieter unless asked.
     level = args.log_level or os.environ.get("TRACKER_LOG_LEVEL") or args.log_default
+    settings = settings.with_overrides(log_level=level.upper())  # `serve --workers` passes it on
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

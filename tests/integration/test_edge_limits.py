@@ -100,6 +100,20 @@ async def test_a_body_refused_unread_is_not_drained_the_connection_is_closed(
     assert answer.closed_after < 1.0  # aiohttp's lingering would have waited up to 10 s
 
 
+async def test_a_body_refused_unread_closes_the_connection_even_when_it_arrived_whole(
+    make_client: MakeClient,
+) -> None:
+    """The same whether the body was still coming or all there when the answer was ready:
+    under load a refused bomb had arrived whole, and its connection was kept alive until the
+    header deadline (15 s in CI). What decides is what the handler read, never timing."""
+    client = await make_client(ingest_token=INGEST)
+    body = b'{"notifyType": "swUpgradeStateChangeNotify"}'
+    answer = await exchange(client, post_head("/v1/notifications", len(body)), body, wait=5)
+    assert answer.status == 401
+    assert answer.headers["connection"].lower() == "close"
+    assert answer.closed_after < 1.0
+
+
 async def test_a_slow_sign_in_body_is_cut_off_at_the_body_deadline(
     make_client: MakeClient,
 ) -> None:

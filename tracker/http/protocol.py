@@ -3,8 +3,8 @@
 - Bodies are never inflated: aiohttp would decompress a `Content-Encoding: gzip` body as it
   arrives, even one the handler refuses unread (a 400 KB bomb is 400 MB of work). Ingest refuses
   such a body with 415 (http/ingest.py).
-- A body the handler did not read is not drained after the answer (aiohttp's "lingering" reads
-  it for up to 10 s): the connection is closed instead (`Connection: close`, see
+- A body the handler did not read to its end is not drained after the answer (aiohttp's
+  "lingering" reads it for up to 10 s): the connection is closed instead (`Connection: close`, see
   `close_unread_bodies`), so the body of a request refused unread, e.g. for its token, is
   never read at all.
 - Headers have a deadline: a connection must finish a request's headers within
@@ -85,8 +85,11 @@ def serve_with_our_handler(app: web.Application) -> None:
 
 @web.middleware
 async def close_unread_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A body still arriving when the answer is ready is not read: say so, and close."""
+    """A body the handler did not read to its end is not read after the answer either: say so,
+    and close. Whether it had arrived whole by then does not matter (under load a refused
+    body may have: the connection would stay open until the header deadline, test_edge_attacks
+    saw 15 s), so the rule depends on what was read, never on timing."""
     response = await handler(request)
-    if not request.content.is_eof() and not response.prepared:
+    if not request.content.at_eof() and not response.prepared:
         response.force_close()
     return response

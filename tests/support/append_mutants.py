@@ -1,7 +1,8 @@
 """`python -m tests.support.append_mutants`: break the parallel append's rule six ways and check
 that the tests catch each (docs/architecture.md, "Appends side by side").
 
-Each mutant is applied to a copy of this checkout (sql/013_parallel_append.sql or
+Each mutant is applied to a copy of this checkout (sql/016_trust_boundaries.sql, where the
+append and the horizon are defined now, or
 tracker/store/events.py), and the follower and hash-chain tests run against it with
 TRACKER_TEST_DATABASE_URL (required: a server the tests may create databases on). A mutant
 that every test passes is a gap in the tests; the command exits 1 if there is one.
@@ -18,13 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SQL = "sql/013_parallel_append.sql"
+SQL = "sql/016_trust_boundaries.sql"
 EVENTS = "tracker/store/events.py"
 TESTS = ("tests/integration/test_log_store.py", "tests/integration/test_hash_chain.py")
 
 MARKER = (
-    "    PERFORM pg_advisory_xact_lock_shared((29300::bigint << 48) | drawn);"
-    '  -- MARKER 0x7274 ("rt")\n'
+    "    PERFORM pg_catalog.pg_advisory_xact_lock_shared((29300::bigint << 48) | drawn);"
+    "  -- MARKER\n"
 )
 DRAW_START, DRAW_END = "    positions := ARRAY(", "        ORDER BY 1);\n"
 
@@ -37,9 +38,9 @@ def _marker_after_draw(text: str) -> str:
 
 
 def _unsorted_stream_locks(text: str) -> str:
-    return text.replace("    ORDER BY hashtext(s.st), hashtext(s.sid);\n", ";\n").replace(
-        "SELECT DISTINCT st, sid FROM", "SELECT st, sid FROM"
-    )
+    return text.replace(
+        "    ORDER BY pg_catalog.hashtext(s.st), pg_catalog.hashtext(s.sid);\n", ";\n"
+    ).replace("SELECT DISTINCT st, sid FROM", "SELECT st, sid FROM")
 
 
 MUTANTS: dict[str, tuple[str, Callable[[str], str]]] = {
@@ -47,8 +48,9 @@ MUTANTS: dict[str, tuple[str, Callable[[str], str]]] = {
     "no stream locks": (
         SQL,
         lambda t: t.replace(
-            "PERFORM pg_advisory_xact_lock(hashtext(s.st), hashtext(s.sid))",
-            "PERFORM hashtext(s.st), hashtext(s.sid)",
+            "PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext(s.st), "
+            "pg_catalog.hashtext(s.sid))",
+            "PERFORM pg_catalog.hashtext(s.st), pg_catalog.hashtext(s.sid)",
         ),
     ),
     "stream locks unsorted": (SQL, _unsorted_stream_locks),

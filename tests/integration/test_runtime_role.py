@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from tests.integration.conftest import MakeClient
 from tests.support.cli import tracker
+from tests.support.postgres import as_role
 
 SW_STATE, SW_RESULT = (
     "oceanconnect-swUpgradeStateChangeNotify",
@@ -27,12 +27,6 @@ FORGED = (
     "INSERT INTO events (stream_type, stream_id, event_type, raw, received_at, hash) "
     "VALUES ('device', 'forged', 'x', '\\x7b7d', now(), '\\x00')"
 )
-
-
-def as_role(url: str, role: str, password: str) -> str:
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{role}:{password}@{host}"))
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from tests.integration.conftest import MakeClient
 from tests.support.cli import tracker
+from tests.support.postgres import as_role
 from tracker.store import horizon, rejected, trust
 from tracker.store.database import Database
 
@@ -23,12 +23,6 @@ SW_STATE = "oceanconnect-swUpgradeStateChangeNotify"
 MARKER = 29300  # the in-flight marker's top 16 bits (sql/013_parallel_append.sql)
 APPEND_ARGS = "$1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::smallint[]"
 BODY = b'{"x": 1}'
-
-
-def as_role(url: str, role: str, password: str) -> str:
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{role}:{password}@{host}"))
 
 
 async def run(url: str, *statements: str) -> None:

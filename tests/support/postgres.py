@@ -42,6 +42,13 @@ def drop_database(url: str) -> None:
         asyncio.run(_execute(url_of_server(url), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def as_role(url: str, role: str, password: str) -> str:
+    """`url`, logging in as `role` instead."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{role}:{password}@{host}"))
+
+
 def url_of_server(url: str) -> str:
     return with_database(url, "postgres")
 

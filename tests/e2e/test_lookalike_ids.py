@@ -40,12 +40,12 @@ def state(device: str, value: str, op: str = OPERATION) -> dict[str, object]:
     }
 
 
-async def test_the_cli_shows_look_alike_ids_with_their_escapes(migrated_url: str) -> None:
+async def test_the_cli_shows_look_alike_ids_with_their_escapes(database_url: str) -> None:
     raws = [json.dumps(state(d, "downloading")).encode() for d in (NFC, NFD, "cafe")]
     raws += [task_body(t, event_time_ms="2026-11-27T01:02:03.000Z") for t in (NFC, NFD)]
-    await append(migrated_url, raws)
+    await append(database_url, raws)
 
-    listed = tracker(migrated_url, "devices")
+    listed = tracker(database_url, "devices")
     assert listed.returncode == 0, listed.stderr
     rows = listed.stdout.splitlines()[1:]
     assert [row.split("  ")[0] for row in rows] == [
@@ -57,20 +57,20 @@ async def test_the_cli_shows_look_alike_ids_with_their_escapes(migrated_url: str
     assert all("rollout-\u00fc [rollout-\\u00fc]" in row for row in rows)
 
     for device, escaped in ((NFC, "caf\\u00e9"), (NFD, "cafe\\u0301")):
-        one = tracker(migrated_url, "device", device)
+        one = tracker(database_url, "device", device)
         assert one.returncode == 0, one.stderr
         assert one.stdout.startswith(f"device {device} [{escaped}]  app app-\u00e9 [app-\\u00e9]")
-        task = tracker(migrated_url, "task", device)
+        task = tracker(database_url, "task", device)
         assert task.stdout.startswith(f"task {device} [{escaped}]  app a  ")
         # The documents keep the ids exactly as sent: no normalisation anywhere.
-        document = json.loads(tracker(migrated_url, "device", device, "--json").stdout)
+        document = json.loads(tracker(database_url, "device", device, "--json").stdout)
         assert document["device_id"] == device
 
-    members = tracker(migrated_url, "operation", OPERATION, "--devices")
+    members = tracker(database_url, "operation", OPERATION, "--devices")
     assert members.returncode == 0, members.stderr
     assert "caf\u00e9 [caf\\u00e9]" in members.stdout
     assert "cafe\u0301 [cafe\\u0301]" in members.stdout
-    rollups = tracker(migrated_url, "operations")
+    rollups = tracker(database_url, "operations")
     assert "rollout-\u00fc [rollout-\\u00fc]" in rollups.stdout
 
 

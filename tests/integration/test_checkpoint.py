@@ -111,22 +111,22 @@ async def back_date_an_event(conn: asyncpg.Connection) -> None:
     ids=lambda tamper: tamper.__name__,
 )
 async def test_a_checkpoint_catches_what_the_chains_cannot(
-    migrated_url: str, tmp_path: Path, tamper: Tamper
+    database_url: str, tmp_path: Path, tamper: Tamper
 ) -> None:
-    await append(migrated_url, [sw(d, s) for s in STATES for d in ("dev-a", "dev-b")])
-    taken = signed(migrated_url, "checkpoint")
+    await append(database_url, [sw(d, s) for s in STATES for d in ("dev-a", "dev-b")])
+    taken = signed(database_url, "checkpoint")
     assert taken.returncode == 0, taken.stderr
     checkpoint = tmp_path / "checkpoint.json"
     checkpoint.write_text(taken.stdout)
     statement = json.loads(taken.stdout)
     assert (statement["events"], statement["position"]) == (8, 8)
 
-    await append(migrated_url, [sw("dev-z", "downloading")])  # the log goes on: still extends
-    clean = signed(migrated_url, "verify", "--against", str(checkpoint))
+    await append(database_url, [sw("dev-z", "downloading")])  # the log goes on: still extends
+    clean = signed(database_url, "verify", "--against", str(checkpoint))
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "verify: the log extends the checkpoint of " in clean.stdout
 
-    conn = await asyncpg.connect(migrated_url)
+    conn = await asyncpg.connect(database_url)
     try:
         await conn.execute("ALTER TABLE events DISABLE TRIGGER events_append_only")
         await tamper(conn)
@@ -134,28 +134,28 @@ async def test_a_checkpoint_catches_what_the_chains_cannot(
     finally:
         await conn.close()
 
-    plain = signed(migrated_url, "verify")
+    plain = signed(database_url, "verify")
     assert plain.returncode == 0, plain.stdout  # every tampering left the chains intact
-    caught = signed(migrated_url, "verify", "--against", str(checkpoint))
+    caught = signed(database_url, "verify", "--against", str(checkpoint))
     assert caught.returncode == 1, caught.stdout + caught.stderr
     assert any(line.startswith("checkpoint: ") for line in caught.stdout.splitlines())
 
 
 async def test_a_checkpoint_cannot_be_forged_or_signed_with_another_key(
-    migrated_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
-    await append(migrated_url, [sw("dev-a", state) for state in STATES])
-    taken = signed(migrated_url, "checkpoint")
+    await append(database_url, [sw("dev-a", state) for state in STATES])
+    taken = signed(database_url, "checkpoint")
     checkpoint = tmp_path / "checkpoint.json"
     forged = json.loads(taken.stdout) | {"events": 3, "position": 3}
     checkpoint.write_text(json.dumps(forged))
-    done = signed(migrated_url, "verify", "--against", str(checkpoint))
+    done = signed(database_url, "verify", "--against", str(checkpoint))
     assert done.returncode == 1
     assert "the checkpoint's signature does not match" in done.stdout
     checkpoint.write_text(taken.stdout)
-    other = signed(migrated_url, "verify", "--against", str(checkpoint), key="another key")
+    other = signed(database_url, "verify", "--against", str(checkpoint), key="another key")
     assert other.returncode == 1
     assert "signed with another TRACKER_CHECKPOINT_KEY" in other.stdout
-    unsigned = signed(migrated_url, "checkpoint", key="")
+    unsigned = signed(database_url, "checkpoint", key="")
     assert unsigned.returncode == 2
     assert "set TRACKER_CHECKPOINT_KEY" in unsigned.stderr

@@ -17,23 +17,23 @@ MALFORMED = [12345, None, ["ab"], {"hex": "ab"}, "é" * 64, "ä", "zz", "a" * 63
 
 
 async def test_a_malformed_signature_fails_verification_in_one_line(
-    migrated_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
-    await append(migrated_url, [sw("dev-a", state) for state in STATES])
-    taken = signed(migrated_url, "checkpoint")
+    await append(database_url, [sw("dev-a", state) for state in STATES])
+    taken = signed(database_url, "checkpoint")
     assert taken.returncode == 0, taken.stderr
     statement = json.loads(taken.stdout)
     checkpoint = tmp_path / "checkpoint.json"
 
     altered = statement | {"signature": "0" * 64}  # well formed, wrong: the reference case
     checkpoint.write_text(json.dumps(altered))
-    reference = signed(migrated_url, "verify", "--against", str(checkpoint))
+    reference = signed(database_url, "verify", "--against", str(checkpoint))
     assert reference.returncode == 1
     assert "checkpoint: the checkpoint's signature does not match" in reference.stdout
 
     for signature in MALFORMED:
         checkpoint.write_text(json.dumps(statement | {"signature": signature}))
-        done = signed(migrated_url, "verify", "--against", str(checkpoint))
+        done = signed(database_url, "verify", "--against", str(checkpoint))
         said = [line for line in done.stdout.splitlines() if line.startswith("checkpoint: ")]
         assert (done.returncode, "Traceback" in done.stderr) == (1, False), (signature, done)
         assert said == [f"checkpoint: {MALFORMED_LINE}"], (signature, done.stdout)

@@ -155,18 +155,18 @@ async def assert_linked_by_all_fields(database: Database) -> int:
 
 @pytest.mark.parametrize("per_transaction", [1, 3, 36], ids=lambda n: f"{n}-per-batch")
 async def test_every_event_chains_to_the_one_before_it_in_its_stream(
-    database: Database, migrated_url: str, per_transaction: int
+    database: Database, database_url: str, per_transaction: int
 ) -> None:
     """Across batches and within one (36 per batch: each stream's events chain in it)."""
     await record_all(database, streams_of(), per_transaction)
     assert await assert_linked_by_all_fields(database) == 36
-    done = tracker_verify(migrated_url)
+    done = tracker_verify(database_url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "36 events in 3 streams; every hash chain is intact" in done.stdout
 
 
 async def test_the_database_and_verify_link_every_field_alike(
-    database: Database, migrated_url: str
+    database: Database, database_url: str
 ) -> None:
     """Fields at their edges: platform times present and absent, before 1970 and to the
     microsecond, in years 1 and 9999 (stored as -infinity and infinity), readmitted events,
@@ -194,7 +194,7 @@ async def test_the_database_and_verify_link_every_field_alike(
         await events_store.append(conn, events[:2], moments[:2])
         await events_store.append(conn, events[2:], moments[1])
     assert await assert_linked_by_all_fields(database) == 7
-    done = tracker_verify(migrated_url)
+    done = tracker_verify(database_url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "7 events in 3 streams; every hash chain is intact" in done.stdout
 
@@ -234,7 +234,7 @@ FIELDS_CHANGED = ["back-dated", "re-timed", "moved", "retyped", "readmitted", "r
     ],
 )
 async def test_verify_names_what_a_superuser_rewrote(
-    database: Database, migrated_url: str, tampering: str
+    database: Database, database_url: str, tampering: str
 ) -> None:
     await record_all(database, streams_of())
     d1 = await positions_of(database, "d-1")
@@ -273,9 +273,9 @@ async def test_verify_names_what_a_superuser_rewrote(
         "downgraded": [relink_as_body_only(last)],
         "unknown-link": [execute(edit.format("chain = 3"), victim)],
     }[tampering]
-    await as_superuser(migrated_url, *tamperings)
+    await as_superuser(database_url, *tamperings)
 
-    done = tracker_verify(migrated_url)
+    done = tracker_verify(database_url)
 
     assert done.returncode == 1, done.stdout + done.stderr
     named = {
@@ -324,13 +324,13 @@ async def test_concurrent_writers_never_chain_to_a_stale_head(database_url: str)
 
 
 async def test_the_migration_chains_a_log_written_before_it(
-    database_url: str, tmp_path: Path
+    empty_database_url: str, tmp_path: Path
 ) -> None:
     older = tmp_path / "sql"
     older.mkdir()
     for path in sorted(sql_dir().glob("00[123]_*.sql")):
         shutil.copy(path, older / path.name)
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(empty_database_url)
     try:
         await migrate(conn, older)
         for i in range(10):
@@ -345,13 +345,13 @@ async def test_the_migration_chains_a_log_written_before_it(
         assert "004_hash_chain.sql" in await migrate(conn)
     finally:
         await conn.close()
-    done = tracker_verify(database_url)
+    done = tracker_verify(empty_database_url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "10 events in 3 streams; every hash chain is intact" in done.stdout
 
 
 async def test_events_logged_before_all_field_links_keep_theirs(
-    database_url: str, tmp_path: Path
+    empty_database_url: str, tmp_path: Path
 ) -> None:
     """Migration 011 leaves the body-only links of the events before it (rewriting them would
     launder whatever was done to them) and draws the boundary after which none may appear."""
@@ -360,7 +360,7 @@ async def test_events_logged_before_all_field_links_keep_theirs(
     for path in sorted(sql_dir().glob("0*.sql")):
         if path.name < "011":
             shutil.copy(path, older / path.name)
-    database = await Database.open(database_url, timeout=10, size=2)
+    database = await Database.open(empty_database_url, timeout=10, size=2)
     try:
         async with database.pool.acquire() as conn:
             await migrate(conn, older)
@@ -392,16 +392,17 @@ async def test_events_logged_before_all_field_links_keep_theirs(
         await database.close()
     assert boundary == 13
     assert [row["chain"] for row in links] == [1] * 12 + [2] * 12
-    done = tracker_verify(database_url)
+    done = tracker_verify(empty_database_url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "24 events in 3 streams; every hash chain is intact" in done.stdout
 
     # Before the boundary a body-only link is what it was; back-dating one still escapes the
     # chain there (a checkpoint catches it), which the docs say.
     await as_superuser(
-        database_url, execute("UPDATE events SET received_at = received_at - interval '1 day'")
+        empty_database_url,
+        execute("UPDATE events SET received_at = received_at - interval '1 day'"),
     )
-    done = tracker_verify(database_url)
+    done = tracker_verify(empty_database_url)
     named = [line for line in done.stdout.splitlines() if line.startswith("tampered:")]
     assert len(named) == 12
     assert all(int(line.split()[2]) >= 13 for line in named), done.stdout

@@ -272,8 +272,8 @@ async def test_the_live_feed_reads_about_a_page(
     assert 0 < read <= 2 * LIMIT
 
 
-async def test_the_server_plans_every_statement_for_its_values(migrated_url: str) -> None:
-    database = await Database.open(migrated_url, timeout=10, size=1)
+async def test_the_server_plans_every_statement_for_its_values(database_url: str) -> None:
+    database = await Database.open(database_url, timeout=10, size=1)
     try:
         row = await database.fetchrow("settings", "SHOW plan_cache_mode")
     finally:

@@ -81,10 +81,10 @@ async def test_a_dictionary_once_written_cannot_change(database: Database) -> No
 
 
 async def test_migrations_are_idempotent_and_safe_from_many_processes_at_once(
-    database_url: str,
+    empty_database_url: str,
 ) -> None:
     async def one() -> list[str]:
-        conn = await asyncpg.connect(database_url)
+        conn = await asyncpg.connect(empty_database_url)
         try:
             return await migrate(conn)
         finally:
@@ -94,7 +94,7 @@ async def test_migrations_are_idempotent_and_safe_from_many_processes_at_once(
     names = [m.name for m in available()]
     assert max(results, key=len) == names  # exactly one of them applied everything
     assert sum(len(r) for r in results) == len(names)
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(empty_database_url)
     try:
         assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(names)
         assert await migrate(conn) == []
@@ -253,11 +253,11 @@ async def test_a_follower_under_concurrent_writers_sees_every_event(
 
 
 async def test_a_slow_migration_is_not_cut_short_by_the_request_timeout(
-    database_url: str, tmp_path: Path
+    empty_database_url: str, tmp_path: Path
 ) -> None:
     """004 rewrites the whole log once: minutes on a big one, against a 5 s request timeout."""
     (tmp_path / "001_slow.sql").write_text("SELECT pg_sleep(1.5); CREATE TABLE slow_done (x int);")
-    database = await Database.open(database_url, timeout=0.5, size=1)
+    database = await Database.open(empty_database_url, timeout=0.5, size=1)
     try:
         async with database.pool.acquire() as conn:
             assert await migrate(conn, tmp_path) == ["001_slow.sql"]

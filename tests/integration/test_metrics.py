@@ -69,16 +69,16 @@ async def test_unknown_types_do_not_become_labels(client: TestClient[Any, Any]) 
 
 
 async def test_replay_progress_is_exposed(
-    client: TestClient[Any, Any], migrated_url: str, examples: dict[str, bytes]
+    client: TestClient[Any, Any], database_url: str, examples: dict[str, bytes]
 ) -> None:
     for raw in examples.values():
         await client.post("/v1/notifications", data=raw)
-    await replay(migrated_url, check=False)
+    await replay(database_url, check=False)
     samples = await scrape(client)
     assert value(samples, "tracker_replay_running") == 0
     assert value(samples, "tracker_replay_events_done") == 5
     assert value(samples, "tracker_replay_events_total") == 5
     assert value(samples, "tracker_replay_last_pause_seconds") > 0
-    await replay(migrated_url, check=True)
+    await replay(database_url, check=True)
     samples = await scrape(client)
     assert value(samples, "tracker_replay_last_check_drift") == 0

@@ -357,7 +357,7 @@ async def test_only_pruning_may_rewrite_events_and_only_an_unrecognised_body(
 
 async def test_the_runtime_role_cannot_prune(
     runtime: tuple[str, str],  # noqa: F811 - the fixture imported above
-    migrated_url: str,
+    database_url: str,
     make_client: MakeClient,
     tmp_path: Path,
 ) -> None:
@@ -387,4 +387,4 @@ async def test_the_runtime_role_cannot_prune(
     finally:
         await conn.close()
     assert await (await client.get(f"/v1/events/{position}/raw")).read() == body
-    assert run(migrated_url, "verify").returncode == 0
+    assert run(database_url, "verify").returncode == 0

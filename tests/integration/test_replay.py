@@ -192,13 +192,13 @@ async def ingest_one_by_one(url: str, bodies: list[Delivery]) -> None:
 )
 @given(plan=steps)
 def test_random_histories_replay_to_the_live_projections(
-    migrated_url: str, plan: list[Step]
+    database_url: str, plan: list[Step]
 ) -> None:
     bodies = bodies_of(secrets.token_hex(4), plan)
 
     async def scenario() -> list[str]:
-        await ingest_one_by_one(migrated_url, bodies)
-        return (await replay(migrated_url, check=True)).drift
+        await ingest_one_by_one(database_url, bodies)
+        return (await replay(database_url, check=True)).drift
 
     assert asyncio.run(scenario()) == []
 
@@ -208,7 +208,7 @@ def test_random_histories_replay_to_the_live_projections(
 )
 @given(rng=st.randoms(use_true_random=False), data=st.data())
 def test_histories_in_any_order_and_batching_replay_to_what_they_say(
-    migrated_url: str, rng: random.Random, data: st.DataObject
+    database_url: str, rng: random.Random, data: st.DataObject
 ) -> None:
     """Device histories the platforms can produce (tests/support/histories.py), several devices
     at once, delivered in a random order, some readmitted, appended in random batches: the
@@ -224,7 +224,7 @@ def test_histories_in_any_order_and_batching_replay_to_what_they_say(
     readmitted = data.draw(st.sets(st.sampled_from(range(len(deliveries))), max_size=3))
 
     async def scenario() -> tuple[list[str], list[asyncpg.Record]]:
-        database = await Database.open(migrated_url, timeout=10, size=2)
+        database = await Database.open(database_url, timeout=10, size=2)
         try:
             start, size = 0, iter(cuts * len(deliveries))
             while start < len(order):
@@ -240,7 +240,7 @@ def test_histories_in_any_order_and_batching_replay_to_what_they_say(
             )
         finally:
             await database.close()
-        return (await replay(migrated_url, check=True)).drift, tracks
+        return (await replay(database_url, check=True)).drift, tracks
 
     drift, rows = asyncio.run(scenario())
     assert drift == []
@@ -254,7 +254,7 @@ def test_histories_in_any_order_and_batching_replay_to_what_they_say(
 
 
 async def test_replay_swaps_in_while_ingestion_goes_on(
-    migrated_url: str, database: Database
+    database_url: str, database: Database
 ) -> None:
     stop = asyncio.Event()
     sent: dict[str, UpgradeState] = {}
@@ -273,20 +273,20 @@ async def test_replay_swaps_in_while_ingestion_goes_on(
 
     writers = [asyncio.create_task(ingest(w)) for w in range(4)]
     await asyncio.sleep(0.5)
-    outcome = await replay(migrated_url, check=False)
+    outcome = await replay(database_url, check=False)
     assert outcome.pause_ms is not None
     await asyncio.sleep(0.3)
     stop.set()
     await asyncio.gather(*writers)
 
-    assert (await replay(migrated_url, check=True)).drift == []
+    assert (await replay(database_url, check=True)).drift == []
     rows = await database.pool.fetch(
         "SELECT device_id, state FROM device_tracks WHERE track = 'software'"
     )
     assert {r["device_id"]: r["state"] for r in rows} == sent
 
 
-async def test_replay_ends_while_appends_never_pause(migrated_url: str, database: Database) -> None:
+async def test_replay_ends_while_appends_never_pause(database_url: str, database: Database) -> None:
     """Two batches always in flight, from 64 writers that never stop, all through the replay:
     it ends (each catch-up pass stops at the horizon it began with), and it equals live."""
     stop = asyncio.Event()
@@ -302,17 +302,17 @@ async def test_replay_ends_while_appends_never_pause(migrated_url: str, database
     writers = [asyncio.create_task(ingest(w)) for w in range(64)]
     try:
         await asyncio.sleep(0.5)
-        outcome = await asyncio.wait_for(replay(migrated_url, check=False), 60)
+        outcome = await asyncio.wait_for(replay(database_url, check=False), 60)
         assert outcome.pause_ms is not None
     finally:
         stop.set()
         await asyncio.gather(*writers)
         await appends.close()
-    assert (await replay(migrated_url, check=True)).drift == []
+    assert (await replay(database_url, check=True)).drift == []
 
 
 async def test_check_names_every_drifted_row(
-    migrated_url: str, database: Database, examples: dict[str, bytes]
+    database_url: str, database: Database, examples: dict[str, bytes]
 ) -> None:
     for raw in examples.values():
         async with database.transaction("append") as conn:
@@ -321,7 +321,7 @@ async def test_check_names_every_drifted_row(
         "UPDATE device_tracks SET state = 'updating' WHERE track = 'software'"
     )
     await database.pool.execute("DELETE FROM task_transitions")
-    drift = (await replay(migrated_url, check=True)).drift
+    drift = (await replay(database_url, check=True)).drift
     assert any(
         "device_tracks" in line and "state: live 'updating', replay 'downloading'" in line
         for line in drift
@@ -331,26 +331,26 @@ async def test_check_names_every_drifted_row(
         for line in drift
     )
     # A replay repairs it.
-    await replay(migrated_url, check=False)
-    assert (await replay(migrated_url, check=True)).drift == []
+    await replay(database_url, check=False)
+    assert (await replay(database_url, check=True)).drift == []
 
 
-async def test_replay_of_an_empty_log(migrated_url: str) -> None:
-    outcome = await replay(migrated_url, check=False)
+async def test_replay_of_an_empty_log(database_url: str) -> None:
+    outcome = await replay(database_url, check=False)
     assert outcome.events == 0
-    assert (await replay(migrated_url, check=True)).drift == []
+    assert (await replay(database_url, check=True)).drift == []
 
 
 async def test_replay_keeps_the_log_and_rejected_untouched(
-    migrated_url: str, database: Database, examples: dict[str, bytes]
+    database_url: str, database: Database, examples: dict[str, bytes]
 ) -> None:
     for raw in examples.values():
         async with database.transaction("append") as conn:
             await log.record(conn, [decode(raw)], datetime.now(UTC))
     before = await database.pool.fetch("SELECT * FROM events ORDER BY position")
-    await replay(migrated_url, check=False)
+    await replay(database_url, check=False)
     assert await database.pool.fetch("SELECT * FROM events ORDER BY position") == before
-    conn = await asyncpg.connect(migrated_url)
+    conn = await asyncpg.connect(database_url)
     try:
         schemas = await conn.fetch(
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tracker_%'"
@@ -361,7 +361,7 @@ async def test_replay_keeps_the_log_and_rejected_untouched(
 
 
 async def test_a_replay_split_across_processes_equals_live(
-    migrated_url: str, database: Database
+    database_url: str, database: Database
 ) -> None:
     """Partitions by stream in their own processes, one exported snapshot: same rows as live."""
     rng = random.Random(7)
@@ -393,17 +393,17 @@ async def test_a_replay_split_across_processes_equals_live(
         async with database.transaction("append") as conn:
             await log.record(conn, events[start : start + 7], datetime.now(UTC))
 
-    checked = await replay(migrated_url, check=True, parts=3)
+    checked = await replay(database_url, check=True, parts=3)
     assert (checked.parts, checked.events, checked.drift) == (3, 600, [])
-    swapped = await replay(migrated_url, check=False, parts=2)
+    swapped = await replay(database_url, check=False, parts=2)
     assert (swapped.parts, swapped.events) == (2, 600)
     assert swapped.rows["device_transitions"] > 0
     assert swapped.rows["task_transitions"] > 0
-    assert (await replay(migrated_url, check=True, parts=1)).drift == []
+    assert (await replay(database_url, check=True, parts=1)).drift == []
 
 
 async def test_a_migration_that_replaces_projections_rebuilds_them_from_the_log(
-    database_url: str, tmp_path: Path
+    empty_database_url: str, tmp_path: Path
 ) -> None:
     """Upgrading a database with history: the new tables are filled before anyone reads them."""
     older = tmp_path / "sql"
@@ -411,7 +411,7 @@ async def test_a_migration_that_replaces_projections_rebuilds_them_from_the_log(
     for path in sorted(sql_dir().glob("*.sql")):
         if path.name < "008":
             shutil.copy(path, older / path.name)
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(empty_database_url)
     try:
         await migrate(conn, older)
         bodies = [
@@ -437,7 +437,7 @@ async def test_a_migration_that_replaces_projections_rebuilds_them_from_the_log(
     finally:
         await conn.close()
 
-    database = await open_migrated(database_url, Settings(database_url=database_url))
+    database = await open_migrated(empty_database_url, Settings(database_url=empty_database_url))
     try:
         rollup = await rollups.operation(database, "up-op0")
         tracks = await database.pool.fetchval("SELECT count(*) FROM device_tracks")
@@ -446,18 +446,18 @@ async def test_a_migration_that_replaces_projections_rebuilds_them_from_the_log(
     assert rollup is not None
     assert (rollup.devices, rollup.states) == (3, {"updating": 3})
     assert tracks == 3
-    assert (await replay(database_url, check=True)).drift == []
+    assert (await replay(empty_database_url, check=True)).drift == []
 
 
 async def test_the_tables_swapped_in_keep_their_indexes_and_statistics(
-    migrated_url: str, database: Database
+    database_url: str, database: Database
 ) -> None:
     """The planner needs both: replay builds them in scratch space and moves them in."""
     before = await database.pool.fetch(INDEXES_AND_STATISTICS)
     async with database.transaction("append") as conn:
         raw = json.dumps(device_body("stats", 1, "sw", "downloading", 0)).encode()
         await log.record(conn, [decode(raw)], datetime.now(UTC))
-    await replay(migrated_url, check=False)
+    await replay(database_url, check=False)
     after = await database.pool.fetch(INDEXES_AND_STATISTICS)
     assert after == before
     assert {row["name"] for row in after} >= {"device_tracks_by_state", "device_tracks_states"}

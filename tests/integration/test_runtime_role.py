@@ -30,18 +30,18 @@ FORGED = (
 
 
 @pytest.fixture
-def runtime(migrated_url: str) -> Iterator[tuple[str, str]]:
+def runtime(database_url: str) -> Iterator[tuple[str, str]]:
     """(the runtime role's URL, its name), set up by the real command; dropped afterwards."""
     role, password = f"tracker_rt_{secrets.token_hex(4)}", secrets.token_urlsafe(12)
     done = tracker(
-        migrated_url, "migrate", "--runtime-role", role, TRACKER_RUNTIME_PASSWORD=password
+        database_url, "migrate", "--runtime-role", role, TRACKER_RUNTIME_PASSWORD=password
     )
     assert done.returncode == 0, done.stderr
     assert f"runtime role '{role}' created and granted" in done.stdout
-    yield as_role(migrated_url, role, password), role
+    yield as_role(database_url, role, password), role
 
     async def drop() -> None:
-        conn = await asyncpg.connect(migrated_url)
+        conn = await asyncpg.connect(database_url)
         try:
             await conn.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
         finally:
@@ -68,7 +68,7 @@ async def privileges(url: str, role: str) -> dict[str, dict[str, bool]]:
 
 async def test_the_runtime_role_serves_and_may_only_read_and_append_the_log(
     runtime: tuple[str, str],
-    migrated_url: str,
+    database_url: str,
     examples: dict[str, bytes],
     make_client: MakeClient,
 ) -> None:
@@ -82,7 +82,7 @@ async def test_the_runtime_role_serves_and_may_only_read_and_append_the_log(
     assert (await client.post("/v1/notifications", data=b"{")).status == 400  # into rejected
     assert (await client.get("/metrics")).status == 200
 
-    granted = await privileges(migrated_url, role)
+    granted = await privileges(database_url, role)
     assert granted["events"] == EVENTS_MAY
     assert granted["rejected"] == REJECTED_MAY
     assert granted["device_tracks"] == REJECTED_MAY | {"UPDATE": True}  # upserts
@@ -109,7 +109,7 @@ async def test_the_runtime_role_serves_and_may_only_read_and_append_the_log(
 
 async def test_a_replay_keeps_the_runtime_role_working(
     runtime: tuple[str, str],
-    migrated_url: str,
+    database_url: str,
     examples: dict[str, bytes],
     make_client: MakeClient,
 ) -> None:
@@ -120,7 +120,7 @@ async def test_a_replay_keeps_the_runtime_role_working(
     assert posted.status == 200
     device = (await posted.json())["stream_id"]
 
-    done = tracker(migrated_url, "replay")
+    done = tracker(database_url, "replay")
     assert done.returncode == 0, done.stderr
 
     assert (await client.post("/v1/notifications", data=examples[SW_RESULT])).status == 200

@@ -34,8 +34,8 @@ async def columns_in(
 
 
 @pytest.mark.parametrize("where", ["live", "scratch"])
-async def test_the_ddl_creates_the_declared_columns(migrated_url: str, where: str) -> None:
-    conn = await asyncpg.connect(migrated_url)
+async def test_the_ddl_creates_the_declared_columns(database_url: str, where: str) -> None:
+    conn = await asyncpg.connect(database_url)
     try:
         schema = "public"
         if where == "scratch":  # what replay builds and swaps in
@@ -52,8 +52,8 @@ async def test_the_ddl_creates_the_declared_columns(migrated_url: str, where: st
         assert set(found) == {t.name for t in ALL_TABLES}  # and nothing else
 
 
-async def test_every_declared_key_is_the_primary_key(migrated_url: str) -> None:
-    conn = await asyncpg.connect(migrated_url)
+async def test_every_declared_key_is_the_primary_key(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
     try:
         for table in ALL_TABLES:
             key = await conn.fetchval(

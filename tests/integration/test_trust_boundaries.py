@@ -44,17 +44,17 @@ def login_only(database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def runtime_of(database_url: str) -> Iterator[tuple[str, str]]:
+def runtime_of(empty_database_url: str) -> Iterator[tuple[str, str]]:
     """(the runtime role's URL, its name) on a database migrated by the real command, where
     PUBLIC had CREATE on the schema first: PostgreSQL 14's default, kept by upgrades."""
-    asyncio.run(run(database_url, "GRANT CREATE ON SCHEMA public TO PUBLIC"))
+    asyncio.run(run(empty_database_url, "GRANT CREATE ON SCHEMA public TO PUBLIC"))
     role, password = f"tracker_rt_{secrets.token_hex(4)}", secrets.token_urlsafe(12)
     done = tracker(
-        database_url, "migrate", "--runtime-role", role, TRACKER_RUNTIME_PASSWORD=password
+        empty_database_url, "migrate", "--runtime-role", role, TRACKER_RUNTIME_PASSWORD=password
     )
     assert done.returncode == 0, done.stderr
-    yield as_role(database_url, role, password), role
-    asyncio.run(run(database_url, f'DROP OWNED BY "{role}"', f'DROP ROLE "{role}"'))
+    yield as_role(empty_database_url, role, password), role
+    asyncio.run(run(empty_database_url, f'DROP OWNED BY "{role}"', f'DROP ROLE "{role}"'))
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ END $$
 
 
 async def test_the_runtime_role_cannot_create_where_the_owner_looks(
-    runtime_of: tuple[str, str], database_url: str
+    runtime_of: tuple[str, str], empty_database_url: str
 ) -> None:
     """The review's takeover: a `public.cardinality(text[])` made by the runtime role. The
     migration revoked PUBLIC's CREATE, so it cannot be made."""
@@ -86,12 +86,12 @@ async def test_the_runtime_role_cannot_create_where_the_owner_looks(
         assert not await conn.fetchval("SELECT has_schema_privilege('public', 'CREATE')")
     finally:
         await conn.close()
-    assert not await trust_refusal(database_url)
+    assert not await trust_refusal(empty_database_url)
 
 
 async def test_a_shadowing_function_is_never_called_by_the_append(
     runtime_of: tuple[str, str],
-    database_url: str,
+    empty_database_url: str,
     examples: dict[str, bytes],
     make_client: MakeClient,
 ) -> None:
@@ -102,16 +102,16 @@ async def test_a_shadowing_function_is_never_called_by_the_append(
     client = await make_client(database_url=url)
     first = await client.post("/v1/notifications", data=examples[SW_STATE])
     assert first.status == 200
-    await run(database_url, f'GRANT CREATE ON SCHEMA public TO "{role}"')
+    await run(empty_database_url, f'GRANT CREATE ON SCHEMA public TO "{role}"')
     await run(url, SHADOW)
     again = await client.post("/v1/notifications", data=examples[SW_STATE].replace(b"}", b" }"))
     assert again.status == 200, await again.text()
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(empty_database_url)
     try:
         assert bytes(await conn.fetchval("SELECT raw FROM events WHERE position = 1")) != b"owned"
     finally:
         await conn.close()
-    done = tracker(database_url, "verify")
+    done = tracker(empty_database_url, "verify")
     assert done.returncode == 0, done.stdout + done.stderr
 
     refusal = await trust_refusal(url)
@@ -123,14 +123,14 @@ async def test_a_shadowing_function_is_never_called_by_the_append(
     assert "refusing to serve" in served.stderr
 
 
-async def test_serve_refuses_while_public_may_create_in_the_schema(migrated_url: str) -> None:
-    await run(migrated_url, "GRANT CREATE ON SCHEMA public TO PUBLIC")
-    refusal = await trust_refusal(migrated_url)
+async def test_serve_refuses_while_public_may_create_in_the_schema(database_url: str) -> None:
+    await run(database_url, "GRANT CREATE ON SCHEMA public TO PUBLIC")
+    refusal = await trust_refusal(database_url)
     assert refusal is not None
     assert "PUBLIC may create objects in schema 'public'" in refusal
     assert 'REVOKE CREATE ON SCHEMA "public" FROM PUBLIC' in refusal
-    await run(migrated_url, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-    assert await trust_refusal(migrated_url) is None
+    await run(database_url, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    assert await trust_refusal(database_url) is None
 
 
 async def trust_refusal(url: str) -> str | None:
@@ -145,7 +145,7 @@ async def trust_refusal(url: str) -> str | None:
 
 
 async def test_the_runtime_role_chooses_no_time_lock_or_readmission(
-    runtime_of: tuple[str, str], database_url: str
+    runtime_of: tuple[str, str], empty_database_url: str
 ) -> None:
     """The review forged history through tracker_append's arguments: a receive time in 2015, a
     readmission from a refusal that does not exist, and a lock key of its choosing. None of
@@ -184,7 +184,7 @@ async def test_the_runtime_role_chooses_no_time_lock_or_readmission(
         assert (stored["received_at"], stored["readmitted_from"]) == (row["received_at"], None)
     finally:
         await conn.close()
-    assert tracker(database_url, "verify").returncode == 0
+    assert tracker(empty_database_url, "verify").returncode == 0
 
 
 def columns() -> list[list[object]]:
@@ -284,14 +284,14 @@ async def test_every_connection_commits_durably_whatever_the_role_says(
 
 
 async def test_import_ends_with_analyze(
-    migrated_url: str, examples: dict[str, bytes], tmp_path: Path
+    database_url: str, examples: dict[str, bytes], tmp_path: Path
 ) -> None:
     lines = tmp_path / "events.jsonl"
     body = json.loads(examples[SW_STATE])
     lines.write_text("".join(json.dumps(body | {"deviceId": f"d-{n}"}) + "\n" for n in range(3)))
-    done = tracker(migrated_url, "import", str(lines))
+    done = tracker(database_url, "import", str(lines))
     assert done.returncode == 0, done.stderr
-    conn = await asyncpg.connect(migrated_url)
+    conn = await asyncpg.connect(database_url)
     try:
         analysed = await conn.fetch(
             "SELECT relname FROM pg_stat_user_tables "

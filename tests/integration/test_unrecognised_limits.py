@@ -146,10 +146,10 @@ async def test_the_budget_is_shared_by_two_servers_on_one_database(
 async def test_the_runtime_role_draws_on_the_budget(
     runtime: tuple[str, str],  # noqa: F811 - the fixture imported above
     make_client: MakeClient,
-    migrated_url: str,
+    database_url: str,
 ) -> None:
     url, _ = runtime
     client = await make_client(database_url=url, unrecognised_daily_bytes=150)
     assert (await post(client, unrecognised(100)))[0] == 200
     assert (await post(client, unrecognised(100)))[0] == 429
-    assert await budget_rows(migrated_url) == [("open", 100)]
+    assert await budget_rows(database_url) == [("open", 100)]

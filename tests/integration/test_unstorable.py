@@ -188,9 +188,9 @@ async def test_a_delivery_the_database_refuses_is_a_422_kept_in_rejected(
 
 
 async def test_import_refuses_a_line_the_database_refuses_and_keeps_the_rest(
-    migrated_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
-    conn = await asyncpg.connect(migrated_url)
+    conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(
             "ALTER TABLE device_tracks ADD CONSTRAINT refuse_poison CHECK (device_id <> 'poison')"
@@ -201,7 +201,7 @@ async def test_import_refuses_a_line_the_database_refuses_and_keeps_the_rest(
     lines[2] = sw_result(deviceId="poison")
     source = tmp_path / "log.jsonl"
     source.write_bytes(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
-    done = await asyncio.to_thread(tracker, migrated_url, "import", str(source))
+    done = await asyncio.to_thread(tracker, database_url, "import", str(source))
     assert done.returncode == 1  # a line was refused
     assert "import: 4 events appended" in done.stdout
     [refused] = [line for line in done.stderr.splitlines() if line.startswith("refused: ")]

@@ -21,12 +21,12 @@ def as_role(url: str, role: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{role}@{host}"))
 
 
-async def test_verify_never_migrates(database_url: str) -> None:
-    done = tracker(database_url, "verify")
+async def test_verify_never_migrates(empty_database_url: str) -> None:
+    done = tracker(empty_database_url, "verify")
     assert done.returncode == 1
     assert done.stderr.strip().startswith("verify: this database holds no hash-chained log")
     assert "run tracker migrate first" in done.stderr
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(empty_database_url)
     try:
         assert await conn.fetchval("SELECT to_regclass('schema_migrations')") is None
         assert (
@@ -37,21 +37,21 @@ async def test_verify_never_migrates(database_url: str) -> None:
 
 
 async def test_a_role_that_may_only_select_can_verify(
-    migrated_url: str, examples: dict[str, bytes]
+    database_url: str, examples: dict[str, bytes]
 ) -> None:
-    database = await Database.open(migrated_url, timeout=10, size=1)
+    database = await Database.open(database_url, timeout=10, size=1)
     try:
         async with database.transaction("append") as conn:
             await log.record(conn, [decode(raw) for raw in examples.values()], datetime.now(UTC))
     finally:
         await database.close()
     role = f"t_verifier_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(migrated_url)
+    conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(f"CREATE ROLE {role} LOGIN")
         await conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
         await conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
-        done = tracker(as_role(migrated_url, role), "verify")
+        done = tracker(as_role(database_url, role), "verify")
         assert done.returncode == 0, done.stdout + done.stderr
         # The four device examples share one device: two streams, with the task's.
         assert done.stdout.strip() == "verify: 5 events in 2 streams; every hash chain is intact"

@@ -30,14 +30,21 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def create_database(server_url: str) -> str:
+def create_database(server_url: str, template: str | None = None) -> str:
+    """A new database with a random name: empty, or a copy of the database `template` names
+    (CREATE DATABASE ... TEMPLATE copies its files: ~0.1 s against ~1 s to migrate anew)."""
     name = f"t_{secrets.token_hex(6)}"
-    asyncio.run(_execute(server_url, f'CREATE DATABASE "{name}"'))
+    copied = f' TEMPLATE "{template}"' if template else ""
+    asyncio.run(_execute(url_of_server(server_url), f'CREATE DATABASE "{name}"{copied}'))
     return with_database(server_url, name)
 
 
+def name_of(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
 def drop_database(url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
+    name = name_of(url)
     with contextlib.suppress(OSError, asyncpg.PostgresError):
         asyncio.run(_execute(url_of_server(url), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

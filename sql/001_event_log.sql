@@ -28,20 +28,5 @@ CREATE TABLE rejected (
     truncated    boolean     NOT NULL DEFAULT false
 );
 
--- Append-only, enforced by the database rather than by convention: a statement-level trigger
--- refuses UPDATE, DELETE and TRUNCATE even when they would touch no row.
-CREATE FUNCTION refuse_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = 'history is never rewritten; append a new event instead';
-END
-$$;
-
-CREATE TRIGGER events_append_only
-    BEFORE UPDATE OR DELETE OR TRUNCATE ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite();
-
-CREATE TRIGGER rejected_append_only
-    BEFORE UPDATE OR DELETE OR TRUNCATE ON rejected
-    FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite();
+-- Both are append-only, enforced by the database rather than by convention: their triggers
+-- are in definitions/ (21_rejected_append_only.sql, 22_events_append_only.sql).

@@ -7,8 +7,9 @@ ALTER TABLE events ADD COLUMN hash bytea;
 
 -- Chain the events logged before this migration, once. This is the only time the log is
 -- written to after the fact, and only to add the new column; it happens inside the migration's
--- transaction, with the append-only trigger disabled for it alone.
-ALTER TABLE events DISABLE TRIGGER events_append_only;
+-- transaction, with the append-only trigger disabled for it alone (USER: a database created by
+-- this version has no trigger yet, definitions/ adds it after the migrations).
+ALTER TABLE events DISABLE TRIGGER USER;
 DO $$
 DECLARE
     stream record;
@@ -28,45 +29,8 @@ BEGIN
     END LOOP;
 END
 $$;
-ALTER TABLE events ENABLE TRIGGER events_append_only;
+ALTER TABLE events ENABLE TRIGGER USER;
 ALTER TABLE events ALTER COLUMN hash SET NOT NULL;
 
--- Append a batch: take the append lock, then insert with each event chained to the head of its
--- stream. One round trip, in that order: the INSERT is a statement of its own, so its snapshot
--- is taken after the lock is granted and sees every head committed before (a stale head would
--- fork the chain). Events of one stream within the batch chain to each other in batch order.
--- Returns the positions, which follow the arrays' order.
-CREATE FUNCTION tracker_append(
-    lock_key bigint, stream_types text[], stream_ids text[], event_types text[],
-    payloads text[], raws bytea[], received timestamptz[], occurred timestamptz[]
-) RETURNS SETOF bigint
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_advisory_xact_lock(lock_key);
-    RETURN QUERY
-    WITH RECURSIVE batch AS (
-        SELECT t.*, row_number() OVER (PARTITION BY t.st, t.sid ORDER BY t.n) AS k
-        FROM unnest(stream_types, stream_ids, event_types, payloads, raws, received, occurred)
-            WITH ORDINALITY AS t(st, sid, et, payload, raw, received_at, occurred_at, n)
-    ), chain AS (
-        SELECT b.n, b.st, b.sid, b.k,
-               sha256(coalesce(head.hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea) || b.raw) AS hash
-        FROM batch b
-        LEFT JOIN LATERAL (
-            SELECT e.hash FROM events e
-            WHERE e.stream_type = b.st AND e.stream_id = b.sid
-            ORDER BY e.position DESC LIMIT 1
-        ) AS head ON true
-        WHERE b.k = 1
-        UNION ALL
-        SELECT b.n, b.st, b.sid, b.k, sha256(c.hash || b.raw)
-        FROM chain c JOIN batch b ON b.st = c.st AND b.sid = c.sid AND b.k = c.k + 1
-    )
-    INSERT INTO events AS e
-        (stream_type, stream_id, event_type, payload, raw, received_at, occurred_at, hash)
-    SELECT b.st, b.sid, b.et, b.payload::jsonb, b.raw, b.received_at, b.occurred_at, c.hash
-    FROM batch b JOIN chain c USING (n)
-    ORDER BY b.n
-    RETURNING e.position;
-END
-$$;
+-- Appends chain each event to the head of its stream: `tracker_append`
+-- (definitions/12_tracker_append_kept.sql).

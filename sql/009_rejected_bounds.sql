@@ -8,21 +8,9 @@
 --   holding no DELETE privilege, cannot use anyway).
 ALTER TABLE rejected ADD COLUMN size bigint, ADD COLUMN sha256 bytea;
 
-ALTER TABLE rejected DISABLE TRIGGER rejected_append_only;
+-- (USER: a database created by this version has no trigger here yet, definitions/ adds it.)
+ALTER TABLE rejected DISABLE TRIGGER USER;
 UPDATE rejected SET size = octet_length(raw), sha256 = sha256(raw) WHERE NOT truncated;
-ALTER TABLE rejected ENABLE TRIGGER rejected_append_only;
+ALTER TABLE rejected ENABLE TRIGGER USER;
 
-CREATE FUNCTION refuse_rewrite_unless_pruning() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' AND current_setting('tracker.pruning', true) = 'on' THEN
-        RETURN NULL;
-    END IF;
-    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = 'old refusals are removed with tracker prune-rejected --before TIME';
-END
-$$;
-DROP TRIGGER rejected_append_only ON rejected;
-CREATE TRIGGER rejected_append_only
-    BEFORE UPDATE OR DELETE OR TRUNCATE ON rejected
-    FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite_unless_pruning();
+-- The trigger that allows that one DELETE: definitions/21_rejected_append_only.sql.

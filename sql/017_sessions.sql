@@ -33,42 +33,4 @@ CREATE TABLE sessions (
     revoked_at    timestamptz
 );
 CREATE INDEX sessions_ended ON sessions (expires_at);
-
-CREATE OR REPLACE FUNCTION tracker_grant_runtime() RETURNS void LANGUAGE plpgsql AS $fn$
-DECLARE
-    grantee name := (SELECT role_name FROM runtime_role);
-BEGIN
-    IF grantee IS NULL THEN
-        RETURN;
-    END IF;
-    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', current_schema(), grantee);
-    -- It uses the schema; it never creates in it (see the top of 016_trust_boundaries.sql).
-    EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM %I', current_schema(), grantee);
-    -- The log: read, and append only through tracker_append (which runs as its owner, under
-    -- the append lock, with the hash chain); the refusals: read and append, never rewrite.
-    EXECUTE format('GRANT SELECT ON events TO %I', grantee);
-    EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON events FROM %I', grantee);
-    EXECUTE format('GRANT SELECT, INSERT ON rejected TO %I', grantee);
-    -- Read models, maintained inside the append's transaction (DELETE: rollup rows that fall to
-    -- zero devices, which a recount would not have).
-    EXECUTE format(
-        'GRANT SELECT, INSERT, UPDATE ON devices, device_tracks, sub_operations, '
-        'device_transitions, operation_devices, operations, operation_activity, tasks, '
-        'task_transitions TO %I', grantee);
-    EXECUTE format(
-        'GRANT SELECT, INSERT, UPDATE, DELETE ON operation_errors, operation_versions TO %I',
-        grantee);
-    -- What the server reads besides: migrations applied, replay progress (for /metrics), the
-    -- dictionaries bodies are compressed with.
-    EXECUTE format('GRANT SELECT ON schema_migrations, replay_progress, runtime_role, '
-                   'body_codecs TO %I', grantee);
-    -- Dashboard sessions: the keys are read, never written (only the owner rotates them);
-    -- sessions are opened (INSERT), revoked at sign-out (UPDATE) and pruned when long ended.
-    EXECUTE format('GRANT SELECT ON session_keys TO %I', grantee);
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON sessions TO %I', grantee);
-    EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA %I TO %I', current_schema(), grantee);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION tracker_append(text[], text[], text[], bytea[], '
-                   'bytea[], smallint[], timestamptz[]) TO %I', grantee);
-END
-$fn$;
-SELECT tracker_grant_runtime();
+-- What the runtime role may do with them: definitions/90_tracker_grant_runtime.sql.

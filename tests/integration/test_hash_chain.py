@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.support.legacy_log import append_body_only
 from tracker.domain.delivery import NewEvent, decode
 from tracker.store import bodies, chain, log, rejected
 from tracker.store import events as events_store
@@ -365,22 +366,8 @@ async def test_events_logged_before_all_field_links_keep_theirs(
         async with database.pool.acquire() as conn:
             await migrate(conn, older)
         # 12 events, body-only links; the log alone (this code's projections are newer than 010)
-        async with database.transaction("append") as conn:  # the append as 010 left it
-            logged = [decode(raw) for raw in streams_of(rounds=1)]
-            await conn.execute(
-                "SELECT tracker_append($1, $2::text[], $3::text[], $4::text[], $5::bytea[], "
-                "$6::bytea[], $7::smallint[], $8::timestamptz[], $9::timestamptz[], $10::bigint[])",
-                events_store.APPEND_LOCK,
-                [e.stream_type for e in logged],
-                [e.stream_id for e in logged],
-                [e.event_type for e in logged],
-                [e.raw for e in logged],
-                [e.raw for e in logged],
-                [0] * len(logged),
-                [NOW] * len(logged),
-                [e.occurred_at for e in logged],
-                [None] * len(logged),
-            )
+        async with database.transaction("append") as conn:  # what the append of 010 wrote
+            await append_body_only(conn, [decode(raw) for raw in streams_of(rounds=1)], NOW)
         async with database.pool.acquire() as conn:
             assert "011_chain_all_fields.sql" in await migrate(conn)
             boundary = await conn.fetchval(

@@ -17,11 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.histories import draw_history, expected_tracks
+from tests.support.legacy_log import append_body_only
 from tracker.config import Settings
 from tracker.domain.delivery import decode
 from tracker.domain.notifications import TaskStatus, UpgradeState
 from tracker.domain.suboperation import PROGRESS
-from tracker.store import events, log, rejected, rollups
+from tracker.store import log, rejected, rollups
 from tracker.store.database import Database
 from tracker.store.group_commit import GroupCommit
 from tracker.store.migrations import migrate, sql_dir
@@ -419,21 +420,8 @@ async def test_a_migration_that_replaces_projections_rebuilds_them_from_the_log(
             for state in STATES[1:]  # an upgrade under way: downloading, downloaded, updating
             for device in range(3)
         ]
-        decoded = [decode(raw) for raw in bodies]
-        async with conn.transaction():  # the append as 007 left it (bodies stored raw)
-            await conn.execute(
-                "SELECT tracker_append($1, $2::text[], $3::text[], $4::text[], $5::bytea[], "
-                "$6::bytea[], $7::smallint[], $8::timestamptz[], $9::timestamptz[])",
-                events.APPEND_LOCK,
-                [e.stream_type for e in decoded],
-                [e.stream_id for e in decoded],
-                [e.event_type for e in decoded],
-                bodies,
-                bodies,
-                [0] * len(bodies),
-                [datetime.now(UTC)] * len(bodies),
-                [None] * len(bodies),
-            )
+        async with conn.transaction():  # what the append of 007 wrote (bodies stored raw)
+            await append_body_only(conn, [decode(raw) for raw in bodies], datetime.now(UTC))
     finally:
         await conn.close()
 

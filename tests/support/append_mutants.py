@@ -1,11 +1,10 @@
 """`python -m tests.support.append_mutants`: break the parallel append's rule six ways and check
 that the tests catch each (docs/architecture.md, "Appends side by side").
 
-Each mutant is applied to a copy of this checkout (sql/016_trust_boundaries.sql, where the
-append and the horizon are defined now, or
-tracker/store/events.py), and the follower and hash-chain tests run against it with
-TRACKER_TEST_DATABASE_URL (required: a server the tests may create databases on). A mutant
-that every test passes is a gap in the tests; the command exits 1 if there is one.
+Each mutant is applied to a copy of this checkout (the append's and the horizon's definitions
+in sql/definitions/, or tracker/store/events.py), and the follower and hash-chain tests run
+against it with TRACKER_TEST_DATABASE_URL (required: a server the tests may create databases
+on). A mutant that every test passes is a gap in the tests; the command exits 1 if there is one.
 """
 
 from __future__ import annotations
@@ -19,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SQL = "sql/016_trust_boundaries.sql"
+APPEND = "sql/definitions/12_tracker_append_kept.sql"
+HORIZON = "sql/definitions/14_tracker_horizon.sql"
 EVENTS = "tracker/store/events.py"
 TESTS = ("tests/integration/test_log_store.py", "tests/integration/test_hash_chain.py")
 
@@ -44,22 +44,22 @@ def _unsorted_stream_locks(text: str) -> str:
 
 
 MUTANTS: dict[str, tuple[str, Callable[[str], str]]] = {
-    "marker after the draw": (SQL, _marker_after_draw),
+    "marker after the draw": (APPEND, _marker_after_draw),
     "no stream locks": (
-        SQL,
+        APPEND,
         lambda t: t.replace(
             "PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext(s.st), "
             "pg_catalog.hashtext(s.sid))",
             "PERFORM pg_catalog.hashtext(s.st), pg_catalog.hashtext(s.sid)",
         ),
     ),
-    "stream locks unsorted": (SQL, _unsorted_stream_locks),
+    "stream locks unsorted": (APPEND, _unsorted_stream_locks),
     "marker not below the draw": (
-        SQL,
+        APPEND,
         lambda t: t.replace("| drawn);  -- MARKER", "| (drawn + 1));  -- MARKER"),
     ),
     "horizon ignores markers": (
-        SQL,
+        HORIZON,
         lambda t: t.replace("RETURN least(drawn, in_flight);", "RETURN drawn;"),
     ),
     "page not bounded by the horizon": (

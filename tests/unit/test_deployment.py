@@ -50,8 +50,14 @@ def test_the_wheel_ships_the_migrations(tmp_path: Path) -> None:
     )
     [wheel] = out.glob("tracker-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    shipped = sorted(n.removeprefix("tracker/sql/") for n in names if n.startswith("tracker/sql/"))
-    assert shipped == sorted(p.name for p in (ROOT / "sql").glob("*.sql"))
+    shipped = sorted(
+        n.removeprefix("tracker/sql/")
+        for n in names
+        if n.startswith("tracker/sql/") and n.endswith(".sql")
+    )
+    sql = ROOT / "sql"  # the numbered migrations and, in definitions/, the current definitions
+    assert shipped == sorted(p.relative_to(sql).as_posix() for p in sql.rglob("*.sql"))
+    assert "definitions/13_tracker_append.sql" in shipped
 
 
 def test_the_image_and_compose_refuse_to_serve_open() -> None:

@@ -1,5 +1,5 @@
 """The links of each stream's hash chain, computed here exactly as the database computes them
-when appending (`tracker_link` in sql/011_chain_all_fields.sql), so `tracker verify` checks the
+when appending (`tracker_link`, sql/definitions/11_tracker_link.sql), so `tracker verify` checks the
 log with code that does not run inside the database it checks.
 
 Two versions of link are in a log (`events.chain`):

@@ -55,7 +55,7 @@ WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
       bytea[], smallint[], timestamptz[])'::regprocedure, 'EXECUTE')
 ORDER BY marker
 """
-MARKER = 0x7274  # the top 16 bits of an in-flight marker's key (sql/013_parallel_append.sql)
+MARKER = 0x7274  # an in-flight marker's top 16 bits (sql/definitions/12_tracker_append_kept.sql)
 
 
 async def read(db: Database | Connection) -> int:

@@ -228,11 +228,11 @@ async def test_every_declared_key_is_the_primary_key(database_url: str) -> None:
         await conn.close()
 
 
-async def test_the_live_projections_are_what_replay_builds(migrated_url: str) -> None:
+async def test_the_live_projections_are_what_replay_builds(database_url: str) -> None:
     """Columns (types, collations, defaults, nullability), constraints, indexes and statistics
     of the live tables equal those of a scratch build, the tables replay swaps in."""
     tables = {t.name for t in ALL_TABLES}
-    conn = await asyncpg.connect(migrated_url)
+    conn = await asyncpg.connect(database_url)
     try:
         await conn.execute("CREATE SCHEMA scratch_for_test")
         await conn.execute("SELECT tracker_create_projections('scratch_for_test')")
@@ -250,12 +250,12 @@ async def test_the_live_projections_are_what_replay_builds(migrated_url: str) ->
 
 
 async def test_a_database_migrated_in_two_steps_ends_as_a_fresh_one(
-    database_url: str, other_url: str, runtime_role: str, tmp_path: Path
+    empty_database_url: str, other_url: str, runtime_role: str, tmp_path: Path
 ) -> None:
     """Step one stops before 015 with what older versions left there: projection tables of an
     older shape, functions by signatures since replaced, a runtime role granted on them. Step
     two is today's `migrate`, which must drop, define and grant what a fresh database has."""
-    fresh = await asyncpg.connect(database_url)
+    fresh = await asyncpg.connect(empty_database_url)
     stepped = await asyncpg.connect(other_url)
     try:
         await migrate(fresh)
@@ -320,14 +320,14 @@ async def test_migrating_again_does_nothing_and_needs_no_privilege(
 
 
 async def test_a_changed_definition_is_applied_again_alone_with_the_grants(
-    migrated_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
     copy = tmp_path / "sql"
     shutil.copytree(sql_dir(), copy)
     micros = copy / "definitions" / "10_tracker_micros.sql"
     text = micros.read_text()
     micros.write_text(text.replace("-- 0001-01-01T00:00:00Z", "-- 0001-01-01T00:00:00Z, year 1"))
-    conn = await asyncpg.connect(migrated_url)
+    conn = await asyncpg.connect(database_url)
     try:
         before = await defined_at(conn)
         assert await migrate(conn, copy) == []

@@ -32,7 +32,8 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib import metadata
 from importlib.util import find_spec
@@ -60,79 +61,83 @@ BEST_PER_SAVE = 100  # events per save in the peer's best mode (about our group 
 PEER_SKIPPED = "peer: skipped (pip install -e '.[bench]')"
 FSYNC_SECONDS = 2  # per method tested (pg_test_fsync -s)
 
-Operation = Callable[[asyncpg.Pool], Awaitable[float]]  # one write; returns its own seconds
 
-
-async def storage(url: str, events: list[NewEvent], seconds: int, warmup: int) -> Load:
+async def storage(url: str, events: list[NewEvent], timing: tuple[int, int]) -> Load:
     """Ceiling A, in this process: `pool.execute` per insert, one connection per task."""
     upcoming, positions = itertools.count(), itertools.count(1)
+    async with _copy_of_events(url, "ceiling_a", TASKS) as pool:
 
-    async def insert(pool: asyncpg.Pool) -> float:
-        event = events[next(upcoming) % len(events)]
-        began = time.perf_counter()
-        await pool.execute(INSERT, *copy_row(event, next(positions), datetime.now(UTC), None))
-        return time.perf_counter() - began
+        async def insert() -> float:
+            row = copy_row(events[next(upcoming) % len(events)], next(positions), _now(), None)
+            began = time.perf_counter()
+            await pool.execute(INSERT, *row)
+            return time.perf_counter() - began
 
-    name = f"asyncpg, {TASKS} tasks (this process)"
-    return await _driven(url, "ceiling_a", TASKS, insert, (seconds, warmup), name)
+        return await _driven(insert, TASKS, timing, f"asyncpg, {TASKS} tasks (this process)")
 
 
-async def storage_batched(url: str, events: list[NewEvent], seconds: int, warmup: int) -> Load:
+async def storage_batched(url: str, events: list[NewEvent], timing: tuple[int, int]) -> Load:
     """Ceiling C, in this process: `copy_records_to_table` of BATCH rows per transaction."""
     upcoming, positions = itertools.count(), itertools.count(1)
+    async with _copy_of_events(url, "ceiling_c", BATCH_TASKS) as pool:
 
-    async def copy(pool: asyncpg.Pool) -> float:
-        now = datetime.now(UTC)
-        batch = [
-            copy_row(events[next(upcoming) % len(events)], next(positions), now, None)
-            for _ in range(BATCH)
-        ]
-        began = time.perf_counter()  # the batch is made before, as a server would have it
+        async def copy() -> float:
+            now = _now()
+            batch = [
+                copy_row(events[next(upcoming) % len(events)], next(positions), now, None)
+                for _ in range(BATCH)
+            ]
+            began = time.perf_counter()  # the batch is made before, as a server would have it
+            async with pool.acquire() as conn:
+                await conn.copy_records_to_table("ceiling_c", records=batch, columns=COLUMNS)
+            return time.perf_counter() - began
+
+        name = f"asyncpg COPY of {BATCH} a commit, {BATCH_TASKS} tasks (this process)"
+        return await _driven(copy, BATCH_TASKS, timing, name, BATCH)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextlib.asynccontextmanager
+async def _copy_of_events(url: str, table: str, size: int) -> AsyncIterator[asyncpg.Pool]:
+    """A pool of `size` connections to a database with a copy of `events` named `table`."""
+    async with asyncpg.create_pool(url, min_size=size, max_size=size) as pool:
+        await pool.execute(COPY_EVENTS.format(table=table))
         async with pool.acquire() as conn:
-            await conn.copy_records_to_table("ceiling_c", records=batch, columns=COLUMNS)
-        return time.perf_counter() - began
-
-    name = f"asyncpg COPY of {BATCH} a commit, {BATCH_TASKS} tasks (this process)"
-    return await _driven(url, "ceiling_c", BATCH_TASKS, copy, (seconds, warmup), name, BATCH)
+            await bodies.ready(conn)
+        yield pool
 
 
-async def _driven(  # noqa: PLR0913, PLR0917 - private, each argument is a setting of the run
-    url: str,
-    table: str,
+async def _driven(
+    operation: Callable[[], Awaitable[float]],
     tasks: int,
-    operation: Operation,
     timing: tuple[int, int],
     generator: str,
     per: int = 1,
 ) -> Load:
-    """`tasks` tasks repeating `operation` into a fresh copy of `events` named `table`: a
+    """`tasks` tasks repeating `operation` (which returns its own seconds, for `per` events): a
     warm-up, then the seconds measured (latencies, this process's and the machine's CPU)."""
-    seconds, warmup = timing
-    pool = await asyncpg.create_pool(url, min_size=tasks, max_size=tasks)
-    await pool.execute(COPY_EVENTS.format(table=table))
-    async with pool.acquire() as conn:
-        await bodies.ready(conn)
-    latencies: list[float] = []
-    measuring, stopping = [False], [False]
+    (seconds, warmup), latencies, measuring, stopping = timing, [], [False], [False]
 
     async def writer() -> None:
         while not stopping[0]:
-            took = await operation(pool)
+            took = await operation()
             if measuring[0]:
                 latencies.append(took)
 
+    writers = [asyncio.create_task(writer()) for _ in range(tasks)]
     try:
-        writers = [asyncio.create_task(writer()) for _ in range(tasks)]
         await asyncio.sleep(warmup)
         window, cpu_before = Window(None), own_seconds()
         measuring[0], started = True, time.monotonic()
         await asyncio.sleep(seconds)
         measuring[0], elapsed = False, time.monotonic() - started
         cpu, client_cpu = window.end(), own_seconds() - cpu_before
+    finally:
         stopping[0] = True
         await asyncio.gather(*writers)
-    finally:
-        await pool.close()
     return Load.in_process(
         generator,
         tasks,
@@ -144,9 +149,9 @@ async def _driven(  # noqa: PLR0913, PLR0917 - private, each argument is a setti
     )
 
 
-def http(script: Path, connections: int, seconds: int, warmup: int) -> Load:
+def http(script: Path, connections: int, timing: tuple[int, int]) -> Load:
     """Ceiling B: the bare server as its own process, wrk as the tracker gets it."""
-    port = free_port()
+    (seconds, warmup), port = timing, free_port()
     server = Measured([sys.executable, "-m", "bench.bare_http", "--port", str(port)])
     try:
         url = f"http://127.0.0.1:{port}"
@@ -166,14 +171,38 @@ def peer_version() -> str | None:
         return None
 
 
-def peer(url: str, events: list[NewEvent], seconds: int, warmup: int, per_save: int = 1) -> Load:
-    """The peer at the pool size a probe of each of PEER_THREADS finds fastest."""
-    from eventsourcing.postgres import (  # noqa: PLC0415 - an optional extra
+async def peer(url: str, events: list[NewEvent], timing: tuple[int, int], per_save: int) -> Load:
+    """The peer in threads (its recorder is synchronous), at the pool size a one-second probe
+    of each of PEER_THREADS finds fastest, `per_save` events a transaction."""
+    from eventsourcing.persistence import StoredEvent  # noqa: PLC0415 - an optional extra
+    from eventsourcing.postgres import (  # noqa: PLC0415
         PostgresApplicationRecorder,
         PostgresDatastore,
     )
 
-    p = libpq_parts(url)
+    p, upcoming, lock = libpq_parts(url), itertools.count(), threading.Lock()
+    versions: dict[str, int] = defaultdict(int)  # each stream's events, in arrival order
+    saves = "1 event" if per_save == 1 else f"{per_save} events"
+
+    def append() -> float:
+        stored = []
+        with lock:  # versions keep counting if the bodies wrap around
+            for _ in range(per_save):
+                e = events[next(upcoming) % len(events)]
+                versions[e.stream_id] += 1
+                topic = f"tracker:{e.event_type}"
+                stored.append(StoredEvent(e.stream_id, versions[e.stream_id], topic, e.raw))
+        began = time.perf_counter()
+        recorder.insert_events(stored)
+        return time.perf_counter() - began
+
+    async def measured(threads: int, timing: tuple[int, int]) -> Load:
+        loop = asyncio.get_running_loop()
+        name = f"eventsourcing, {threads} threads, {saves} a save (this process)"
+        return await _driven(
+            lambda: loop.run_in_executor(pool, append), threads, timing, name, per_save
+        )
+
     datastore = PostgresDatastore(
         *(p["dbname"], p["host"], p["port"], p["user"], p["password"]),
         pool_size=max(PEER_THREADS),
@@ -182,74 +211,12 @@ def peer(url: str, events: list[NewEvent], seconds: int, warmup: int, per_save: 
     try:
         recorder = PostgresApplicationRecorder(datastore, events_table_name="peer_events")
         recorder.create_table()
-        append = _appender(recorder, events, per_save)
-        probes = {n: _threads(append, n, 1, 0, per_save).rate for n in PEER_THREADS}
-        return _threads(append, max(probes, key=lambda n: probes[n]), seconds, warmup, per_save)
+        with ThreadPoolExecutor(max(PEER_THREADS)) as pool:
+            probes = {n: (await measured(n, (1, 0))).rate for n in PEER_THREADS}
+            return await measured(max(probes, key=lambda n: probes[n]), timing)
     finally:
         with contextlib.suppress(Exception):
             datastore.close()
-
-
-def _appender(recorder: object, events: list[NewEvent], per_save: int) -> Callable[[], None]:
-    """Appends the next `per_save` deliveries as stored events of their streams, versioned in
-    arrival order, in one transaction."""
-    from eventsourcing.persistence import StoredEvent  # noqa: PLC0415
-
-    upcoming, lock = itertools.count(), threading.Lock()
-    versions: dict[str, int] = defaultdict(int)
-
-    def append() -> None:
-        stored = []
-        with lock:  # versions keep counting if the bodies wrap around
-            for _ in range(per_save):
-                e = events[next(upcoming) % len(events)]
-                versions[e.stream_id] += 1
-                topic = f"tracker:{e.event_type}"
-                stored.append(StoredEvent(e.stream_id, versions[e.stream_id], topic, e.raw))
-        recorder.insert_events(stored)  # type: ignore[attr-defined]
-
-    return append
-
-
-def _threads(
-    append: Callable[[], None], threads: int, seconds: float, warmup: float, per_save: int
-) -> Load:
-    latencies: list[float] = []
-    measuring, stopping = threading.Event(), threading.Event()
-
-    def appender() -> None:
-        while not stopping.is_set():
-            began = time.perf_counter()
-            append()
-            if measuring.is_set():
-                latencies.append(time.perf_counter() - began)
-
-    pool = [threading.Thread(target=appender) for _ in range(threads)]
-    try:
-        for thread in pool:
-            thread.start()
-        time.sleep(warmup)
-        window, cpu_before = Window(None), own_seconds()
-        measuring.set()
-        started = time.monotonic()
-        time.sleep(seconds)
-        measuring.clear()
-        elapsed = time.monotonic() - started
-        cpu, client_cpu = window.end(), own_seconds() - cpu_before
-    finally:
-        stopping.set()
-        for thread in pool:
-            thread.join()
-    saves = "1 event" if per_save == 1 else f"{per_save} events"
-    return Load.in_process(
-        f"eventsourcing, {threads} threads, {saves} a save (this process)",
-        threads,
-        latencies,
-        seconds=elapsed,
-        generator_cpu_seconds=client_cpu,
-        cpu=cpu,
-        per=per_save,
-    )
 
 
 def fsyncs_per_second(method: str) -> float | None:

@@ -173,20 +173,18 @@ async def _baselines(
     measured = {}
     if "ceiling-a" in wanted:
         async with postgres.fresh_database(server_url) as url:
-            measured["ceiling-a"] = await baselines.storage(url, events, *timing)
+            measured["ceiling-a"] = await baselines.storage(url, events, timing)
     if "ceiling-c" in wanted:
         async with postgres.fresh_database(server_url) as url:
-            measured["ceiling-c"] = await baselines.storage_batched(url, events, *timing)
+            measured["ceiling-c"] = await baselines.storage_batched(url, events, timing)
     if "ceiling-b" in wanted:
-        http = (post, o.connections, *timing)
-        measured["ceiling-b"] = await asyncio.to_thread(baselines.http, *http)
+        measured["ceiling-b"] = await asyncio.to_thread(baselines.http, post, o.connections, timing)
     if "peer" in wanted and results.facts["eventsourcing"] is None:
         results.notes.append(baselines.PEER_SKIPPED)
     elif "peer" in wanted:
         for name, per_save in (("peer", 1), ("peer-best", baselines.BEST_PER_SAVE)):
             async with postgres.fresh_database(server_url, migrated=False) as url:
-                args = (url, events, *timing, per_save)
-                measured[name] = await asyncio.to_thread(baselines.peer, *args)
+                measured[name] = await baselines.peer(url, events, timing, per_save)
     for name, load in measured.items():
         print(f"{name}: {load.said()}", flush=True)
     results.baselines |= measured

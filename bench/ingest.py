@@ -160,34 +160,24 @@ async def device_reads(
 
 
 def lines(setups: list[Ingest], versus: list[tuple[str, Load, float | None]]) -> list[Line]:
-    """The one-process setup against each baseline (`versus`: name, figures, least ratio or
-    None, shown and not judged); a second process against one; each setup's busy share and
-    latency at half its rate."""
+    """The one-process setup against each baseline (`versus`: name, figures, the least ratio,
+    or None: shown, not judged), the others against it; each setup's busy share and latency
+    at half its rate."""
     out, one = [], next((s for s in setups if s.name == "ingest"), None)
     for s in setups:
-        if s is one:
-            for name, base, least in versus:
-                ratio = s.rate / base.rate if base.rate else float("inf")
-                said = f"{base.rate:,.0f}/s; p50 {base.p50_ms:.1f}, p99 {base.p99_ms:.1f} ms"
-                target = "(info)" if least is None else f"≥ {least:g}"
-                judged = "-" if least is None else met(ratio >= least)
-                out.append(
-                    Line(f"{s.label} vs {name}", s.figure, said, f"{ratio:.2f}", target, judged)
-                )
-        if one is not None and s is not one:
-            ratio = s.rate / one.rate if one.rate else float("inf")
-            out.append(
-                Line(
-                    f"{s.label} vs ingest (one process)",
-                    s.figure,
-                    f"{one.rate:,.0f}/s",
-                    f"{ratio:.2f}",
-                    f"≥ {SCALE_OUT:g}",
-                    met(ratio >= SCALE_OUT),
-                )
+        against: list[tuple[str, Load | Ingest, float | None]] = [*versus] if s is one else []
+        against += [("ingest (one process)", one, SCALE_OUT)] if one and s is not one else []
+        for name, base, least in against:
+            ratio = s.rate / base.rate if base.rate else float("inf")
+            said = f"{base.rate:,.0f}/s"
+            said += (
+                f"; p50 {base.p50_ms:.1f}, p99 {base.p99_ms:.1f} ms"
+                if isinstance(base, Load)
+                else ""
             )
-        elif s is not one or not versus:
-            out.append(Line(s.label, s.figure))
+            target = ("(info)", "-") if least is None else (f"≥ {least:g}", met(ratio >= least))
+            out.append(Line(f"{s.label} vs {name}", s.figure, said, f"{ratio:.2f}", *target))
+        out += [] if against else [Line(s.label, s.figure)]
         out += [_busy(s), _half(s)]
     return out
 

@@ -31,7 +31,8 @@ How = Literal["", "deep", "at"]  # as listed; a page from the middle; a device a
 NOT_SERVED = "n/a (not served)"
 AT_SAMPLE = 20  # devices whose history `?at=` reads, each at a position from its transitions
 DEVICE, TASK = "/v1/devices/{device_id}", "/v1/tasks/{task_id}"
-MEMBERS = "/v1/operations/{operation_id}/devices"
+OPERATION = "/v1/operations/{operation_id}"
+MEMBERS = f"{OPERATION}/devices"
 # The lists asked for, in the table's order: (path, query with <placeholders>, how).
 DEVICE_LISTS: tuple[tuple[str, How], ...] = (
     *(("", ""), ("", "deep"), ("track=firmware", ""), ("state=downloading", "")),
@@ -152,45 +153,24 @@ def endpoints(p: Picks) -> list[Endpoint]:
             label + (", deep page" if how else ""), template, params, "list", (request,), how
         )
 
-    def each(label: str, template: str, kind: Kind, paths: list[str]) -> Endpoint:
-        return Endpoint(label, template, (), kind, tuple(paths))
+    def each(template: str, kind: Kind, paths: list[str], label: str = "") -> Endpoint:
+        shown = label or "GET " + re.sub(r"\{\w+\}", "{id}", template)
+        return Endpoint(shown, template, (), kind, tuple(paths))
 
-    operations = "/v1/operations/{operation_id}"
+    big, small = (f"/v1/operations/{quote(x)}" for x in (p.big, p.small))
+    lists = ("", "status=Success", "task_type=firmwareUpgrade")
     return [
         *(listed("/v1/devices", query, how) for query, how in DEVICE_LISTS),
-        each("GET /v1/devices/{id}", DEVICE, "document", devices),
-        each(
-            "GET /v1/devices/{id}/transitions",
-            f"{DEVICE}/transitions",
-            "list",
-            [f"{d}/transitions" for d in devices],
-        ),
+        each(DEVICE, "document", devices),
+        each(f"{DEVICE}/transitions", "list", [f"{d}/transitions" for d in devices]),
         Endpoint("GET /v1/devices/{id}?at=<position>", DEVICE, ("at",), "document", (), "at"),
-        each(
-            "GET /v1/operations/<big> (the rollup)",
-            operations,
-            "operation",
-            [f"/v1/operations/{quote(p.big)}"],
-        ),
-        each(
-            "GET /v1/operations/<small>",
-            operations,
-            "operation",
-            [f"/v1/operations/{quote(p.small)}"],
-        ),
+        each(OPERATION, "operation", [big], "GET /v1/operations/<big> (the rollup)"),
+        each(OPERATION, "operation", [small], "GET /v1/operations/<small>"),
         *(listed("/v1/operations", query) for query in ("", "track=firmware", "app_id=<app>")),
         *(listed(MEMBERS, query, how) for query, how in MEMBER_LISTS),
-        *(
-            listed("/v1/tasks", query)
-            for query in ("", "status=Success", "task_type=firmwareUpgrade")
-        ),
-        each("GET /v1/tasks/{id}", TASK, "document", tasks),
-        each(
-            "GET /v1/tasks/{id}/transitions",
-            f"{TASK}/transitions",
-            "list",
-            [f"{t}/transitions" for t in tasks],
-        ),
+        *(listed("/v1/tasks", query) for query in lists),
+        each(TASK, "document", tasks),
+        each(f"{TASK}/transitions", "list", [f"{t}/transitions" for t in tasks]),
         listed("/v1/events", "after=<middle>"),
     ]
 

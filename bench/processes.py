@@ -125,6 +125,7 @@ class Ran:
     peak_rss_mb: float  # the most its process tree held at once (sampled), or one process's HWM
     largest_process_mb: float  # the largest high-water mark (VmHWM) of one of its processes
     output: str  # its standard output, else its standard error
+    errors: str  # the end of its standard error
 
     @property
     def ok(self) -> bool:
@@ -157,6 +158,7 @@ def tracker(url: str, *args: str, discard_stdout: bool = False) -> Ran:
         max(peak, largest),
         largest,
         finished.stdout.strip() or finished.stderr.strip()[-4000:],
+        finished.stderr[-4000:],
     )
 
 

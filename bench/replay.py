@@ -53,7 +53,7 @@ class ReplayRun:
 def replay_once(url: str, events: int) -> ReplayRun:
     ran = processes.tracker(url, "replay")
     if not ran.ok:
-        raise RuntimeError(f"tracker replay exited with {ran.returncode}:\n{ran.output}")
+        raise RuntimeError(f"tracker replay exited with {ran.returncode}:\n{ran.errors}")
     said = REPORTED.search(ran.output)
     reported = int(said[1].replace(",", "")) / float(said[2]) if said and float(said[2]) else None
     paused = PAUSED.search(ran.output)

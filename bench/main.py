@@ -53,13 +53,16 @@ def options(argv: list[str]) -> Options:
         epilog="`python -m bench scale --help`: the fleet-scale benchmark; "
         "`python -m bench dashboard --help`: the dashboard's pages at fleet size.",
     )
-    parser.add_argument("--smoke", action="store_true", help="tiny run of every path (CI)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny runs (with --baselines: every path; CI)"
+    )
     parser.add_argument("--baselines", action="store_true", help=f"also {', '.join(BASELINES)}")
     parser.add_argument("--duration", type=int, help="seconds per load run (20; smoke 2)")
     parser.add_argument("--replay-events", type=int, help="log size (1,000,000; smoke 5,000)")
     parser.add_argument("--runs", type=int, help="ingest and replay repeats (3; smoke 1)")
     parser.add_argument("--connections", type=int, default=ingest.CONNECTIONS, help="ingest (64)")
-    parser.add_argument("--json", type=Path, default=processes.ROOT / "bench/results/latest.json")
+    latest = processes.ROOT / "bench/results/latest.json"
+    parser.add_argument("--json", type=Path, default=latest, help="raw figures (bench/results/)")
     parser.add_argument("--only", help=f"a subset of: {','.join(TRACKER + BASELINES)}")
     args = parser.parse_args(argv)
     only = tuple(args.only.split(",")) if args.only else TRACKER

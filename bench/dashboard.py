@@ -1,11 +1,11 @@
 """`python -m bench dashboard [--devices N] [--smoke]`: the dashboard's pages at fleet size.
 
-Loads a generated fleet (the scale benchmark's generator and COPY loader), builds the projections
-with `tracker replay`, starts `tracker serve`, signs Debian's chromium in, and opens each page
-`--loads` times: the figure is the time from navigation to the page's first render from its API
-documents (`body[data-rendered]`), which holds the HTML, the scripts and every API call the page
-makes, as a person waits for it. The API calls' own share is read from the browser's resource
-timings. Target (issue 13): ≤ 300 ms a page at 1,000,000 devices.
+Loads a generated fleet (the scale benchmark's generator and the COPY loader), builds the
+projections with `tracker replay`, starts `tracker serve`, signs Debian's chromium in, and opens
+each page `--loads` times: the figure is the time from navigation to the page's first render from
+its API documents (`body[data-rendered]`), which holds the HTML, the scripts and every API call
+the page makes, as a person waits for it. The API calls' own share is read from the browser's
+resource timings. Target (issue 13): ≤ 300 ms a page at 1,000,000 devices.
 
 Then, with the largest rollout's page open, it posts 100 state reports a second to that rollout
 for `--live-seconds` and counts what the page did: how many times it drew (bursts coalesced,
@@ -16,24 +16,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
+import orjson
 from playwright.sync_api import Page, sync_playwright
 
-from bench import postgres
-from bench.replay_rate import replay_once
-from bench.scale import copyload, fleetgen
+from bench import copyload, postgres, report
+from bench.ingest import INGEST_HEADERS, READ_TOKEN, serving
+from bench.replay import replay_once
+from bench.scale import fleetgen
 from bench.scale.plan import plan
-from bench.server import INGEST_HEADERS, READ_HEADERS, READ_TOKEN, tracker
-from tests.e2e.http import get, post
+from bench.scale.reads import Client
 
 TARGET_MS = 300.0
 LIVE_RATE = 100  # deliveries a second while the rollout's page is open
@@ -57,6 +55,7 @@ API_SPAN = """() => {
   const end = Math.max(...calls.map((e) => e.responseEnd));
   return [calls.length, end - start];
 }"""
+STEPS = {"idle": "0", "downloading": "1", "downloaded": "2", "updating": "3"}
 
 
 @dataclass
@@ -67,6 +66,15 @@ class Live:
     blocked_ms: float = 0.0
     longest_ms: float = 0.0
 
+    def said(self) -> str:
+        rate, draws = self.posted / (self.seconds or 1e-9), self.draws / (self.seconds or 1e-9)
+        return (
+            f"Live, the rollout's page open: {self.posted:,} deliveries in {self.seconds:.1f} s "
+            f"({rate:,.0f}/s) drew it {self.draws} times ({draws:.1f}"
+            f"/s: one draw per burst, not per event); main thread blocked {self.blocked_ms:.0f} ms "
+            f"in all (long tasks), the longest {self.longest_ms:.0f} ms"
+        )
+
 
 @dataclass
 class PageTiming:
@@ -76,13 +84,13 @@ class PageTiming:
     api_ms: list[float] = field(default_factory=list)
     calls: int = 0
 
-    @property
-    def median(self) -> float:
-        return statistics.median(self.render_ms)
-
-    @property
-    def worst(self) -> float:
-        return max(self.render_ms)
+    def row(self) -> tuple[object, ...]:
+        median = statistics.median(self.render_ms)
+        return (
+            *(self.name, f"{median:.0f}", f"{max(self.render_ms):.0f}", self.calls),
+            *(f"{statistics.median(self.api_ms):.0f}", f"≤ {TARGET_MS:.0f}"),
+            report.met(median <= TARGET_MS),
+        )
 
 
 def options(argv: list[str]) -> argparse.Namespace:
@@ -102,69 +110,66 @@ def options(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def chromium() -> str:
-    found = shutil.which("chromium")
-    if not found:
+def time_pages(port: int, pages: list[PageTiming], loads: int, live: Live) -> None:
+    """Each page, one untimed load first (the server's and the browser's caches warm), then
+    `loads` timed ones, in a signed-in browser; then the rollout's page under live load."""
+    if not (chromium := shutil.which("chromium")):
         raise SystemExit(
             "the dashboard benchmark needs Debian's chromium: apt-get install chromium"
         )
-    return found
-
-
-def time_pages(base: str, pages: list[PageTiming], loads: int, live: Live) -> None:
-    """Each page, one untimed load first (the server's and the browser's caches warm), then
-    `loads` timed ones, in a signed-in browser; then the rollout's page under live load."""
+    base, client = f"http://127.0.0.1:{port}", Client(port)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800})
-            page = context.new_page()
+            page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
             answer = page.request.post(base + "/v1/session", data={"token": READ_TOKEN})
             if not answer.ok:
                 raise RuntimeError(f"sign-in refused: {answer.status} {answer.text()}")
             for timing in pages:
                 for load in range(loads + 1):
-                    rendered, span = _load(page, base + timing.path)
+                    page.goto("about:blank")
+                    page.goto(base + timing.path, wait_until="commit")
+                    page.wait_for_selector("body[data-rendered]", timeout=60_000)
+                    shown = "Number(document.body.dataset.rendered) - performance.timeOrigin"
+                    rendered, (calls, span) = float(page.evaluate(shown)), page.evaluate(API_SPAN)
                     if load:
                         timing.render_ms.append(rendered)
-                        timing.calls, api = span
-                        timing.api_ms.append(api)
-            watch_live(page, base, pages[1].path, live)
+                        timing.api_ms.append(float(span))
+                        timing.calls = int(calls)
+            watch_live(page, client, base + pages[1].path, live)
         finally:
             browser.close()
+            client.close()
 
 
-def watch_live(page: Page, base: str, path: str, live: Live) -> None:
+def watch_live(page: Page, client: Client, url: str, live: Live) -> None:
     """Post LIVE_RATE reports a second to the rollout on the page, and count its draws."""
-    page.goto(base + path)
+    page.goto(url)
     page.wait_for_selector("body[data-rendered]")
     page.wait_for_function("document.getElementById('live').dataset.state === 'live'")
-    operation_id, track = path.removeprefix("/operations/").split("?track=")
-    members = get(
-        base,
-        f"/v1/operations/{operation_id}/devices?track={track}&limit=1000",
-        headers=READ_HEADERS,
-    ).json()["items"]
+    operation_id, track = url.split("/operations/")[1].split("?track=")
+    path = f"/v1/operations/{operation_id}/devices?track={track}&limit=1000"
+    members = client.json(path)["items"]
     page.evaluate(WATCH)
     started = time.monotonic()
     while (elapsed := time.monotonic() - started) < live.seconds:
         member = members[live.posted % len(members)]
         state = ("downloading", "downloaded", "updating", "idle")[live.posted % 4]
         body = {
-            "notifyType": "swUpgradeStateChangeNotify" if track == "software" else "",
             "deviceId": member["device_id"],
             "appId": member["app_id"],
             "operationId": operation_id,
             "subOperationId": f"bench-{live.posted // 4}",
-            "swUpgradeState": state,
         }
-        if track == "firmware":
-            del body["swUpgradeState"]
-            steps = {"idle": "0", "downloading": "1", "downloaded": "2", "updating": "3"}
-            body |= {"notifyType": "fwUpgradeStateChangeNotify", "step": steps[state]}
-        answer = post(base, json.dumps(body).encode(), headers=INGEST_HEADERS)
-        if answer.status != 200:
-            raise RuntimeError(f"posting refused: {answer.status} {answer.body[:200]!r}")
+        if track == "software":
+            body |= {"notifyType": "swUpgradeStateChangeNotify", "swUpgradeState": state}
+        else:
+            body |= {"notifyType": "fwUpgradeStateChangeNotify", "step": STEPS[state]}
+        status, said = client.send(
+            "POST", "/v1/notifications", orjson.dumps(body), **INGEST_HEADERS
+        )
+        if status != 200:
+            raise RuntimeError(f"posting refused: {status} {said[:200]!r}")
         live.posted += 1
         time.sleep(max(0.0, live.posted / LIVE_RATE - (time.monotonic() - started)))
     page.wait_for_timeout(1000)  # the last burst drawn
@@ -174,47 +179,11 @@ def watch_live(page: Page, base: str, path: str, live: Live) -> None:
     live.longest_ms = float(page.evaluate("window.__longest"))
 
 
-def _load(page: Page, url: str) -> tuple[float, tuple[int, float]]:
-    page.goto("about:blank")
-    page.goto(url, wait_until="commit")
-    page.wait_for_selector("body[data-rendered]", timeout=60_000)
-    rendered = float(
-        page.evaluate("Number(document.body.dataset.rendered) - performance.timeOrigin")
-    )
-    calls, span = page.evaluate(API_SPAN)
-    return rendered, (int(calls), float(span))
-
-
-async def run(args: argparse.Namespace) -> int:
-    fleet = plan(args.devices, args.seed, int(time.time() * 1_000_000))
-    with postgres.server() as (server_url, source), tempfile.TemporaryDirectory() as tmp:
-        print(f"PostgreSQL: {source}; {args.devices:,} devices", flush=True)
-        async with postgres.fresh_database(server_url) as url:
-            loaded = await copyload.load(url, fleetgen.stream(fleet), fleet.expected_events)
-            print(f"loaded {loaded.events:,} events in {loaded.seconds:.0f} s", flush=True)
-            replayed = await asyncio.to_thread(replay_once, url, loaded.events)
-            print(f"replayed in {replayed.seconds:.0f} s", flush=True)
-            conn = await asyncpg.connect(url)
-            try:
-                await conn.execute("VACUUM (ANALYZE)")
-            finally:
-                await conn.close()
-            async with tracker(url, Path(tmp) / "tracker.log") as server:
-                pages, live = _pages(server.url), Live(seconds=args.live_seconds)
-                await asyncio.to_thread(time_pages, server.url, pages, args.loads, live)
-    _report(pages, live, args)
-    return 0
-
-
-def _pages(base: str) -> list[PageTiming]:
+def _pages(client: Client) -> list[PageTiming]:
     """The overview, the largest rollout, one of its devices, the refusals."""
-    rollouts = get(base, "/v1/operations?limit=200", headers=READ_HEADERS).json()["items"]
-    big = max(rollouts, key=lambda op: op["devices"])
-    member = get(
-        base,
-        f"/v1/operations/{big['operation_id']}/devices?track={big['track']}&limit=1",
-        headers=READ_HEADERS,
-    ).json()["items"][0]
+    big = max(client.json("/v1/operations?limit=200")["items"], key=lambda op: op["devices"])
+    path = f"/v1/operations/{big['operation_id']}/devices?track={big['track']}&limit=1"
+    member = client.json(path)["items"][0]
     return [
         PageTiming("overview", "/"),
         PageTiming(
@@ -226,32 +195,35 @@ def _pages(base: str) -> list[PageTiming]:
     ]
 
 
-def _report(pages: list[PageTiming], live: Live, args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> None:
+    fleet = plan(args.devices, args.seed, int(time.time() * 1_000_000))
+    with postgres.server() as (server_url, source), tempfile.TemporaryDirectory() as tmp:
+        print(f"PostgreSQL: {source}; {args.devices:,} devices", flush=True)
+        async with postgres.fresh_database(server_url) as url:
+            loaded = await copyload.load(url, fleetgen.stream(fleet), fleet.expected_events)
+            print(f"loaded {loaded.events:,} events in {loaded.seconds:.0f} s", flush=True)
+            replayed = await asyncio.to_thread(replay_once, url, loaded.events)
+            print(f"replayed in {replayed.seconds:.0f} s", flush=True)
+            await postgres.timed(url, "VACUUM (ANALYZE)")
+            async with serving(url, Path(tmp) / "tracker.log") as server:
+                client = Client(server.port)
+                pages, live = _pages(client), Live(seconds=args.live_seconds)
+                client.close()
+                await asyncio.to_thread(time_pages, server.port, pages, args.loads, live)
     print(f"\nDashboard, first render, {args.devices:,} devices, {args.loads} loads a page\n")
-    print("| page | median ms | worst ms | API calls | their span, median ms | target | met? |")
-    print("|---|---|---|---|---|---|---|")
-    for p in pages:
-        met = "yes" if p.median <= TARGET_MS else "**NO**"
-        print(
-            f"| {p.name} | {p.median:.0f} | {p.worst:.0f} | {p.calls} | "
-            f"{statistics.median(p.api_ms):.0f} | ≤ {TARGET_MS:.0f} | {met} |"
-        )
-    print(f"\n{_said_live(live)}")
+    header = (
+        "page",
+        "median ms",
+        "worst ms",
+        "API calls",
+        "their span, median ms",
+        "target",
+        "met?",
+    )
+    print(report.markdown(header, [p.row() for p in pages]))
+    print(f"\n{live.said()}")
 
 
 def main(argv: list[str]) -> int:
-    return asyncio.run(run(options(argv)))
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
-
-
-def _said_live(live: Live) -> str:
-    rate = live.posted / live.seconds if live.seconds else 0.0
-    return (
-        f"Live, the rollout's page open: {live.posted:,} deliveries in {live.seconds:.1f} s "
-        f"({rate:,.0f}/s) drew it {live.draws} times ({live.draws / max(live.seconds, 1e-9):.1f}"
-        f"/s: one draw per burst, not per event); main thread blocked {live.blocked_ms:.0f} ms "
-        f"in all (long tasks), the longest {live.longest_ms:.0f} ms"
-    )
+    asyncio.run(run(options(argv)))
+    return 0

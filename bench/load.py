@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from bench.processes import Measured, run
-from bench.procfs import Servers, Usage, Window
+from bench.processes import Measured, Servers, Usage, Window, run
 
 WRK_THREADS = 1  # one thread drives 64 connections at well over the rates seen here
 WRK_TIMEOUT = "30s"  # wrk's default (2 s) would drop slow answers from the latency figures
 
-# Thread k sends to the k-th port, round and round: one wrk run spread over several servers.
-_SETUP = """
+# Thread k sends to the k-th port, round and round (one wrk run spread over several servers),
+# and prepares its requests in `init`; every connection of a thread takes the thread's next
+# prepared request, round and round; `done` prints the summary as JSON.
+_SCRIPT = Template("""
 local thread_count = 0
 local headers = {$headers}
 local ports = {$ports}
@@ -32,17 +33,22 @@ function setup(thread)
   end
   thread_count = thread_count + 1
 end
-"""
 
-# Every connection of a thread takes the thread's next prepared request, round and round.
-_NEXT = """
+function init(args)
+  prepared = {}
+  local index = 0
+  for line in io.lines($lines) do
+    $prepare
+    index = index + 1
+  end
+  $cursor
+end
+
 function request()
   cursor = cursor % #prepared + 1
   return prepared[cursor]
 end
-"""
 
-_DONE = """
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -51,42 +57,18 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(99), latency.max))
 end
-"""
-
-# Each thread prepares every `threads`th line, then sends them in turn from the given offset.
-_POST = Template(
-    _SETUP
-    + """
-function init(args)
-  prepared = {}
-  local index = 0
-  for line in io.lines($lines) do
-    if index % $threads == thread_index then
+""")
+# POST: each thread prepares every `threads`th line, then sends them in turn from the offset.
+_POST = (
+    """if index % $threads == thread_index then
       prepared[#prepared + 1] = wrk.format("POST", $path, headers, line)
-    end
-    index = index + 1
-  end
-  cursor = math.floor(tonumber(args[1] or "0") / $threads) % #prepared
-end
-"""
-    + _NEXT
-    + _DONE
+    end""",
+    'cursor = math.floor(tonumber(args[1] or "0") / $threads) % #prepared',
 )
-
 # GET $path..line for each line, each thread starting somewhere else in the list.
-_GET = Template(
-    _SETUP
-    + """
-function init(args)
-  prepared = {}
-  for line in io.lines($lines) do
-    prepared[#prepared + 1] = wrk.format("GET", $path .. line, headers)
-  end
-  cursor = (thread_index * 7919) % #prepared
-end
-"""
-    + _NEXT
-    + _DONE
+_GET = (
+    'prepared[#prepared + 1] = wrk.format("GET", $path .. line, headers)',
+    "cursor = (thread_index * 7919) % #prepared",
 )
 
 
@@ -108,6 +90,11 @@ class Load:
     def latency(self) -> str:
         return f"p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms"
 
+    def said(self) -> str:
+        errors = f", {self.errors:,} errors" if self.errors else ""
+        cpu = f"{self.generator} used {self.generator_cpu_percent:.0f}% of a core"
+        return f"{self.rate:,.0f}/s, {self.latency()}{errors}; {cpu}"
+
     @classmethod
     def in_process(  # noqa: PLR0913 - each argument is one figure of the run
         cls,
@@ -122,19 +109,10 @@ class Load:
     ) -> Load:
         """A run driven from this process, from its latencies (seconds, one per operation of
         `per` events) and its CPU time; the rate counts events."""
-        ordered = sorted(latencies)
-        return cls(
-            generator=generator,
-            connections=connections,
-            seconds=seconds,
-            ok=len(ordered) * per,
-            errors=0,
-            rate=len(ordered) * per / seconds,
-            p50_ms=percentile(ordered, 50) * 1000,
-            p99_ms=percentile(ordered, 99) * 1000,
-            generator_cpu_percent=100 * generator_cpu_seconds / seconds,
-            cpu=cpu,
-        )
+        ordered, ok = sorted(latencies), len(latencies) * per
+        p50, p99 = percentile(ordered, 50) * 1000, percentile(ordered, 99) * 1000
+        cpu_percent = 100 * generator_cpu_seconds / seconds
+        return cls(generator, connections, seconds, ok, 0, ok / seconds, p50, p99, cpu_percent, cpu)
 
 
 def wrk_script(  # noqa: PLR0913 - each argument is a part of the script
@@ -146,16 +124,17 @@ def wrk_script(  # noqa: PLR0913 - each argument is a part of the script
     *,
     ports: tuple[int, ...] = (),
 ) -> Path:
-    """A wrk script; with `ports`, one thread per port, each sending to its own (127.0.0.1)."""
-    template = _POST if kind == "post" else _GET
-    pairs = ", ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in headers.items())
+    """A wrk script ("post" or "get"); with `ports`, one thread per port, each sending to its
+    own (127.0.0.1)."""
+    prepare, cursor = (Template(part) for part in (_POST if kind == "post" else _GET))
+    parts = {"threads": len(ports) or WRK_THREADS, "path": _lua(http_path)}
     path.write_text(
-        template.substitute(
-            headers=pairs,
-            lines=_lua(str(lines)),
-            path=_lua(http_path),
-            threads=len(ports) or WRK_THREADS,
+        _SCRIPT.substitute(
+            headers=", ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in headers.items()),
             ports=", ".join(_lua(str(port)) for port in ports),
+            lines=_lua(str(lines)),
+            prepare=prepare.substitute(parts),
+            cursor=cursor.substitute(parts),
         )
     )
     return path
@@ -175,7 +154,7 @@ def wrk(  # noqa: PLR0913 - each argument is a knob of the run
     offset: int = 0,
     threads: int = WRK_THREADS,
 ) -> Load:
-    """wrk for `seconds`, each connection posting the script's next request; `pid`: the server
+    """wrk for `seconds`, each connection sending the script's next request; `pid`: the server
     (or servers). `threads`: as many as the script was written for (one per port it spreads)."""
     window = Window(pid)
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"]
@@ -185,23 +164,23 @@ def wrk(  # noqa: PLR0913 - each argument is a knob of the run
     marker = finished.stdout.rindex("BENCH_JSON ")
     figures = json.loads(finished.stdout[marker + len("BENCH_JSON ") :].splitlines()[0])
     elapsed = figures["duration_us"] / 1e6
-    socket_errors = sum(figures[k] for k in ("connect", "read", "write", "timeout"))
     ok = figures["requests"] - figures["status"]
+    errors = figures["status"] + sum(figures[k] for k in ("connect", "read", "write", "timeout"))
     return Load(
-        generator=f"wrk ({threads} thread{'s' if threads > 1 else ''})",
-        connections=connections,
-        seconds=elapsed,
-        ok=ok,
-        errors=figures["status"] + socket_errors,
-        rate=ok / elapsed,
-        p50_ms=figures["p50_us"] / 1000,
-        p99_ms=figures["p99_us"] / 1000,
-        generator_cpu_percent=100 * finished.cpu_seconds / finished.seconds,
-        cpu=cpu,
+        f"wrk ({threads} thread{'s' if threads > 1 else ''})",
+        connections,
+        elapsed,
+        ok,
+        errors,
+        ok / elapsed,
+        figures["p50_us"] / 1000,
+        figures["p99_us"] / 1000,
+        100 * finished.cpu_seconds / finished.seconds,
+        cpu,
     )
 
 
-def open_loop(  # noqa: PLR0913 - one call site, each argument is a knob of the run
+def open_loop(  # noqa: PLR0913 - each argument is a knob of the run
     port: int | tuple[int, ...],
     bodies: Path,
     rate: float,
@@ -220,18 +199,11 @@ def open_loop(  # noqa: PLR0913 - one call site, each argument is a knob of the 
     clients = [
         Measured(
             [
-                *(
-                    sys.executable,
-                    "-m",
-                    "bench.openloop",
-                    "--port",
-                    str(ports[i % len(ports)]),
-                    "--bodies",
-                    str(bodies),
-                ),
-                *("--index", str(i), "--stride", str(processes), "--offset", str(offset)),
-                *("--rate", str(rate / processes), "--seconds", str(seconds)),
-                *("--connections", str(connections // processes), "--authorization", authorization),
+                *(sys.executable, "-m", "bench.openloop", "--port", str(ports[i % len(ports)])),
+                *("--bodies", str(bodies), "--index", str(i), "--stride", str(processes)),
+                *("--offset", str(offset), "--rate", str(rate / processes)),
+                *("--seconds", str(seconds), "--connections", str(connections // processes)),
+                *("--authorization", authorization),
             ]
         )
         for i in range(processes)
@@ -242,16 +214,16 @@ def open_loop(  # noqa: PLR0913 - one call site, each argument is a knob of the 
     latencies = sorted(us for tally in tallies for us in tally["latencies_us"])
     ok = sum(t["ok"] for t in tallies)
     return Load(
-        generator=f"open loop ({processes} processes)",
-        connections=connections,
-        seconds=float(seconds),
-        ok=ok,
-        errors=sum(t["errors"] for t in tallies),
-        rate=ok / seconds,
-        p50_ms=percentile(latencies, 50) / 1000,
-        p99_ms=percentile(latencies, 99) / 1000,
-        generator_cpu_percent=100 * sum(f.cpu_seconds for f in finished) / seconds,
-        cpu=cpu,
+        f"open loop ({processes} processes)",
+        connections,
+        float(seconds),
+        ok,
+        sum(t["errors"] for t in tallies),
+        ok / seconds,
+        percentile(latencies, 50) / 1000,
+        percentile(latencies, 99) / 1000,
+        100 * sum(f.cpu_seconds for f in finished) / seconds,
+        cpu,
     )
 
 

@@ -1,6 +1,6 @@
 """The PostgreSQL every measurement shares: TRACKER_BENCH_DATABASE_URL, else a private embedded one.
 
-All baselines and the tracker run on the same server, each in a fresh database, so their ratios
+The tracker and its baselines run on the same server, each in a fresh database, so their ratios
 compare like with like. Settings are read and printed, never changed (synchronous_commit stays on).
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
-from tests.support.postgres import EmbeddedPostgres, create_database, drop_database
+from testkit.postgres import create_database, drop_database, embedded
 from tracker.store.migrations import migrate
 
 SETTINGS = (
@@ -36,16 +35,20 @@ SETTINGS = (
 @contextmanager
 def server() -> Iterator[tuple[str, str]]:
     """(url of the server's `postgres` database, where it came from)."""
-    url = os.environ.get("TRACKER_BENCH_DATABASE_URL")
-    if url:
+    if url := os.environ.get("TRACKER_BENCH_DATABASE_URL"):
         yield url, "TRACKER_BENCH_DATABASE_URL"
         return
-    with tempfile.TemporaryDirectory(prefix="tracker-bench-pg-") as tmp:
-        embedded = EmbeddedPostgres(Path(tmp))
-        try:
-            yield embedded.url, "embedded (pgserver), started for this run"
-        finally:
-            embedded.cleanup()
+    with embedded() as url:
+        yield url, "embedded (pgserver), started for this run"
+
+
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 @asynccontextmanager
@@ -54,41 +57,40 @@ async def fresh_database(server_url: str, *, migrated: bool = True) -> AsyncIter
     url = await asyncio.to_thread(create_database, server_url)
     try:
         if migrated:
-            conn = await asyncpg.connect(url)
-            try:
+            async with connected(url) as conn:
                 await migrate(conn)
-            finally:
-                await conn.close()
         yield url
     finally:
         await asyncio.to_thread(drop_database, url)
 
 
-async def settings(url: str) -> dict[str, str]:
-    conn = await asyncpg.connect(url)
-    try:
-        return {name: str(await conn.fetchval(f"SHOW {name}")) for name in SETTINGS}
-    finally:
-        await conn.close()
+async def value(url: str, query: str) -> object:
+    async with connected(url) as conn:
+        return await conn.fetchval(query)
 
 
 async def count_events(url: str) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        count: int = await conn.fetchval("SELECT count(*) FROM events")
-        return count
-    finally:
-        await conn.close()
+    return int(str(await value(url, "SELECT count(*) FROM events")))
+
+
+async def timed(url: str, statement: str) -> float:
+    """Seconds `statement` takes: VACUUM (ANALYZE) after a bulk load, ANALYZE of the tables
+    replay swapped in, as autovacuum would."""
+    async with connected(url) as conn:
+        started = asyncio.get_running_loop().time()
+        await conn.execute(statement)
+        return asyncio.get_running_loop().time() - started
+
+
+async def settings(url: str) -> dict[str, str]:
+    async with connected(url) as conn:
+        return {name: str(await conn.fetchval(f"SHOW {name}")) for name in SETTINGS}
 
 
 async def postmaster(url: str) -> int | None:
     """The pid of the server's postmaster if it runs on this machine (a backend's parent)."""
-    conn = await asyncpg.connect(url)
-    try:
-        backend: int = await conn.fetchval("SELECT pg_backend_pid()")
-        return _postgres_parent(backend)  # while the backend is still there
-    finally:
-        await conn.close()
+    async with connected(url) as conn:  # read while the backend is still there
+        return _postgres_parent(await conn.fetchval("SELECT pg_backend_pid()"))
 
 
 def _postgres_parent(pid: int) -> int | None:

@@ -9,14 +9,9 @@ import asyncpg
 import pytest
 from testcontainers.community.postgres import PostgresContainer
 
+from testkit.postgres import EmbeddedPostgres, create_database, drop_database, name_of
 from tests.support import survivors
-from tests.support.postgres import (
-    EmbeddedPostgres,
-    create_database,
-    docker_answers,
-    drop_database,
-    name_of,
-)
+from tests.support.postgres import docker_answers
 from tracker.store.database import Database
 from tracker.store.migrations import migrate
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
+from testkit.server import TrackerProcess
 from tests.e2e.browser import launched
-from tests.support.server import TrackerProcess
 
 StartTracker = Callable[..., TrackerProcess]
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import workload
 from bench.load import open_loop, wrk, wrk_script
 from bench.processes import Measured, wait_until_answers
-from tests.support.server import free_port
+from testkit import fleet
+from testkit.server import free_port
 from tests.support.tools import required
 
 
@@ -51,7 +51,7 @@ def _bare_server() -> Iterator[tuple[int, int]]:
 
 @pytest.fixture
 def bodies(tmp_path: Path) -> Path:
-    return workload.write_lines(tmp_path / "bodies.jsonl", workload.fleet(2_000, "t"))
+    return fleet.write_lines(tmp_path / "bodies.jsonl", fleet.deliveries(2_000, "t"))
 
 
 def test_open_loop_sends_at_the_rate_asked(bare_server: tuple[int, int], bodies: Path) -> None:

@@ -7,8 +7,8 @@ import itertools
 
 import aiohttp
 
+from testkit.fleet import Script, interleaved, rollout
 from tests.e2e.conftest import tracker_command
-from tests.support.fleet import Script, interleaved, rollout
 
 CLIENTS = 64
 DEVICES = 200

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from testkit.server import TrackerProcess
 from tests.e2e.browser import (
     INGEST,
     PHONE,
@@ -24,7 +25,6 @@ from tests.e2e.browser import (
 )
 from tests.e2e.conftest import StartTracker
 from tests.e2e.http import get, post, request
-from tests.support.server import TrackerProcess
 
 READ_HEADERS = {"Authorization": f"Bearer {READ}"}
 

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from testkit.server import TrackerProcess
 from tests.e2e.conftest import StartTracker
 from tests.e2e.http import get, post
-from tests.support.server import TrackerProcess
 
 INGEST, READ, METRICS = "edge-ingest-Tok3n-0001", "edge-read-Tok3n-0001", "edge-metrics-Tok3n-01"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "iotda-batchtask-update.json"

@@ -27,10 +27,10 @@ import asyncpg
 import orjson
 import pytest
 
+from testkit.fleet import interleaved, rollout
+from testkit.postgres import EmbeddedPostgres
+from testkit.server import TrackerProcess
 from tests.e2e.conftest import StartTracker
-from tests.support.fleet import interleaved, rollout
-from tests.support.postgres import EmbeddedPostgres
-from tests.support.server import TrackerProcess
 from tracker.store import bodies
 from tracker.store.events import APPEND_LOCK
 

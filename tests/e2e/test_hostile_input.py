@@ -35,10 +35,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from testkit.postgres import create_database, drop_database
+from testkit.server import TrackerProcess
 from tests.e2e.conftest import StartTracker
 from tests.e2e.http import Answer, get, post
-from tests.support.postgres import create_database, drop_database
-from tests.support.server import TrackerProcess
 
 INGEST, READ = "hostile-ingest-token", "hostile-read-token"
 LIMIT = 64 * 1024  # TRACKER_MAX_BODY_BYTES of the module's server

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, expect
 
+from testkit.server import TrackerProcess
 from tests.e2e.browser import (
     INGEST,
     READ,
@@ -22,7 +23,6 @@ from tests.e2e.browser import (
 from tests.e2e.conftest import StartTracker
 from tests.integration.test_checkpoint import append
 from tests.support.cli import tracker
-from tests.support.server import TrackerProcess
 from tests.support.task_bodies import task_body
 
 NFC, NFD = "caf\u00e9", "cafe\u0301"  # the same word on screen, two ids

@@ -18,9 +18,9 @@ from schemathesis import Case, checks
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
+from testkit.postgres import create_database, drop_database
+from testkit.server import TrackerProcess
 from tests.e2e.http import get, post
-from tests.support.postgres import create_database, drop_database
-from tests.support.server import TrackerProcess
 from tracker.http.openapi import document
 
 INGEST, READ = "openapi-ingest-token", "openapi-read-token"

@@ -15,8 +15,8 @@ import asyncio
 import aiohttp
 import asyncpg
 
+from testkit.fleet import Script, rollout
 from tests.e2e.conftest import tracker_command
-from tests.support.fleet import Script, rollout
 
 DEVICES = 60
 TASKS = 10

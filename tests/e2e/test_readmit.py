@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from testkit.server import TrackerProcess
 from tests.e2e.conftest import StartTracker
 from tests.e2e.http import post, request
 from tests.support.cli import tracker
-from tests.support.server import TrackerProcess
 
 NOW = datetime.now(UTC)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from testkit.postgres import EmbeddedPostgres
 from tests.e2e.conftest import StartTracker
 from tests.e2e.http import get, post
-from tests.support.postgres import EmbeddedPostgres
 from tracker.config import EVERYWHERE
 
 

@@ -11,9 +11,9 @@ import asyncpg
 import pytest
 from pydantic import BaseModel
 
+from testkit.fleet import Script, rollout
+from testkit.server import TrackerProcess
 from tests.e2e.conftest import StartTracker
-from tests.support.fleet import Script, rollout
-from tests.support.server import TrackerProcess
 from tracker.documents import FeedDeviceTransition, FeedTaskTransition
 
 

@@ -14,7 +14,7 @@ from typing import Protocol
 import aiohttp
 import pytest
 
-from tests.support.server import TrackerProcess
+from testkit.server import TrackerProcess
 
 SW_STATE = "oceanconnect-swUpgradeStateChangeNotify"
 

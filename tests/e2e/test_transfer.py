@@ -12,10 +12,10 @@ from typing import Any
 
 import asyncpg
 
+from testkit.fleet import rollout
+from testkit.postgres import create_database, drop_database
 from tests.e2e.conftest import StartTracker
 from tests.e2e.http import post
-from tests.support.fleet import rollout
-from tests.support.postgres import create_database, drop_database
 from tracker.store.rows import ALL_TABLES
 
 

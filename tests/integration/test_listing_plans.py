@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.support.postgres import create_database, drop_database
+from testkit.postgres import create_database, drop_database
 from tracker.store import feed, queries, rollups
 from tracker.store.database import Database
 from tracker.store.listing import Listing

@@ -22,7 +22,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.support.postgres import as_role, create_database, drop_database, with_database
+from testkit.postgres import create_database, drop_database, with_database
+from tests.support.postgres import as_role
 from tracker.store.migrations import REBUILDS, available, definitions, migrate, sql_dir
 from tracker.store.roles import set_up_runtime_role
 from tracker.store.rows import ALL_TABLES

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import orjson
 
 from tracker.domain.delivery import NewEvent
-from tracker.store import bodies, chain, horizon
+from tracker.store import bodies, horizon
 from tracker.store.database import Connection, Database, Record
 
 # How appends run side by side (sql/013_parallel_append.sql). Each append holds APPEND_LOCK
@@ -152,65 +152,6 @@ async def append(
         readmitted = [e.readmitted_from for e in events]
         rows = await conn.fetch(APPEND_KEPT, *columns, times, occurred, readmitted, restoring)
     return sorted(Appended(row["position"], row["received_at"]) for row in rows)
-
-
-# What a bulk loader COPYs into `events`, in position order; it draws the positions itself.
-COPY_COLUMNS = (
-    "position",
-    "stream_type",
-    "stream_id",
-    "event_type",
-    "raw",
-    "codec",
-    "received_at",
-    "occurred_at",
-    "chain",
-    "hash",
-)
-# After a bulk load, the positions the next append draws follow the loaded ones.
-FOLLOW_LOADED = (
-    "SELECT setval(pg_get_serial_sequence('events', 'position'), max(position)) FROM events "
-    "HAVING max(position) IS NOT NULL"
-)
-
-
-def copy_row(
-    event: NewEvent, position: int, received_at: datetime, head: bytes | None
-) -> tuple[object, ...]:
-    """`event` as one COPY record (columns `COPY_COLUMNS`) at `position`, chained to its
-    stream's `head` as `tracker_append` would chain it.
-
-    For loaders that bypass `tracker_append` (the scale benchmark): the caller keeps the heads
-    (the last element of each record is the new head), must be the log's only writer, draws
-    positions above the log's last, runs `FOLLOW_LOADED` when done, and must have called
-    `bodies.ready` on the database first.
-    """
-    codec, stored = bodies.pack(event.raw)
-    link = chain.all_fields(
-        head,
-        LoggedEvent(
-            position,
-            event.stream_type,
-            event.stream_id,
-            event.event_type,
-            event.raw,
-            received_at,
-            event.occurred_at,
-            event.readmitted_from,
-        ),
-    )
-    return (
-        position,
-        event.stream_type,
-        event.stream_id,
-        event.event_type,
-        stored,
-        codec,
-        received_at,
-        event.occurred_at,
-        chain.ALL_FIELDS,
-        link,
-    )
 
 
 def received_times(received_at: datetime | Sequence[datetime], count: int) -> list[datetime]:

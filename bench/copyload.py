@@ -1,14 +1,15 @@
-"""The COPY loader: the fleet's deliveries straight into `events`, bypassing HTTP, not validation.
+"""Rows of `events` written around the append path: the COPY loader of the fleet benchmarks, and
+the rows of the storage ceilings.
 
 Each body goes through `tracker.domain.delivery.decode` (what ingestion validates it with) and
-`tracker.store.events.copy_row` (the table's columns and the stream's hash chain, as the store
-defines them: this module never names a column). Batches go in with asyncpg's
-`copy_records_to_table`, one COPY each, in arrival order, at positions drawn here from 1 on, so
-positions follow `received_at`; the log's sequence is moved past them at the end.
-A thread generates and decodes the next batch while PostgreSQL takes the last one.
+`copy_row`: its stored form (`bodies.pack`) and its link of the stream's hash chain
+(`chain.all_fields`), as `tracker_append` makes them, so `tracker verify` and replay accept the
+loaded log. The loader COPYs batches with asyncpg's `copy_records_to_table`, in arrival order, at
+positions drawn here from 1 on (so positions follow `received_at`), then moves the log's sequence
+past them. A thread generates and decodes the next batch while PostgreSQL takes the last one.
 
-It must be the log's only writer (it keeps every stream's hash head itself), so it loads a
-fresh database. Projections are not written: `tracker replay` builds them afterwards.
+It must be the log's only writer (it keeps every stream's hash head itself), so it loads a fresh
+database. Projections are not written: `tracker replay` builds them afterwards.
 """
 
 from __future__ import annotations
@@ -19,21 +20,49 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import asyncpg
 
-from bench.eventrows import prepare
-from tracker.domain.delivery import decode
-from tracker.store.events import COPY_COLUMNS, FOLLOW_LOADED, copy_row
+from tracker.domain.delivery import NewEvent, decode
+from tracker.store import bodies, chain
+from tracker.store.events import LoggedEvent
 
+COLUMNS = (
+    *("position", "stream_type", "stream_id", "event_type", "raw", "codec"),
+    *("received_at", "occurred_at", "chain", "hash"),
+)
+# After a bulk load, the positions the next append draws follow the loaded ones.
+FOLLOW_LOADED = (
+    "SELECT setval(pg_get_serial_sequence('events', 'position'), max(position)) FROM events "
+    "HAVING max(position) IS NOT NULL"
+)
 BATCH = 50_000
 PROGRESS_EVERY = 10.0  # seconds between progress lines
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Record = tuple[object, ...]
+
+
+def copy_row(event: NewEvent, position: int, received_at: datetime, head: bytes | None) -> Record:
+    """`event` as one record of `COLUMNS` at `position`, chained to its stream's `head` (the
+    record's last element is the new head). `bodies.ready` must have run on the database."""
+    codec, stored = bodies.pack(event.raw)
+    logged = LoggedEvent(
+        position,
+        event.stream_type,
+        event.stream_id,
+        event.event_type,
+        event.raw,
+        received_at,
+        event.occurred_at,
+        event.readmitted_from,
+    )
+    link = chain.all_fields(head, logged)
+    fields = (position, event.stream_type, event.stream_id, event.event_type, stored, codec)
+    return (*fields, received_at, event.occurred_at, chain.ALL_FIELDS, link)
 
 
 @dataclass
@@ -45,7 +74,6 @@ class Loaded:
     generate_seconds: float = 0.0  # the producer thread's share: making the bodies
     decode_seconds: float = 0.0  # ... and decode + copy_row
     copy_seconds: float = 0.0  # waiting for COPY (PostgreSQL, and asyncpg encoding)
-    batches: list[int] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -83,11 +111,9 @@ class _Producer(threading.Thread):
                 for at, body in batch:
                     event = decode(body)
                     key = (event.stream_type, event.stream_id)
-                    record = copy_row(
-                        event, next(positions), EPOCH + timedelta(microseconds=at), heads.get(key)
-                    )
-                    heads[key] = cast("bytes", record[-1])  # the stream's new head
-                    records.append(record)
+                    at_time = EPOCH + timedelta(microseconds=at)
+                    records.append(copy_row(event, next(positions), at_time, heads.get(key)))
+                    heads[key] = cast("bytes", records[-1][-1])  # the stream's new head
                     self.loaded.body_bytes += len(body)
                 self.loaded.generate_seconds += made - began
                 self.loaded.decode_seconds += time.perf_counter() - made
@@ -99,11 +125,11 @@ class _Producer(threading.Thread):
 
 
 async def load(url: str, deliveries: Iterator[tuple[int, bytes]], expected: int) -> Loaded:
-    """COPY `deliveries` into the (empty) log at `url`, printing progress."""
-    loaded = Loaded()
-    conn = await asyncpg.connect(url)
+    """COPY `deliveries` ((received_at in µs since the epoch, body)) into the empty log at
+    `url`, printing progress."""
+    loaded, conn = Loaded(), await asyncpg.connect(url)
     try:
-        await prepare(conn)
+        await bodies.ready(conn)
         producer = _Producer(deliveries, loaded)
         started = last_said = time.monotonic()
         producer.start()
@@ -112,17 +138,12 @@ async def load(url: str, deliveries: Iterator[tuple[int, bytes]], expected: int)
                 if isinstance(records, BaseException):
                     raise records
                 waited = time.perf_counter()
-                await conn.copy_records_to_table("events", records=records, columns=COPY_COLUMNS)
+                await conn.copy_records_to_table("events", records=records, columns=COLUMNS)
                 loaded.copy_seconds += time.perf_counter() - waited
                 loaded.events += len(records)
-                loaded.batches.append(len(records))
                 if time.monotonic() - last_said >= PROGRESS_EVERY:
-                    last_said, seconds = time.monotonic(), time.monotonic() - started
-                    print(
-                        f"  loading: {loaded.events:,} of ~{expected:,} events, "
-                        f"{loaded.events / seconds:,.0f}/s",
-                        flush=True,
-                    )
+                    last_said, rate = time.monotonic(), loaded.events / (time.monotonic() - started)
+                    print(f"  loading: {loaded.events:,} of ~{expected:,} events, {rate:,.0f}/s")
         finally:
             producer.stopping.set()
             while producer.is_alive():  # unblock a producer waiting on a full queue

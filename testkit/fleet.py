@@ -1,13 +1,15 @@
-"""A simulated fleet rollout: scripted deliveries per device and task, with what they must yield."""
+"""A simulated fleet rollout: scripted deliveries per device and task, with what they must yield
+(the tests check it), and the endless interleaved mix of such rollouts the benchmark posts."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 CYCLE = ["downloading", "downloaded", "updating", "idle"]
 STEPS = {"idle": "0", "downloading": "1", "downloaded": "2", "updating": "3"}
@@ -123,7 +125,27 @@ def interleaved(scripts: list[Script]) -> Iterator[bytes]:
 
 
 def rollout(prefix: str, devices: int, tasks: int, seed: int = 7) -> list[Script]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - seeded: the same fleet for the same seed
     return [device_script(prefix, n, rng) for n in range(devices)] + [
         task_script(prefix, n) for n in range(tasks)
     ]
+
+
+def deliveries(count: int, prefix: str, devices: int = 500, tasks: int = 20) -> Iterator[bytes]:
+    """`count` bodies from successive rollouts (of `devices` devices and `tasks` tasks), each
+    interleaved: a device's deliveries stay in order but arrive hundreds of requests apart, as
+    from a real fleet, so concurrent connections never fight over one device's rows."""
+
+    def rounds() -> Iterator[bytes]:
+        for n in itertools.count():
+            yield from interleaved(rollout(f"{prefix}{n}", devices, tasks, seed=n))
+
+    return itertools.islice(rounds(), count)
+
+
+def write_lines(path: Path, bodies: Iterable[bytes]) -> Path:
+    """One body per line: what wrk's script, the open-loop client and `tracker import` read."""
+    with path.open("wb") as out:
+        for body in bodies:
+            out.write(body + b"\n")
+    return path

@@ -1,13 +1,19 @@
-"""Settings: read once from TRACKER_* variables, overridable by CLI flags, then frozen."""
+"""Settings: read once from TRACKER_* variables, overridable by CLI flags, then frozen.
+
+Each setting is declared once, here: its variable is TRACKER_<NAME>, and one that a flag also
+sets says so (`Flag`), so the command line is built from these declarations (cli/flags.py) and
+`serve --workers N` hands every worker the supervisor's settings, however each was given
+(`environment`). README.md's settings table is held to them by tests/unit/test_config.py.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 MIB = 1024 * 1024
 LOOPBACK = "127.0.0.1"
@@ -15,21 +21,77 @@ EVERYWHERE = "0.0.0.0"  # noqa: S104 - a callback server must be reachable by th
 
 
 @dataclass(frozen=True, slots=True)
+class Flag:
+    """The flag that also sets a setting: `--<its name, with dashes>`, given to every command
+    (`every`) or to `tracker serve` alone. Its help says what it sets and names the variable."""
+
+    help: str
+    commands: Literal["every", "serve"] = "serve"
+    metavar: str | None = None
+
+
+def flag(
+    help: str,  # noqa: A002 - argparse's word for it
+    commands: Literal["every", "serve"] = "serve",
+    metavar: str | None = None,
+) -> dict[str, Flag]:
+    """A setting's `field` metadata: the flag that sets it too."""
+    return {"flag": Flag(help, commands, metavar)}
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str | None = None  # unset: an embedded PostgreSQL under data_dir
-    data_dir: Path = Path(".tracker")
-    host: str | None = None  # None: every address with both tokens set, else loopback only
-    port: int = 8080
+    database_url: str | None = field(  # unset: an embedded PostgreSQL under data_dir
+        default=None,
+        metadata=flag(
+            "PostgreSQL URL (env TRACKER_DATABASE_URL); unset: embedded PostgreSQL in --data-dir",
+            "every",
+        ),
+    )
+    data_dir: Path = field(
+        default=Path(".tracker"),
+        metadata=flag("embedded PostgreSQL's home (env TRACKER_DATA_DIR, ./.tracker)", "every"),
+    )
+    host: str | None = field(  # None: every address with both tokens set, else loopback only
+        default=None,
+        metadata=flag(
+            "address to listen on (env TRACKER_HOST; default: 0.0.0.0 with both tokens set, "
+            "else 127.0.0.1 only)"
+        ),
+    )
+    port: int = field(default=8080, metadata=flag("port to listen on (env TRACKER_PORT, 8080)"))
     ingest_token: str | None = None
     read_token: str | None = None
     metrics_token: str | None = None  # reads /metrics only (the read token does too)
     checkpoint_key: str | None = None  # signs `tracker checkpoint`s; keep it off the database
-    insecure_open: bool = False  # listen beyond loopback without both tokens, on purpose
+    insecure_open: bool = field(  # listen beyond loopback without both tokens, on purpose
+        default=False,
+        metadata=flag(
+            "listen beyond loopback although a token is unset: anyone who can reach the port "
+            "can post or read (env TRACKER_INSECURE_OPEN=1)"
+        ),
+    )
     # Behind a proxy we trust: the scheme from X-Forwarded-Proto (the session cookie keeps
     # Secure behind TLS ended there), the client from X-Forwarded-For (last hop). Off: ignored.
-    trust_proxy: bool = False
-    allow_unsafe_durability: bool = False  # serve on fsync=off or synchronous_commit=off
-    max_body_bytes: int = MIB
+    trust_proxy: bool = field(
+        default=False,
+        metadata=flag(
+            "behind a reverse proxy that ends TLS: take the scheme from X-Forwarded-Proto (so "
+            "the session cookie keeps Secure) and the client address from X-Forwarded-For (last "
+            "hop); without it both headers are ignored (env TRACKER_TRUST_PROXY=1)"
+        ),
+    )
+    allow_unsafe_durability: bool = field(  # serve on fsync=off or synchronous_commit=off
+        default=False,
+        metadata=flag(
+            "serve although the database runs with fsync=off or synchronous_commit=off, where "
+            "a crash of it loses commits already answered 200 (env "
+            "TRACKER_ALLOW_UNSAFE_DURABILITY=1; a test bench only)"
+        ),
+    )
+    max_body_bytes: int = field(
+        default=MIB, metadata=flag("largest accepted body (env TRACKER_MAX_BODY_BYTES, 1 MiB)")
+    )
     rejected_prefix_bytes: int = 64 * 1024  # of a refused body, kept (with its size and SHA-256)
     # Bodies of no type we project are logged whole: bounded in size, and per ingest token per
     # UTC day (kept in the database, so shared by every process), or the log fills for ever.
@@ -53,23 +115,48 @@ class Settings:
     feed_pool_size: int = 2
     start_timeout: float = 30.0  # how long `serve` waits for the database at start
     shutdown_grace: float = 10.0
-    workers: int = 1  # server processes sharing the port (`serve --workers N`)
-    reuse_port: bool = False  # set for workers: several processes bind the same port
-    log_level: str = "INFO"
+    workers: int = field(  # server processes sharing the port (`serve --workers N`)
+        default=1, metadata=flag("server processes sharing the port (env TRACKER_WORKERS, 1)")
+    )
+    # Set by `serve --workers` for its workers (several processes bind the same port): an
+    # internal setting, not one for operators (INTERNAL, below).
+    reuse_port: bool = False
+    # Unset: INFO for `serve` and `migrate`, WARNING for the commands people read with.
+    log_level: str = field(
+        default="INFO", metadata=flag("DEBUG, INFO, WARNING... (env TRACKER_LOG_LEVEL)", "every")
+    )
     # Both set: serve HTTPS (the platforms push over HTTPS in production). PEM files.
-    tls_cert: str | None = None  # the certificate chain
-    tls_key: str | None = None  # its private key
+    tls_cert: str | None = field(  # the certificate chain
+        default=None,
+        metadata=flag(
+            "serve HTTPS with this certificate chain (env TRACKER_TLS_CERT)", metavar="PEM"
+        ),
+    )
+    tls_key: str | None = field(  # its private key
+        default=None,
+        metadata=flag("the certificate's private key (env TRACKER_TLS_KEY)", metavar="PEM"),
+    )
+
+    def __post_init__(self) -> None:
+        # As logging names levels, however given ("debug" from a flag, a variable, a test).
+        object.__setattr__(self, "log_level", self.log_level.upper())
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build from TRACKER_<FIELD> variables; empty values count as unset."""
+    def from_env(cls, env: Mapping[str, str] | None = None, **defaults: object) -> Settings:
+        """Build from TRACKER_<FIELD> variables; empty values count as unset. `defaults`: a
+        command's own, which the environment overrides (as flags then override both)."""
         env = os.environ if env is None else env
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = dict(defaults)
         for spec in fields(cls):
-            raw = env.get(f"TRACKER_{spec.name.upper()}", "").strip()
+            raw = env.get(variable(spec.name), "").strip()
             if raw:
-                values[spec.name] = _convert(spec.name, raw, spec.default)
+                values[spec.name] = _convert(spec, raw)
         return cls(**values)
+
+    def environment(self) -> dict[str, str]:
+        """Every setting as the TRACKER_* variable that `from_env` reads back to the same value:
+        how `serve --workers` passes its settings on, flags included."""
+        return {variable(spec.name): _text(getattr(self, spec.name)) for spec in fields(self)}
 
     @property
     def closed(self) -> bool:
@@ -101,6 +188,31 @@ class Settings:
         """Apply CLI flags that were given (None means the flag was not given)."""
         given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         return replace(self, **given)
+
+
+INTERNAL = frozenset({"reuse_port"})  # set by tracker for itself; no operator sets them
+
+
+def variable(name: str) -> str:
+    """The environment variable of a setting."""
+    return f"TRACKER_{name.upper()}"
+
+
+def flags() -> list[tuple[Field[Any], Flag]]:
+    """Every setting a flag also sets, with its flag, in declaration order."""
+    return [(spec, spec.metadata["flag"]) for spec in fields(Settings) if "flag" in spec.metadata]
+
+
+def kind_of(spec: Field[Any]) -> type:
+    """What a setting's text converts to: the type of its default (text when that is None)."""
+    return str if spec.default is None else type(spec.default)
+
+
+def _text(value: object) -> str:
+    """A setting's value as its variable's text (unset or off: empty, which reads as unset)."""
+    if value is None or value is False:
+        return ""
+    return "1" if value is True else str(value)
 
 
 class Exposed(Exception):  # noqa: N818 - reads as "the server would be exposed"
@@ -136,17 +248,12 @@ def refuse_short_tokens(settings: Settings) -> None:
             )
 
 
-def _convert(name: str, raw: str, default: object) -> object:
+def _convert(spec: Field[Any], raw: str) -> object:
+    """A variable's text as its setting's kind (as a flag's text is converted: cli/flags.py)."""
+    kind = kind_of(spec)
+    if kind is bool:
+        return raw.lower() in {"1", "true", "yes", "on"}
     try:
-        if isinstance(default, bool):
-            return raw.lower() in {"1", "true", "yes", "on"}
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-        if isinstance(default, Path):
-            return Path(raw)
+        return kind(raw)
     except ValueError:
-        kind = type(default).__name__
-        raise SystemExit(f"TRACKER_{name.upper()}={raw!r} is not a valid {kind}") from None
-    return raw
+        raise SystemExit(f"{variable(spec.name)}={raw!r} is not a valid {kind.__name__}") from None

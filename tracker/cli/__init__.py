@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import asyncpg
 
@@ -24,41 +22,27 @@ from tracker.cli import (
     transfer,
     verify,
 )
-from tracker.cli.common import EXIT_CODES, FAILED, UNAVAILABLE
-from tracker.config import Settings
-from tracker.store.errors import Unavailable
+from tracker.cli.common import EXIT_CODES, FAILED, NOT_FOUND, UNAVAILABLE
+from tracker.cli.flags import add_setting_flags, settings_of
+from tracker.cli.table import shown
+from tracker.store.errors import NotFound, Unavailable
 
 log = logging.getLogger("tracker")
-FLAGS = (
-    "database_url",
-    "data_dir",
-    "host",
-    "port",
-    "max_body_bytes",
-    "workers",
-    "tls_cert",
-    "tls_key",
-    "insecure_open",
-    "trust_proxy",
-    "allow_unsafe_durability",
-)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings.from_env().with_overrides(
-        **{name: getattr(args, name, None) for name in FLAGS}
-    )
-    # People reading state want answers, not progress chatter: quieter unless asked.
-    level = args.log_level or os.environ.get("TRACKER_LOG_LEVEL") or args.log_default
-    settings = settings.with_overrides(log_level=level.upper())  # `serve --workers` passes it on
+    settings = settings_of(args)
     logging.basicConfig(
-        level=level.upper(),
+        level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:
         code: int = args.run(settings, args)
+    except NotFound as missing:
+        print(f"{args.speaker}: {shown(str(missing))}", file=sys.stderr)
+        return NOT_FOUND
     except Unavailable:
         # The cause is already logged; a traceback would add nothing.
         log.error("the database did not answer within %ss", settings.start_timeout)  # noqa: TRY400
@@ -83,17 +67,10 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--version", action="version", version=f"tracker {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--database-url",
-        help="PostgreSQL URL (env TRACKER_DATABASE_URL); unset: embedded PostgreSQL in --data-dir",
-    )
-    common.add_argument(
-        "--data-dir",
-        type=Path,
-        help="embedded PostgreSQL's home (env TRACKER_DATA_DIR, ./.tracker)",
-    )
-    common.add_argument("--log-level", help="DEBUG, INFO, WARNING... (env TRACKER_LOG_LEVEL)")
-    common.set_defaults(log_default="WARNING")
+    add_setting_flags(common, "every")
+    # People reading state want answers, not progress chatter: quieter unless asked. A command
+    # names itself on a line saying what was not found.
+    common.set_defaults(log_default="WARNING", speaker="tracker")
     commands = top.add_subparsers(title="commands", required=True, metavar="COMMAND")
     for module in (
         server,

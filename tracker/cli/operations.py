@@ -11,7 +11,7 @@ from typing import Any
 
 from tracker import documents as doc
 from tracker.cli.common import EXIT_CODES, OK
-from tracker.cli.read import STATE_NAMES, not_found, print_json, run_with
+from tracker.cli.read import STATE_NAMES, print_json, run_with
 from tracker.cli.table import ident, render, when
 from tracker.config import Settings
 from tracker.store import rollups
@@ -58,10 +58,9 @@ def _operation(settings: Settings, args: argparse.Namespace) -> int:
         return _members(settings, args)
 
     async def work(db: Database) -> int:
-        found = await rollups.operation(db, args.operation_id, args.track)
-        if found is None:
-            return not_found(f"no device has reported operation {args.operation_id!r}")
-        document = doc.OperationDocument.of(found)
+        document = doc.OperationDocument.of(
+            await rollups.operation(db, args.operation_id, args.track)
+        )
         if args.json:
             return print_json(document.model_dump(mode="json"))
         print(
@@ -95,8 +94,6 @@ def _members(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work(db: Database) -> int:
         found, last = await rollups.members(db, filters, None, args.limit)
-        if not found and await rollups.operation(db, args.operation_id) is None:
-            return not_found(f"no device has reported operation {args.operation_id!r}")
         documents = [doc.OperationMemberDocument.of(m) for m in found]
         if args.json:
             return print_json([d.model_dump(mode="json") for d in documents])

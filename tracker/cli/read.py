@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from tracker import documents as doc
-from tracker.cli.common import EXIT_CODES, NOT_FOUND, OK, database, duration
+from tracker.cli.common import EXIT_CODES, OK, database, duration
 from tracker.cli.table import ident, render, when
 from tracker.config import Settings
 from tracker.domain.device import DeviceTransition
@@ -78,10 +78,7 @@ def run_with(settings: Settings, work: Any) -> int:  # noqa: ANN401 - a coroutin
 
 def _device(settings: Settings, args: argparse.Namespace) -> int:
     async def work(db: Database) -> int:
-        found = await queries.device(db, args.device_id)
-        if found is None:
-            return not_found(f"no device {args.device_id!r} has been seen")
-        document = doc.DeviceDocument.of(found)
+        document = doc.DeviceDocument.of(await queries.device(db, args.device_id))
         history = (
             await queries.device_transitions(db, args.device_id, 0, HISTORY_LIMIT)
             if args.history
@@ -170,10 +167,7 @@ def _track_row(name: str, track: doc.TrackDocument | None) -> tuple[object, ...]
 
 def _task(settings: Settings, args: argparse.Namespace) -> int:
     async def work(db: Database) -> int:
-        found = await queries.task(db, args.task_id)
-        if found is None:
-            return not_found(f"no batch task {args.task_id!r} has been seen")
-        document = doc.TaskDocument.of(found)
+        document = doc.TaskDocument.of(await queries.task(db, args.task_id))
         history = (
             await queries.task_transitions(db, args.task_id, 0, HISTORY_LIMIT)
             if args.history
@@ -268,8 +262,3 @@ def print_json(document: object) -> int:
 
     print(json.dumps(document, indent=2, ensure_ascii=False))
     return OK
-
-
-def not_found(message: str) -> int:
-    print(f"tracker: {message}", file=sys.stderr)
-    return NOT_FOUND

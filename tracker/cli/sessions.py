@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from typing import Any
 
-from tracker.cli.common import EXIT_CODES, NOT_FOUND, OK, database
-from tracker.cli.table import render, shown
+from tracker.cli.common import EXIT_CODES, OK, database
+from tracker.cli.table import render
 from tracker.config import Settings
 from tracker.store import sessions
 
@@ -44,7 +43,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         action="store_true",
         help="end every session and draw a new signing secret",
     )
-    revoke.set_defaults(run=run_revoke, log_default="WARNING")
+    revoke.set_defaults(run=run_revoke, log_default="WARNING", speaker="sessions")
 
 
 def run_list(settings: Settings, _: argparse.Namespace) -> int:
@@ -61,7 +60,7 @@ def run_list(settings: Settings, _: argparse.Namespace) -> int:
 def run_revoke(settings: Settings, args: argparse.Namespace) -> int:
     session_id: str | None = args.session_id
 
-    async def work() -> int | bool | None:
+    async def work() -> int | bool:
         async with database(settings) as db:
             if session_id is None:
                 return await sessions.revoke_all(db)
@@ -70,9 +69,6 @@ def run_revoke(settings: Settings, args: argparse.Namespace) -> int:
     outcome = asyncio.run(work())
     if session_id is None:
         print(f"sessions: ended {outcome} live sessions and drew a new signing secret")
-    elif outcome is None:
-        print(f"sessions: no session {shown(session_id)}", file=sys.stderr)
-        return NOT_FOUND
     else:
         print(f"sessions: {session_id} {'revoked' if outcome else 'had already ended'}")
     return OK

@@ -13,15 +13,17 @@ A client that presents too many wrong tokens is told to wait (429) before any is
 from __future__ import annotations
 
 import hmac
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import AbstractRoute
+from pydantic import Field
 
 from tracker.http.attempts import ATTEMPTS, client_of
 from tracker.http.errors import ApiError
 from tracker.http.keys import SETTINGS
+from tracker.http.parameters import TEXT, Query
 from tracker.http.session import signed_in
 from tracker.metrics import REJECTED
 
@@ -29,12 +31,22 @@ Guard = Literal["ingest", "read", "metrics", "open"]
 GUARDS = web.AppKey("guards", dict[AbstractRoute, Guard])  # every route's, from the table
 
 
+class TokenQuery(Query):
+    """`?token=`, on any guarded route; documented where a header may be out of reach (ingest)."""
+
+    token: Annotated[
+        str | None,
+        TEXT,
+        Field(description="the ingest token, for platforms that cannot send headers"),
+    ] = None
+
+
 def presented_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.query.get("token")
+    return TokenQuery.of(request).token
 
 
 def _matches(presented: str | None, expected: str) -> bool:

@@ -15,7 +15,7 @@ from importlib import resources
 
 from aiohttp import web
 
-from tracker.http.errors import ApiError
+from tracker.store.errors import NotFound
 
 TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -86,7 +86,7 @@ async def asset(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     found = assets().get(name)
     if found is None or name == "index.html":
-        raise ApiError(404, "not_found", f"no dashboard asset {name!r}")
+        raise NotFound(f"no dashboard asset {name!r}")
     return _send(request, found, {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
 
 

@@ -1,4 +1,5 @@
-"""Every error is JSON: {"error": {"code", "message", "details"}}; an outage is 503, never 500."""
+"""Every error is JSON: {"error": {"code", "message", "details"}}; an outage is 503, never 500,
+and whatever was asked for by a key that was never seen is 404 (the store's `NotFound`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from tracker.documents import ErrorBody, ErrorDetail, ErrorDocument
-from tracker.store.errors import Unavailable
+from tracker.store.errors import NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ApiError as error:
         return error_response(error)
+    except NotFound as missing:
+        return error_response(ApiError(404, "not_found", str(missing)))
     except Unavailable:
         return error_response(unavailable())
     except web.HTTPException as exc:

@@ -3,31 +3,50 @@
 from __future__ import annotations
 
 import base64
+from typing import Annotated, Literal
 
 import orjson
 from aiohttp import web
+from pydantic import Field
 
 from tracker.documents import RejectedDocument
 from tracker.http import responses
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
-from tracker.http.paging import (
+from tracker.http.paging import cursor_after, encode_cursor, resume_after
+from tracker.http.parameters import (
+    DEFAULT_LIMIT,
     MAX_BIGINT,
-    cursor_after,
-    encode_cursor,
-    limit_of,
-    one_of,
-    resume_after,
+    After,
+    Cursor,
+    Limit,
+    Query,
+    choice,
     whole_number,
 )
 from tracker.store import events, rejected
+from tracker.store.errors import NotFound
+
+
+class EventsQuery(Query):
+    after: After = 0
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor = None
+
+    @classmethod
+    def given(cls, request: web.Request) -> dict[str, str]:
+        """A cursor holds the position to resume after: `?after=` is then not read at all."""
+        given = super().given(request)
+        if "cursor" in given:
+            given.pop("after", None)
+        return given
 
 
 async def list_events(request: web.Request) -> web.Response:
     """Events after a position, oldest first. Pages never skip a late commit (see store.events)."""
-    page, more = await events.read_page(
-        request.app[DATABASE], resume_after(request), limit_of(request)
-    )
+    query = EventsQuery.of(request)
+    after = resume_after(query.cursor, query.after)
+    page, more = await events.read_page(request.app[DATABASE], after, query.limit)
     items = [_event_item(event) for event in page]
     cursor = encode_cursor(page[-1].position) if more else None
     body = b'{"items":[' + b",".join(items) + b'],"next_cursor":' + orjson.dumps(cursor) + b"}"
@@ -57,25 +76,37 @@ async def event_raw(request: web.Request) -> web.Response:
     """The exact bytes of one delivery, byte for byte."""
     text = request.match_info["position"]
     position = whole_number(text)
+    if position is None:
+        raise NotFound(f"no event at position {text}")
     try:
-        raw = None if position is None else await events.read_raw(request.app[DATABASE], position)
+        raw = await events.read_raw(request.app[DATABASE], position)
     except events.Pruned as pruned:
         raise ApiError(410, "body_pruned", f"{pruned}: see tracker prune-unrecognised") from None
-    if raw is None:
-        raise ApiError(404, "not_found", f"no event at position {text}")
     return web.Response(body=raw, content_type="application/json")
 
 
+class RejectedQuery(Query):
+    after: After = 0
+    order: Annotated[
+        Literal["oldest", "newest"],
+        choice(("oldest", "newest")),
+        Field(
+            description="newest: the latest refusals first (`after` is then ignored; the cursor "
+            "goes on backwards)"
+        ),
+    ] = "oldest"
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor = None
+
+
 async def list_rejected(request: web.Request) -> web.Response:
-    newest_first = one_of(request, "order", ("oldest", "newest")) == "newest"
-    after = resume_after(request)  # checked either way; newest first starts at the cursor
-    if newest_first:
-        after = cursor_after(request) or MAX_BIGINT
+    query = RejectedQuery.of(request)
+    if query.order == "newest":  # from the cursor, else from the latest
+        after = cursor_after(query.cursor) or MAX_BIGINT
+    else:
+        after = resume_after(query.cursor, query.after)
     page, more = await rejected.read_page(
-        request.app[DATABASE],
-        after,
-        limit_of(request),
-        newest_first=newest_first,
+        request.app[DATABASE], after, query.limit, newest_first=query.order == "newest"
     )
     cursor = encode_cursor(page[-1].id) if more else None
     return responses.page([_rejected_item(item) for item in page], cursor)

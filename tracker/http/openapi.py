@@ -91,14 +91,17 @@ def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> di
         "summary": op.summary,
         "tags": [op.tag],
         "parameters": [
-            {
-                "name": p.name,
-                "in": p.where,
-                "required": p.required,
-                "schema": p.schema,
-                "description": p.description,
-            }
-            for p in op.params
+            *(
+                {
+                    "name": p.name,
+                    "in": "path",
+                    "required": True,
+                    "schema": p.schema,
+                    "description": p.description,
+                }
+                for p in op.path_params
+            ),
+            *op.query.parameters(),  # the model the handler parses its query with
         ],
         "responses": responses,
     }

@@ -3,106 +3,150 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import Field
 
 from tracker import documents as doc
 from tracker.domain.device import TRACKS
 from tracker.domain.notifications import Track
-from tracker.domain.operation import RESULTS
-from tracker.http.devices import STATES
-from tracker.http.errors import ApiError
+from tracker.domain.operation import RESULTS, STATES
 from tracker.http.keys import DATABASE
-from tracker.http.paging import (
-    cursor_after,
-    cursor_key,
-    key_cursor,
-    limit_of,
-    next_cursor,
-    one_of,
-    seconds_of,
+from tracker.http.paging import cursor_after, cursor_key, key_cursor, next_cursor
+from tracker.http.parameters import (
+    DEFAULT_LIMIT,
+    SECONDS,
+    TEXT,
+    AppId,
+    Cursor,
+    Limit,
+    Parameter,
+    Query,
+    choice,
     whole_number,
 )
 from tracker.http.responses import document, page
 from tracker.store import rollups
 from tracker.store.listing import present
 
+MAX_STEP = 7 * 24 * 60  # minutes: a week per bucket at most
+
+# The track of one operation: it has one, unless the platform reused its id on both.
+OneTrack = Annotated[
+    Track | None, choice(TRACKS), Field(description="default: the track with more devices")
+]
+OnlyTrack = Annotated[Track | None, choice(TRACKS), Field(description="only this track")]
+StuckCount = Annotated[
+    float | None,
+    SECONDS,
+    Field(description="also count the devices stuck for at least this many seconds (`stuck`)"),
+]
+
+
+class OperationQuery(Query):
+    track: OneTrack = None
+    stuck_for: StuckCount = None
+
 
 async def get_operation(request: web.Request) -> web.Response:
     """The rollup: counters kept current with every delivery, so this reads a few rows."""
-    found = await _rollup_of(request)
-    if (stuck_for := seconds_of(request, "stuck_for")) is not None:
-        [found] = await rollups.with_stuck(request.app[DATABASE], [found], stuck_for)
+    query, database = OperationQuery.of(request), request.app[DATABASE]
+    found = await rollups.operation(database, request.match_info["operation_id"], query.track)
+    if query.stuck_for is not None:
+        [found] = await rollups.with_stuck(database, [found], query.stuck_for)
     return document(doc.OperationDocument.of(found))
+
+
+class OperationsQuery(Query):
+    track: OnlyTrack = None
+    app_id: AppId = None
+    stuck_for: StuckCount = None
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor = None
 
 
 async def list_operations(request: web.Request) -> web.Response:
     """Rollups, the most recently active first."""
-    filters = present(track=one_of(request, "track", TRACKS), app_id=request.query.get("app_id"))
-    after = cursor_key(request, (datetime, str, TRACKS))
-    found, last = await rollups.operations(request.app[DATABASE], filters, after, limit_of(request))
-    if (stuck_for := seconds_of(request, "stuck_for")) is not None:
-        found = await rollups.with_stuck(request.app[DATABASE], found, stuck_for)
+    query, database = OperationsQuery.of(request), request.app[DATABASE]
+    filters = present(track=query.track, app_id=query.app_id)
+    after = cursor_key(query.cursor, (datetime, str, TRACKS))
+    found, last = await rollups.operations(database, filters, after, query.limit)
+    if query.stuck_for is not None:
+        found = await rollups.with_stuck(database, found, query.stuck_for)
     return page([doc.OperationDocument.of(r) for r in found], key_cursor(last))
+
+
+class MembersQuery(Query):
+    track: OnlyTrack = None
+    state: Annotated[str | None, choice(STATES), Field(description="state in this operation")] = (
+        None
+    )
+    result: Annotated[
+        str | None, choice(RESULTS), Field(description="last result in this operation")
+    ] = None
+    error_code: Annotated[str | None, TEXT, Field(description="error code of that result")] = None
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor = None
 
 
 async def list_members(request: web.Request) -> web.Response:
     """Every device that took part in the operation, by id, with its state and last result in
     it, also those that have moved on to another operation since."""
-    operation_id = request.match_info["operation_id"]
+    query = MembersQuery.of(request)
     filters = present(
-        operation_id=operation_id,
-        track=one_of(request, "track", TRACKS),
-        state=one_of(request, "state", STATES),
-        result=one_of(request, "result", RESULTS),
-        error_code=request.query.get("error_code"),
+        operation_id=request.match_info["operation_id"],
+        track=query.track,
+        state=query.state,
+        result=query.result,
+        error_code=query.error_code,
     )
-    database, limit = request.app[DATABASE], limit_of(request)
-    after = cursor_key(request, (str, TRACKS))
-    found, last = await rollups.members(database, filters, after, limit)
-    if not found and after is None and await rollups.operation(database, operation_id) is None:
-        raise _unknown(operation_id, None)
+    after = cursor_key(query.cursor, (str, TRACKS))
+    found, last = await rollups.members(request.app[DATABASE], filters, after, query.limit)
     return page([doc.OperationMemberDocument.of(m) for m in found], key_cursor(last))
 
 
-async def _rollup_of(request: web.Request) -> rollups.Rollup:
-    """The path's operation on `?track=` (default: its larger track), or a 404."""
-    operation_id = request.match_info["operation_id"]
-    track = cast("Track | None", one_of(request, "track", TRACKS))
-    found = await rollups.operation(request.app[DATABASE], operation_id, track)
-    if found is None:
-        raise _unknown(operation_id, track)
-    return found
+def _step(raw: str) -> int | None:
+    step = whole_number(raw)
+    return step if step is not None and 1 <= step <= MAX_STEP else None
 
 
-def _unknown(operation_id: str, track: str | None) -> ApiError:
-    on = f" on the {track} track" if track else ""
-    return ApiError(404, "not_found", f"no device has reported operation {operation_id!r}{on}")
-
-
-MAX_STEP = 7 * 24 * 60  # minutes: a week per bucket at most
+class ActivityQuery(Query):
+    track: OneTrack = None
+    step: Annotated[
+        int,
+        Parameter(
+            _step,
+            {"type": "integer", "minimum": 1, "maximum": MAX_STEP},
+            f"{{name}} must be a whole number of minutes from 1 to {MAX_STEP}",
+        ),
+        Field(description="minutes per bucket, from the operation's first minute"),
+    ] = 1
 
 
 async def get_activity(request: web.Request) -> web.Response:
     """The operation's activity, minute by minute or coarser (`step`), over its whole life."""
-    step = whole_number(request.query.get("step", "1"))
-    if step is None or not 1 <= step <= MAX_STEP:
-        message = f"step must be a whole number of minutes from 1 to {MAX_STEP}"
-        raise ApiError(400, "invalid_parameter", message, [{"field": "step", "problem": message}])
-    found = await _rollup_of(request)
-    rows = await rollups.activity(request.app[DATABASE], found.operation_id, found.track, step)
+    query, database = ActivityQuery.of(request), request.app[DATABASE]
+    found = await rollups.operation(database, request.match_info["operation_id"], query.track)
+    rows = await rollups.activity(database, found.operation_id, found.track, query.step)
     return document(
-        doc.ActivityList(step=step, items=[doc.ActivityDocument.of(row) for row in rows])
+        doc.ActivityList(step=query.step, items=[doc.ActivityDocument.of(row) for row in rows])
     )
+
+
+class InvalidMovesQuery(Query):
+    track: OneTrack = None
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor = None
 
 
 async def list_invalid_moves(request: web.Request) -> web.Response:
     """The operation's invalid moves, oldest first: what an auditor looks for."""
-    limit, after = limit_of(request), cursor_after(request) or 0
-    found = await _rollup_of(request)
+    query, database = InvalidMovesQuery.of(request), request.app[DATABASE]
+    after = cursor_after(query.cursor) or 0
+    found = await rollups.operation(database, request.match_info["operation_id"], query.track)
     moves = await rollups.invalid_moves(
-        request.app[DATABASE], found.operation_id, found.track, after, limit
+        database, found.operation_id, found.track, after, query.limit
     )
-    cursor = next_cursor([m.position for m in moves], limit)
+    cursor = next_cursor([m.position for m in moves], query.limit)
     return page([doc.FeedDeviceTransition.of(m) for m in moves], cursor)

@@ -4,7 +4,7 @@ OpenAPI document (tracker/http/openapi.py), so the two cannot disagree."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel
@@ -23,20 +23,15 @@ from tracker.http import (
     stream,
     tasks,
 )
-from tracker.http.auth import Guard
-from tracker.http.paging import DEFAULT_LIMIT, MAX_LIMIT
+from tracker.http.auth import Guard, TokenQuery
+from tracker.http.parameters import PageQuery, Query
 
 
 @dataclass(frozen=True, slots=True)
-class Param:
+class PathParam:
     name: str
-    where: Literal["path", "query"]
     schema: dict[str, Any]
     description: str
-
-    @property
-    def required(self) -> bool:
-        return self.where == "path"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,45 +44,16 @@ class Operation:
     ok: type[BaseModel] | None  # the 200 document; None: not JSON (see `ok_media`)
     errors: tuple[int, ...]
     guard: Guard  # who may call it: decided here and nowhere else (http/auth.py)
-    params: tuple[Param, ...] = ()
+    path_params: tuple[PathParam, ...] = ()
+    query: type[Query] = Query  # its query parameters: what the handler parses, documented
     ok_media: str = "application/json"
     body: dict[str, Any] | None = None
     description: str = ""
 
 
-LIMIT = Param(
-    "limit",
-    "query",
-    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-    "page size",
-)
-CURSOR = Param("cursor", "query", {"type": "string"}, "next_cursor from the previous page")
-AFTER = Param(
-    "after",
-    "query",
-    {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "default": 0},
-    "a log position",
-)
-PAGE = (LIMIT, CURSOR)
-DEVICE_ID = Param("device_id", "path", {"type": "string"}, "the platform's deviceId")
-TASK_ID = Param("task_id", "path", {"type": "string"}, "IoTDA's task_id")
-STATES = {"type": "string", "enum": list(devices.STATES)}
-TRACK_NAMES = ("software", "firmware")
-OPERATION_ID = Param("operation_id", "path", {"type": "string"}, "the platform's operationId")
-
-
-def _enum(values: tuple[str, ...]) -> dict[str, Any]:
-    return {"type": "string", "enum": list(values)}
-
-
-TRACK_FILTER = Param("track", "query", _enum(TRACK_NAMES), "only this track")
-STUCK_FOR = {"type": "number", "minimum": 0, "exclusiveMaximum": 10**9}
-STUCK_COUNT = Param(
-    "stuck_for",
-    "query",
-    STUCK_FOR,
-    "also count the devices stuck for at least this many seconds (`stuck`)",
-)
+DEVICE_ID = PathParam("device_id", {"type": "string"}, "the platform's deviceId")
+TASK_ID = PathParam("task_id", {"type": "string"}, "IoTDA's task_id")
+OPERATION_ID = PathParam("operation_id", {"type": "string"}, "the platform's operationId")
 
 
 NOTIFICATION_BODY: dict[str, Any] = {
@@ -112,14 +78,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body=NOTIFICATION_BODY,
         description="200 only after the delivery is committed to the log and the projections. "
         "The token may be sent as a Bearer header or as ?token= (IoTDA can only be given a URL).",
-        params=(
-            Param(
-                "token",
-                "query",
-                {"type": "string"},
-                "the ingest token, for platforms that cannot send headers",
-            ),
-        ),
+        query=TokenQuery,
     ),
     Operation(
         "GET",
@@ -130,7 +89,7 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.Page[doc.EventDocument],
         READ_ERRORS,
         guard="read",
-        params=(AFTER, *PAGE),
+        query=log.EventsQuery,
         description="Followers paging by position never skip an event that commits late.",
     ),
     Operation(
@@ -143,7 +102,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (*READ_ERRORS, 404, 410),
         guard="read",
         ok_media="application/json",
-        params=(Param("position", "path", {"type": "integer", "minimum": 1}, "a log position"),),
+        path_params=(PathParam("position", {"type": "integer", "minimum": 1}, "a log position"),),
     ),
     Operation(
         "GET",
@@ -154,17 +113,7 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.Page[doc.RejectedDocument],
         READ_ERRORS,
         guard="read",
-        params=(
-            AFTER,
-            Param(
-                "order",
-                "query",
-                {**_enum(("oldest", "newest")), "default": "oldest"},
-                "newest: the latest refusals first (`after` is then ignored; the cursor goes on "
-                "backwards)",
-            ),
-            *PAGE,
-        ),
+        query=log.RejectedQuery,
     ),
     Operation(
         "GET",
@@ -175,26 +124,7 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.Page[doc.DeviceDocument],
         READ_ERRORS,
         guard="read",
-        params=(
-            Param(
-                "track",
-                "query",
-                _enum(("software", "firmware")),
-                "the track `state` and `operation_id` look at (default software)",
-            ),
-            Param("state", "query", STATES, "current state on `track`"),
-            Param("app_id", "query", {"type": "string"}, "application id"),
-            Param("operation_id", "query", {"type": "string"}, "current operation on `track`"),
-            Param("result", "query", _enum(("SUCCESS", "FAIL")), "last result on `track`"),
-            Param(
-                "stuck_for",
-                "query",
-                STUCK_FOR,
-                "in a state other than idle on `track` for at least this many seconds; the "
-                "page is then ordered longest stuck first",
-            ),
-            *PAGE,
-        ),
+        query=devices.DevicesQuery,
     ),
     Operation(
         "GET",
@@ -205,15 +135,8 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.DeviceDocument,
         (*READ_ERRORS, 404),
         guard="read",
-        params=(
-            DEVICE_ID,
-            Param(
-                "at",
-                "query",
-                {"type": "string"},
-                "time travel: a log position, or an RFC 3339 time with a zone",
-            ),
-        ),
+        path_params=(DEVICE_ID,),
+        query=devices.DeviceQuery,
     ),
     Operation(
         "GET",
@@ -224,7 +147,8 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.Page[doc.DeviceTransitionDocument],
         (*READ_ERRORS, 404),
         guard="read",
-        params=(DEVICE_ID, *PAGE),
+        path_params=(DEVICE_ID,),
+        query=PageQuery,
     ),
     Operation(
         "GET",
@@ -235,12 +159,7 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.Page[doc.OperationDocument],
         READ_ERRORS,
         guard="read",
-        params=(
-            TRACK_FILTER,
-            Param("app_id", "query", {"type": "string"}, "application id"),
-            STUCK_COUNT,
-            *PAGE,
-        ),
+        query=operations.OperationsQuery,
         description="Each item is the operation's rollup on one track (see the operation).",
     ),
     Operation(
@@ -252,11 +171,8 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.OperationDocument,
         (*READ_ERRORS, 404),
         guard="read",
-        params=(
-            OPERATION_ID,
-            Param("track", "query", _enum(TRACK_NAMES), "default: the track with more devices"),
-            STUCK_COUNT,
-        ),
+        path_params=(OPERATION_ID,),
+        query=operations.OperationQuery,
         description="Counters kept current in the same transaction as the deliveries that move "
         "them: reading them costs the same for ten devices or ten million.",
     ),
@@ -269,14 +185,8 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.Page[doc.OperationMemberDocument],
         (*READ_ERRORS, 404),
         guard="read",
-        params=(
-            OPERATION_ID,
-            TRACK_FILTER,
-            Param("state", "query", STATES, "state in this operation"),
-            Param("result", "query", _enum(("SUCCESS", "FAIL")), "last result in this operation"),
-            Param("error_code", "query", {"type": "string"}, "error code of that result"),
-            *PAGE,
-        ),
+        path_params=(OPERATION_ID,),
+        query=operations.MembersQuery,
         description="Devices that have since moved on to another operation are listed too, with "
         "their state and result as they left this one.",
     ),
@@ -289,16 +199,8 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.ActivityList,
         (*READ_ERRORS, 404),
         guard="read",
-        params=(
-            OPERATION_ID,
-            Param("track", "query", _enum(TRACK_NAMES), "default: the track with more devices"),
-            Param(
-                "step",
-                "query",
-                {"type": "integer", "minimum": 1, "maximum": 10080, "default": 1},
-                "minutes per bucket, from the operation's first minute",
-            ),
-        ),
+        path_params=(OPERATION_ID,),
+        query=operations.ActivityQuery,
         description="Counters kept per minute with every delivery: reading a rollout's whole "
         "life costs one row per minute of it, never one per transition.",
     ),
@@ -311,11 +213,8 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.Page[doc.FeedDeviceTransition],
         (*READ_ERRORS, 404),
         guard="read",
-        params=(
-            OPERATION_ID,
-            Param("track", "query", _enum(TRACK_NAMES), "default: the track with more devices"),
-            *PAGE,
-        ),
+        path_params=(OPERATION_ID,),
+        query=operations.InvalidMovesQuery,
     ),
     Operation(
         "GET",
@@ -326,12 +225,7 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.Page[doc.TaskDocument],
         READ_ERRORS,
         guard="read",
-        params=(
-            Param("status", "query", _enum(tasks.STATUSES), "current status"),
-            Param("task_type", "query", _enum(tasks.TASK_TYPES), "task type"),
-            Param("app_id", "query", {"type": "string"}, "application id"),
-            *PAGE,
-        ),
+        query=tasks.TasksQuery,
     ),
     Operation(
         "GET",
@@ -342,7 +236,7 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.TaskDocument,
         (*READ_ERRORS, 404),
         guard="read",
-        params=(TASK_ID,),
+        path_params=(TASK_ID,),
     ),
     Operation(
         "GET",
@@ -353,7 +247,8 @@ OPERATIONS: tuple[Operation, ...] = (
         doc.Page[doc.TaskTransitionDocument],
         (*READ_ERRORS, 404),
         guard="read",
-        params=(TASK_ID, *PAGE),
+        path_params=(TASK_ID,),
+        query=PageQuery,
     ),
     Operation(
         "GET",
@@ -375,16 +270,7 @@ OPERATIONS: tuple[Operation, ...] = (
         READ_ERRORS,
         guard="read",
         ok_media="text/event-stream",
-        params=(
-            Param("operation_id", "query", {"type": "string"}, "only this operation's devices"),
-            Param("device_id", "query", {"type": "string"}, "only this device"),
-            Param(
-                "after",
-                "query",
-                {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
-                "resume after this log position (or send Last-Event-ID); default: from now",
-            ),
-        ),
+        query=stream.StreamQuery,
         description="Events: `device_transition` and `device_result` (FeedDeviceTransition: a "
         "state report, a result) and `task_transition` (FeedTaskTransition), each with `id` = "
         "its log position. Reconnect with Last-Event-ID "
@@ -461,7 +347,7 @@ OPERATIONS: tuple[Operation, ...] = (
             None,
             (),
             guard="open",  # no data and no token in them: the API they read is guarded
-            params=params,
+            path_params=params,
             ok_media="text/html",
         )
         for path, handler, params in (
@@ -480,7 +366,7 @@ OPERATIONS: tuple[Operation, ...] = (
         None,
         (404,),
         guard="open",
-        params=(Param("name", "path", {"type": "string"}, "a file of tracker/dashboard/"),),
+        path_params=(PathParam("name", {"type": "string"}, "a file of tracker/dashboard/"),),
         ok_media="text/plain",
     ),
 )

@@ -33,7 +33,7 @@ from tracker.http.keys import DATABASE, SETTINGS
 from tracker.http.session_cookie import sign, token_digest, verified
 from tracker.store import sessions
 from tracker.store.database import Database
-from tracker.store.errors import Unavailable
+from tracker.store.errors import NotFound, Unavailable
 
 COOKIE = "tracker_session"
 LIFETIME = 12 * 3600  # seconds: a working day, then sign in again
@@ -139,7 +139,8 @@ async def sign_out(request: web.Request) -> web.Response:
         held = request.app[SESSION_KEYS]
         signed = verified(request.cookies.get(COOKIE), held.secret, time.time())
         if signed is not None:
-            await sessions.revoke(request.app[DATABASE], signed.session_id)
+            with contextlib.suppress(NotFound):  # pruned a week after it ended: nothing to end
+                await sessions.revoke(request.app[DATABASE], signed.session_id)
     response = _json({"required": required, "signed_in": False})
     response.del_cookie(COOKIE, path="/", httponly=True, samesite="Strict", secure=request.secure)
     return response

@@ -8,18 +8,46 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Annotated
 
 import orjson
 from aiohttp import web
+from pydantic import Field
 
 from tracker.documents import FeedDeviceTransition, FeedTaskTransition
 from tracker.http.errors import ApiError
 from tracker.http.keys import FEED_DATABASE, LISTENER, SETTINGS, STOPPING, STREAMS
-from tracker.http.paging import whole_number
+from tracker.http.parameters import MAX_BIGINT, TEXT, Parameter, Query, whole_number
 from tracker.store import feed, horizon
 from tracker.store.errors import Unavailable
 
 KEEP_ALIVE = 15.0  # seconds of silence before a comment line keeps proxies from closing us
+
+
+class StreamQuery(Query):
+    operation_id: Annotated[
+        str | None, TEXT, Field(description="only this operation's devices")
+    ] = None
+    device_id: Annotated[str | None, TEXT, Field(description="only this device")] = None
+    after: Annotated[
+        int | None,
+        Parameter(
+            whole_number,
+            {"type": "integer", "minimum": 0, "maximum": MAX_BIGINT},
+            "Last-Event-ID or {name} must be a log position; got {raw!r}",
+        ),
+        Field(
+            description="resume after this log position (or send Last-Event-ID); default: from now"
+        ),
+    ] = None
+
+    @classmethod
+    def given(cls, request: web.Request) -> dict[str, str]:
+        """As the query says, but Last-Event-ID (a reconnecting EventSource's) wins."""
+        given = super().given(request)
+        if resume := request.headers.get("Last-Event-ID"):
+            given["after"] = resume
+        return given
 
 
 async def stream_transitions(request: web.Request) -> web.StreamResponse:
@@ -31,18 +59,21 @@ async def stream_transitions(request: web.Request) -> web.StreamResponse:
             f"{cap} live feeds are open on this server (TRACKER_STREAM_CLIENTS); retry later",
             headers={"Retry-After": "5"},
         )
+    query = StreamQuery.of(request)
     token = object()
     streams.add(token)
     try:
-        return await _stream(request)
+        return await _stream(request, query)
     finally:
         streams.discard(token)
 
 
-async def _stream(request: web.Request) -> web.StreamResponse:
+async def _stream(request: web.Request, query: StreamQuery) -> web.StreamResponse:
+    """Resume after Last-Event-ID or ?after=; without either, start from the present: the
+    log's horizon, so that an append still in flight below the last position is not lost."""
     database, listener = request.app[FEED_DATABASE], request.app[LISTENER]
-    position = await _start(request)
-    only = feed.Filter(request.query.get("operation_id"), request.query.get("device_id"))
+    position = await horizon.read(database) if query.after is None else query.after
+    only = feed.Filter(query.operation_id, query.device_id)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -72,19 +103,6 @@ async def _stream(request: web.Request) -> web.StreamResponse:
         except ConnectionResetError:
             break  # the client went away
     return response
-
-
-async def _start(request: web.Request) -> int:
-    """Resume after Last-Event-ID or ?after=; without either, start from the present: the
-    log's horizon, so that an append still in flight below the last position is not lost."""
-    given = request.headers.get("Last-Event-ID") or request.query.get("after")
-    if given is None:
-        return await horizon.read(request.app[FEED_DATABASE])
-    position = whole_number(given)
-    if position is None:
-        message = f"Last-Event-ID or after must be a log position; got {given!r}"
-        raise ApiError(400, "invalid_parameter", message, [{"field": "after", "problem": message}])
-    return position
 
 
 def _event(item: feed.FeedItem) -> bytes:

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Annotated, get_args
 
 from aiohttp import web
+from pydantic import Field
 
 from tracker import documents as doc
 from tracker.domain.notifications import TaskStatus
-from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
-from tracker.http.paging import (
-    cursor_after,
-    cursor_key,
-    key_cursor,
-    limit_of,
-    next_cursor,
-    one_of,
-)
+from tracker.http.paging import cursor_after, cursor_key, key_cursor, next_cursor
+from tracker.http.parameters import DEFAULT_LIMIT, AppId, Cursor, Limit, PageQuery, Query, choice
 from tracker.http.responses import document, page
 from tracker.store import queries
 
@@ -26,32 +20,32 @@ TASK_TYPES = queries.TASK_TYPES
 
 
 async def get_task(request: web.Request) -> web.Response:
-    task_id = request.match_info["task_id"]
-    found = await queries.task(request.app[DATABASE], task_id)
-    if found is None:
-        raise ApiError(404, "not_found", f"no batch task {task_id!r} has been seen")
+    found = await queries.task(request.app[DATABASE], request.match_info["task_id"])
     return document(doc.TaskDocument.of(found))
 
 
+class TasksQuery(Query):
+    status: Annotated[str | None, choice(STATUSES), Field(description="current status")] = None
+    task_type: Annotated[str | None, choice(TASK_TYPES), Field(description="task type")] = None
+    app_id: AppId = None
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor = None
+
+
 async def list_tasks(request: web.Request) -> web.Response:
-    where = queries.TaskFilter(
-        one_of(request, "status", STATUSES),
-        one_of(request, "task_type", TASK_TYPES),
-        request.query.get("app_id"),
-    )
-    found, last = await queries.tasks(
-        request.app[DATABASE], where, cursor_key(request, (str,)), limit_of(request)
-    )
+    query = TasksQuery.of(request)
+    where = queries.TaskFilter(query.status, query.task_type, query.app_id)
+    after = cursor_key(query.cursor, (str,))
+    found, last = await queries.tasks(request.app[DATABASE], where, after, query.limit)
     return page([doc.TaskDocument.of(t) for t in found], key_cursor(last))
 
 
 async def list_task_transitions(request: web.Request) -> web.Response:
     """The task's status history, oldest first; late events carry `applied: false`."""
-    task_id = request.match_info["task_id"]
-    database, limit = request.app[DATABASE], limit_of(request)
-    after = cursor_after(request) or 0
-    found = await queries.task_transitions(database, task_id, after, limit)
-    if not found and after == 0 and await queries.task(database, task_id) is None:
-        raise ApiError(404, "not_found", f"no batch task {task_id!r} has been seen")
-    cursor = next_cursor([t.position for t in found], limit)
+    query = PageQuery.of(request)
+    after = cursor_after(query.cursor) or 0
+    found = await queries.task_transitions(
+        request.app[DATABASE], request.match_info["task_id"], after, query.limit
+    )
+    cursor = next_cursor([t.position for t in found], query.limit)
     return page([doc.TaskTransitionDocument.of(t) for t in found], cursor)

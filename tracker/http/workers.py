@@ -32,22 +32,8 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
     asyncio.run(_migrate(settings, database_url))
     # The workers' metrics go to files here; any worker's /metrics reads and adds them all up.
     metrics_dir = tempfile.mkdtemp(prefix="tracker-metrics-")
-    env = {
-        **os.environ,
-        "TRACKER_DATABASE_URL": database_url,  # workers join this database, embedded or not
-        "TRACKER_REUSE_PORT": "1",
-        "TRACKER_WORKERS": "1",
-        "TRACKER_HOST": settings.listen_address(),  # resolved and checked by `serve` already
-        "TRACKER_INSECURE_OPEN": "1" if settings.insecure_open else "",
-        "TRACKER_TRUST_PROXY": "1" if settings.trust_proxy else "",
-        "TRACKER_ALLOW_UNSAFE_DURABILITY": "1" if settings.allow_unsafe_durability else "",
-        "TRACKER_PORT": str(settings.port),
-        "TRACKER_MAX_BODY_BYTES": str(settings.max_body_bytes),
-        "TRACKER_LOG_LEVEL": settings.log_level,
-        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-        "TRACKER_TLS_CERT": settings.tls_cert or "",
-        "TRACKER_TLS_KEY": settings.tls_key or "",
-    }
+    env = {**os.environ, **worker_environment(settings, database_url)}
+    env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     stopping: list[int] = []
 
     def stop(signum: int, _: FrameType | None) -> None:
@@ -69,6 +55,17 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
     log.info("workers stopped: exit codes %s", codes)
     shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0 if all(code == 0 for code in codes) else 1
+
+
+def worker_environment(settings: Settings, database_url: str) -> dict[str, str]:
+    """A worker reads its settings from its environment alone: it gets every one of ours, so a
+    setting given by flag reaches it like one given by variable (config.py `environment`)."""
+    return settings.with_overrides(
+        database_url=database_url,  # workers join this database, embedded or not
+        host=settings.listen_address(),  # resolved and checked by `serve` already
+        reuse_port=True,
+        workers=1,
+    ).environment()
 
 
 def _start(env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -1,4 +1,5 @@
-"""The one choke point where driver and network failures become a domain-level error."""
+"""The store's errors: the one choke point where driver and network failures become a
+domain-level error, and the one way it says that what was asked for does not exist."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ from contextlib import contextmanager
 import asyncpg
 
 log = logging.getLogger(__name__)
+
+
+class NotFound(Exception):  # noqa: N818 - reads as "not found", like aiohttp-demos' RecordNotFound
+    """What was asked for by its key has never been seen. Its message says what, for people; the
+    HTTP layer answers it 404 `not_found` (http/errors.py) and the CLI exits 3 (cli/__init__.py),
+    each in one place."""
 
 
 class Unavailable(Exception):  # noqa: N818 - reads as "store unavailable"

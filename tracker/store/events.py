@@ -11,6 +11,7 @@ import orjson
 from tracker.domain.delivery import NewEvent
 from tracker.store import bodies, horizon
 from tracker.store.database import Connection, Database, Record
+from tracker.store.errors import NotFound
 
 # How appends run side by side (sql/013_parallel_append.sql). Each append holds APPEND_LOCK
 # shared (whoever must wait out every append, like `tracker replay`'s swap, takes it exclusive),
@@ -210,11 +211,12 @@ class Pruned(Exception):  # noqa: N818 - a state of the event, reported as such
     """The body asked for was archived and removed (`tracker prune-unrecognised`)."""
 
 
-async def read_raw(db: Database, position: int) -> bytes | None:
-    """The body exactly as received; None if there is no such event; raises `Pruned`."""
+async def read_raw(db: Database, position: int) -> bytes:
+    """The body exactly as received; raises `NotFound` if there is no such event, `Pruned` if
+    its body was archived away."""
     row = await db.fetchrow("read event", READ_ONE_RAW, position)
     if row is None:
-        return None
+        raise NotFound(f"no event at position {position}")
     if row["codec"] == bodies.PRUNED:
         raise Pruned(f"the body of the event at position {position} was pruned (archived)")
     await bodies.ready(db, (row["codec"],))

@@ -16,6 +16,7 @@ from tracker.domain.recorded import Recorded
 from tracker.domain.task import Task, TaskTransition
 from tracker.store import bodies
 from tracker.store.database import Database
+from tracker.store.errors import NotFound
 from tracker.store.listing import Index, Listing, present
 from tracker.store.rows import DEVICE_TRACKS, DEVICE_TRANSITIONS, TASK_TRANSITIONS, TASKS
 
@@ -174,10 +175,10 @@ def device_listing(where: DeviceFilter) -> Listing:
     return TRACKS_STUCK if where.stuck_for is not None else TRACKS_BY_ID
 
 
-async def device(db: Database, device_id: str) -> Device | None:
+async def device(db: Database, device_id: str) -> Device:
     rows = await db.fetch("read device", DEVICE, device_id)
     if not rows:
-        return None
+        raise NotFound(f"no device {device_id!r} has been seen")
     return Device(device_id, {row["track"]: DEVICE_TRACKS.from_row(row) for row in rows})
 
 
@@ -224,8 +225,11 @@ async def device_page(
     return listing, filters
 
 
-async def device_at(db: Database, device_id: str, moment: int | datetime) -> Device | None:
-    """The device as it was at a log position (inclusive) or a time, folded from the log.
+async def device_at(
+    db: Database, device_id: str, moment: int | datetime, said: str | None = None
+) -> Device:
+    """The device as it was at a log position (inclusive) or a time, folded from the log
+    (`said`: the moment as the reader wrote it, for the `NotFound`).
 
     Its history is read through a cursor and folded as it comes: memory holds the device's
     tracks and a batch of events, however long the history (a noisy device's may be millions).
@@ -243,7 +247,8 @@ async def device_at(db: Database, device_id: str, moment: int | datetime) -> Dev
                 projection.apply(Recorded(row["position"], row["received_at"], notification))
             projection.device_transitions.clear()  # the state is asked for, not the trail
     if not projection.tracks:
-        return None
+        when = moment if said is None else said
+        raise NotFound(f"no device {device_id!r} has been seen at or before {when}")
     return Device(device_id, {track: state for (_, track), state in projection.tracks.items()})
 
 
@@ -251,12 +256,16 @@ async def device_transitions(
     db: Database, device_id: str, after: int, limit: int
 ) -> list[DeviceTransition]:
     rows = await db.fetch("read transitions", DEVICE_TRANSITIONS_PAGE, device_id, after, limit)
+    if not rows and after == 0:
+        await device(db, device_id)  # no trail at all: NotFound, unless the device exists
     return [DEVICE_TRANSITIONS.from_row(row) for row in rows]
 
 
-async def task(db: Database, task_id: str) -> Task | None:
+async def task(db: Database, task_id: str) -> Task:
     row = await db.fetchrow("read task", TASK, task_id)
-    return None if row is None else TASKS.from_row(row)
+    if row is None:
+        raise NotFound(f"no batch task {task_id!r} has been seen")
+    return TASKS.from_row(row)
 
 
 async def tasks(
@@ -274,4 +283,6 @@ async def task_transitions(
     db: Database, task_id: str, after: int, limit: int
 ) -> list[TaskTransition]:
     rows = await db.fetch("read task transitions", TASK_TRANSITIONS_PAGE, task_id, after, limit)
+    if not rows and after == 0:
+        await task(db, task_id)  # no history at all: NotFound, unless the task exists
     return [TASK_TRANSITIONS.from_row(row) for row in rows]

@@ -15,6 +15,7 @@ from tracker.domain.operation import STATES as STATE_NAMES
 from tracker.domain.operation import ErrorCount, OperationCounts, OperationDevice
 from tracker.store import horizon
 from tracker.store.database import Database, Record
+from tracker.store.errors import NotFound
 from tracker.store.listing import Index, Listing
 from tracker.store.queries import RESULTS, STATES, STUCK_WHERE, Key
 from tracker.store.rows import DEVICE_TRANSITIONS, OPERATION_DEVICES, OPERATIONS
@@ -100,13 +101,16 @@ class Rollup:
         return {"SUCCESS": self.counts.success, "FAIL": self.counts.fail}
 
 
-async def operation(db: Database, operation_id: str, track: Track | None = None) -> Rollup | None:
+async def operation(db: Database, operation_id: str, track: Track | None = None) -> Rollup:
     """The rollup of `track`, by default the one with more devices (an operation has one)."""
     sql = WITH_DETAILS.format(top=TOP_ERRORS, rows=ONE)
     found = [_rollup(row) for row in await db.fetch("read operation", sql, operation_id)]
     if track is not None:
         found = [r for r in found if r.counts.track == track]
-    return max(found, key=lambda r: (r.counts.devices, r.counts.track == "software"), default=None)
+    if not found:
+        on = f" on the {track} track" if track else ""
+        raise NotFound(f"no device has reported operation {operation_id!r}{on}")
+    return max(found, key=lambda r: (r.counts.devices, r.counts.track == "software"))
 
 
 async def operations(
@@ -143,6 +147,8 @@ async def members(
     sql = MEMBERS.rows(query)
     rows = await db.fetch("list members", sql, *query.args(filters, after or (), limit))
     found = [OPERATION_DEVICES.from_row(row) for row in rows]
+    if not found and after is None:
+        await operation(db, str(filters["operation_id"]))  # NotFound, unless it was reported
     if len(found) < limit:
         return found, None
     return found, (found[-1].device_id, found[-1].track)

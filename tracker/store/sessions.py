@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tracker.store.database import Database
+from tracker.store.errors import NotFound
 
 ENDED_KEPT_DAYS = 7  # ended sessions stay listed this long, then go at the next sign-in
 
@@ -88,10 +89,13 @@ async def is_live(db: Database, session_id: str, token_digest: bytes) -> bool:
     return await db.fetchrow("check a session", LIVE, session_id, token_digest) is not None
 
 
-async def revoke(db: Database, session_id: str) -> bool | None:
-    """End one session: True if it was live until now, False if it had ended, None if unknown."""
+async def revoke(db: Database, session_id: str) -> bool:
+    """End one session: True if it was live until now, False if it had ended; `NotFound` if
+    there is no such session."""
     row = await db.fetchrow("revoke a session", REVOKE, session_id)
-    return None if row is None else bool(row["now_revoked"])
+    if row is None:
+        raise NotFound(f"no session {session_id}")
+    return bool(row["now_revoked"])
 
 
 async def revoke_all(db: Database) -> int:

@@ -57,7 +57,15 @@ class Measured:
         self._finished: Finished | None = None
         self.started = time.monotonic()
         stdout = subprocess.DEVNULL if self._out is None else self._out
-        self.process = subprocess.Popen(command, stdout=stdout, stderr=self._err, env=env, cwd=ROOT)
+        try:
+            self.process = subprocess.Popen(
+                command, stdout=stdout, stderr=self._err, env=env, cwd=ROOT
+            )
+        except OSError:  # e.g. no wrk here: its files would be left for the collector to close
+            self._err.close()
+            if self._out is not None:
+                self._out.close()
+            raise
 
     def poll(self) -> Finished | None:
         """What it used if it has exited (reaped here, once), else None. Never call

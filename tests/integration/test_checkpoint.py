@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.cli import tracker
 from tracker.domain.delivery import decode
-from tracker.store import bodies, chain, log
+from tracker.store import bodies, chain, ingestion
 from tracker.store.database import Database
 from tracker.store.events import LoggedEvent
 
@@ -51,7 +51,7 @@ async def append(url: str, raws: list[bytes]) -> None:
     database = await Database.open(url, timeout=10, size=1)
     try:
         async with database.transaction("append") as conn:
-            await log.record(conn, [decode(raw) for raw in raws], datetime.now(UTC))
+            await ingestion.ingest(conn, [decode(raw) for raw in raws], datetime.now(UTC))
     finally:
         await database.close()
 

@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.legacy_log import append_body_only
 from tracker.domain.delivery import NewEvent, decode
-from tracker.store import bodies, chain, log, rejected
+from tracker.store import bodies, chain, ingestion, rejected
 from tracker.store import events as events_store
 from tracker.store.database import Database
 from tracker.store.events import LoggedEvent
@@ -59,7 +59,7 @@ async def record_all(database: Database, bodies: list[bytes], per_transaction: i
     events = [decode(raw) for raw in bodies]
     for start in range(0, len(events), per_transaction):
         async with database.transaction("append") as conn:
-            await log.record(conn, events[start : start + per_transaction], NOW)
+            await ingestion.ingest(conn, events[start : start + per_transaction], NOW)
 
 
 Tampering = Callable[[asyncpg.Connection], Awaitable[None]]
@@ -190,7 +190,7 @@ async def test_the_database_and_verify_link_every_field_alike(
     ]
     # The refusals they were readmitted from, received when they were: the append checks it.
     for moment in moments[:2]:
-        await rejected.record(database, rejected.Rejection(422, "x", "x", [], b"{}"), moment, 64)
+        await rejected.keep(database, rejected.Rejection(422, "x", "x", [], b"{}"), moment, 64)
     async with database.transaction("append") as conn:
         await events_store.append(conn, events[:2], moments[:2])
         await events_store.append(conn, events[2:], moments[1])

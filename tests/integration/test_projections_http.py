@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tracker.domain.delivery import decode
-from tracker.store import log
+from tracker.store import ingestion
 from tracker.store.database import Database
 
 
@@ -107,7 +107,7 @@ async def test_stuck_devices_are_those_long_in_a_state_other_than_idle(
         (sw("fresh", "updating"), datetime.now(UTC)),
     ]:
         async with database.transaction("append") as conn:
-            await log.record(conn, [decode(raw)], when)
+            await ingestion.ingest(conn, [decode(raw)], when)
     assert await ids(client, "/v1/devices", stuck_for="3600") == ["old"]
     # Longest stuck first (an index range on state_since, whatever the fleet size).
     assert await ids(client, "/v1/devices", stuck_for="0") == ["old", "fresh"]

@@ -22,7 +22,7 @@ from tracker.config import Settings
 from tracker.domain.delivery import decode
 from tracker.domain.notifications import TaskStatus, UpgradeState
 from tracker.domain.suboperation import PROGRESS
-from tracker.store import log, rejected, rollups
+from tracker.store import ingestion, rejected, rollups
 from tracker.store.database import Database
 from tracker.store.group_commit import GroupCommit
 from tracker.store.migrations import migrate, sql_dir
@@ -180,10 +180,10 @@ async def ingest_one_by_one(url: str, bodies: list[Delivery]) -> None:
                 now -= timedelta(seconds=ago)
                 refusal = rejected.Rejection(422, "refused", "then", [], raw)
                 event = replace(
-                    event, readmitted_from=await rejected.record(database, refusal, now, 64)
+                    event, readmitted_from=await rejected.keep(database, refusal, now, 64)
                 )
             async with database.transaction("append") as conn:
-                await log.record(conn, [event], now)
+                await ingestion.ingest(conn, [event], now)
     finally:
         await database.close()
 
@@ -235,7 +235,7 @@ def test_histories_in_any_order_and_batching_replay_to_what_they_say(
                 now = datetime.now(UTC)
                 times = [now - timedelta(minutes=5 * (i in readmitted)) for i in batch]
                 async with database.transaction("append") as conn:
-                    await log.record(conn, events, times)
+                    await ingestion.ingest(conn, events, times)
             tracks = await database.pool.fetch(
                 "SELECT * FROM device_tracks WHERE device_id LIKE $1", f"{prefix}-%"
             )
@@ -267,7 +267,7 @@ async def test_replay_swaps_in_while_ingestion_goes_on(
             state: UpgradeState = UPGRADE_STATES[(step // 5) % 4]
             raw = json.dumps(device_body("live", 0, "sw", state, 0) | {"deviceId": device}).encode()
             async with database.transaction("append") as conn:
-                await log.record(conn, [decode(raw)], datetime.now(UTC))
+                await ingestion.ingest(conn, [decode(raw)], datetime.now(UTC))
             # One sub-operation: it shows the furthest state reported (idle ends it).
             sent[device] = max(state, sent.get(device, state), key=PROGRESS.__getitem__)
             step += 1
@@ -317,7 +317,7 @@ async def test_check_names_every_drifted_row(
 ) -> None:
     for raw in examples.values():
         async with database.transaction("append") as conn:
-            await log.record(conn, [decode(raw)], datetime.now(UTC))
+            await ingestion.ingest(conn, [decode(raw)], datetime.now(UTC))
     await database.pool.execute(
         "UPDATE device_tracks SET state = 'updating' WHERE track = 'software'"
     )
@@ -347,7 +347,7 @@ async def test_replay_keeps_the_log_and_rejected_untouched(
 ) -> None:
     for raw in examples.values():
         async with database.transaction("append") as conn:
-            await log.record(conn, [decode(raw)], datetime.now(UTC))
+            await ingestion.ingest(conn, [decode(raw)], datetime.now(UTC))
     before = await database.pool.fetch("SELECT * FROM events ORDER BY position")
     await replay(database_url, check=False)
     assert await database.pool.fetch("SELECT * FROM events ORDER BY position") == before
@@ -392,7 +392,7 @@ async def test_a_replay_split_across_processes_equals_live(
     events = [decode(json.dumps(body).encode()) for body in bodies]
     for start in range(0, len(events), 7):  # several deliveries per transaction, like live
         async with database.transaction("append") as conn:
-            await log.record(conn, events[start : start + 7], datetime.now(UTC))
+            await ingestion.ingest(conn, events[start : start + 7], datetime.now(UTC))
 
     checked = await replay(database_url, check=True, parts=3)
     assert (checked.parts, checked.events, checked.drift) == (3, 600, [])
@@ -444,7 +444,7 @@ async def test_the_tables_swapped_in_keep_their_indexes_and_statistics(
     before = await database.pool.fetch(INDEXES_AND_STATISTICS)
     async with database.transaction("append") as conn:
         raw = json.dumps(device_body("stats", 1, "sw", "downloading", 0)).encode()
-        await log.record(conn, [decode(raw)], datetime.now(UTC))
+        await ingestion.ingest(conn, [decode(raw)], datetime.now(UTC))
     await replay(database_url, check=False)
     after = await database.pool.fetch(INDEXES_AND_STATISTICS)
     assert after == before

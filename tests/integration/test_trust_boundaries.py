@@ -195,7 +195,7 @@ async def test_the_owner_readmits_only_from_a_refusal_received_then(
     database: Database, owner: asyncpg.Connection
 ) -> None:
     then = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-    refusal = await rejected.record(database, rejected.Rejection(422, "x", "x", [], BODY), then, 64)
+    refusal = await rejected.keep(database, rejected.Rejection(422, "x", "x", [], BODY), then, 64)
     kept = (
         f"SELECT * FROM tracker_append_kept({APPEND_ARGS}, $7::timestamptz[], "  # noqa: S608
         "'{NULL}'::timestamptz[], $8::bigint[], false)"

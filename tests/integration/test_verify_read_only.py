@@ -11,7 +11,7 @@ import asyncpg
 
 from tests.support.cli import tracker
 from tracker.domain.delivery import decode
-from tracker.store import log
+from tracker.store import ingestion
 from tracker.store.database import Database
 
 
@@ -42,7 +42,9 @@ async def test_a_role_that_may_only_select_can_verify(
     database = await Database.open(database_url, timeout=10, size=1)
     try:
         async with database.transaction("append") as conn:
-            await log.record(conn, [decode(raw) for raw in examples.values()], datetime.now(UTC))
+            await ingestion.ingest(
+                conn, [decode(raw) for raw in examples.values()], datetime.now(UTC)
+            )
     finally:
         await database.close()
     role = f"t_verifier_{secrets.token_hex(4)}"

@@ -9,7 +9,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from tracker.http.devices import DevicesQuery
 from tracker.http.errors import ApiError
-from tracker.http.log import EventsQuery
+from tracker.http.events import EventsQuery
 from tracker.http.openapi import document
 from tracker.http.parameters import MAX_LIMIT, PageQuery, Query
 from tracker.http.stream import StreamQuery

@@ -25,7 +25,7 @@ import orjson
 from tracker.cli.common import EXIT_CODES, FAILED, OK, database
 from tracker.config import Settings
 from tracker.domain.delivery import NewEvent, Refusal, decode
-from tracker.store import events, feed, log
+from tracker.store import events, feed, ingestion
 from tracker.store.database import Database
 from tracker.store.errors import CONTENT
 from tracker.store.rows import ALL_TABLES
@@ -172,7 +172,7 @@ async def _append(db: Database, batch: list[_Line], tally: _Tally) -> None:
         return
     try:
         async with db.transaction("import") as conn:
-            positions = await log.record(
+            positions = await ingestion.ingest(
                 conn,
                 [line.event for line in batch],
                 [line.received_at for line in batch],
@@ -187,7 +187,7 @@ async def _append(db: Database, batch: list[_Line], tally: _Tally) -> None:
         await _append(db, batch[:middle], tally)
         await _append(db, batch[middle:], tally)
         return
-    if log.projected([line.event for line in batch]):
+    if ingestion.projected([line.event for line in batch]):
         await feed.announce(db)  # after the commit: live feeds show the imported transitions
     tally.appended += len(positions)
     tally.first = positions[0] if tally.first is None else tally.first

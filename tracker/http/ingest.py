@@ -108,7 +108,7 @@ async def _refuse(
     """Keep a refused delivery in `rejected` (if that fails: 503, and the platform retries),
     then answer the refusal."""
     prefix = request.app[SETTINGS].rejected_prefix_bytes
-    await rejected.record(request.app[DATABASE], rejection, received_at, prefix)
+    await rejected.keep(request.app[DATABASE], rejection, received_at, prefix)
     raise ApiError(
         rejection.status, rejection.code, rejection.reason, rejection.details, headers=headers
     )

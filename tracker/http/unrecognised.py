@@ -63,5 +63,5 @@ async def _refuse(
     prefix: int,
     headers: dict[str, str] | None = None,
 ) -> NoReturn:
-    await rejected.record(request.app[DATABASE], refusal, received_at, prefix)
+    await rejected.keep(request.app[DATABASE], refusal, received_at, prefix)
     raise ApiError(refusal.status, refusal.code, refusal.reason, refusal.details, headers=headers)

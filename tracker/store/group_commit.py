@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tracker.domain.delivery import NewEvent
-from tracker.store import log
+from tracker.store import ingestion
 from tracker.store.database import Database
 from tracker.store.errors import CONTENT, Unavailable, Unstorable
 
@@ -97,7 +97,7 @@ class GroupCommit:
     async def _commit(self, batch: list[_Waiting]) -> None:
         try:
             async with self.database.transaction("append") as conn:
-                positions = await log.record(conn, [w.event for w in batch])
+                positions = await ingestion.ingest(conn, [w.event for w in batch])
         except Unavailable as error:
             for waiting in batch:
                 _fail(waiting, Unavailable(str(error)))
@@ -128,7 +128,7 @@ class GroupCommit:
 
     def _committed(self, batch: list[_Waiting], positions: list[int]) -> None:
         self.on_commit(len(batch))
-        if log.projected([w.event for w in batch]):
+        if ingestion.projected([w.event for w in batch]):
             self.on_projected()
         for waiting, position in zip(batch, positions, strict=True):
             if not waiting.answer.done():

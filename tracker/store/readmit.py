@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tracker.domain.delivery import NewEvent, Refusal, decode
-from tracker.store import feed, log
+from tracker.store import feed, ingestion
 from tracker.store.database import Database
 
 BATCH = 500
@@ -71,7 +71,7 @@ async def readmit(db: Database, since: datetime | None, *, dry_run: bool) -> Asy
             ]
             passing = [v for v in verdicts if v.event is not None]
             if passing and not dry_run:
-                positions = await log.record(
+                positions = await ingestion.ingest(
                     conn, [v.event for v in passing if v.event], [v.received_at for v in passing]
                 )
                 appended = dict(zip((v.rejected_id for v in passing), positions, strict=True))

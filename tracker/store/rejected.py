@@ -73,7 +73,7 @@ class RejectedDelivery:
     readmitted_position: int | None  # `tracker readmit` appended it there
 
 
-async def record(db: Database, rejection: Rejection, received_at: datetime, prefix: int) -> int:
+async def keep(db: Database, rejection: Rejection, received_at: datetime, prefix: int) -> int:
     """Keep a refusal: its first `prefix` bytes, and its whole size and SHA-256 when it was read
     in full, so a flood of refused megabytes costs kilobytes and each stays recognisable."""
     raw = rejection.raw

@@ -1,4 +1,5 @@
-"""Recording deliveries: append to the log and project, in one transaction (200 = both done)."""
+"""Ingestion in the store: append deliveries to the log and project them, in one transaction
+(200 = both done)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tracker.store import events, projections
 from tracker.store.database import Connection
 
 
-async def record(
+async def ingest(
     conn: Connection,
     new: Sequence[NewEvent],
     received_at: datetime | Sequence[datetime] | None = None,

@@ -8,9 +8,7 @@ from typing import cast
 from aiohttp import web
 
 from tracker import documents as doc
-from tracker.domain import operation
-from tracker.domain.device import TRACKS
-from tracker.domain.notifications import Track
+from tracker.domain.notifications import RESULTS, TRACKS, UPGRADE_STATES, Track
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
 from tracker.http.paging import (
@@ -25,8 +23,6 @@ from tracker.http.paging import (
 )
 from tracker.http.responses import document, page
 from tracker.store import queries
-
-STATES = operation.STATES
 
 
 async def get_device(request: web.Request) -> web.Response:
@@ -64,9 +60,9 @@ async def list_devices(request: web.Request) -> web.Response:
     """Devices by id; with `stuck_for`, longest stuck first. `state`, `operation_id`, `result`
     and `stuck_for` look at one track (`track`, default software)."""
     track = cast("Track | None", one_of(request, "track", TRACKS))
-    state = one_of(request, "state", STATES)
+    state = one_of(request, "state", UPGRADE_STATES)
     operation_id = request.query.get("operation_id")
-    result = one_of(request, "result", ("SUCCESS", "FAIL"))
+    result = one_of(request, "result", RESULTS)
     stuck_for = seconds_of(request, "stuck_for")
     if track is None and any(x is not None for x in (state, operation_id, result, stuck_for)):
         track = "software"

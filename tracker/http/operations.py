@@ -8,10 +8,7 @@ from typing import cast
 from aiohttp import web
 
 from tracker import documents as doc
-from tracker.domain.device import TRACKS
-from tracker.domain.notifications import Track
-from tracker.domain.operation import RESULTS
-from tracker.http.devices import STATES
+from tracker.domain.notifications import RESULTS, TRACKS, UPGRADE_STATES, Track
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
 from tracker.http.paging import (
@@ -54,7 +51,7 @@ async def list_members(request: web.Request) -> web.Response:
     filters = present(
         operation_id=operation_id,
         track=one_of(request, "track", TRACKS),
-        state=one_of(request, "state", STATES),
+        state=one_of(request, "state", UPGRADE_STATES),
         result=one_of(request, "result", RESULTS),
         error_code=request.query.get("error_code"),
     )

@@ -10,7 +10,8 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
 from tracker import documents as doc
-from tracker.domain.notifications import DEVICE_MODELS, BatchTaskUpdated
+from tracker.domain.notifications import TASK_STATUSES, TASK_TYPES, UPGRADE_STATES
+from tracker.domain.registry import PUSHED_MODELS
 from tracker.http import (
     dashboard,
     devices,
@@ -71,7 +72,7 @@ AFTER = Param(
 PAGE = (LIMIT, CURSOR)
 DEVICE_ID = Param("device_id", "path", {"type": "string"}, "the platform's deviceId")
 TASK_ID = Param("task_id", "path", {"type": "string"}, "IoTDA's task_id")
-STATES = {"type": "string", "enum": list(devices.STATES)}
+STATE_SCHEMA = {"type": "string", "enum": list(UPGRADE_STATES)}
 TRACK_NAMES = ("software", "firmware")
 OPERATION_ID = Param("operation_id", "path", {"type": "string"}, "the platform's operationId")
 
@@ -94,7 +95,7 @@ NOTIFICATION_BODY: dict[str, Any] = {
     "description": "Any notification the platform pushes; recognised by shape. Other JSON objects "
     "are accepted and logged as unrecognised.",
     "required": True,
-    "models": [*DEVICE_MODELS.values(), BatchTaskUpdated],
+    "models": list(PUSHED_MODELS),
 }
 
 READ_ERRORS = (400, 401, 503)
@@ -182,7 +183,7 @@ OPERATIONS: tuple[Operation, ...] = (
                 _enum(("software", "firmware")),
                 "the track `state` and `operation_id` look at (default software)",
             ),
-            Param("state", "query", STATES, "current state on `track`"),
+            Param("state", "query", STATE_SCHEMA, "current state on `track`"),
             Param("app_id", "query", {"type": "string"}, "application id"),
             Param("operation_id", "query", {"type": "string"}, "current operation on `track`"),
             Param("result", "query", _enum(("SUCCESS", "FAIL")), "last result on `track`"),
@@ -272,7 +273,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(
             OPERATION_ID,
             TRACK_FILTER,
-            Param("state", "query", STATES, "state in this operation"),
+            Param("state", "query", STATE_SCHEMA, "state in this operation"),
             Param("result", "query", _enum(("SUCCESS", "FAIL")), "last result in this operation"),
             Param("error_code", "query", {"type": "string"}, "error code of that result"),
             *PAGE,
@@ -327,8 +328,8 @@ OPERATIONS: tuple[Operation, ...] = (
         READ_ERRORS,
         guard="read",
         params=(
-            Param("status", "query", _enum(tasks.STATUSES), "current status"),
-            Param("task_type", "query", _enum(tasks.TASK_TYPES), "task type"),
+            Param("status", "query", _enum(TASK_STATUSES), "current status"),
+            Param("task_type", "query", _enum(TASK_TYPES), "task type"),
             Param("app_id", "query", {"type": "string"}, "application id"),
             *PAGE,
         ),

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import get_args
-
 from aiohttp import web
 
 from tracker import documents as doc
-from tracker.domain.notifications import TaskStatus
+from tracker.domain.notifications import TASK_STATUSES, TASK_TYPES
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE
 from tracker.http.paging import (
@@ -21,9 +19,6 @@ from tracker.http.paging import (
 from tracker.http.responses import document, page
 from tracker.store import queries
 
-STATUSES: tuple[str, ...] = get_args(TaskStatus)
-TASK_TYPES = queries.TASK_TYPES
-
 
 async def get_task(request: web.Request) -> web.Response:
     task_id = request.match_info["task_id"]
@@ -35,7 +30,7 @@ async def get_task(request: web.Request) -> web.Response:
 
 async def list_tasks(request: web.Request) -> web.Response:
     where = queries.TaskFilter(
-        one_of(request, "status", STATUSES),
+        one_of(request, "status", TASK_STATUSES),
         one_of(request, "task_type", TASK_TYPES),
         request.query.get("app_id"),
     )

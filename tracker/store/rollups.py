@@ -10,13 +10,12 @@ import orjson
 
 from tracker.domain.activity import MinuteActivity
 from tracker.domain.device import DeviceTransition
-from tracker.domain.notifications import Track
-from tracker.domain.operation import STATES as STATE_NAMES
+from tracker.domain.notifications import RESULTS, TRACKS, UPGRADE_STATES, Track
 from tracker.domain.operation import ErrorCount, OperationCounts, OperationDevice
 from tracker.store import horizon
 from tracker.store.database import Database, Record
 from tracker.store.listing import Index, Listing
-from tracker.store.queries import RESULTS, STATES, STUCK_WHERE, Key
+from tracker.store.queries import STORED_RESULTS, STORED_STATES, STUCK_WHERE, Key
 from tracker.store.rows import DEVICE_TRANSITIONS, OPERATION_DEVICES, OPERATIONS
 
 TOP_ERRORS = 20
@@ -29,7 +28,7 @@ OPERATIONS_BY_ACTIVITY = Listing(
         Index("operations_by_activity", (), ("track",)),
         Index("operations_by_app", ("app_id",), ("track",)),
     ),
-    values={"track": ("software", "firmware")},
+    values={"track": TRACKS},
     ids=frozenset({"operation_id"}),
     descending=True,
 )
@@ -46,7 +45,7 @@ MEMBERS = Listing(
             ("track", "state", "result"),
         ),
     ),
-    values={"track": ("software", "firmware"), "state": STATES, "result": RESULTS},
+    values={"track": TRACKS, "state": STORED_STATES, "result": STORED_RESULTS},
     ids=frozenset({"device_id"}),
 )
 
@@ -93,11 +92,11 @@ class Rollup:
 
     @property
     def states(self) -> dict[str, int]:
-        return {s: n for s in STATE_NAMES if (n := getattr(self.counts, s))}
+        return {s: n for s in UPGRADE_STATES if (n := getattr(self.counts, s))}
 
     @property
     def results(self) -> dict[str, int]:
-        return {"SUCCESS": self.counts.success, "FAIL": self.counts.fail}
+        return {r: getattr(self.counts, r.lower()) for r in RESULTS}
 
 
 async def operation(db: Database, operation_id: str, track: Track | None = None) -> Rollup | None:
@@ -106,7 +105,8 @@ async def operation(db: Database, operation_id: str, track: Track | None = None)
     found = [_rollup(row) for row in await db.fetch("read operation", sql, operation_id)]
     if track is not None:
         found = [r for r in found if r.counts.track == track]
-    return max(found, key=lambda r: (r.counts.devices, r.counts.track == "software"), default=None)
+    # On a tie, the first track declared (notifications.TRACKS): software.
+    return max(found, key=lambda r: (r.counts.devices, -TRACKS.index(r.counts.track)), default=None)
 
 
 async def operations(

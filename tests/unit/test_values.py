@@ -8,12 +8,13 @@ import json
 import re
 from dataclasses import fields
 from pathlib import Path
+from typing import get_args
 
 from tests.unit.builders import at, fw, fw_result, sw, sw_result, task
 from tracker.domain.device import BUSY_STATES
 from tracker.domain.notifications import RESULTS, TRACKS, UPGRADE_STATES, Notification
 from tracker.domain.operation import OperationCounts
-from tracker.domain.projection import Changes, Projection
+from tracker.domain.projection import Changes, HeldRow, Projection
 from tracker.store import literals
 from tracker.store.queries import STUCK_WHERE
 from tracker.store.rebuild import PROJECTED, RECOUNT
@@ -58,6 +59,8 @@ def test_the_dashboard_spells_the_tracks_and_states_as_declared() -> None:
 def test_every_table_is_of_one_kind() -> None:
     assert len(HELD) + len(TRAILS) + len(ROLLUPS) == len(PROJECTION_TABLES) == len(ALL_TABLES)
     assert all(p.load is not None for p in HELD)
+    # What live ingestion loads, the fold can hold (Projection.seed), and nothing else.
+    assert {p.table.row for p in HELD} == set(get_args(HeldRow))
     assert len({p.table.name for p in PROJECTION_TABLES}) == len(PROJECTION_TABLES)
 
 

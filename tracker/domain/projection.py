@@ -30,6 +30,7 @@ from tracker.domain.task import Task, TaskTransition
 TrackKey = tuple[str, Track]  # (device_id, track)
 MemberKey = tuple[str, Track, str]  # (operation_id, track, device_id)
 HeldRow = KnownDevice | TrackState | SubOperation | OperationDevice | Task  # rows read back
+_FOLDS = {model: reducer.fold for model, reducer in REDUCERS.items()}  # replay's hot path
 
 
 @dataclass(slots=True)
@@ -89,7 +90,7 @@ class Projection:
     def apply(self, event: Recorded[Notification]) -> None:
         """Fold one event with its type's reducer. Events must come in log-position order (per
         stream, at least)."""
-        REDUCERS[type(event.notification)].fold(self, event)
+        _FOLDS[type(event.notification)](self, event)
 
     def seed(self, row: HeldRow) -> None:
         """Hold a stored row (live ingestion loads the ones a batch may need), as unchanged."""

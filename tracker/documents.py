@@ -7,11 +7,13 @@ the two cannot drift apart.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from tracker.domain.notifications import TaskStatus, TaskType, UpgradeState
+from tracker.domain.delivery import StreamType
+from tracker.domain.device import Kind, Reason
+from tracker.domain.notifications import Result, TaskStatus, TaskType, Track, UpgradeState
 
 
 def _platform_time(moment: datetime) -> str:
@@ -21,8 +23,6 @@ def _platform_time(moment: datetime) -> str:
 
 
 PlatformTime = Annotated[datetime, PlainSerializer(_platform_time, return_type=str)]
-Result = Literal["SUCCESS", "FAIL"]
-TrackName = Literal["software", "firmware"]
 
 
 class Document(BaseModel):
@@ -92,8 +92,8 @@ class DeviceTransitionDocument(Document):
     """An entry of a device's audit trail: a state report (`kind` "state") or a result."""
 
     position: int
-    track: TrackName
-    kind: Literal["state", "result"]
+    track: Track
+    kind: Kind
     from_state: UpgradeState | None
     to_state: UpgradeState | None = Field(description="a result: the state, unchanged")
     valid: bool = Field(description="false: a move the platform's machine does not make")
@@ -101,7 +101,7 @@ class DeviceTransitionDocument(Document):
         description="true: the track now shows what it said; false: see reason. Deliveries "
         "come in any order: the track never depends on it (docs/architecture.md)"
     )
-    reason: Literal["stale", "earlier_operation"] | None = Field(
+    reason: Reason | None = Field(
         description="null when applied; stale: its sub-operation had already gone past it (a "
         "later step, a result that outranks it), it changed nothing; earlier_operation: it "
         "moved its own operation's member, but the device is in another sub-operation now"
@@ -123,7 +123,7 @@ class OperationDocument(Document):
     """An operation's rollup on its track: counters kept with every delivery, O(1) to read."""
 
     operation_id: str
-    track: TrackName
+    track: Track
     app_id: str
     devices: int = Field(description="every device that reported under the operation")
     states: dict[str, int] = Field(description="members by current state here (none: omitted)")
@@ -159,7 +159,7 @@ class OperationMemberDocument(Document):
     """A device's part in an operation: its state and last result there (it may have moved on)."""
 
     operation_id: str
-    track: TrackName
+    track: Track
     device_id: str
     app_id: str
     state: UpgradeState | None
@@ -213,7 +213,7 @@ class EventDocument(Document):
 
     position: int
     event_type: str
-    stream_type: Literal["device", "task", "unrecognised"]
+    stream_type: StreamType
     stream_id: str
     received_at: datetime
     occurred_at: datetime | None
@@ -251,7 +251,7 @@ class RejectedDocument(Document):
 class AcceptedDocument(Document):
     position: int
     event_type: str
-    stream_type: Literal["device", "task", "unrecognised"]
+    stream_type: StreamType
     stream_id: str
     recognised: bool = Field(description="false: logged, but not a type we project")
 

@@ -11,9 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.builders import T0, IdArgs, fw, fw_result, sw, sw_result
-from tracker.domain.notifications import DeviceNotification, Notification, Result, Track
+from tracker.domain.notifications import (
+    UPGRADE_STATES,
+    DeviceNotification,
+    Notification,
+    Result,
+    Track,
+)
 from tracker.domain.operation import (
-    STATES,
     ErrorCount,
     OperationCounts,
     OperationDevice,
@@ -33,7 +38,7 @@ Step = tuple[str, int, int, int, str, int]
 def recount(
     members: list[OperationDevice],
 ) -> tuple[dict[OperationKey, OperationCounts], dict[ErrorKey, int], dict[VersionKey, int]]:
-    """What replay's SQL recount computes (tracker/store/rebuild.py RECOUNT), in Python."""
+    """What replay's SQL recounts compute (tracker/store/rows.py, `recount`), in Python."""
     counts: dict[OperationKey, OperationCounts] = {}
     errors: Counter[ErrorKey] = Counter()
     versions: Counter[VersionKey] = Counter()
@@ -106,7 +111,7 @@ class Store:
 def _merged(stored: OperationCounts | None, delta: OperationCounts) -> OperationCounts:
     if stored is None:
         return delta
-    added = ("devices", *STATES, "success", "fail")
+    added = ("devices", *UPGRADE_STATES, "success", "fail")
     return stored._replace(
         app_id=min(stored.app_id, delta.app_id),
         max_app_id=max(stored.max_app_id, delta.max_app_id),
@@ -118,7 +123,7 @@ def _merged(stored: OperationCounts | None, delta: OperationCounts) -> Operation
 
 def notification(kind: str, device: int, op: int, value: int, app: str) -> DeviceNotification:
     ids: IdArgs = {"device": f"d{device}", "op": f"op{op}", "app": f"app-{app}"}
-    state = STATES[value % 4]
+    state = UPGRADE_STATES[value % 4]
     if kind == "sw":
         return sw(state, **ids)
     if kind == "fw":

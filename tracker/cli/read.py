@@ -15,14 +15,13 @@ from tracker.cli.common import EXIT_CODES, OK, database, duration
 from tracker.cli.table import ident, render, when
 from tracker.config import Settings
 from tracker.domain.device import DeviceTransition
-from tracker.domain.notifications import Track
-from tracker.domain.operation import STATES
+from tracker.domain.notifications import UPGRADE_STATES, Track
 from tracker.domain.suboperation import UpgradeResult
 from tracker.store import queries
 from tracker.store.database import Database
 
 HISTORY_LIMIT = 10_000
-STATE_NAMES = list(STATES)
+STATE_NAMES = list(UPGRADE_STATES)
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401

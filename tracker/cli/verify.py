@@ -14,7 +14,7 @@ from tracker.store import checkpoint as checkpoints
 from tracker.store import horizon
 from tracker.store.archive import Archive
 from tracker.store.archive import Unreadable as ArchiveUnreadable
-from tracker.store.verify import NotVerifiable, Verdict, verify
+from tracker.store.verify import ChainReport, NotVerifiable, verify
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
@@ -121,7 +121,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return FAILED if verdict.breaks or differences else OK
 
 
-def _verified(url: str, archive: Archive | None) -> Verdict | None:
+def _verified(url: str, archive: Archive | None) -> ChainReport | None:
     """Every chain checked (None: the database holds no chained log, said why)."""
     try:
         return asyncio.run(verify(url, _progress if sys.stderr.isatty() else None, archive))
@@ -144,7 +144,7 @@ def _archive(paths: list[Path] | None) -> Archive | Literal[False] | None:
         return False
 
 
-def _report(verdict: Verdict) -> None:
+def _report(verdict: ChainReport) -> None:
     for broken in verdict.breaks:
         print(
             f"tampered: position {broken.position} ({broken.stream_type} "

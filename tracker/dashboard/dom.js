@@ -47,6 +47,9 @@ export function duration(seconds) {
   return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
 }
 
+// The API's values, as tracker/domain/notifications.py declares them (tests/unit/test_values.py
+// holds these to it): a device's tracks, and a track's states in the machine's order.
+export const TRACKS = ["software", "firmware"];
 export const STATES = ["idle", "downloading", "downloaded", "updating"];
 
 // Devices by state as one bar; the numbers are in its label and its legend, not in colour alone.

@@ -4,6 +4,7 @@
 import { get, text } from "./api.js";
 import {
   activityChart, ago, cell, count, duration, h, ident, legend, link, path, percent, query, stateBar, table, time,
+  TRACKS,
 } from "./dom.js";
 
 const STUCK_DEFAULT_MINUTES = 60;
@@ -42,7 +43,7 @@ export function overview(main, params) {
     h("label", {}, "App ", h("input", { name: "app_id", value: params.get("app_id") ?? "", size: 14 })),
     h("label", {}, "Track ",
       h("select", { name: "track" },
-        ["", "software", "firmware"].map((t) =>
+        ["", ...TRACKS].map((t) =>
           h("option", { value: t, selected: (params.get("track") ?? "") === t }, t || "both")))),
     h("label", {}, "Stuck after ",
       h("input", { name: "stuck", type: "number", min: 1, step: 1, value: minutes, size: 4 }), " min"),
@@ -214,7 +215,7 @@ export function device(main, params, deviceId) {
   return async () => {
     const found = await get(path("v1", "devices", deviceId));
     tracksBody.replaceChildren(h("div", { class: "columns" },
-      ["software", "firmware"].map((name) => trackCard(name, found[name]))));
+      TRACKS.map((name) => trackCard(name, found[name]))));
     const items = [];
     let cursor = null;
     do {

@@ -6,6 +6,7 @@ the same bodies for exactly the same reasons.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -13,9 +14,10 @@ from typing import Any, Literal, Protocol, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from tracker.domain.notifications import DEVICE_MODELS, BatchTaskUpdated, Notification
+from tracker.domain.notifications import Notification
+from tracker.domain.registry import BY_NAME, NOTIFICATION_TYPES, ProjectedStream, recognised
 
-StreamType = Literal["device", "task", "unrecognised"]
+StreamType = Literal[ProjectedStream, "unrecognised"]
 M = TypeVar("M", bound=BaseModel)
 MAX_LABEL = 200  # unrecognised type labels come from the sender: keep them bounded
 
@@ -47,22 +49,18 @@ class Refusal(Exception):  # noqa: N818 - a domain outcome, not a programming er
 
 
 def decode(raw: bytes) -> NewEvent:
-    """Parse, recognise by shape and validate one delivery; raise `Refusal` if it can't be kept."""
+    """Parse, recognise by shape (registry.py) and validate one delivery; raise `Refusal` if it
+    can't be kept."""
     document = _parse_object(raw)
-    notify_type = document.get("notifyType")
-    if isinstance(notify_type, str) and notify_type in DEVICE_MODELS:
-        device = _validate(DEVICE_MODELS[notify_type], document)
-        return NewEvent("device", device.deviceId, notify_type, raw, None, device)
-    if document.get("resource") == "batchtask" and document.get("event") == "update":
-        task = _validate(BatchTaskUpdated, document)
-        _refuse_inadmissible_times(task)
-        task_id, occurred_at = task.notify_data.body.task_id, task.occurred_at()
-        # A batch task of another type (creating devices, sending commands...) is logged in
-        # its task's stream, and not projected: only upgrades have a machine here.
-        projected = task if task.is_upgrade else None
-        return NewEvent("task", task_id, "batchtask.update", raw, occurred_at, projected)
-    stream_hint, label = _stream_hint(document), _label(document)
-    return NewEvent("unrecognised", stream_hint, label, raw, None, None)
+    kind = recognised(document)
+    if kind is None:
+        stream_hint, label = _stream_hint(document), _label(document)
+        return NewEvent("unrecognised", stream_hint, label, raw, None, None)
+    notification = _validate(kind.model, document)
+    _refuse_inadmissible(kind.inadmissible(notification))
+    projected = notification if kind.projected(notification) else None
+    stream_id, occurred_at = kind.stream_id(notification), kind.occurred_at(notification)
+    return NewEvent(kind.stream, stream_id, kind.name, raw, occurred_at, projected)
 
 
 def decode_logged(event_type: str, raw: bytes) -> Notification | None:
@@ -79,9 +77,7 @@ def decode_logged(event_type: str, raw: bytes) -> Notification | None:
         except ValidationError:
             pass
         else:
-            if isinstance(notification, BatchTaskUpdated) and not notification.is_upgrade:
-                return None
-            return notification
+            return notification if BY_NAME[event_type].projected(notification) else None
     return decode(raw).notification
 
 
@@ -91,8 +87,7 @@ class _Validator(Protocol):
 
 # The models' own validators, called directly: replay decodes millions.
 _VALIDATORS: dict[str, _Validator] = {
-    name: model.__pydantic_validator__
-    for name, model in (*DEVICE_MODELS.items(), ("batchtask.update", BatchTaskUpdated))
+    kind.name: kind.model.__pydantic_validator__ for kind in NOTIFICATION_TYPES
 }
 
 
@@ -140,9 +135,8 @@ def _schema_refusal(error: ValidationError) -> Refusal:
     return Refusal("invalid", "schema_violation", summary, details)
 
 
-def _refuse_inadmissible_times(task: BatchTaskUpdated) -> None:
-    """A 422 naming each time field that would not be stored exactly (domain/instants.py)."""
-    found = task.inadmissible_times()
+def _refuse_inadmissible(found: Mapping[str, str]) -> None:
+    """A 422 naming each field that would not be stored exactly (e.g. a time, instants.py)."""
     if not found:
         return
     details = [

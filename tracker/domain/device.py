@@ -26,21 +26,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, assert_never
 
-from tracker.domain.notifications import DeviceNotification, Track, UpgradeState
+from tracker.domain.notifications import (
+    UPGRADE_STATES,
+    DeviceNotification,
+    FwUpgradeResult,
+    FwUpgradeStateChanged,
+    SwUpgradeResult,
+    SwUpgradeStateChanged,
+    Track,
+    UpgradeState,
+)
 from tracker.domain.precedence import standing
 from tracker.domain.recorded import Recorded
 from tracker.domain.suboperation import (
-    STATE_REPORTS,
     SubOperation,
     UpgradeResult,
+    reported_result,
     reported_state,
-    result_of,
     take,
 )
 
-TRACKS: tuple[Track, ...] = ("software", "firmware")
+# The states a device can be stuck in: any but idle, until its sub-operation's result is in
+# (`is_settled`). The stuck listings' partial indexes hold exactly these (store/queries.py).
+BUSY_STATES: tuple[UpgradeState, ...] = tuple(s for s in UPGRADE_STATES if s != "idle")
 VALID_MOVES: frozenset[tuple[UpgradeState, UpgradeState]] = frozenset(
     {
         ("idle", "downloading"),
@@ -128,10 +138,6 @@ class Folded(NamedTuple):
 REPEAT = Folded(None, None, None)
 
 
-def track_of(notification: DeviceNotification) -> Track:
-    return notification.track  # a class attribute: isinstance on unions is slow in hot folds
-
-
 def is_valid_move(before: UpgradeState | None, after: UpgradeState) -> bool:
     return before is None or before == after or (before, after) in VALID_MOVES
 
@@ -196,33 +202,42 @@ def evolve_track(
             event.position,
             event.received_at if track is None else max(track.updated_at, event.received_at),
         )
-    leading = now if isinstance(n, STATE_REPORTS) else last
-    return Folded(sub, changed, _transition(track, before, sub, leading, event))
+    # Its sub-operation is past it: the event changed neither its furthest state nor its result.
+    stale = before is not None and (sub.state, sub.result) == (before.state, before.result)
+    return Folded(sub, changed, _transition(track, stale, now, last, event))
 
 
 def _transition(
     track: TrackState | None,
-    before: SubOperation | None,
-    sub: SubOperation,
-    leading: SubOperation | None,
+    stale: bool,
+    now: SubOperation,
+    last: SubOperation | None,
     event: Recorded[DeviceNotification],
 ) -> DeviceTransition:
-    """The audit entry of `event`; `leading`: the sub-operation the track now shows for its
-    kind (the current one for a state, the one with the last result for a result)."""
+    """The audit entry of `event`, given the sub-operation the track is in (`now`) and the one
+    with its last result (`last`: None when there is none, or when the event could not have
+    changed which one it is)."""
     n = event.notification
     shown = track.state if track is not None else None
     kind: Kind
     to: UpgradeState | None
-    if isinstance(n, STATE_REPORTS):
-        to, inconsistent = reported_state(n)
-        kind, valid, result = "state", is_valid_move(shown, to), None
-    else:
-        to, inconsistent = shown, False
-        kind, valid, result = "result", True, result_of(event)
+    result: UpgradeResult | None
+    match n:
+        case SwUpgradeStateChanged() | FwUpgradeStateChanged():
+            to, inconsistent = reported_state(n)
+            kind, valid, result = "state", is_valid_move(shown, to), None
+            leading: SubOperation | None = now  # what the track shows for a state...
+        case SwUpgradeResult() | FwUpgradeResult():
+            to, inconsistent = shown, False
+            result = reported_result(n, event.position, event.received_at)
+            kind, valid = "result", True
+            leading = last  # ...and for a result
+        case _:
+            assert_never(n)
     reason: Reason | None = None
-    if before is not None and (sub.state, sub.result) == (before.state, before.result):
+    if stale:
         reason = "stale"  # its sub-operation is past it
-    elif leading is None or _ids(leading) != _ids(sub):
+    elif leading is None or _ids(leading) != (n.operationId, n.subOperationId):
         reason = "earlier_operation"  # the device is in another sub-operation now
     return DeviceTransition(
         device_id=n.deviceId,

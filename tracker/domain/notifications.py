@@ -16,7 +16,7 @@ Unknown extra fields are ignored here (the raw body keeps them anyway).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -38,9 +38,20 @@ MAX_TEXT = 4096
 MAX_CODE = 128
 MAX_ID = 256
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=NO_NUL)]
+
+# Each set of values is declared once, as a Literal: the type checker holds every use of a value
+# to it (and `match` on it to all of its values), pydantic validates and documents it, and the
+# tuple beside it (`get_args`, in the declared order) is what code iterates over; the SQL that
+# spells them is generated from those tuples or checked against them (tests/integration/
+# test_enum_predicates.py). Literals, not enums: a value stays the plain `str` the platform
+# sends, which strict validation accepts as it is, and which the rows, marks and digests stored
+# from earlier versions hold.
 Track = Literal["software", "firmware"]  # which upgrade state machine a notification drives
-UpgradeState = Literal["downloading", "downloaded", "updating", "idle"]
+TRACKS: tuple[Track, ...] = get_args(Track)
+UpgradeState = Literal["idle", "downloading", "downloaded", "updating"]
+UPGRADE_STATES: tuple[UpgradeState, ...] = get_args(UpgradeState)
 Result = Literal["SUCCESS", "FAIL"]
+RESULTS: tuple[Result, ...] = get_args(Result)
 
 
 def _text(value: object) -> str | None:
@@ -129,16 +140,9 @@ class FwUpgradeResult(_UpgradeResult):
     statusDesc: Descriptive = None  # noqa: N815
 
 
-DeviceNotification = (
-    SwUpgradeStateChanged | SwUpgradeResult | FwUpgradeStateChanged | FwUpgradeResult
-)
-
-DEVICE_MODELS: dict[str, type[DeviceNotification]] = {
-    "swUpgradeStateChangeNotify": SwUpgradeStateChanged,
-    "swUpgradeResultNotify": SwUpgradeResult,
-    "fwUpgradeStateChangeNotify": FwUpgradeStateChanged,
-    "fwUpgradeResultNotify": FwUpgradeResult,
-}
+StateReport = SwUpgradeStateChanged | FwUpgradeStateChanged
+ResultReport = SwUpgradeResult | FwUpgradeResult
+DeviceNotification = StateReport | ResultReport
 
 # IoTDA's batch task statuses. The push notification's page ("Push a Batch Task Status Change
 # Notification", iot_06_v5_01204) lists six; the batch task model of the API and its SDKs adds two
@@ -155,8 +159,10 @@ TaskStatus = Literal[
     "Stopped",
     "Stopping",
 ]
+TASK_STATUSES: tuple[TaskStatus, ...] = get_args(TaskStatus)
 TaskType = Literal["firmwareUpgrade", "softwareUpgrade"]  # the batch tasks we project
-UPGRADE_TASKS: frozenset[str] = frozenset(("firmwareUpgrade", "softwareUpgrade"))
+TASK_TYPES: tuple[TaskType, ...] = get_args(TaskType)
+UPGRADE_TASKS: frozenset[str] = frozenset(TASK_TYPES)
 
 
 class BatchTaskUpdate(_Strict):
@@ -224,4 +230,5 @@ class BatchTaskUpdated(_Strict):
         return self.occurred().at
 
 
+# Every model the projections fold: each has its entry in registry.py (a test holds the two to it).
 Notification = DeviceNotification | BatchTaskUpdated

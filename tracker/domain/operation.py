@@ -26,8 +26,6 @@ from tracker.domain.precedence import standing
 from tracker.domain.recorded import Recorded
 from tracker.domain.suboperation import SubOperation
 
-STATES: tuple[UpgradeState, ...] = ("idle", "downloading", "downloaded", "updating")
-RESULTS: tuple[Result, ...] = ("SUCCESS", "FAIL")
 OperationKey = tuple[str, Track]  # (operation_id, track)
 # Errors are counted by code and by the first characters of their description: the pair is a
 # key of the rollup's index, which PostgreSQL bounds at 2,704 bytes (an operation id of 256
@@ -54,7 +52,9 @@ class OperationDevice(NamedTuple):
 
 
 class OperationCounts(NamedTuple):
-    """An operation's rollup on one track: members by state and by last result."""
+    """An operation's rollup on one track: members by state and by last result (a counter per
+    value of `UpgradeState` and of `Result`, lower-cased, named after it: a test holds them to
+    the declarations)."""
 
     operation_id: str
     track: Track
@@ -179,6 +179,11 @@ class Tally:
             self.errors[member.operation_id, member.track, member.error_code, desc] += sign
         if member.target_version is not None:
             self.versions[member.operation_id, member.track, member.target_version] += sign
+
+    # Each in its table's key order: the store upserts them in it (store/projections.py).
+
+    def count_deltas(self) -> list[OperationCounts]:
+        return [self.counts[key] for key in sorted(self.counts)]
 
     def error_deltas(self) -> list[ErrorCount]:
         return [ErrorCount(*key, n) for key, n in sorted(self.errors.items(), key=_nulls) if n]

@@ -1,69 +1,60 @@
 """The one fold that live ingestion and replay share: events in, projection rows out.
 
-Live ingestion seeds a `Projection` with the rows its events may need (a device's tracks and
-all their sub-operations: which one is current depends on all of them), applies them in log order
-and writes back what changed, with the rollup deltas of the memberships that changed (`Tally`).
-Replay folds one stream at a time into a fresh `Projection` and writes all of its rows, then
-recounts the rollups from the memberships. Same function, same rows: that is what makes replay
-trustworthy.
+Live ingestion seeds a `Projection` with the rows its events may need (`keys_of`: a device's
+tracks and all their sub-operations, since which one is current depends on all of them), applies
+them in log order and writes back what changed, with the rollup deltas of the memberships that
+changed (`Tally`). Replay folds one stream at a time into a fresh `Projection` and writes all of
+its rows, then recounts the rollups from the memberships. Same function, same rows: that is what
+makes replay trustworthy.
+
+Which reducer folds an event, and which rows it reads, is its type's entry in registry.py; the
+reducers (reducers.py) put what they fold here, and the projection remembers what changed.
+store/rows.py binds each kind of row held here to its table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from tracker.domain.activity import MinuteActivity, activity
-from tracker.domain.device import (
-    TRACKS,
-    DeviceTransition,
-    KnownDevice,
-    SubKey,
-    TrackState,
-    evolve_track,
-    know_device,
-    track_of,
-)
-from tracker.domain.notifications import (
-    BatchTaskUpdated,
-    DeviceNotification,
-    Notification,
-    Track,
-)
-from tracker.domain.operation import OperationDevice, Tally, evolve_membership, tally
+from tracker.domain.device import DeviceTransition, KnownDevice, SubKey, TrackState
+from tracker.domain.notifications import Notification, Track
+from tracker.domain.operation import OperationDevice, Tally, tally
 from tracker.domain.recorded import Recorded
+from tracker.domain.registry import REDUCERS
 from tracker.domain.suboperation import SubOperation
-from tracker.domain.task import Task, TaskTransition, evolve_task
+from tracker.domain.task import Task, TaskTransition
 
 TrackKey = tuple[str, Track]  # (device_id, track)
 MemberKey = tuple[str, Track, str]  # (operation_id, track, device_id)
+HeldRow = KnownDevice | TrackState | SubOperation | OperationDevice | Task  # rows read back
+_FOLDS = {model: reducer.fold for model, reducer in REDUCERS.items()}  # replay's hot path
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Keys:
     """The rows a batch of events may touch, so live ingestion can load exactly those: each
     device's row, both its tracks and all their sub-operations (which one is current depends on
-    all of them), the memberships the events name, and the tasks."""
+    all of them), the memberships the events name, and the tasks. Each reducer adds its own."""
 
-    devices: frozenset[str]
-    tasks: frozenset[str]
-    members: frozenset[MemberKey]
+    devices: set[str] = field(default_factory=set)
+    tasks: set[str] = field(default_factory=set)
+    members: set[MemberKey] = field(default_factory=set)
 
 
-def keys_of(notifications: list[Notification]) -> Keys:
-    devices: set[str] = set()
-    tasks: set[str] = set()
-    members: set[MemberKey] = set()
+def keys_of(notifications: Iterable[Notification]) -> Keys:
+    keys = Keys()
     for n in notifications:
-        if isinstance(n, BatchTaskUpdated):
-            tasks.add(n.notify_data.body.task_id)
-        else:
-            devices.add(n.deviceId)
-            members.add((n.operationId, track_of(n), n.deviceId))
-    return Keys(frozenset(devices), frozenset(tasks), frozenset(members))
+        REDUCERS[type(n)].reads(n, keys)
+    return keys
 
 
 @dataclass(frozen=True, slots=True)
 class Changes:
+    """What a batch of events changed: rows, new transitions, rollup deltas."""
+
     devices: list[KnownDevice]
     tracks: list[TrackState]
     subs: list[SubOperation]
@@ -97,61 +88,60 @@ class Projection:
     changes: bool = True
 
     def apply(self, event: Recorded[Notification]) -> None:
-        """Fold one event. Events must come in log-position order (per stream, at least)."""
-        if isinstance(event.notification, BatchTaskUpdated):
-            self._apply_task(event)  # type: ignore[arg-type] # narrowed on its notification
-        else:
-            self._apply_device(event)  # type: ignore[arg-type]
+        """Fold one event with its type's reducer. Events must come in log-position order (per
+        stream, at least)."""
+        _FOLDS[type(event.notification)](self, event)
+
+    def seed(self, row: HeldRow) -> None:
+        """Hold a stored row (live ingestion loads the ones a batch may need), as unchanged."""
+        match row:
+            case KnownDevice():
+                self.devices[row.device_id] = row
+            case TrackState():
+                self.tracks[row.device_id, row.track] = row
+            case SubOperation():
+                self.add_sub(row)
+            case OperationDevice():
+                self.members[row.operation_id, row.track, row.device_id] = row
+            case Task():
+                self.tasks[row.task_id] = row
+            case _:
+                assert_never(row)
 
     def add_sub(self, sub: SubOperation) -> None:
         """Seed a stored sub-operation (live ingestion loads the ones a batch may need)."""
         key = (sub.device_id, sub.track)
         self.subs.setdefault(key, {})[sub.operation_id, sub.sub_operation_id] = sub
 
-    def _apply_device(self, event: Recorded[DeviceNotification]) -> None:
-        n = event.notification
-        changes = self.changes
-        key: TrackKey = (n.deviceId, n.track)
-        subs = self.subs.setdefault(key, {})
-        sub, track, transition = evolve_track(self.tracks.get(key), subs, event)
-        if sub is None:
-            return  # a repeat: nothing new, nothing recorded
-        sub_key = (n.operationId, n.subOperationId)
-        subs[sub_key] = sub
-        if track is not None:
-            self.tracks[key] = track
-        if transition is not None:
-            self.device_transitions.append(transition)
-        if changes:
-            self._changed_subs.add((key, sub_key))
-            if track is not None:
-                self._changed_tracks.add(key)
-        apps = (self.tracks.get((n.deviceId, t)) for t in TRACKS)
-        known = know_device(
-            self.devices.get(n.deviceId), max(t.app_id for t in apps if t is not None), event
-        )
-        if known is not None:
-            self.devices[n.deviceId] = known
-            if changes:
-                self._changed_devices.add(n.deviceId)
-        member_key: MemberKey = (n.operationId, key[1], n.deviceId)
-        before = self.members.get(member_key)
-        of_operation = [s for (operation, _), s in subs.items() if operation == n.operationId]
-        member = evolve_membership(before, of_operation, event)
-        if member is not None:
-            if changes:
-                self._members_before.setdefault(member_key, before)
-            self.members[member_key] = member
+    # What the reducers put: the row, and (with `changes`) that it changed.
 
-    def _apply_task(self, event: Recorded[BatchTaskUpdated]) -> None:
-        task_id = event.notification.notify_data.body.task_id
-        task, transition = evolve_task(self.tasks.get(task_id), event)
-        if task is not None:
-            self.tasks[task_id] = task
-            if self.changes:
-                self._changed_tasks.add(task_id)
-        if transition is not None:
-            self.task_transitions.append(transition)
+    def put_sub(self, key: TrackKey, sub_key: SubKey, sub: SubOperation) -> None:
+        self.subs.setdefault(key, {})[sub_key] = sub
+        if self.changes:
+            self._changed_subs.add((key, sub_key))
+
+    def put_track(self, key: TrackKey, track: TrackState) -> None:
+        self.tracks[key] = track
+        if self.changes:
+            self._changed_tracks.add(key)
+
+    def put_device(self, device: KnownDevice) -> None:
+        self.devices[device.device_id] = device
+        if self.changes:
+            self._changed_devices.add(device.device_id)
+
+    def put_member(
+        self, key: MemberKey, before: OperationDevice | None, member: OperationDevice
+    ) -> None:
+        """`member`, which was `before` (the rollup counts that one out, this one in)."""
+        if self.changes:
+            self._members_before.setdefault(key, before)
+        self.members[key] = member
+
+    def put_task(self, task: Task) -> None:
+        self.tasks[task.task_id] = task
+        if self.changes:
+            self._changed_tasks.add(task.task_id)
 
     def take_changes(self) -> Changes:
         """What changed since the last call (rows, new transitions, rollup deltas); then forget."""

@@ -33,13 +33,15 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, assert_never
 
 from tracker.domain.notifications import (
     DeviceNotification,
     FwUpgradeResult,
     FwUpgradeStateChanged,
     Result,
+    ResultReport,
+    StateReport,
     SwUpgradeResult,
     SwUpgradeStateChanged,
     Track,
@@ -55,7 +57,6 @@ STEP_STATES: dict[str, UpgradeState] = {
 }
 # How far into its lifecycle a sub-operation is: idle last, where it ends.
 PROGRESS: dict[UpgradeState, int] = {"downloading": 1, "downloaded": 2, "updating": 3, "idle": 4}
-STATE_REPORTS = (SwUpgradeStateChanged, FwUpgradeStateChanged)  # a tuple: faster than a union
 
 
 class UpgradeResult(NamedTuple):
@@ -98,20 +99,22 @@ def finished(sub: SubOperation) -> bool:
     return sub.result is not None or sub.state == "idle"
 
 
-def reported_state(
-    notification: SwUpgradeStateChanged | FwUpgradeStateChanged,
-) -> tuple[UpgradeState, bool]:
+def reported_state(notification: StateReport) -> tuple[UpgradeState, bool]:
     """The state a report gives, and whether it contradicts itself.
 
     Firmware reports say it twice, as `step` ("0".."3") and as `stepDesc`; when the two disagree
     the state follows `step` (the platform's machine-readable field) and the report is marked
     inconsistent. A missing `stepDesc` has nothing to disagree with.
     """
-    if isinstance(notification, SwUpgradeStateChanged):
-        return notification.swUpgradeState, False
-    state = STEP_STATES[notification.step]
-    said = notification.stepDesc
-    return state, said is not None and said.strip().lower() != state
+    match notification:
+        case SwUpgradeStateChanged():
+            return notification.swUpgradeState, False
+        case FwUpgradeStateChanged():
+            state = STEP_STATES[notification.step]
+            said = notification.stepDesc
+            return state, said is not None and said.strip().lower() != state
+        case _:
+            assert_never(notification)
 
 
 def anomaly(outcome: Result, current: str | None, target: str | None) -> bool | None:
@@ -121,19 +124,24 @@ def anomaly(outcome: Result, current: str | None, target: str | None) -> bool | 
     return current != target if outcome == "SUCCESS" else current == target
 
 
-def result_of(event: Recorded[DeviceNotification]) -> UpgradeResult:
-    n = event.notification
-    if isinstance(n, SwUpgradeResult):
-        outcome, error_code, result_desc, description = (
-            n.swUpgradeResult,
-            n.errorCode,
-            n.resultDesc,
-            n.description,
-        )
-    elif isinstance(n, FwUpgradeResult):
-        outcome, error_code, result_desc, description = n.status, None, n.statusDesc, None
-    else:
-        raise TypeError(f"not a result notification: {n.notifyType}")
+def result_of(event: Recorded[ResultReport]) -> UpgradeResult:
+    return reported_result(event.notification, event.position, event.received_at)
+
+
+def reported_result(n: ResultReport, position: int, received_at: datetime) -> UpgradeResult:
+    """The result a report gives, first said by the delivery at `position`."""
+    match n:
+        case SwUpgradeResult():
+            outcome, error_code, result_desc, description = (
+                n.swUpgradeResult,
+                n.errorCode,
+                n.resultDesc,
+                n.description,
+            )
+        case FwUpgradeResult():
+            outcome, error_code, result_desc, description = n.status, None, n.statusDesc, None
+        case _:
+            assert_never(n)
     return UpgradeResult(
         result=outcome,
         source_version=n.sourceVersion,
@@ -146,8 +154,8 @@ def result_of(event: Recorded[DeviceNotification]) -> UpgradeResult:
         anomaly=anomaly(outcome, n.curVersion, n.targetVersion),
         operation_id=n.operationId,
         sub_operation_id=n.subOperationId,
-        position=event.position,
-        received_at=event.received_at,
+        position=position,
+        received_at=received_at,
     )
 
 
@@ -178,9 +186,14 @@ def _rank(result: UpgradeResult) -> tuple[object, ...]:
 def take(sub: SubOperation | None, event: Recorded[DeviceNotification]) -> SubOperation | None:
     """The sub-operation with `event` folded in; None when it said nothing new (a repeat)."""
     n = event.notification
-    said: UpgradeState | UpgradeResult = (
-        reported_state(n)[0] if isinstance(n, STATE_REPORTS) else result_of(event)
-    )
+    said: UpgradeState | UpgradeResult
+    match n:
+        case SwUpgradeStateChanged() | FwUpgradeStateChanged():
+            said = reported_state(n)[0]
+        case SwUpgradeResult() | FwUpgradeResult():
+            said = reported_result(n, event.position, event.received_at)
+        case _:
+            assert_never(n)
     seen = mark(said)
     if sub is not None and seen in sub.seen:
         return None

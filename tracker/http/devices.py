@@ -9,9 +9,7 @@ from aiohttp import web
 from pydantic import Field
 
 from tracker import documents as doc
-from tracker.domain.device import TRACKS
-from tracker.domain.notifications import Track
-from tracker.domain.operation import RESULTS, STATES
+from tracker.domain.notifications import RESULTS, TRACKS, UPGRADE_STATES, Track
 from tracker.http.keys import DATABASE
 from tracker.http.paging import cursor_after, cursor_key, key_cursor, next_cursor
 from tracker.http.parameters import (
@@ -83,9 +81,9 @@ class DevicesQuery(Query):
         choice(TRACKS),
         Field(description="the track `state` and `operation_id` look at (default software)"),
     ] = None
-    state: Annotated[str | None, choice(STATES), Field(description="current state on `track`")] = (
-        None
-    )
+    state: Annotated[
+        str | None, choice(UPGRADE_STATES), Field(description="current state on `track`")
+    ] = None
     app_id: AppId = None
     operation_id: Annotated[str | None, TEXT, Field(description="current operation on `track`")] = (
         None

@@ -9,9 +9,7 @@ from aiohttp import web
 from pydantic import Field
 
 from tracker import documents as doc
-from tracker.domain.device import TRACKS
-from tracker.domain.notifications import Track
-from tracker.domain.operation import RESULTS, STATES
+from tracker.domain.notifications import RESULTS, TRACKS, UPGRADE_STATES, Track
 from tracker.http.keys import DATABASE
 from tracker.http.paging import cursor_after, cursor_key, key_cursor, next_cursor
 from tracker.http.parameters import (
@@ -79,9 +77,9 @@ async def list_operations(request: web.Request) -> web.Response:
 
 class MembersQuery(Query):
     track: OnlyTrack = None
-    state: Annotated[str | None, choice(STATES), Field(description="state in this operation")] = (
-        None
-    )
+    state: Annotated[
+        str | None, choice(UPGRADE_STATES), Field(description="state in this operation")
+    ] = None
     result: Annotated[
         str | None, choice(RESULTS), Field(description="last result in this operation")
     ] = None

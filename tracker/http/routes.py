@@ -10,7 +10,7 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
 from tracker import documents as doc
-from tracker.domain.notifications import DEVICE_MODELS, BatchTaskUpdated
+from tracker.domain.registry import PUSHED_MODELS
 from tracker.http import (
     dashboard,
     devices,
@@ -60,7 +60,7 @@ NOTIFICATION_BODY: dict[str, Any] = {
     "description": "Any notification the platform pushes; recognised by shape. Other JSON objects "
     "are accepted and logged as unrecognised.",
     "required": True,
-    "models": [*DEVICE_MODELS.values(), BatchTaskUpdated],
+    "models": list(PUSHED_MODELS),
 }
 
 READ_ERRORS = (400, 401, 503)

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, get_args
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import Field
 
 from tracker import documents as doc
-from tracker.domain.notifications import TaskStatus
+from tracker.domain.notifications import TASK_STATUSES, TASK_TYPES
 from tracker.http.keys import DATABASE
 from tracker.http.paging import cursor_after, cursor_key, key_cursor, next_cursor
 from tracker.http.parameters import DEFAULT_LIMIT, AppId, Cursor, Limit, PageQuery, Query, choice
 from tracker.http.responses import document, page
 from tracker.store import queries
-
-STATUSES: tuple[str, ...] = get_args(TaskStatus)
-TASK_TYPES = queries.TASK_TYPES
 
 
 async def get_task(request: web.Request) -> web.Response:
@@ -25,7 +22,7 @@ async def get_task(request: web.Request) -> web.Response:
 
 
 class TasksQuery(Query):
-    status: Annotated[str | None, choice(STATUSES), Field(description="current status")] = None
+    status: Annotated[str | None, choice(TASK_STATUSES), Field(description="current status")] = None
     task_type: Annotated[str | None, choice(TASK_TYPES), Field(description="task type")] = None
     app_id: AppId = None
     limit: Limit = DEFAULT_LIMIT

@@ -9,8 +9,9 @@ holds one stream's state and at most `BATCH` rows per table, whatever the size o
 of the log. The key space is cut into `parts` ranges of about equal size (from a sample), each
 folded by its own process: the fold is pure Python and one process uses one core.
 
-The rollups (operations, their errors and versions) are not folded: replay recounts them from
-the rebuilt memberships (`RECOUNT`), which is what the live counters must equal.
+The rollups (operations, their errors, versions and activity) are not folded: replay recounts
+them from the rebuilt memberships and audit trail (`RECOUNT`, from each rollup's `recount` in
+store/rows.py), which is what the live counters must equal.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import resource
 import sys
 from asyncio import FIRST_EXCEPTION
 from asyncio.subprocess import PIPE, Process
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,23 +31,15 @@ import asyncpg
 
 from tracker.domain.delivery import decode_logged
 from tracker.domain.notifications import Notification
-from tracker.domain.operation import ERROR_DESC_KEY
 from tracker.domain.projection import Projection
 from tracker.domain.recorded import Recorded
-from tracker.store import bodies
-from tracker.store.rows import (
-    DEVICE_TRACKS,
-    DEVICE_TRANSITIONS,
-    DEVICES,
-    OPERATION_DEVICES,
-    SUB_OPERATIONS,
-    TASK_TRANSITIONS,
-    TASKS,
-)
+from tracker.domain.registry import PROJECTED_STREAMS
+from tracker.store import bodies, literals
+from tracker.store.rows import HELD, ROLLUPS, TRAILS
 from tracker.store.table import Table
 
 BATCH = 10_000
-PROJECTED = "stream_type IN ('device', 'task')"
+PROJECTED = literals.one_of("stream_type", PROJECTED_STREAMS)  # "stream_type IN ('device', ..."
 # The projected events, as `recorded(row)` reads them (by column number: the fold's hot path).
 LOGGED = (
     "SELECT position, received_at, event_type, raw, codec, stream_type, stream_id "  # noqa: S608
@@ -60,30 +53,7 @@ ORDER BY stream_type, stream_id
 """  # noqa: S608
 SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 # Rollups recounted from the memberships: the definition the live deltas must agree with.
-# Text minima compare as C (code points), as Python's min() does in the live path.
-RECOUNT = f"""
-INSERT INTO {{s}}.operations
-SELECT operation_id, track, min(app_id COLLATE "C"), max(app_id COLLATE "C"), count(*),
-       count(*) FILTER (WHERE state = 'idle'), count(*) FILTER (WHERE state = 'downloading'),
-       count(*) FILTER (WHERE state = 'downloaded'), count(*) FILTER (WHERE state = 'updating'),
-       count(*) FILTER (WHERE result = 'SUCCESS'), count(*) FILTER (WHERE result = 'FAIL'),
-       min(first_seen_at), max(updated_at)
-FROM {{s}}.operation_devices GROUP BY operation_id, track;
-INSERT INTO {{s}}.operation_errors
-SELECT operation_id, track, coalesce(error_code, ''),
-       coalesce(left(result_desc, {ERROR_DESC_KEY}), ''), count(*)
-FROM {{s}}.operation_devices WHERE result = 'FAIL' GROUP BY 1, 2, 3, 4;
-INSERT INTO {{s}}.operation_versions
-SELECT operation_id, track, target_version, count(*)
-FROM {{s}}.operation_devices WHERE target_version IS NOT NULL GROUP BY 1, 2, 3;
-INSERT INTO {{s}}.operation_activity
-SELECT operation_id, track,
-       date_trunc('minute', received_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-       count(*) FILTER (WHERE kind = 'state'), count(*) FILTER (WHERE kind = 'state' AND NOT valid),
-       count(*) FILTER (WHERE kind = 'result' AND result->>'result' = 'SUCCESS'),
-       count(*) FILTER (WHERE kind = 'result' AND result->>'result' = 'FAIL')
-FROM {{s}}.device_transitions GROUP BY 1, 2, 3;
-"""  # noqa: S608 - constants
+RECOUNT = "".join(rollup.recount or "" for rollup in ROLLUPS)
 
 Counter = Callable[[int], Awaitable[None]]  # told the running count of events folded
 Bound = tuple[str, str] | None  # (stream_type, stream_id); None: open
@@ -154,30 +124,20 @@ class _Rows:
 
     def take(self, projection: Projection) -> None:
         """A finished stream: all its rows."""
-        rows: tuple[tuple[Table[Any], Mapping[Any, Any]], ...] = (
-            (DEVICES, projection.devices),
-            (DEVICE_TRACKS, projection.tracks),
-            (OPERATION_DEVICES, projection.members),
-            (TASKS, projection.tasks),
-        )
-        subs = [sub for of_track in projection.subs.values() for sub in of_track.values()]
-        if subs:
-            self.waiting.setdefault(SUB_OPERATIONS, []).extend(map(SUB_OPERATIONS.to_row, subs))
-            self.count += len(subs)
-        for table, items in rows:
-            if items:
-                self.waiting.setdefault(table, []).extend(map(table.to_row, items.values()))
-                self.count += len(items)
+        for held in HELD:
+            assert held.held is not None  # noqa: S101 - what makes it held
+            rows = [held.table.to_row(item) for item in held.held(projection)]
+            if rows:
+                self.waiting.setdefault(held.table, []).extend(rows)
+                self.count += len(rows)
         self.take_transitions(projection)
 
     def take_transitions(self, projection: Projection) -> None:
-        transitions: tuple[tuple[Table[Any], list[Any]], ...] = (
-            (DEVICE_TRANSITIONS, projection.device_transitions),
-            (TASK_TRANSITIONS, projection.task_transitions),
-        )
-        for table, items in transitions:
+        for trail in TRAILS:
+            assert trail.trail is not None  # noqa: S101 - what makes it a trail
+            items = trail.trail(projection)
             if items:
-                self.waiting.setdefault(table, []).extend(table.to_row(item) for item in items)
+                self.waiting.setdefault(trail.table, []).extend(map(trail.table.to_row, items))
                 self.count += len(items)
                 items.clear()
 

@@ -63,7 +63,7 @@ PASSES = 20  # catch-up passes at most before the swap, however fast the appends
 STATISTICS = "SELECT stxname FROM pg_statistic_ext WHERE stxnamespace = $1::regnamespace"
 COMPARE_MEMORY = "256MB"  # PostgreSQL's, per hash while --check compares
 
-Progress = Callable[[int, int, float], None]  # (events done, total, seconds so far)
+ProgressCallback = Callable[[int, int, float], None]  # (events done, total, seconds so far)
 
 
 @dataclass
@@ -95,7 +95,7 @@ class ReplayBusy(Exception):  # noqa: N818 - reads as "replay busy"
 
 
 async def replay(
-    url: str, *, check: bool, progress: Progress | None = None, parts: int | None = None
+    url: str, *, check: bool, progress: ProgressCallback | None = None, parts: int | None = None
 ) -> Outcome:
     """Rebuild all projections; swap them in, or with `check` compare them with the live ones.
 
@@ -189,7 +189,7 @@ class _Rebuild:
         )
 
     async def fold_snapshot(
-        self, url: str, parts: int | None, progress: Progress | None, started: float
+        self, url: str, parts: int | None, progress: ProgressCallback | None, started: float
     ) -> None:
         """Fold the log as of one snapshot, exported so every partition sees the same one."""
         reader = await asyncpg.connect(url)
@@ -330,7 +330,11 @@ class _Reports:
     """
 
     def __init__(
-        self, conn: asyncpg.Connection, total: int, progress: Progress | None, started: float
+        self,
+        conn: asyncpg.Connection,
+        total: int,
+        progress: ProgressCallback | None,
+        started: float,
     ) -> None:
         self.conn, self.total, self.progress, self.started = conn, total, progress, started
         self.done = self.written = 0

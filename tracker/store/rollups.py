@@ -10,14 +10,13 @@ import orjson
 
 from tracker.domain.activity import MinuteActivity
 from tracker.domain.device import DeviceTransition
-from tracker.domain.notifications import Track
-from tracker.domain.operation import STATES as STATE_NAMES
+from tracker.domain.notifications import RESULTS, TRACKS, UPGRADE_STATES, Track
 from tracker.domain.operation import ErrorCount, OperationCounts, OperationDevice
 from tracker.store import horizon
 from tracker.store.database import Database, Record
 from tracker.store.errors import NotFound
 from tracker.store.listing import Index, Listing
-from tracker.store.queries import RESULTS, STATES, STUCK_WHERE, Key
+from tracker.store.queries import STORED_RESULTS, STORED_STATES, STUCK_WHERE, Key
 from tracker.store.rows import DEVICE_TRANSITIONS, OPERATION_DEVICES, OPERATIONS
 
 TOP_ERRORS = 20
@@ -30,7 +29,7 @@ OPERATIONS_BY_ACTIVITY = Listing(
         Index("operations_by_activity", (), ("track",)),
         Index("operations_by_app", ("app_id",), ("track",)),
     ),
-    values={"track": ("software", "firmware")},
+    values={"track": TRACKS},
     ids=frozenset({"operation_id"}),
     descending=True,
 )
@@ -47,7 +46,7 @@ MEMBERS = Listing(
             ("track", "state", "result"),
         ),
     ),
-    values={"track": ("software", "firmware"), "state": STATES, "result": RESULTS},
+    values={"track": TRACKS, "state": STORED_STATES, "result": STORED_RESULTS},
     ids=frozenset({"device_id"}),
 )
 
@@ -94,11 +93,11 @@ class Rollup:
 
     @property
     def states(self) -> dict[str, int]:
-        return {s: n for s in STATE_NAMES if (n := getattr(self.counts, s))}
+        return {s: n for s in UPGRADE_STATES if (n := getattr(self.counts, s))}
 
     @property
     def results(self) -> dict[str, int]:
-        return {"SUCCESS": self.counts.success, "FAIL": self.counts.fail}
+        return {r: getattr(self.counts, r.lower()) for r in RESULTS}
 
 
 async def operation(db: Database, operation_id: str, track: Track | None = None) -> Rollup:
@@ -110,7 +109,8 @@ async def operation(db: Database, operation_id: str, track: Track | None = None)
     if not found:
         on = f" on the {track} track" if track else ""
         raise NotFound(f"no device has reported operation {operation_id!r}{on}")
-    return max(found, key=lambda r: (r.counts.devices, r.counts.track == "software"))
+    # On a tie, the first track declared (notifications.TRACKS): software.
+    return max(found, key=lambda r: (r.counts.devices, -TRACKS.index(r.counts.track)))
 
 
 async def operations(

@@ -40,7 +40,7 @@ BATCH = 10_000
 
 
 @dataclass
-class Verdict:
+class ChainReport:
     events: int = 0
     streams: int = 0
     breaks: list[Break] = field(default_factory=list)
@@ -50,7 +50,7 @@ class Verdict:
 
 async def verify(
     url: str, progress: Callable[[int], None] | None = None, archive: Archive | None = None
-) -> Verdict:
+) -> ChainReport:
     """Walk the log stream by stream, in one snapshot, holding one stream's head at a time
     (memory flat in the number of streams).
 
@@ -63,7 +63,7 @@ async def verify(
     event must follow; where `archive` holds the body, which must be the one pruned (its
     SHA-256 in `pruned_bodies`), the link itself is recomputed too.
     """
-    verdict = Verdict()
+    verdict = ChainReport()
     # Read-only from the first statement: verify never migrates or writes, so it may run as a
     # role that can only SELECT, against a database it must not touch.
     conn = await asyncpg.connect(
@@ -124,7 +124,7 @@ def _broken_pruned(
     head: bytes | None,
     boundary: int | None,
     archive: Archive | None,
-    verdict: Verdict,
+    verdict: ChainReport,
 ) -> str | None:
     """As `_broken`, for an event whose body was pruned: it must match its seal, and where
     `archive` holds its body, that body must be the one pruned and give its link."""

@@ -1,0 +1,84 @@
+"""What each notification type does to the projection: the rows its fold reads, and the fold.
+
+A `Reducer` is named by the types it folds in registry.py. `reads` adds to `Keys` the rows an
+event's fold may read, so that live ingestion loads exactly those before folding a batch (replay
+folds a whole stream into an empty projection and needs none); `fold` applies the pure reducers
+of the machines (device.py, operation.py, task.py) to the rows held in the `Projection` and puts
+back what they changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from tracker.domain.device import evolve_track, know_device
+from tracker.domain.notifications import TRACKS, BatchTaskUpdated, DeviceNotification, Notification
+from tracker.domain.operation import evolve_membership
+from tracker.domain.recorded import Recorded
+from tracker.domain.task import evolve_task
+
+if TYPE_CHECKING:  # projection.py dispatches through registry.py, which names these
+    from tracker.domain.projection import Keys, Projection
+
+N = TypeVar("N", bound=Notification)
+
+
+@dataclass(frozen=True, slots=True)
+class Reducer(Generic[N]):
+    reads: Callable[[N, Keys], None]  # adds the keys of the rows a fold of it may read
+    fold: Callable[[Projection, Recorded[N]], None]
+
+
+def _device_rows(n: DeviceNotification, keys: Keys) -> None:
+    """The device, both its tracks with all their sub-operations, and its membership."""
+    keys.devices.add(n.deviceId)
+    keys.members.add((n.operationId, n.track, n.deviceId))
+
+
+def _fold_device(rows: Projection, event: Recorded[DeviceNotification]) -> None:
+    """The sub-operation, then the track, the device and the operation's member."""
+    n = event.notification
+    key = (n.deviceId, n.track)
+    subs = rows.subs.setdefault(key, {})
+    sub, track, transition = evolve_track(rows.tracks.get(key), subs, event)
+    if sub is None:
+        return  # a repeat: nothing new, nothing recorded
+    rows.put_sub(key, (n.operationId, n.subOperationId), sub)
+    if track is not None:
+        rows.put_track(key, track)
+    if transition is not None:
+        rows.device_transitions.append(transition)
+    apps = (rows.tracks.get((n.deviceId, t)) for t in TRACKS)
+    known = know_device(
+        rows.devices.get(n.deviceId), max(t.app_id for t in apps if t is not None), event
+    )
+    if known is not None:
+        rows.put_device(known)
+    member_key = (n.operationId, n.track, n.deviceId)
+    before = rows.members.get(member_key)
+    of_operation = [s for (operation, _), s in subs.items() if operation == n.operationId]
+    member = evolve_membership(before, of_operation, event)
+    if member is not None:
+        rows.put_member(member_key, before, member)
+
+
+DEVICE_REPORTS: Reducer[DeviceNotification] = Reducer(_device_rows, _fold_device)
+
+
+def _task_rows(n: BatchTaskUpdated, keys: Keys) -> None:
+    keys.tasks.add(n.notify_data.body.task_id)
+
+
+def _fold_task(rows: Projection, event: Recorded[BatchTaskUpdated]) -> None:
+    task, transition = evolve_task(
+        rows.tasks.get(event.notification.notify_data.body.task_id), event
+    )
+    if task is not None:
+        rows.put_task(task)
+    if transition is not None:
+        rows.task_transitions.append(transition)
+
+
+TASK_UPDATES: Reducer[BatchTaskUpdated] = Reducer(_task_rows, _fold_task)

@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.support.task_bodies import task_body
-from tracker.http.routes import OPERATIONS
+from tracker.http.routes import ROUTES
 
 # One value of a keyset, as the endpoint's cursor holds it: a well-formed example, and what
 # must be refused in its place.
@@ -104,7 +104,7 @@ def with_cursor(path: str, cursor: str) -> str:
 
 
 def test_the_table_names_every_paginated_endpoint() -> None:
-    paginated = {op.path for op in OPERATIONS if "cursor" in op.query.model_fields}
+    paginated = {op.path for op in ROUTES if "cursor" in op.query.model_fields}
     named = {path.split("?")[0].replace("/d/", "/{device_id}/") for path in ENDPOINTS}
     named = {p.replace("/o/", "/{operation_id}/").replace("/t/", "/{task_id}/") for p in named}
     assert named == paginated

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from tracker.http.parameters import TEXT
-from tracker.http.routes import OPERATIONS
+from tracker.http.routes import ROUTES
 
 # A text every parameter refuses, except free text: not a digit, a choice, a number, a cursor
 # (not base64) nor a time.
@@ -21,7 +21,7 @@ async def test_every_documented_parameter_that_can_be_wrong_is_refused(
 ) -> None:
     checked = [
         (op.method, op.path, name)
-        for op in OPERATIONS
+        for op in ROUTES
         for name, field in op.query.model_fields.items()
         if TEXT not in field.metadata
     ]

@@ -16,7 +16,7 @@ from tracker.config import Settings
 from tracker.http import openapi
 from tracker.http.app import create_app
 from tracker.http.auth import GUARDS
-from tracker.http.routes import OPERATIONS, Operation
+from tracker.http.routes import ROUTES, Route
 
 INGEST, READ = "ingest-secret-0001", "read-secret-00002"
 
@@ -91,7 +91,7 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{\w+\}", "1", path)
 
 
-TABLE = [*OPERATIONS, openapi.SELF]
+TABLE = [*ROUTES, openapi.SELF]
 
 
 def test_access_is_decided_by_the_route_table_alone(database_url: str) -> None:
@@ -132,7 +132,7 @@ OPEN_ANSWERS = {("POST", "/v1/session"): 400, ("GET", "/assets/{name}"): 404}
 
 @pytest.mark.parametrize("operation", TABLE, ids=[f"{op.method} {op.path}" for op in TABLE])
 async def test_header_bytes_that_are_not_utf8_are_refused_not_a_500(
-    guarded: TestClient[Any, Any], operation: Operation, caplog: pytest.LogCaptureFixture
+    guarded: TestClient[Any, Any], operation: Route, caplog: pytest.LogCaptureFixture
 ) -> None:
     """aiohttp hands such bytes on as surrogate escapes; comparing them once raised (500)."""
     request = (

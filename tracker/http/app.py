@@ -27,7 +27,7 @@ from tracker.http.keys import (
     STREAMS,
 )
 from tracker.http.protocol import close_unread_bodies, handler_args, serve_with_our_handler
-from tracker.http.routes import OPERATIONS
+from tracker.http.routes import ROUTES
 from tracker.http.sanity import refuse_nul
 from tracker.http.session import keep_session_keys
 from tracker.store.database import Database
@@ -61,7 +61,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
 def setup_routes(app: web.Application) -> None:
     """The routes of the table, each with its guard (http/auth.py decides access from these)."""
     guards: dict[AbstractRoute, Guard] = {}
-    for operation in (*OPERATIONS, openapi.SELF):  # the document of the table, too
+    for operation in (*ROUTES, openapi.SELF):  # the document of the table, too
         # Path parameters take any character but "/": aiohttp's default also refuses braces,
         # and an id such as "${jndi:x}" must be readable like any other.
         path = re.sub(r"\{(\w+)\}", r"{\1:[^/]+}", operation.path)

@@ -1,6 +1,6 @@
 """Bearer tokens: one for ingest, one for reads; not interchangeable, compared in constant time.
 
-Who may call a route is decided by the route table alone (`Operation.guard` in routes.py, kept
+Who may call a route is decided by the route table alone (`Route.guard` in routes.py, kept
 by `setup_routes` in `GUARDS`): a route the table does not declare (an unknown path, a route
 added by other means) needs the read token, so nothing is open by omission.
 

@@ -11,7 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from tracker import __version__
 from tracker import documents as doc
-from tracker.http.routes import OPERATIONS, Operation
+from tracker.http.routes import ROUTES, Route
 
 REF = "#/components/schemas/{model}"
 ERROR_MEANING = {
@@ -35,7 +35,7 @@ async def get_openapi(_: web.Request) -> web.Response:
 
 @cache
 def document() -> dict[str, Any]:
-    operations = (*OPERATIONS, SELF)
+    operations = (*ROUTES, SELF)
     models = _models(operations)
     keys, schemas = models_json_schema([(m, "serialization") for m in models], ref_template=REF)
     refs = {model: keys[(model, "serialization")] for model in models}
@@ -61,7 +61,7 @@ def document() -> dict[str, Any]:
     }
 
 
-def _models(operations: tuple[Operation, ...]) -> list[type[BaseModel]]:
+def _models(operations: tuple[Route, ...]) -> list[type[BaseModel]]:
     # The live feed's event payloads are documented as components too.
     found: list[type[BaseModel]] = [
         doc.ErrorDocument,
@@ -73,7 +73,7 @@ def _models(operations: tuple[Operation, ...]) -> list[type[BaseModel]]:
     return list(dict.fromkeys(found))
 
 
-def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
+def _operation(op: Route, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
     ok_schema = refs[op.ok] if op.ok else {"type": "object" if "json" in op.ok_media else "string"}
     responses: dict[str, Any] = {
         "200": {"description": "OK", "content": {op.ok_media: {"schema": ok_schema}}}
@@ -121,6 +121,6 @@ def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> di
     return described
 
 
-SELF = Operation(
+SELF = Route(
     "GET", "/v1/openapi.json", get_openapi, "This document", "operations", None, (401,), "read"
 )

@@ -35,7 +35,7 @@ class PathParam:
 
 
 @dataclass(frozen=True, slots=True)
-class Operation:
+class Route:
     method: str
     path: str
     handler: Handler
@@ -65,8 +65,8 @@ NOTIFICATION_BODY: dict[str, Any] = {
 
 READ_ERRORS = (400, 401, 503)
 
-OPERATIONS: tuple[Operation, ...] = (
-    Operation(
+ROUTES: tuple[Route, ...] = (
+    Route(
         "POST",
         "/v1/notifications",
         ingest.receive_notification,
@@ -80,7 +80,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "The token may be sent as a Bearer header or as ?token= (IoTDA can only be given a URL).",
         query=TokenQuery,
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/events",
         events.list_events,
@@ -92,7 +92,7 @@ OPERATIONS: tuple[Operation, ...] = (
         query=events.EventsQuery,
         description="Followers paging by position never skip an event that commits late.",
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/events/{position}/raw",
         events.event_raw,
@@ -104,7 +104,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ok_media="application/json",
         path_params=(PathParam("position", {"type": "integer", "minimum": 1}, "a log position"),),
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/rejected",
         events.list_rejected,
@@ -115,7 +115,7 @@ OPERATIONS: tuple[Operation, ...] = (
         guard="read",
         query=events.RejectedQuery,
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/devices",
         devices.list_devices,
@@ -126,7 +126,7 @@ OPERATIONS: tuple[Operation, ...] = (
         guard="read",
         query=devices.DevicesQuery,
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/devices/{device_id}",
         devices.get_device,
@@ -138,7 +138,7 @@ OPERATIONS: tuple[Operation, ...] = (
         path_params=(DEVICE_ID,),
         query=devices.DeviceQuery,
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/devices/{device_id}/transitions",
         devices.list_device_transitions,
@@ -150,7 +150,7 @@ OPERATIONS: tuple[Operation, ...] = (
         path_params=(DEVICE_ID,),
         query=PageQuery,
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/operations",
         operations.list_operations,
@@ -162,7 +162,7 @@ OPERATIONS: tuple[Operation, ...] = (
         query=operations.OperationsQuery,
         description="Each item is the operation's rollup on one track (see the operation).",
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/operations/{operation_id}",
         operations.get_operation,
@@ -176,7 +176,7 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Counters kept current in the same transaction as the deliveries that move "
         "them: reading them costs the same for ten devices or ten million.",
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/operations/{operation_id}/devices",
         operations.list_members,
@@ -190,7 +190,7 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Devices that have since moved on to another operation are listed too, with "
         "their state and result as they left this one.",
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/operations/{operation_id}/activity",
         operations.get_activity,
@@ -204,7 +204,7 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Counters kept per minute with every delivery: reading a rollout's whole "
         "life costs one row per minute of it, never one per transition.",
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/operations/{operation_id}/invalid-moves",
         operations.list_invalid_moves,
@@ -216,7 +216,7 @@ OPERATIONS: tuple[Operation, ...] = (
         path_params=(OPERATION_ID,),
         query=operations.InvalidMovesQuery,
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/tasks",
         tasks.list_tasks,
@@ -227,7 +227,7 @@ OPERATIONS: tuple[Operation, ...] = (
         guard="read",
         query=tasks.TasksQuery,
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/tasks/{task_id}",
         tasks.get_task,
@@ -238,7 +238,7 @@ OPERATIONS: tuple[Operation, ...] = (
         guard="read",
         path_params=(TASK_ID,),
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/tasks/{task_id}/transitions",
         tasks.list_task_transitions,
@@ -250,7 +250,7 @@ OPERATIONS: tuple[Operation, ...] = (
         path_params=(TASK_ID,),
         query=PageQuery,
     ),
-    Operation(
+    Route(
         "GET",
         "/healthz",
         health.healthz,
@@ -260,7 +260,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (),
         guard="open",
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/stream",
         stream.stream_transitions,
@@ -276,7 +276,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "its log position. Reconnect with Last-Event-ID "
         "to resume: nothing is skipped, even an event that committed late.",
     ),
-    Operation(
+    Route(
         "GET",
         "/metrics",
         metrics.get_metrics,
@@ -287,7 +287,7 @@ OPERATIONS: tuple[Operation, ...] = (
         guard="metrics",
         ok_media="text/plain",
     ),
-    Operation(
+    Route(
         "GET",
         "/readyz",
         health.readyz,
@@ -297,7 +297,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (503,),
         guard="open",
     ),
-    Operation(
+    Route(
         "GET",
         "/v1/session",
         session.get_session,
@@ -307,7 +307,7 @@ OPERATIONS: tuple[Operation, ...] = (
         (503,),  # the session is looked up in the database
         guard="open",
     ),
-    Operation(
+    Route(
         "POST",
         "/v1/session",
         session.sign_in,
@@ -327,7 +327,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "it. Wrong tokens count against the client like wrong Bearer tokens: past 20 in a "
         "minute, 429 with Retry-After.",
     ),
-    Operation(
+    Route(
         "DELETE",
         "/v1/session",
         session.sign_out,
@@ -338,7 +338,7 @@ OPERATIONS: tuple[Operation, ...] = (
         guard="open",
     ),
     *(
-        Operation(
+        Route(
             "GET",
             path,
             handler,
@@ -357,7 +357,7 @@ OPERATIONS: tuple[Operation, ...] = (
             ("/rejected", dashboard.rejected_page, ()),
         )
     ),
-    Operation(
+    Route(
         "GET",
         "/assets/{name}",
         dashboard.asset,

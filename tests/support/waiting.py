@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -92,7 +91,7 @@ def connections_held(pid: int, port: int) -> int:
     sockets: set[str] = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
-            target = os.readlink(fd)
+            target = str(fd.readlink())
         except FileNotFoundError:  # closed while we looked
             continue
         if target.startswith("socket:["):

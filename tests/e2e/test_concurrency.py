@@ -6,9 +6,11 @@ import asyncio
 import itertools
 
 import aiohttp
+import asyncpg
 
 from testkit.fleet import Script, interleaved, rollout
 from tests.e2e.conftest import tracker_command
+from tests.support.waiting import until
 
 CLIENTS = 64
 DEVICES = 200
@@ -74,7 +76,12 @@ async def test_a_replay_during_the_load_swaps_in_cleanly(
     # Group commit makes 200 devices' worth too quick to overlap a replay: send five times more.
     scripts = rollout("swap", DEVICES * 5, tasks=20, seed=11)
     load = asyncio.create_task(send(two_servers, scripts))
-    await asyncio.sleep(0.5)
+    conn = await asyncpg.connect(database_url)
+    try:
+        reached = "SELECT EXISTS (SELECT FROM events)"
+        await until(lambda: conn.fetchval(reached), "the load to reach the log", within=30)
+    finally:
+        await conn.close()
     assert not load.done(), "the load finished before the replay started; make it longer"
     code, output = await tracker_command(database_url, "replay", "--jobs", "2")
     assert code == 0, output

@@ -28,6 +28,7 @@ import pytest
 from testkit.server import TrackerProcess
 from tests.e2e.conftest import StartTracker
 from tests.e2e.http import get, post
+from tests.support.waiting import connections_held, until
 
 INGEST, READ, METRICS = "edge-ingest-Tok3n-0001", "edge-read-Tok3n-0001", "edge-metrics-Tok3n-01"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "iotda-batchtask-update.json"
@@ -210,20 +211,26 @@ async def test_slow_clients_are_cut_off_and_past_the_cap_a_connection_gets_503(
         TRACKER_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
     )
     tracker = start_tracker(env)
-    await asyncio.sleep(0.2)  # the start-up probe's connection is gone
+    assert tracker.process is not None
+    pid = tracker.process.pid
+
+    async def holding(count: int, what: str) -> None:
+        await until(lambda: connections_held(pid, tracker.port) == count, what)
+
+    await holding(0, "the start-up probe's connection to be closed")
     slow_body = post_head("/v1/session", 100_000)  # no token needed: sign-in is open
     slow_headers = b"POST /v1/notifications HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n"
     held = [
         asyncio.create_task(send(tracker.port, slow_body, b"{")) for _ in range(CAP // 2 - 1)
     ] + [asyncio.create_task(send(tracker.port, slow_headers)) for _ in range(CAP // 2)]
-    await asyncio.sleep(0.3)
+    await holding(CAP - 1, f"the server to hold {CAP - 1} slow connections")
 
     # (c) under the cap (one place left), a delivery is served as ever.
     under = await asyncio.to_thread(post, tracker.url, EXAMPLE.read_bytes(), headers=BEARER)
     assert under.status == 200
-    await asyncio.sleep(0.2)  # its connection is gone again
+    await holding(CAP - 1, "the delivery's connection to be closed again")
     held.append(asyncio.create_task(send(tracker.port, slow_body, b"{")))
-    await asyncio.sleep(0.3)
+    await holding(CAP, f"the server to hold {CAP} slow connections")
 
     # (b) past the cap: 503 at once, and closed.
     loop = asyncio.get_running_loop()
@@ -290,7 +297,11 @@ async def test_started_under_a_low_open_file_limit_the_server_raises_it(
             asyncio.create_task(send(tracker.port, post_head("/v1/session", 100_000), b"{"))
             for _ in range(120)
         ]
-        await asyncio.sleep(0.5)
+        pid = tracker.process.pid
+        await until(
+            lambda: connections_held(pid, tracker.port) == 120,
+            "the server to hold the 120 slow connections",
+        )
         answer = await asyncio.to_thread(post, tracker.url, EXAMPLE.read_bytes(), headers=BEARER)
         assert answer.status == 200
         outcomes = await asyncio.gather(*held)

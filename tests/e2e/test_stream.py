@@ -159,14 +159,18 @@ async def test_a_bad_last_event_id_is_a_400(server: TrackerProcess) -> None:
         assert response.status == 400
 
 
+RETRY = b"retry: 2000\n\n"  # what a feed sends first (http/stream.py)
+
+
 async def test_shutdown_ends_open_streams(server: TrackerProcess) -> None:
     async with aiohttp.ClientSession() as session:
         stream = await session.get(f"{server.url}/v1/stream")
-        await asyncio.sleep(0.5)
+        assert await stream.content.readexactly(len(RETRY)) == RETRY  # the feed is open
         started = asyncio.get_running_loop().time()
         code = await asyncio.to_thread(server.stop, 20)
         assert code == 0
         assert asyncio.get_running_loop().time() - started < 10
+        assert await stream.content.read() == b""  # ended, its last chunk sent: not cut off
         stream.close()
 
 

@@ -12,6 +12,8 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from tests.support.waiting import lock_waiters, until_waiting_for_lock
+
 STALL_LOCK = 4242
 STALL = f"""
 CREATE FUNCTION stall_commit() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -39,17 +41,10 @@ async def test_no_200_leaves_before_the_commit_is_visible(
             )
         )
         # The append has run and waits in COMMIT: its lock request is visible, its row is not.
-        for _ in range(100):
-            waiting = await other.fetchval(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 "
-                "AND NOT granted",
-                STALL_LOCK,
-            )
-            if waiting:
-                break
-            await asyncio.sleep(0.02)
-        assert waiting == 1, "the append never reached its commit"
-        await asyncio.sleep(0.5)
+        # (In this database only: another run of this test may hold the same key in its own.)
+        await until_waiting_for_lock(other, key=STALL_LOCK, unless_done=[posting])
+        assert await lock_waiters(other, STALL_LOCK) == 1, "the append never reached its commit"
+        await asyncio.sleep(0.5)  # what is watched: no answer leaves while the commit waits
         assert not posting.done(), "an answer left while the commit was still pending"
         assert await other.fetchval("SELECT count(*) FROM events") == 0
 

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from tests.integration.conftest import MakeClient
+from tests.support.waiting import until
 
 INGEST = "edge-ingest-token"
 
@@ -172,9 +173,12 @@ async def test_past_the_connection_cap_a_connection_gets_503_at_once(
     make_client: MakeClient,
 ) -> None:
     client = await make_client(max_connections=5)
+    assert client.server.runner is not None
+    server = client.server.runner.server
+    assert server is not None
     held = [await asyncio.open_connection(client.host, client.port) for _ in range(5)]
     try:
-        await asyncio.sleep(0.1)  # all five registered
+        await until(lambda: len(server.connections) == 5, "the server to hold all five")
         answer = await exchange(client, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", wait=5)
         assert answer.status == 503
         assert code_of(answer) == "too_many_connections"
@@ -185,5 +189,5 @@ async def test_past_the_connection_cap_a_connection_gets_503_at_once(
     finally:
         for _, writer in held:
             writer.close()
-    await asyncio.sleep(0.2)
+    await until(lambda: not server.connections, "the server to let the five go")
     assert (await client.get("/healthz")).status == 200  # room again

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.support.waiting import until_waiting_for_lock
 from tracker.domain.delivery import NewEvent, decode
 from tracker.store.database import Database
 from tracker.store.errors import Unavailable, Unstorable
@@ -72,19 +73,23 @@ async def test_a_lone_delivery_is_committed_at_once(
 async def test_a_batch_that_cannot_commit_fails_only_its_own_callers(
     database_url: str, examples: dict[str, bytes]
 ) -> None:
-    """Hold the append lock so the first batch times out; the next batch must still land."""
+    """Hold the append lock so the first batch times out; the next batch, queued behind it,
+    must still land. One flusher: the next batch starts only when the first has failed, so
+    its deadline runs from then, half a second after the lock is released, not a moment."""
     database = await Database.open(database_url, timeout=0.5, size=4)
     try:
         async with database.pool.acquire() as conn:
             await migrate(conn)
-        appends = GroupCommit(database)
+        batches: list[int] = []
+        appends = GroupCommit(database, flushers=1, on_commit=batches.append)
         async with database.pool.acquire() as blocker:
             await blocker.execute("SELECT pg_advisory_lock($1)", APPEND_LOCK)
             first = [
                 asyncio.create_task(appends.append(device_event(examples, f"early-{i}")))
                 for i in range(5)
             ]
-            await asyncio.sleep(0.05)  # the first batch is now waiting for the lock
+            # The first batch is taken, and waits for the lock: what comes now is the next.
+            await until_waiting_for_lock(database.pool, key=APPEND_LOCK, unless_done=first)
             second = [
                 asyncio.create_task(appends.append(device_event(examples, f"late-{i}")))
                 for i in range(5)
@@ -99,6 +104,7 @@ async def test_a_batch_that_cannot_commit_fails_only_its_own_callers(
         log = await logged(database)
         assert sorted(log.values()) == sorted(f"late-{i}" for i in range(5))
         assert sorted(positions) == sorted(log)
+        assert batches == [5]  # the five late ones, together: the next batch
     finally:
         await database.close()
 
@@ -145,24 +151,32 @@ async def test_close_finishes_the_batches_in_flight_and_refuses_what_waits_behin
     database: Database, examples: dict[str, bytes]
 ) -> None:
     """At shutdown nobody waits for the queue any more: commit what is in flight, no more."""
-    appends = GroupCommit(database)
+    committed: list[int] = []
+    appends = GroupCommit(database, on_commit=committed.append)
+
+    async def close() -> list[int]:
+        """Close; what had committed by the time it returned."""
+        await appends.close()
+        return list(committed)
+
     async with database.pool.acquire() as blocker:
         await blocker.execute("SELECT pg_advisory_lock($1)", APPEND_LOCK)
-        in_flight = []
+        in_flight: list[asyncio.Task[int]] = []
         for name in ("first", "second")[: appends.flushers]:
             in_flight.append(asyncio.create_task(appends.append(device_event(examples, name))))
-            await asyncio.sleep(0.1)  # its batch now waits for the lock
+            await until_waiting_for_lock(  # its batch now waits for the lock
+                database.pool, key=APPEND_LOCK, sessions=len(in_flight), unless_done=in_flight
+            )
         queued = [
             asyncio.create_task(appends.append(device_event(examples, f"later-{i}")))
             for i in range(3)
         ]
-        await asyncio.sleep(0)
-        closing = asyncio.create_task(appends.close())
-        await asyncio.sleep(0.1)
-        assert not closing.done()  # it waits for the batches in flight...
+        await asyncio.sleep(0)  # one turn of the loop: the three are queued, behind the two
+        closing = asyncio.create_task(close())
         await blocker.execute("SELECT pg_advisory_unlock($1)", APPEND_LOCK)
-    await asyncio.wait_for(closing, 5)
-    positions = [await task for task in in_flight]  # ...which commit
+    # It waited for the batches in flight, which committed before it returned...
+    assert await asyncio.wait_for(closing, 5) == [1] * appends.flushers
+    positions = [await task for task in in_flight]
     for task in queued:
         with pytest.raises(Unavailable):
             await task

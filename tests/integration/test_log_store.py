@@ -13,6 +13,7 @@ import asyncpg
 import orjson
 import pytest
 
+from tests.support.waiting import until_waiting_for_lock
 from tracker.domain.delivery import NewEvent, decode
 from tracker.store import bodies, events, horizon
 from tracker.store.database import Database
@@ -167,7 +168,8 @@ async def test_an_append_publishes_its_marker_before_it_draws_a_position(
         await blocker.execute("SELECT pg_advisory_lock($1)", horizon.MARKER << 48 | last)
         writer = asyncio.create_task(append_one(database, on_device(raw, "b")))
         try:
-            await asyncio.sleep(0.3)
+            marker = horizon.MARKER << 48 | last
+            await until_waiting_for_lock(database.pool, key=marker, unless_done=[writer])
             assert not writer.done()
             assert await database.pool.fetchval(LAST_DRAWN) == last
         finally:
@@ -199,7 +201,7 @@ async def test_a_stream_commits_in_position_order(
     raw = examples["oceanconnect-swUpgradeStateChangeNotify"]
     async with held_open(database, raw) as (position_a, transaction):
         writer_b = asyncio.create_task(append_one(database, raw))
-        await asyncio.sleep(0.3)
+        await until_waiting_for_lock(database.pool, unless_done=[writer_b])  # A's stream lock
         assert not writer_b.done()
         await transaction.commit()
         position_b = await writer_b

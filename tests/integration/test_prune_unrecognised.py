@@ -4,7 +4,6 @@ archive) the pruned links themselves. Tampering is still seen; the runtime role 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import subprocess
@@ -21,6 +20,7 @@ from aiohttp.test_utils import TestClient
 from tests.integration.conftest import MakeClient
 from tests.integration.test_runtime_role import runtime  # noqa: F401 - a fixture
 from tests.support.cli import tracker
+from tracker.http.keys import DATABASE
 
 KEY = "checkpoint-key-for-prune-tests"
 FORGED_RECORD = (
@@ -65,13 +65,17 @@ async def post_history(client: TestClient[Any, Any], examples: dict[str, bytes])
         logged.pruned[await post(client, body)] = body
     body = b'{"resource": "device", "event": "create", "x": [1, 2.50, "\\u00e9"]}'
     logged.pruned[await post(client, body)] = body  # no deviceId: the stream ""
-    await asyncio.sleep(0.05)
-    logged.cut = datetime.now(UTC)
-    await asyncio.sleep(0.05)
+    logged.cut = await database_clock(client)  # after those were stamped, before the next
     for n in (100, 101):
         body = noise("noisy", n)
         logged.kept[await post(client, body)] = body
     return logged
+
+
+async def database_clock(client: TestClient[Any, Any]) -> datetime:
+    """The database's clock now: it stamps each receive time (sql/016_trust_boundaries.sql)."""
+    now: datetime = await client.app[DATABASE].pool.fetchval("SELECT clock_timestamp()")
+    return now
 
 
 def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from tests.support.histories import draw_history, expected_tracks
 from tests.support.legacy_log import append_body_only
+from tests.support.waiting import until
 from tracker.config import Settings
 from tracker.domain.delivery import decode
 from tracker.domain.notifications import TaskStatus, UpgradeState
@@ -259,8 +260,10 @@ async def test_replay_swaps_in_while_ingestion_goes_on(
 ) -> None:
     stop = asyncio.Event()
     sent: dict[str, UpgradeState] = {}
+    appended = 0
 
     async def ingest(worker: int) -> None:
+        nonlocal appended
         step = 0
         while not stop.is_set() or step < 8:
             device = f"w{worker}-d{step % 5}"
@@ -271,12 +274,15 @@ async def test_replay_swaps_in_while_ingestion_goes_on(
             # One sub-operation: it shows the furthest state reported (idle ends it).
             sent[device] = max(state, sent.get(device, state), key=PROGRESS.__getitem__)
             step += 1
+            appended += 1
 
     writers = [asyncio.create_task(ingest(w)) for w in range(4)]
-    await asyncio.sleep(0.5)
+    await until(lambda: appended >= 40, "the writers to append 40 events before the replay")
     outcome = await replay(database_url, check=False)
     assert outcome.pause_ms is not None
-    await asyncio.sleep(0.3)
+    swapped = appended
+    await until(lambda: appended >= swapped + 40, "40 more appends after the swap")
+    assert not any(writer.done() for writer in writers)  # ingestion went on throughout
     stop.set()
     await asyncio.gather(*writers)
 
@@ -291,7 +297,8 @@ async def test_replay_ends_while_appends_never_pause(database_url: str, database
     """Two batches always in flight, from 64 writers that never stop, all through the replay:
     it ends (each catch-up pass stops at the horizon it began with), and it equals live."""
     stop = asyncio.Event()
-    appends = GroupCommit(database)
+    committed: list[int] = []
+    appends = GroupCommit(database, on_commit=committed.append)
 
     async def ingest(worker: int) -> None:
         step = 0
@@ -302,9 +309,10 @@ async def test_replay_ends_while_appends_never_pause(database_url: str, database
 
     writers = [asyncio.create_task(ingest(w)) for w in range(64)]
     try:
-        await asyncio.sleep(0.5)
+        await until(lambda: len(committed) >= 4, "the appends to be under way (4 batches)")
         outcome = await asyncio.wait_for(replay(database_url, check=False), 60)
         assert outcome.pause_ms is not None
+        assert not any(writer.done() for writer in writers)  # the appends never paused
     finally:
         stop.set()
         await asyncio.gather(*writers)

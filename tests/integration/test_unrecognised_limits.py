@@ -133,12 +133,10 @@ async def test_the_budget_is_shared_by_two_servers_on_one_database(
         *(post((first, second)[n % 2], unrecognised(size, str(n))) for n in range(40))
     )
     statuses = [status for status, _, _ in answers]
+    # Each instance posts 20, so with a budget each, 20 would fit: one shared budget, 10. (Both
+    # then refuse at least 10: that follows, it needs no assert of its own.)
     assert statuses.count(200) == fits
     assert statuses.count(429) == 40 - fits
-    accepted_by = {n % 2 for n, (status, _, _) in enumerate(answers) if status == 200}
-    refused_by = {n % 2 for n, (status, _, _) in enumerate(answers) if status == 429}
-    assert refused_by == {0, 1}  # both instances saw the one budget run out
-    assert accepted_by  # and at least one of them spent it
     digest = hashlib.sha256(TOKEN.encode()).hexdigest()[:16]
     assert await budget_rows(database_url) == [(digest, size * fits)]
 

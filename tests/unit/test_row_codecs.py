@@ -107,5 +107,5 @@ def test_annotations_map_to_column_types() -> None:
     assert column_type(Literal["a", "b"] | None) == ("text", True)
     assert column_type(frozenset[str]) == ("jsonb", False)
     assert column_type(tuple[TaskEvent, ...]) == ("jsonb", False)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"^no column type for dict\[str, int\]$"):
         column_type(dict[str, int])

@@ -14,6 +14,7 @@ from tracker.cli.common import EXIT_CODES, OK
 from tracker.cli.read import STATE_NAMES, print_json, run_with
 from tracker.cli.table import ident, render, when
 from tracker.config import Settings
+from tracker.domain.notifications import RESULTS, TRACKS
 from tracker.store import rollups
 from tracker.store.database import Database
 from tracker.store.listing import present
@@ -31,12 +32,12 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         epilog=EXIT_CODES,
     )
     operation.add_argument("operation_id")
-    operation.add_argument("--track", choices=["software", "firmware"])
+    operation.add_argument("--track", choices=TRACKS)
     operation.add_argument(
         "--devices", action="store_true", help="list the devices that took part, by id"
     )
     operation.add_argument("--state", choices=STATE_NAMES, help="with --devices: state in it")
-    operation.add_argument("--result", choices=["SUCCESS", "FAIL"], help="with --devices")
+    operation.add_argument("--result", choices=RESULTS, help="with --devices")
     operation.add_argument("--error-code", help="with --devices: the error code of that result")
     operation.add_argument("--limit", type=int, default=100, help="at most this many (100)")
     operation.set_defaults(run=_operation)
@@ -47,7 +48,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         help="upgrade operations, the most recently active first",
         epilog=EXIT_CODES,
     )
-    listed.add_argument("--track", choices=["software", "firmware"])
+    listed.add_argument("--track", choices=TRACKS)
     listed.add_argument("--app", help="application id")
     listed.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     listed.set_defaults(run=_operations)

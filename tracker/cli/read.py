@@ -15,7 +15,7 @@ from tracker.cli.common import EXIT_CODES, OK, database, duration
 from tracker.cli.table import ident, render, when
 from tracker.config import Settings
 from tracker.domain.device import DeviceTransition
-from tracker.domain.notifications import UPGRADE_STATES, Track
+from tracker.domain.notifications import RESULTS, TRACKS, UPGRADE_STATES, Track
 from tracker.domain.suboperation import UpgradeResult
 from tracker.store import queries
 from tracker.store.database import Database
@@ -51,11 +51,11 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
         "at --track (software unless given).",
         epilog=EXIT_CODES,
     )
-    devices.add_argument("--track", choices=["software", "firmware"])
+    devices.add_argument("--track", choices=TRACKS)
     devices.add_argument("--state", choices=STATE_NAMES)
     devices.add_argument("--operation", help="current operation id")
     devices.add_argument("--app", help="application id")
-    devices.add_argument("--result", choices=["SUCCESS", "FAIL"], help="last result")
+    devices.add_argument("--result", choices=RESULTS, help="last result")
     devices.add_argument(
         "--stuck-for",
         type=duration,

@@ -69,10 +69,13 @@ class EmbeddedPostgres:
     that starts on the machine resets /tmp/pytest-of-root to 0700, and a stop or start (or the
     first start, at the wrong moment) then fails with "Permission denied". So as root the data
     goes in a directory of its own under the system's temporary directory instead of `root`.
+    `in_memory` puts that directory in shared memory when there is room (memory_directory).
     """
 
-    def __init__(self, root: Path) -> None:
-        self._own = Path(tempfile.mkdtemp(prefix="tracker-pg-")) if os.geteuid() == 0 else None
+    def __init__(self, root: Path, *, in_memory: bool = False) -> None:
+        place = memory_directory() if in_memory else None
+        own = place is not None or os.geteuid() == 0
+        self._own = Path(tempfile.mkdtemp(prefix="tracker-pg-", dir=place)) if own else None
         self.server = get_server((self._own or root) / "pgdata", cleanup_mode="delete")
 
     @property
@@ -97,6 +100,26 @@ class EmbeddedPostgres:
         self.server.cleanup()
         if self._own is not None:
             shutil.rmtree(self._own, ignore_errors=True)
+
+
+SHARED_MEMORY = "/dev/shm"  # noqa: S108 - only ever holds mkdtemp's private directories
+
+
+def memory_directory(needed: int = 1 << 30) -> str | None:
+    """Shared memory (tmpfs) when it is there with room to spare, else None (a container's is
+    often 64 MB).
+
+    Tests create and drop a database of some 300 files each, hundreds of times a run. On ext4
+    that churn makes each new file's inode slow to allocate (the kernel skips the recently
+    deleted ones, block by block): CREATE DATABASE was seen to grow from 0.02 s to 0.3 s of CPU.
+    On tmpfs it stays at 0.02 s. Benchmarks keep their data on disk, where durability costs
+    what it costs in production.
+    """
+    try:
+        found = os.statvfs(SHARED_MEMORY)
+    except OSError:
+        return None
+    return SHARED_MEMORY if found.f_bavail * found.f_frsize >= needed else None
 
 
 @contextlib.contextmanager

@@ -58,7 +58,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with PostgresContainer("postgres:16-alpine", driver=None) as container:
             yield container.get_connection_url()
         return
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), in_memory=True)
     yield embedded.url
     embedded.cleanup()
 
@@ -107,7 +107,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def stoppable_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL of this test's own, which it may stop and start."""
-    embedded = EmbeddedPostgres(tmp_path)
+    embedded = EmbeddedPostgres(tmp_path, in_memory=True)
     yield embedded
     if not embedded.is_running():
         embedded.start()

@@ -56,6 +56,18 @@ def test_the_dashboard_spells_the_tracks_and_states_as_declared() -> None:
     assert _js_constant("STATES") == list(UPGRADE_STATES)
 
 
+def test_the_dashboard_lists_the_states_only_in_its_declaration() -> None:
+    """Any other literal list of them would not follow a change to the declaration."""
+    listed = re.compile(r'"(?:{})"\s*,\s*"(?:{})"'.format(*["|".join(UPGRADE_STATES)] * 2))
+    found = [
+        f"{script.name}:{number}"
+        for script in sorted(DASHBOARD.parent.glob("*.js"))
+        for number, line in enumerate(script.read_text().splitlines(), 1)
+        if listed.search(line) and "export const STATES" not in line
+    ]
+    assert found == []
+
+
 def test_every_table_is_of_one_kind() -> None:
     assert len(HELD) + len(TRAILS) + len(ROLLUPS) == len(PROJECTION_TABLES) == len(ALL_TABLES)
     assert all(p.load is not None for p in HELD)

@@ -4,7 +4,7 @@
 import { get, text } from "./api.js";
 import {
   activityChart, ago, cell, count, duration, h, ident, legend, link, path, percent, query, stateBar, table, time,
-  TRACKS,
+  STATES, TRACKS,
 } from "./dom.js";
 
 const STUCK_DEFAULT_MINUTES = 60;
@@ -120,7 +120,7 @@ export function operation(main, params, operationId) {
     statesBody.replaceChildren(
       stateBar(op.states, op.devices),
       h("ul", { class: "tallies" },
-        ["idle", "downloading", "downloaded", "updating"].map((s) =>
+        STATES.map((s) =>
           h("li", { "data-state": s }, h("span", { class: `swatch ${s}` }), `${s} `, h("strong", {}, count(op.states[s])))),
         h("li", { "data-result": "SUCCESS" }, "SUCCESS ", h("strong", {}, count(r.success))),
         h("li", { "data-result": "FAIL" }, "FAIL ", h("strong", {}, count(r.fail))),

@@ -881,6 +881,7 @@ def assert_all_read_back(live: Live, ids: list[str]) -> None:
 
 def test_hostile_ids_round_trip_harmlessly(start_tracker: StartTracker, database_url: str) -> None:
     # A server of its own: the bodies generated above may have used some of these ids already.
+    assert BY_PROCESS.issubset(HOSTILE_IDS)  # each of them does go through a real process
     live = Live(start_tracker({"TRACKER_DATABASE_URL": database_url}), database_url)
     post_ids(live, HOSTILE_IDS)
     assert_all_read_back(live, HOSTILE_IDS)

@@ -144,5 +144,7 @@ def test_a_certificate_without_its_key_is_refused_at_start(
         timeout=60,
         check=False,
     )
-    assert done.returncode == 1  # SystemExit with the message: a configuration error
-    assert "TLS needs both --tls-cert and --tls-key" in done.stderr
+    assert done.returncode == 2  # a usage error, as README's exit codes say
+    assert done.stderr.splitlines()[-1] == (  # one line saying why, after the start's log
+        "tracker serve: TLS needs both --tls-cert and --tls-key (TRACKER_TLS_CERT, TRACKER_TLS_KEY)"
+    )

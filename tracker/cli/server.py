@@ -43,13 +43,13 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
 
 
 def _serve(settings: Settings, _: argparse.Namespace) -> int:
-    from tracker.http.server import run  # noqa: PLC0415 - keep `tracker --help` fast
+    from tracker.http.server import HalfTls, run  # noqa: PLC0415 - keep `tracker --help` fast
 
     try:
         refuse_short_tokens(settings)
         host = settings.listen_address()
         return run(settings.with_overrides(host=host), database_url(settings))
-    except (ShortToken, Exposed, UnsafeDurability, UntrustedSchema) as refused:
+    except (ShortToken, Exposed, UnsafeDurability, UntrustedSchema, HalfTls) as refused:
         print(f"tracker serve: {refused}", file=sys.stderr)
         return USAGE
 

@@ -93,14 +93,16 @@ def _within_file_limit(settings: Settings) -> Settings:
     return settings.with_overrides(max_connections=cap)
 
 
+class HalfTls(Exception):  # noqa: N818 - reads as "only half of TLS was given"
+    """A certificate without its key, or a key without its certificate: a usage error (exit 2)."""
+
+
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
     """HTTPS when a certificate and its key are both given; one without the other is an error."""
     if not settings.tls_cert and not settings.tls_key:
         return None
     if not (settings.tls_cert and settings.tls_key):
-        raise SystemExit(
-            "TLS needs both --tls-cert and --tls-key (TRACKER_TLS_CERT, TRACKER_TLS_KEY)"
-        )
+        raise HalfTls("TLS needs both --tls-cert and --tls-key (TRACKER_TLS_CERT, TRACKER_TLS_KEY)")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:

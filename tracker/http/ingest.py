@@ -13,17 +13,15 @@ from typing import NoReturn
 
 from aiohttp import web
 
-from tracker import metrics
+from tracker import intake, metrics
 from tracker.documents import AcceptedDocument
-from tracker.domain.delivery import Refusal, decode
-from tracker.http import unrecognised
 from tracker.http.body import CLOSE, content_encoding, read_body, too_large
 from tracker.http.errors import ApiError
 from tracker.http.keys import APPENDS, DATABASE, SETTINGS
 from tracker.http.metrics import observe_pool
 from tracker.http.responses import document
 from tracker.store import rejected
-from tracker.store.errors import Unavailable, Unstorable
+from tracker.store.errors import Unavailable
 
 
 async def receive_notification(request: web.Request) -> web.Response:
@@ -43,22 +41,20 @@ async def receive_notification(request: web.Request) -> web.Response:
 
 async def _receive(request: web.Request) -> web.Response:
     received_at = datetime.now(UTC)
-    database = request.app[DATABASE]
-    raw = await _read_body(request, request.app[SETTINGS].max_body_bytes, received_at)
-    try:
-        event = decode(raw)
-    except Refusal as refusal:
-        status = 400 if refusal.kind == "malformed" else 422
-        kept = rejected.Rejection(status, refusal.code, refusal.message, refusal.details, raw)
-        await _refuse(request, kept, received_at)
-    await unrecognised.admit(request, event, received_at)  # its size cap and daily budget
-    try:
-        position = await request.app[APPENDS].append(event)
-    except Unstorable as refused:
-        # Valid to our models, refused by the database (a value past a column's limits): a
-        # retry would fail the same way, so it is a refusal, kept like any other.
-        message = f"the database cannot store this delivery: {refused}"
-        await _refuse(request, rejected.Rejection(422, "unstorable", message, [], raw), received_at)
+    database, settings = request.app[DATABASE], request.app[SETTINGS]
+    raw = await _read_body(request, settings.max_body_bytes, received_at)
+    event = intake.examine(raw)
+    if isinstance(event, intake.Refused):
+        await _refuse(request, event, received_at)
+    # The configured token, not the presented one: the auth middleware has let only it through,
+    # and with no token set a sender must not open a fresh budget by naming a new one.
+    sender = intake.Sender(settings.ingest_token, "this ingest token")
+    refused = await intake.admit(database, settings, event, sender)
+    if refused is not None:
+        await _refuse(request, refused, received_at)
+    position = await intake.append(request.app[APPENDS], event)
+    if isinstance(position, intake.Refused):
+        await _refuse(request, position, received_at)
     metrics.ACCEPTED.labels(event.event_type if event.notification else "unrecognised").inc()
     observe_pool(database)
     return document(
@@ -87,28 +83,24 @@ async def _read_body(request: web.Request, limit: int, received_at: datetime) ->
         kept = rejected.Rejection(
             415, "unsupported_encoding", message, [], body.data, truncated=not body.complete
         )
-        await _refuse(request, kept, received_at, headers=None if body.complete else CLOSE)
+        await _refuse(request, intake.Refused(kept), received_at, None if body.complete else CLOSE)
     if not body.complete:
         message = f"{too_large(request, limit)} (TRACKER_MAX_BODY_BYTES)"
-        await _refuse(
-            request,
-            rejected.Rejection(413, "body_too_large", message, [], body.data, truncated=True),
-            received_at,
-            headers=CLOSE,
-        )
+        kept = rejected.Rejection(413, "body_too_large", message, [], body.data, truncated=True)
+        await _refuse(request, intake.Refused(kept), received_at, CLOSE)
     return body.data
 
 
 async def _refuse(
     request: web.Request,
-    rejection: rejected.Rejection,
+    refused: intake.Refused,
     received_at: datetime,
     headers: dict[str, str] | None = None,
 ) -> NoReturn:
     """Keep a refused delivery in `rejected` (if that fails: 503, and the platform retries),
     then answer the refusal."""
-    prefix = request.app[SETTINGS].rejected_prefix_bytes
-    await rejected.keep(request.app[DATABASE], rejection, received_at, prefix)
-    raise ApiError(
-        rejection.status, rejection.code, rejection.reason, rejection.details, headers=headers
-    )
+    await intake.keep(request.app[DATABASE], request.app[SETTINGS], refused, received_at)
+    if refused.retry_after is not None:
+        headers = {**(headers or {}), "Retry-After": str(refused.retry_after)}
+    kept = refused.rejection
+    raise ApiError(kept.status, kept.code, kept.reason, kept.details, headers=headers)

@@ -137,6 +137,30 @@ class Settings:
         metadata=flag("the certificate's private key (env TRACKER_TLS_KEY)", metavar="PEM"),
     )
 
+    # IoTDA's AMQP 1.0 queue (DESIGN.md, "AMQP channel"): set, `serve` consumes it too. The URL
+    # may carry a broker's user and password (amqp://user:pass@host:5672), hence no flag: a
+    # flag's value shows in `ps`. IoTDA: amqps://<its AMQP host>:5671 and the three below.
+    amqp_url: str | None = None
+    amqp_address: str = "DefaultQueue"  # the queue; RabbitMQ's 1.0 plugin: /amq/queue/NAME
+    amqp_access_key: str | None = None  # IoTDA: the SASL username is built from it per connection
+    amqp_access_code: str | None = None  # IoTDA: the SASL password
+    amqp_instance_id: str | None = None  # IoTDA: where the region needs it in the username
+    amqp_ca_file: str | None = None  # a CA to trust beyond the system's (PEM)
+    amqp_links: int = field(  # receiver links on the connection (IoTDA allows 10)
+        default=1,
+        metadata=flag("AMQP receiver links on the one connection, 1-10 (env TRACKER_AMQP_LINKS)"),
+    )
+    # Messages each link may have in flight, unsettled: what memory holds at most, however long
+    # the queue's backlog, and enough to fill the group commit's batches.
+    amqp_credit: int = 500
+    insecure_amqp_tls: bool = field(  # amqps without checking the broker's certificate
+        default=False,
+        metadata=flag(
+            "connect to amqps:// without verifying the broker's certificate or name: anyone "
+            "on the path can read and forge notifications (env TRACKER_INSECURE_AMQP_TLS=1)"
+        ),
+    )
+
     def __post_init__(self) -> None:
         # As logging names levels, however given ("debug" from a flag, a variable, a test).
         object.__setattr__(self, "log_level", self.log_level.upper())

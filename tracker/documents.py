@@ -7,7 +7,7 @@ the two cannot drift apart.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Self, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -274,6 +274,22 @@ class ErrorDocument(Document):
 
 class StatusDocument(Document):
     status: str
+
+
+class ReadyDocument(Document):
+    """Ready: the database answers. The AMQP channel's state is shown, not judged: HTTP ingest
+    works whatever it is, and an operator alerts on it from /metrics."""
+
+    status: str
+    amqp: Literal["connecting", "open", "held", "waiting", "stopped"] | None = Field(
+        None,
+        description="only when TRACKER_AMQP_URL is set: the AMQP consumer's state: open, held "
+        "(the database is unavailable: no credit given), connecting, waiting (to connect again "
+        "after a drop; the log says why), stopped",
+    )
+
+    def to_json(self) -> bytes:
+        return self.__pydantic_serializer__.to_json(self, exclude_none=True)
 
 
 class SessionDocument(Document):

@@ -38,6 +38,7 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.read_token,
         settings.metrics_token,
         settings.checkpoint_key,
+        settings.amqp_access_code,
     ]
     found = {value for value in values if value}
     found |= {quote(value, safe="") for value in found}

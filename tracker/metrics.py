@@ -65,6 +65,39 @@ POOL = Gauge(
     multiprocess_mode="livesum",
 )
 
+# The AMQP channel (tracker/amqp/). With `serve --workers N`, one worker consumes.
+AMQP_MESSAGES = Counter(
+    "tracker_amqp_messages",
+    "AMQP messages settled, by outcome: accepted (committed to the log), rejected (refused, kept "
+    "in `rejected`, and accepted on the link), released (the broker delivers it again)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+AMQP_CONNECTIONS = Counter(
+    "tracker_amqp_connections", "AMQP connections opened (links attached)", registry=REGISTRY
+)
+AMQP_DROPS = Counter(
+    "tracker_amqp_connection_drops",
+    "AMQP connections that ended or failed to open; the log says why",
+    registry=REGISTRY,
+)
+AMQP_STATE = Gauge(
+    "tracker_amqp_state",
+    "1 for the AMQP consumer's state: open, held (the database is unavailable: no credit "
+    "given), connecting, waiting (to connect again), stopped",
+    ["state"],
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
+AMQP_LINK = Gauge(
+    "tracker_amqp_link",
+    "The AMQP links now: credit (messages the broker may still send), unsettled (received, "
+    "not yet settled), available (messages waiting in the queue, when the broker says)",
+    ["measure"],
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
+
 
 def exposition(extra: CollectorRegistry | None = None) -> bytes:
     """The text format: this process's metrics, or every worker's in multiprocess mode."""

@@ -43,13 +43,21 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noq
 
 
 def _serve(settings: Settings, _: argparse.Namespace) -> int:
+    from tracker.amqp.endpoint import Misconfigured  # noqa: PLC0415 - keep `--help` fast
     from tracker.http.server import HalfTls, run  # noqa: PLC0415 - keep `tracker --help` fast
 
     try:
         refuse_short_tokens(settings)
         host = settings.listen_address()
         return run(settings.with_overrides(host=host), database_url(settings))
-    except (ShortToken, Exposed, UnsafeDurability, UntrustedSchema, HalfTls) as refused:
+    except (
+        ShortToken,
+        Exposed,
+        UnsafeDurability,
+        UntrustedSchema,
+        HalfTls,
+        Misconfigured,
+    ) as refused:
         print(f"tracker serve: {refused}", file=sys.stderr)
         return USAGE
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -11,6 +12,7 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
 from tracker import metrics
+from tracker.amqp.endpoint import Endpoint, endpoint
 from tracker.config import Settings, refuse_short_tokens
 from tracker.http import openapi
 from tracker.http.attempts import ATTEMPTS, FailedAttempts
@@ -18,6 +20,7 @@ from tracker.http.auth import GUARDS, Guard, require_tokens
 from tracker.http.errors import json_errors
 from tracker.http.forwarded import trust_forwarded
 from tracker.http.keys import (
+    AMQP,
     APPENDS,
     DATABASE,
     FEED_DATABASE,
@@ -52,6 +55,9 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[STOPPING] = asyncio.Event()
     app.cleanup_ctx.append(_database(settings, database_url))
     app.cleanup_ctx.append(keep_session_keys)  # after the database: it reads the keys there
+    amqp = endpoint(settings)
+    if amqp is not None:  # after the database: it stops first, while appends still commit
+        app.cleanup_ctx.append(_consume(amqp, settings))
     app.on_shutdown.append(_end_live_feeds)
     setup_routes(app)
     serve_with_our_handler(app)
@@ -73,6 +79,24 @@ def setup_routes(app: web.Application) -> None:
 async def _end_live_feeds(app: web.Application) -> None:
     """Shutdown waits for open requests; live feeds would never end by themselves."""
     app[STOPPING].set()
+
+
+def _consume(
+    amqp: Endpoint, settings: Settings
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def consume(app: web.Application) -> AsyncIterator[None]:
+        from tracker.amqp.consumer import Consumer  # noqa: PLC0415 - it loads proton
+
+        consumer = Consumer(amqp, settings, app[DATABASE], app[APPENDS])
+        app[AMQP] = consumer
+        running = asyncio.create_task(consumer.run(), name="amqp consumer")
+        yield
+        await consumer.stop(settings.shutdown_grace)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    return consume
 
 
 def _database(settings: Settings, url: str) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from tracker.http.keys import DATABASE
+from tracker.http.keys import AMQP, DATABASE
 from tracker.metrics import POOL, exposition
 from tracker.store import progress
 from tracker.store.database import Database
@@ -21,6 +21,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 async def get_metrics(request: web.Request) -> web.Response:
     database = request.app[DATABASE]
     observe_pool(database)
+    consumer = request.app.get(AMQP)
+    if consumer is not None:
+        consumer.measure()  # the links' credit as of now, not as of the last settlement
     extra = CollectorRegistry()
     try:
         latest = await progress.latest(database)

@@ -293,7 +293,7 @@ ROUTES: tuple[Route, ...] = (
         health.readyz,
         "The database answers",
         "operations",
-        doc.StatusDocument,
+        doc.ReadyDocument,
         (503,),
         guard="open",
     ),

@@ -10,6 +10,7 @@ import ssl
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from tracker.amqp.endpoint import check_client, endpoint
 from tracker.config import Settings, is_loopback
 from tracker.http.access_log import RedactingAccessLogger
 from tracker.http.app import create_app
@@ -24,6 +25,14 @@ log = logging.getLogger("tracker")
 def run(settings: Settings, database_url: str) -> int:
     mask_secrets_in_logs(settings)  # first: every line from here on, in every process
     tls = tls_context(settings)  # before anything starts: a bad certificate fails at once
+    amqp = endpoint(settings)  # likewise a bad AMQP setting, or a missing client
+    if amqp is not None:
+        check_client(amqp)
+        if not amqp.verify and amqp.tls:
+            log.warning(
+                "--insecure-amqp-tls: the AMQP broker's certificate is NOT verified; anyone on "
+                "the path can read and forge notifications"
+            )
     if settings.workers > 1:
         from tracker.http.workers import supervise  # noqa: PLC0415
 

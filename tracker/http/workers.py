@@ -21,7 +21,7 @@ from types import FrameType
 
 from prometheus_client.multiprocess import mark_process_dead
 
-from tracker.config import Settings
+from tracker.config import Settings, variable
 from tracker.store.preflight import preflight
 from tracker.store.startup import open_migrated
 
@@ -41,7 +41,12 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    children = [_start(env) for _ in range(workers)]
+    # One worker consumes the AMQP queue, if one is set: the messages of a stream are then
+    # applied in the order the queue gave them (amqp/consumer.py), which competing
+    # processes could not promise. Its replacement, if it dies, consumes in its place.
+    quiet = {**env, variable("amqp_url"): ""}
+    envs = [env if index == 0 else quiet for index in range(workers)]
+    children = [_start(each) for each in envs]
     pids = [c.pid for c in children]
     log.info("supervising %d workers on port %d: pids %s", workers, settings.port, pids)
     while not stopping:
@@ -50,7 +55,7 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
             if child.poll() is not None and not stopping:
                 log.warning("worker %d exited with %s; starting another", child.pid, child.poll())
                 mark_process_dead(child.pid, metrics_dir)  # type: ignore[no-untyped-call]
-                children[index] = _start(env)
+                children[index] = _start(envs[index])
     codes = _stop(children, settings.shutdown_grace + 5)
     log.info("workers stopped: exit codes %s", codes)
     shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -1,0 +1,308 @@
+"""The consumer, on the event loop: each message through the intake, then settled.
+
+A message is one delivery: its bytes go through `intake` exactly as a POST body does (decode,
+validation, the limits of unrecognised bodies, group commit, projections) and are kept byte for
+byte; it is settled by settlement.py's rules once that has committed, or once its refusal is
+kept. Messages are taken as the links deliver them and appended side by side, so they fill the
+group commit's batches; the messages of one stream wait for each other, so each stream's are
+applied in the order the queue gave them.
+
+When the database fails, the message is released and the links stop taking credit; a probe
+asks the database until it answers, then the credit comes back. When the connection drops, the
+consumer connects again after a backoff with jitter, with a fresh IoTDA username; whatever was
+not settled, the broker delivers again (a repeated delivery, harmless: invariant 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from functools import partial
+
+from tracker import intake, metrics
+from tracker.amqp import settlement
+from tracker.amqp.backoff import Backoff
+from tracker.amqp.endpoint import Endpoint
+from tracker.amqp.link import Connection, Gauges, Message
+from tracker.amqp.settlement import Fate
+from tracker.config import Settings
+from tracker.domain.delivery import NewEvent
+from tracker.store import rejected
+from tracker.store.database import Database
+from tracker.store.errors import Unavailable
+from tracker.store.group_commit import GroupCommit
+
+logger = logging.getLogger("tracker.amqp")
+
+OPEN_TIMEOUT = 15.0  # seconds for the connection and its links to open (IoTDA's own limit)
+PROBE_FLOOR = 0.25  # seconds before asking a failed database again, doubling up to...
+PROBE_CEILING = 5.0
+
+
+class State(Enum):
+    CONNECTING = "connecting"
+    OPEN = "open"  # links attached, taking messages
+    HELD = "held"  # open, but the database is unavailable: no credit given back
+    WAITING = "waiting"  # the connection dropped; connecting again after a backoff
+    STOPPED = "stopped"
+
+
+@dataclass
+class Status:
+    """What /readyz and /metrics show of the channel."""
+
+    state: State = State.CONNECTING
+    since: float = field(default_factory=time.time)
+    why: str | None = None  # why the last connection ended
+    connections: int = 0  # opened so far
+    gauges: Gauges = field(default_factory=Gauges)
+
+
+class Consumer:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: Settings,
+        database: Database,
+        appends: GroupCommit,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.status = Status()
+        self._settings = settings
+        self._database = database
+        self._appends = appends
+        self._backoff = backoff or Backoff()
+        self._sender = intake.Sender(f"amqp {endpoint.url}/{endpoint.address}", "the AMQP source")
+        self._connection: Connection | None = None
+        self._held = False
+        self._stopping = False
+        self._probe: asyncio.Task[None] | None = None
+        # The last message of each stream still being applied: the next one waits for it.
+        self._tails: dict[tuple[str, str], asyncio.Task[Fate]] = {}
+        self._running: set[asyncio.Task[Fate]] = set()
+
+    # -- the connection's life
+
+    async def run(self) -> None:
+        """Consume until cancelled: connect, take messages, and connect again when it drops."""
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            self._set(State.CONNECTING)
+            connection = Connection(
+                self.endpoint, loop, self._receive, self._settings.max_body_bytes
+            )
+            self._connection, self.status.gauges = connection, connection.gauges
+            connection.start()
+            opened_at = time.monotonic()
+            why = await self._attend(connection)
+            lasted = time.monotonic() - opened_at
+            self._connection = None
+            if self._stopping:
+                break
+            self._backoff.succeeded(lasted if self.status.connections else 0.0)
+            delay = self._backoff.next_delay()
+            self.status.why = why
+            self._set(State.WAITING)
+            metrics.AMQP_DROPS.inc()
+            logger.warning(
+                "AMQP connection to %s ended: %s; connecting again in %.1f s",
+                self.endpoint.url,
+                why,
+                delay,
+            )
+            await asyncio.sleep(delay)
+        self._set(State.STOPPED)
+
+    async def _attend(self, connection: Connection) -> str:
+        """Wait for `connection` to open, then until it ends; why it ended."""
+        opened, ended = connection.opened, connection.ended
+        either: set[asyncio.Future[object]] = {opened, ended}  # type: ignore[arg-type]
+        await asyncio.wait(either, timeout=OPEN_TIMEOUT, return_when="FIRST_COMPLETED")
+        if not opened.done() and not ended.done():
+            connection.close(f"not open within {OPEN_TIMEOUT:.0f} s")
+        elif opened.done() and not ended.done():
+            self.status.connections += 1
+            metrics.AMQP_CONNECTIONS.inc()
+            if self._held:
+                connection.hold_credit(held=True)
+            self._set(State.HELD if self._held else State.OPEN)
+            logger.info(
+                "consuming %s at %s: %d link(s), credit %d each",
+                self.endpoint.address,
+                self.endpoint.url,
+                self.endpoint.links,
+                self.endpoint.credit,
+            )
+        return await asyncio.shield(ended)
+
+    async def stop(self, grace: float) -> None:
+        """Take nothing more, let what is being applied finish and be settled (within
+        `grace` seconds), then close: the broker puts back whatever is left."""
+        self._stopping = True
+        connection = self._connection
+        if connection is not None:
+            connection.hold_credit(held=True)
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=grace)
+        if self._probe is not None:
+            self._probe.cancel()
+        if connection is not None:
+            connection.close("the server is stopping")
+            try:
+                await asyncio.wait_for(asyncio.shield(connection.ended), grace)
+            except TimeoutError:
+                logger.warning("the AMQP connection did not close within %.0f s", grace)
+        self._set(State.STOPPED)
+        logger.info("stopped consuming %s", self.endpoint.address)
+
+    def _set(self, state: State) -> None:
+        if self.status.state is not state:
+            self.status.state, self.status.since = state, time.time()
+        for each in State:
+            metrics.AMQP_STATE.labels(each.value).set(1 if each is state else 0)
+        self.measure()
+
+    def measure(self) -> None:
+        """Copy the links' gauges into /metrics."""
+        gauges = self.status.gauges
+        metrics.AMQP_LINK.labels("credit").set(gauges.credit)
+        metrics.AMQP_LINK.labels("unsettled").set(gauges.unsettled)
+        metrics.AMQP_LINK.labels("available").set(
+            float("nan") if gauges.available is None else gauges.available
+        )
+
+    # -- messages
+
+    def _receive(self, messages: list[Message]) -> None:
+        """From the links, in the order they arrived: start applying each one."""
+        connection = self._connection
+        if connection is None:  # it has ended: the broker delivers them again
+            return
+        for message in messages:
+            if self._stopping or self._held:
+                fate = Fate.STOPPING if self._stopping else Fate.PAUSED
+                self._settle(connection, message, fate)
+                continue
+            examined = self._examine(message)
+            key = (
+                (examined.stream_type, examined.stream_id)
+                if isinstance(examined, NewEvent)
+                else None
+            )
+            previous = self._tails.get(key) if key is not None else None
+            task = asyncio.create_task(self._apply(connection, message, examined, previous))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            if key is not None:
+                self._tails[key] = task
+                task.add_done_callback(partial(self._forget, key))
+
+    def _examine(self, message: Message) -> NewEvent | intake.Refused:
+        if message.body is None:
+            truncated = message.problem is not None and "larger" in message.problem
+            reason = message.problem or "the AMQP message has no body"
+            code = "body_too_large" if truncated else "amqp_body_not_text"
+            status = 413 if truncated else 400
+            kept = rejected.Rejection(status, code, reason, [], message.encoded, truncated)
+            return intake.Refused(kept)
+        if len(message.body) > self._settings.max_body_bytes:
+            reason = f"the body is {len(message.body)} bytes, over TRACKER_MAX_BODY_BYTES"
+            kept = rejected.Rejection(413, "body_too_large", reason, [], message.body)
+            return intake.Refused(kept)
+        return intake.examine(message.body)
+
+    def _forget(self, key: tuple[str, str], done: asyncio.Task[Fate]) -> None:
+        if self._tails.get(key) is done:
+            del self._tails[key]
+
+    async def _apply(
+        self,
+        connection: Connection,
+        message: Message,
+        examined: NewEvent | intake.Refused,
+        previous: asyncio.Task[Fate] | None,
+    ) -> Fate:
+        if previous is not None:
+            ahead = await asyncio.shield(previous)
+            if settlement.outcome(ahead) is not settlement.Outcome.ACCEPTED:
+                return self._settle(connection, message, Fate.BEHIND)
+        received_at = datetime.now(UTC)
+        try:
+            fate = await self._take(examined, received_at)
+        except Unavailable as error:
+            self._hold(str(error))
+            fate = Fate.UNAVAILABLE
+        except Exception:  # a bug: keep the message where it can be readmitted once fixed
+            logger.exception("an AMQP message could not be applied; keeping it in `rejected`")
+            fate = await self._keep_failure(message, received_at)
+        return self._settle(connection, message, fate)
+
+    async def _take(self, examined: NewEvent | intake.Refused, received_at: datetime) -> Fate:
+        if isinstance(examined, intake.Refused):
+            return await self._keep(examined, received_at)
+        refused = await intake.admit(self._database, self._settings, examined, self._sender)
+        if refused is not None:
+            return await self._keep(refused, received_at)
+        position = await intake.append(self._appends, examined)
+        if isinstance(position, intake.Refused):
+            return await self._keep(position, received_at)
+        metrics.ACCEPTED.labels(
+            examined.event_type if examined.notification else "unrecognised"
+        ).inc()
+        return Fate.COMMITTED
+
+    async def _keep(self, refused: intake.Refused, received_at: datetime) -> Fate:
+        await intake.keep(self._database, self._settings, refused, received_at)
+        return Fate.REFUSED
+
+    async def _keep_failure(self, message: Message, received_at: datetime) -> Fate:
+        raw = message.body if message.body is not None else message.encoded
+        reason = "the tracker failed on this message (a bug; see its log); readmit it once fixed"
+        refused = intake.Refused(rejected.Rejection(500, "internal_error", reason, [], raw))
+        try:
+            return await self._keep(refused, received_at)
+        except Unavailable as error:
+            self._hold(str(error))
+            return Fate.UNAVAILABLE
+
+    def _settle(self, connection: Connection, message: Message, fate: Fate) -> Fate:
+        outcome = settlement.outcome(fate)
+        replenish = settlement.replenish(self._held, self._stopping)
+        connection.settle(message.number, outcome, replenish)
+        metrics.AMQP_MESSAGES.labels(fate.counted_as).inc()
+        self.measure()
+        return fate
+
+    # -- the database's outages
+
+    def _hold(self, why: str) -> None:
+        """The database failed: give no credit back until it answers again."""
+        if self._held:
+            return
+        self._held = True
+        logger.warning("the database is unavailable (%s): holding the AMQP link's credit", why)
+        if self._connection is not None:
+            self._connection.hold_credit(held=True)
+            self._set(State.HELD)
+        self._probe = asyncio.create_task(self._wait_for_database())
+
+    async def _wait_for_database(self) -> None:
+        delay = PROBE_FLOOR
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._appends.database.fetch("amqp probe", "SELECT 1")
+            except Unavailable:
+                delay = min(PROBE_CEILING, delay * 2)
+                continue
+            break
+        self._held = False
+        logger.info("the database answers again: the AMQP link takes credit")
+        if self._connection is not None:
+            self._connection.hold_credit(held=False)
+            self._set(State.OPEN)

@@ -68,8 +68,9 @@ POOL = Gauge(
 # The AMQP channel (tracker/amqp/). With `serve --workers N`, one worker consumes.
 AMQP_MESSAGES = Counter(
     "tracker_amqp_messages",
-    "AMQP messages settled, by outcome: accepted (committed to the log), rejected (refused, kept "
-    "in `rejected`, and accepted on the link), released (the broker delivers it again)",
+    "AMQP messages, by outcome: accepted (committed to the log), rejected (refused, kept in "
+    "`rejected`, and accepted on the link), released (unsettled when its connection ended: the "
+    "broker delivers it again)",
     ["outcome"],
     registry=REGISTRY,
 )

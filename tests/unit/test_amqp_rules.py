@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tracker.amqp import iotda
 from tracker.amqp.backoff import CEILING, FLOOR, STABLE, Backoff
 from tracker.amqp.endpoint import Misconfigured, endpoint
-from tracker.amqp.settlement import Fate, Outcome, outcome, pauses, replenish
+from tracker.amqp.settlement import Fate, parks_the_next, replenish, settles
 from tracker.config import Settings
 
 # -- IoTDA's username (IoTDA user guide, "AMQP client access")
@@ -56,34 +56,27 @@ def test_a_key_or_instance_that_would_change_the_username_s_meaning_is_refused(
         iotda.username(key, 0, instance)
 
 
-# -- settlement: accepted only once kept; released otherwise; never AMQP's `rejected`
+# -- settlement: accepted only once kept; otherwise left unsettled; never AMQP's `rejected`
 
 
-def test_a_message_is_accepted_exactly_when_it_is_kept_somewhere() -> None:
-    accepted = {fate for fate in Fate if outcome(fate) is Outcome.ACCEPTED}
-    assert accepted == {Fate.COMMITTED, Fate.REFUSED}
+def test_a_message_is_settled_exactly_when_it_is_kept_somewhere() -> None:
+    assert {fate for fate in Fate if settles(fate)} == {Fate.COMMITTED, Fate.REFUSED}
 
 
-def test_nothing_is_ever_rejected_on_the_link() -> None:
-    # AMQP's `rejected` makes the broker drop (or dead-letter) the message: a refusal is kept
-    # in our `rejected` table and then accepted instead, so the body is never lost.
-    assert {outcome(fate) for fate in Fate} == {Outcome.ACCEPTED, Outcome.RELEASED}
+def test_behind_a_parked_message_its_stream_waits_too() -> None:
+    assert parks_the_next(Fate.PARKED)
+    assert not parks_the_next(Fate.COMMITTED)
+    assert not parks_the_next(Fate.REFUSED)  # a refusal is kept: the stream goes on
 
 
-def test_only_a_database_failure_holds_the_credit() -> None:
-    assert {fate for fate in Fate if pauses(fate)} == {Fate.UNAVAILABLE}
+def test_credit_comes_back_until_the_server_stops() -> None:
+    assert replenish(stopping=False)
+    assert not replenish(stopping=True)
 
 
-def test_credit_comes_back_only_while_the_database_answers_and_the_server_runs() -> None:
-    assert replenish(paused=False, stopping=False)
-    assert not replenish(paused=True, stopping=False)
-    assert not replenish(paused=False, stopping=True)
-
-
-def test_metrics_count_three_outcomes() -> None:
-    assert {fate.counted_as for fate in Fate} == {"accepted", "rejected", "released"}
-    assert Fate.REFUSED.counted_as == "rejected"
-    assert Fate.BEHIND.counted_as == "released"
+def test_metrics_count_what_was_settled_and_how() -> None:
+    assert {fate.counted_as for fate in Fate} == {"accepted", "rejected", None}
+    assert Fate.REFUSED.counted_as == "rejected"  # kept in `rejected`, accepted on the link
 
 
 # -- backoff

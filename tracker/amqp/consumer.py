@@ -7,10 +7,12 @@ kept. Messages are taken as the links deliver them and appended side by side, so
 group commit's batches; the messages of one stream wait for each other, so each stream's are
 applied in the order the queue gave them.
 
-When the database fails, the message is released and the links stop taking credit; a probe
-asks the database until it answers, then the credit comes back. When the connection drops, the
-consumer connects again after a backoff with jitter, with a fresh IoTDA username; whatever was
-not settled, the broker delivers again (a repeated delivery, harmless: invariant 4).
+When the database fails, the message is parked, unsettled, with every one that arrives after it;
+their credit is not given back, so the broker soon stops sending, and a probe asks the database
+until it answers, when the parked messages are taken up again in the order they came. When the
+connection drops, the consumer connects again after a backoff with jitter, with a fresh IoTDA
+username; whatever was not settled, the broker delivers again (a repeated delivery, harmless:
+invariant 4).
 """
 
 from __future__ import annotations
@@ -85,6 +87,12 @@ class Consumer:
         # The last message of each stream still being applied: the next one waits for it.
         self._tails: dict[tuple[str, str], asyncio.Task[Fate]] = {}
         self._running: set[asyncio.Task[Fate]] = set()
+        self._parked: list[Message] = []  # unsettled until the database answers
+        for outcome in ("accepted", "rejected", "released"):  # shown from the start, as 0
+            metrics.AMQP_MESSAGES.labels(outcome)
+        # proton logs every reactor event at DEBUG and each connect at INFO; ours say it once.
+        level = max(logging.WARNING, logging.getLogger().getEffectiveLevel())
+        logging.getLogger("proton").setLevel(level)
 
     # -- the connection's life
 
@@ -102,6 +110,8 @@ class Consumer:
             why = await self._attend(connection)
             lasted = time.monotonic() - opened_at
             self._connection = None
+            self._parked.clear()  # the broker has them back, with every unsettled one
+            metrics.AMQP_MESSAGES.labels("released").inc(connection.returned)
             if self._stopping:
                 break
             self._backoff.succeeded(lasted if self.status.connections else 0.0)
@@ -128,8 +138,6 @@ class Consumer:
         elif opened.done() and not ended.done():
             self.status.connections += 1
             metrics.AMQP_CONNECTIONS.inc()
-            if self._held:
-                connection.hold_credit(held=True)
             self._set(State.HELD if self._held else State.OPEN)
             logger.info(
                 "consuming %s at %s: %d link(s), credit %d each",
@@ -143,10 +151,8 @@ class Consumer:
     async def stop(self, grace: float) -> None:
         """Take nothing more, let what is being applied finish and be settled (within
         `grace` seconds), then close: the broker puts back whatever is left."""
-        self._stopping = True
+        self._stopping = True  # from now on, no credit is given back
         connection = self._connection
-        if connection is not None:
-            connection.hold_credit(held=True)
         if self._running:
             await asyncio.wait(set(self._running), timeout=grace)
         if self._probe is not None:
@@ -184,36 +190,41 @@ class Consumer:
         if connection is None:  # it has ended: the broker delivers them again
             return
         for message in messages:
-            if self._stopping or self._held:
-                fate = Fate.STOPPING if self._stopping else Fate.PAUSED
-                self._settle(connection, message, fate)
+            if self._stopping:
+                continue  # left unsettled: back to the queue when the connection closes
+            if self._held:
+                self._parked.append(message)
                 continue
-            examined = self._examine(message)
-            key = (
-                (examined.stream_type, examined.stream_id)
-                if isinstance(examined, NewEvent)
-                else None
-            )
-            previous = self._tails.get(key) if key is not None else None
-            task = asyncio.create_task(self._apply(connection, message, examined, previous))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-            if key is not None:
-                self._tails[key] = task
-                task.add_done_callback(partial(self._forget, key))
+            self._start(connection, message)
+
+    def _start(self, connection: Connection, message: Message) -> None:
+        examined = self._examine(message)
+        key = (examined.stream_type, examined.stream_id) if isinstance(examined, NewEvent) else None
+        previous = self._tails.get(key) if key is not None else None
+        task = asyncio.create_task(self._apply(connection, message, examined, previous))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        if key is not None:
+            self._tails[key] = task
+            task.add_done_callback(partial(self._forget, key))
 
     def _examine(self, message: Message) -> NewEvent | intake.Refused:
         if message.body is None:
-            truncated = message.problem is not None and "larger" in message.problem
+            too_large = message.problem is not None and "larger" in message.problem
             reason = message.problem or "the AMQP message has no body"
-            code = "body_too_large" if truncated else "amqp_body_not_text"
-            status = 413 if truncated else 400
-            kept = rejected.Rejection(status, code, reason, [], message.encoded, truncated)
+            code = "body_too_large" if too_large else "amqp_body_not_text"
+            kept = rejected.Rejection(
+                413 if too_large else 400, code, reason, [], message.encoded, too_large
+            )
             return intake.Refused(kept)
         if len(message.body) > self._settings.max_body_bytes:
-            reason = f"the body is {len(message.body)} bytes, over TRACKER_MAX_BODY_BYTES"
-            kept = rejected.Rejection(413, "body_too_large", reason, [], message.body)
-            return intake.Refused(kept)
+            reason = (
+                f"the body is {len(message.body)} bytes, over TRACKER_MAX_BODY_BYTES "
+                f"({self._settings.max_body_bytes})"
+            )
+            return intake.Refused(
+                rejected.Rejection(413, "body_too_large", reason, [], message.body)
+            )
         return intake.examine(message.body)
 
     def _forget(self, key: tuple[str, str], done: asyncio.Task[Fate]) -> None:
@@ -227,19 +238,19 @@ class Consumer:
         examined: NewEvent | intake.Refused,
         previous: asyncio.Task[Fate] | None,
     ) -> Fate:
-        if previous is not None:
-            ahead = await asyncio.shield(previous)
-            if settlement.outcome(ahead) is not settlement.Outcome.ACCEPTED:
-                return self._settle(connection, message, Fate.BEHIND)
+        if previous is not None and settlement.parks_the_next(await asyncio.shield(previous)):
+            return self._park(message)
         received_at = datetime.now(UTC)
         try:
             fate = await self._take(examined, received_at)
         except Unavailable as error:
             self._hold(str(error))
-            fate = Fate.UNAVAILABLE
+            return self._park(message)
         except Exception:  # a bug: keep the message where it can be readmitted once fixed
             logger.exception("an AMQP message could not be applied; keeping it in `rejected`")
             fate = await self._keep_failure(message, received_at)
+        if not settlement.settles(fate):
+            return self._park(message)
         return self._settle(connection, message, fate)
 
     async def _take(self, examined: NewEvent | intake.Refused, received_at: datetime) -> Fate:
@@ -268,27 +279,31 @@ class Consumer:
             return await self._keep(refused, received_at)
         except Unavailable as error:
             self._hold(str(error))
-            return Fate.UNAVAILABLE
+            return Fate.PARKED
 
     def _settle(self, connection: Connection, message: Message, fate: Fate) -> Fate:
-        outcome = settlement.outcome(fate)
-        replenish = settlement.replenish(self._held, self._stopping)
-        connection.settle(message.number, outcome, replenish)
-        metrics.AMQP_MESSAGES.labels(fate.counted_as).inc()
-        self.measure()
+        connection.accept(message.number, replenish=settlement.replenish(self._stopping))
+        counted = fate.counted_as
+        if counted is not None:
+            metrics.AMQP_MESSAGES.labels(counted).inc()
         return fate
+
+    def _park(self, message: Message) -> Fate:
+        """Hold `message` unsettled until the database answers (settlement.py)."""
+        self._parked.append(message)
+        return Fate.PARKED
 
     # -- the database's outages
 
     def _hold(self, why: str) -> None:
-        """The database failed: give no credit back until it answers again."""
+        """The database failed: park what comes until it answers again."""
         if self._held:
             return
         self._held = True
-        logger.warning("the database is unavailable (%s): holding the AMQP link's credit", why)
-        if self._connection is not None:
-            self._connection.hold_credit(held=True)
-            self._set(State.HELD)
+        logger.warning(
+            "the database is unavailable (%s): AMQP messages wait unsettled until it answers", why
+        )
+        self._set(State.HELD)
         self._probe = asyncio.create_task(self._wait_for_database())
 
     async def _wait_for_database(self) -> None:
@@ -302,7 +317,14 @@ class Consumer:
                 continue
             break
         self._held = False
-        logger.info("the database answers again: the AMQP link takes credit")
-        if self._connection is not None:
-            self._connection.hold_credit(held=False)
-            self._set(State.OPEN)
+        parked, self._parked = sorted(self._parked, key=lambda m: m.number), []
+        logger.info("the database answers again: taking up %d parked AMQP messages", len(parked))
+        connection = self._connection
+        if connection is None:
+            return  # they belonged to a connection that has ended: the broker has them back
+        self._set(State.OPEN)
+        for message in parked:
+            if self._held or self._stopping:  # failed again meanwhile: park the rest
+                self._parked.append(message)
+            else:
+                self._start(connection, message)

@@ -2,15 +2,17 @@
 
 Accepting a message tells the broker to forget it, so it is accepted only once nothing can lose
 it any more: after its transaction has committed, or after a refused body is kept in `rejected`
-(a poison message must not come back for ever; `tracker readmit` can take it from there).
-Everything else is released, never rejected: AMQP's `rejected` makes the broker drop or
-dead-letter the message, which is what `rejected` the table is for. While the database is
-unavailable nothing can be kept, so every message is released and the link stops taking credit
-until the database answers: the broker keeps the backlog, not our memory.
+(a poison message must not come back for ever; `tracker readmit` can take it from there). AMQP's
+`rejected` outcome is never sent: it makes the broker drop or dead-letter the message, which is
+what `rejected` the table is for.
 
-A message is released unmodified (`delivered=False`): the `modified` outcome proton sends by
-default makes RabbitMQ 3.x end the session, and a message released without being processed was
-not delivered in any sense that should count against it.
+Everything else is left unsettled. While the database is unavailable a message is parked, held
+here unsettled with the others that arrive meanwhile, and taken up again, in the order they
+came, once the database answers. No credit is given back for a parked message, so the link's
+window fills and the broker stops sending: the backlog stays in the queue, and memory holds one
+window at most. Releasing them instead would not stop the flow: RabbitMQ hands a released
+message straight back while the link has credit. Whatever is unsettled when a connection ends
+(the server stops, crashes, or the connection drops), the broker delivers again.
 """
 
 from __future__ import annotations
@@ -23,36 +25,28 @@ class Fate(Enum):
 
     COMMITTED = "committed"  # appended to the log, transaction committed
     REFUSED = "refused"  # refused (malformed, invalid, limits), kept in `rejected`
-    UNAVAILABLE = "unavailable"  # the database could not store it, nor its refusal
-    BEHIND = "behind"  # an earlier message of its stream was released: order comes first
-    PAUSED = "paused"  # arrived while the database was unavailable: not even tried
-    STOPPING = "stopping"  # arrived as the server stops: the next consumer takes it
+    PARKED = "parked"  # the database is unavailable: held unsettled until it answers
 
     @property
-    def counted_as(self) -> str:
-        """Its count in /metrics: accepted (in the log), rejected (kept in `rejected`, and
-        accepted on the link), or released."""
-        return {Fate.COMMITTED: "accepted", Fate.REFUSED: "rejected"}.get(self, "released")
+    def counted_as(self) -> str | None:
+        """Its count in /metrics: accepted (in the log) or rejected (kept in `rejected`, and
+        accepted on the link). A parked message counts when it is settled at last, or, if its
+        connection ends first, among the `released` (the broker delivers it again)."""
+        return {Fate.COMMITTED: "accepted", Fate.REFUSED: "rejected"}.get(self)
 
 
-class Outcome(Enum):
-    """The AMQP outcome sent for a message."""
-
-    ACCEPTED = "accepted"
-    RELEASED = "released"
+def settles(fate: Fate) -> bool:
+    """Whether the message is accepted now: exactly when it is kept somewhere."""
+    return fate is not Fate.PARKED
 
 
-def outcome(fate: Fate) -> Outcome:
-    """Accepted exactly when the message is kept somewhere; released otherwise."""
-    return Outcome.ACCEPTED if fate in {Fate.COMMITTED, Fate.REFUSED} else Outcome.RELEASED
+def parks_the_next(ahead: Fate) -> bool:
+    """Whether a message must be parked because the one before it in its stream was: the
+    messages of a stream are applied in the order the queue gave them."""
+    return ahead is Fate.PARKED
 
 
-def pauses(fate: Fate) -> bool:
-    """Whether the link must stop taking credit after this message: the database failed."""
-    return fate is Fate.UNAVAILABLE
-
-
-def replenish(paused: bool, stopping: bool) -> bool:
-    """Whether a settled message's credit is given back to the broker: not while the database
-    is unavailable (released messages would only come straight back), nor while stopping."""
-    return not paused and not stopping
+def replenish(stopping: bool) -> bool:
+    """Whether a settled message's credit is given back to the broker: not once the server is
+    stopping (what arrives then stays unsettled and goes back to the queue at close)."""
+    return not stopping

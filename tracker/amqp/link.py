@@ -39,6 +39,7 @@ T = TypeVar("T")
 
 HEARTBEAT = 8.0  # seconds of silence before the connection is taken for dead (IoTDA's 8000 ms)
 IOTDA_VHOST = "default"  # IoTDA's connection string: amqp.vhost=default
+CLOSE_TIMEOUT = 2.0  # seconds the broker has to answer our close before we just go
 OVERHEAD = 64 * 1024  # bytes of an AMQP message beyond its body (headers, annotations) we read
 
 
@@ -155,6 +156,7 @@ class _Handler(MessagingHandler):
         self.limit = max_body + OVERHEAD
         self.why: str | None = None
         self.connection: ProtonConnection | None = None
+        self.container: Container | None = None
         self.receivers: list[Receiver] = []
         self.unsettled: dict[int, Delivery] = {}
         self.held: dict[str, int] = {}  # unsettled messages, by link name
@@ -165,7 +167,7 @@ class _Handler(MessagingHandler):
     # -- connecting
 
     def on_start(self, event: Event) -> None:
-        container = event.container
+        container = self.container = event.container
         container.selectable(self.owner._injector)  # noqa: SLF001 - its own connection's
         endpoint = self.owner.endpoint
         user, password = endpoint.credentials(int(time.time() * 1000))
@@ -272,6 +274,13 @@ class _Handler(MessagingHandler):
     def _close(self, why: str) -> None:
         self._ended(why)
         self._close_connection()
+        if self.container is not None:  # a broker that never answers the close must not hold us
+            self.container.schedule(CLOSE_TIMEOUT, self)
+
+    def on_timer_task(self, event: Event) -> None:
+        """The close was not answered in time: end the reactor anyway (the broker puts back
+        what was unsettled once it notices the connection gone)."""
+        self._stop(event)
 
     def _close_connection(self) -> None:
         if self.connection is not None and self.connection.state & ProtonEndpoint.LOCAL_ACTIVE:

@@ -198,7 +198,11 @@ class Consumer:
             self._start(connection, message)
 
     def _start(self, connection: Connection, message: Message) -> None:
-        examined = self._examine(message)
+        try:
+            examined = self._examine(message)
+        except Exception:  # a bug: keep the message where it can be readmitted once fixed
+            logger.exception("an AMQP message could not be examined; keeping it in `rejected`")
+            examined = _failure(message)
         key = (examined.stream_type, examined.stream_id) if isinstance(examined, NewEvent) else None
         previous = self._tails.get(key) if key is not None else None
         task = asyncio.create_task(self._apply(connection, message, examined, previous))
@@ -238,7 +242,7 @@ class Consumer:
         examined: NewEvent | intake.Refused,
         previous: asyncio.Task[Fate] | None,
     ) -> Fate:
-        if previous is not None and settlement.parks_the_next(await asyncio.shield(previous)):
+        if previous is not None and settlement.parks_the_next(await _fate_of(previous)):
             return self._park(message)
         received_at = datetime.now(UTC)
         try:
@@ -272,11 +276,8 @@ class Consumer:
         return Fate.REFUSED
 
     async def _keep_failure(self, message: Message, received_at: datetime) -> Fate:
-        raw = message.body if message.body is not None else message.encoded
-        reason = "the tracker failed on this message (a bug; see its log); readmit it once fixed"
-        refused = intake.Refused(rejected.Rejection(500, "internal_error", reason, [], raw))
         try:
-            return await self._keep(refused, received_at)
+            return await self._keep(_failure(message), received_at)
         except Unavailable as error:
             self._hold(str(error))
             return Fate.PARKED
@@ -328,3 +329,20 @@ class Consumer:
                 self._parked.append(message)
             else:
                 self._start(connection, message)
+
+
+async def _fate_of(previous: asyncio.Task[Fate]) -> Fate:
+    """What became of the message before this one in its stream. Its task never fails (every
+    error ends in a fate), but if a bug made it, its stream must not stall on it for ever."""
+    try:
+        return await asyncio.shield(previous)
+    except Exception:  # the stream goes on
+        logger.exception("applying an AMQP message failed")
+        return Fate.REFUSED
+
+
+def _failure(message: Message) -> intake.Refused:
+    """A message the tracker failed on (a bug), to keep in `rejected` rather than lose or loop."""
+    raw = message.body if message.body is not None else message.encoded
+    reason = "the tracker failed on this message (a bug; see its log); readmit it once fixed"
+    return intake.Refused(rejected.Rejection(500, "internal_error", reason, [], raw))

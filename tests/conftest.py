@@ -12,6 +12,7 @@ from testcontainers.community.postgres import PostgresContainer
 from testkit.postgres import EmbeddedPostgres, create_database, drop_database, name_of
 from tests.support import survivors
 from tests.support.postgres import docker_answers
+from tests.support.rabbitmq import PrivateBroker, Queue, require_broker
 from tracker.store.database import Database
 from tracker.store.migrations import migrate
 
@@ -112,6 +113,23 @@ def stoppable_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
     if not embedded.is_running():
         embedded.start()
     embedded.cleanup()
+
+
+@pytest.fixture
+def queue() -> Iterator[Queue]:
+    """A fresh durable queue of this test's own on the machine's RabbitMQ, deleted after it (the
+    broker is shared by every worker: tests/support/rabbitmq.py)."""
+    require_broker()
+    with Queue.declare() as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    """A RabbitMQ node of this test's own, running, which it may stop, kill and restart."""
+    require_broker(url=None)
+    with PrivateBroker(tmp_path) as broker:
+        yield broker.start()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import secrets
 import tempfile
 import time
@@ -20,14 +21,14 @@ from typing import Any
 
 import orjson
 
-from bench import baselines, ingest, postgres, processes, replay, report
+from bench import amqp, baselines, ingest, postgres, processes, replay, report
 from bench.ingest import Ingest
 from bench.load import Load, wrk_script
 from bench.replay import Replay, Swaps
 from testkit import fleet
 from tracker.domain.delivery import NewEvent, decode
 
-TRACKER = ("ceiling-a", "ingest", "ingest-workers2", "ingest-servers2", "replay", "query")
+TRACKER = ("ceiling-a", "ingest", "ingest-workers2", "ingest-servers2", "amqp", "replay", "query")
 BASELINES = ("disk", "ceiling-c", "ceiling-b", "peer")  # with --baselines
 QUERY_ONLY_EVENTS = 100_000  # loaded for `--only query` when the replay's log is not there
 QUERY_DEVICES = 20_000
@@ -44,6 +45,7 @@ class Options:
     only: tuple[str, ...]
     smoke: bool
     connections: int
+    amqp_messages: tuple[int, int]  # the two backlogs the consumer drains
 
 
 def options(argv: list[str]) -> Options:
@@ -61,6 +63,9 @@ def options(argv: list[str]) -> Options:
     parser.add_argument("--replay-events", type=int, help="log size (1,000,000; smoke 5,000)")
     parser.add_argument("--runs", type=int, help="ingest and replay repeats (3; smoke 1)")
     parser.add_argument("--connections", type=int, default=ingest.CONNECTIONS, help="ingest (64)")
+    parser.add_argument(
+        "--amqp-messages", type=int, help="the large AMQP backlog (1,000,000; smoke 4,000)"
+    )
     latest = processes.ROOT / "bench/results/latest.json"
     parser.add_argument("--json", type=Path, default=latest, help="raw figures (bench/results/)")
     parser.add_argument("--only", help=f"a subset of: {','.join(TRACKER + BASELINES)}")
@@ -69,6 +74,10 @@ def options(argv: list[str]) -> Options:
     if unknown := set(only) - set(TRACKER + BASELINES):
         parser.error(f"unknown measurement(s) {sorted(unknown)}; choose from {TRACKER + BASELINES}")
     seconds = args.duration or (2 if args.smoke else 20)
+    small = amqp.SMOKE_SMALL if args.smoke else amqp.SMALL
+    large = args.amqp_messages or (amqp.SMOKE_LARGE if args.smoke else amqp.LARGE)
+    if large <= small:
+        parser.error(f"--amqp-messages must be over the small backlog ({small:,})")
     return Options(
         seconds=seconds,
         warmup=1 if args.smoke or seconds < 10 else 2,
@@ -78,6 +87,7 @@ def options(argv: list[str]) -> Options:
         only=only + (BASELINES if args.baselines else ()),
         smoke=args.smoke,
         connections=args.connections,
+        amqp_messages=(small, large),
     )
 
 
@@ -88,6 +98,7 @@ class Results:
     baselines: dict[str, Load] = field(default_factory=dict)  # by name, as in `versus`
     fsync: tuple[str, float | None] | None = None  # pg_test_fsync: (method, ops/s)
     ingest: list[Ingest] = field(default_factory=list)
+    amqp: amqp.Amqp | None = None
     replay: Replay | None = None
     swap: Swaps | None = None
     query: Load | None = None
@@ -116,10 +127,12 @@ class Results:
                     (f"{s.name} run {number}", r.closed),
                     (f"{s.name} run {number}, half rate", r.half),
                 ]
+        named += self.amqp.loads() if self.amqp else []
         return named + ([("device GET", self.query)] if self.query else [])
 
     def lines(self) -> list[report.Line]:
         out = ingest.lines(self.ingest, self.versus())
+        out += self.amqp.lines() if self.amqp else []
         if self.fsync is not None:
             method, ops = self.fsync
             said = f"{ops:,.0f} syncs/s" if ops else "not measured (no pg_test_fsync here)"
@@ -161,6 +174,8 @@ async def measure(o: Options, server_url: str, results: Results, workdir: Path) 
                 print(f"  open loop at half: {ran.half.said()}", flush=True)
                 runs.append(ran)
             results.ingest.append(Ingest(name, workers, servers, runs))
+    if "amqp" in wanted:
+        await _amqp(o, server_url, results, workdir, post)
     if wanted & {"replay", "query"}:
         await _replay_and_query(o, server_url, results, workdir)
 
@@ -191,6 +206,38 @@ async def _baselines(
     for name, load in measured.items():
         print(f"{name}: {load.said()}", flush=True)
     results.baselines |= measured
+
+
+async def _amqp(o: Options, server_url: str, results: Results, workdir: Path, post: Path) -> None:
+    """Two backlogs drained over AMQP, beside the HTTP ingest of this run (or a wrk run of the
+    same bodies, when the ingest row did not run)."""
+    if (why := amqp.unavailable()) is not None:
+        print(why, flush=True)
+        results.notes.append(why)
+        return
+    small, large = o.amqp_messages
+    print(f"amqp: writing {large:,} fleet bodies for the backlogs", flush=True)
+    backlog = fleet.write_lines(
+        workdir / "backlog.jsonl", fleet.deliveries(large, f"q{secrets.token_hex(2)}-")
+    )
+    chained = amqp.chained(backlog)
+    one = next((s for s in results.ingest if s.name == "ingest"), None)
+    if one is not None:
+        middle = sorted(one.runs, key=lambda r: r.closed.rate)[len(one.runs) // 2].closed
+        http, source = dataclasses.replace(middle, rate=one.rate), "the ingest row"
+    else:
+        print("amqp: the HTTP ingest beside it (wrk, one `tracker serve`)", flush=True)
+        timing = (o.seconds, o.warmup)
+        http = await amqp.http_ingest(server_url, post, timing, workdir, o.connections)
+        source = amqp.HTTP_HERE
+        print(f"  {http.said()}", flush=True)
+    drains = []
+    for count in (small, large):
+        print(f"amqp: {count:,} messages queued, drained by one `tracker serve`", flush=True)
+        drained = await amqp.drain(server_url, backlog, count, workdir)
+        print(f"  {drained.said()}; RSS peak {drained.rss_peak_mb:.0f} MB", flush=True)
+        drains.append(drained)
+    results.amqp = amqp.Amqp(drains[0], drains[1], http, source, o.smoke, chained)
 
 
 async def _replay_and_query(o: Options, server_url: str, results: Results, workdir: Path) -> None:
@@ -252,6 +299,7 @@ async def run(o: Options) -> None:
     lines = results.lines()
     notes = results.notes + report.notes(known["postgres"], results.loads())
     notes += ingest.log_notes(results.ingest)
+    notes += results.amqp.notes() if results.amqp else []
     print(f"\n{_header(results)}\n\n{report.markdown(report.LINE_HEADER, lines)}\n")
     print("".join(f"- note: {note}\n" for note in notes))
     print("Load generators and CPU (% of one core; server and PostgreSQL: their process trees,")
@@ -268,7 +316,8 @@ def _header(r: Results) -> str:
         software += f"; peer eventsourcing {f['eventsourcing'] or 'not installed'}"
         software += f"; bare HTTP server on {f['bare_http_loop']}"
     knobs = f"smoke {o.smoke}, duration {o.seconds} s, warm-up {o.warmup} s, runs {o.runs}, "
-    knobs += f"connections {o.connections}, replay events {o.replay_events:,}"
+    knobs += f"connections {o.connections}, replay events {o.replay_events:,}, "
+    knobs += f"amqp backlogs {o.amqp_messages[0]:,} and {o.amqp_messages[1]:,}"
     return report.header(
         "tracker benchmark", f, software, f"options: {knobs}, only {','.join(o.only)}"
     )

@@ -133,8 +133,8 @@ def cpu_table(named: list[tuple[str, Load]]) -> str:
             x.generator,
             x.connections,
             f"{x.rate:,.0f}/s" + (f", {x.errors:,} errors" if x.errors else ""),
-            f"{x.p50_ms:.1f} / {x.p99_ms:.1f}",
-            f"{x.generator_cpu_percent:.0f}%",
+            _or_dash(f"{x.p50_ms:.1f} / {x.p99_ms:.1f}", x.p50_ms),  # none: a queue drained
+            _or_dash(f"{x.generator_cpu_percent:.0f}%", x.generator_cpu_percent),
             *(
                 "-" if s is None else f"{s:.0f}%"
                 for s in (x.cpu.server_percent, x.cpu.postgres_percent)
@@ -145,6 +145,11 @@ def cpu_table(named: list[tuple[str, Load]]) -> str:
     ]
     head = ("run", "generator", "conns", "rate", "p50 / p99 ms", "generator CPU", "server CPU")
     return markdown((*head, "PostgreSQL CPU", "machine busy"), rows)
+
+
+def _or_dash(text: str, value: float) -> str:
+    """`text`, or "-" when `value` was not measured (nan)."""
+    return "-" if value != value else text  # noqa: PLR0124 - nan
 
 
 def notes(settings: dict[str, str], named: list[tuple[str, Load]]) -> list[str]:

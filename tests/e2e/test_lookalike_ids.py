@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Locator, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from testkit.server import TrackerProcess
 from tests.e2e.browser import (
@@ -139,8 +140,18 @@ def _path(device: str) -> str:
 
 
 def screenshot_of(locator: Locator, name: str) -> Path:
+    """A picture of what `locator` finds. The page re-renders a list when a live update
+    arrives, which can detach the element between finding it and taking the picture (seen once
+    under a loaded CI run): then the locator finds the new one."""
     target = SCREENSHOTS / f"{name}.png"
-    locator.screenshot(path=str(target))
+    for attempt in range(3):
+        try:
+            locator.screenshot(path=str(target))
+        except PlaywrightError as error:
+            if "not attached" not in str(error) or attempt == 2:
+                raise
+        else:
+            break
     return target
 
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
-import subprocess
-import sys
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -25,6 +22,7 @@ import asyncpg
 from testkit.postgres import EmbeddedPostgres
 from tests.e2e.conftest import StartTracker
 from tests.e2e.test_faults import assert_replay_check_is_clean
+from tests.e2e.test_serve import serve
 from tests.support.rabbitmq import AMQP_URL, PrivateBroker, Queue, publish
 from tests.support.task_bodies import task_body
 from tests.support.tls_proxy import certificate, tls_front
@@ -328,14 +326,6 @@ async def test_amqps_verifies_the_broker_s_certificate_and_name(
 
 
 def test_a_setting_the_channel_cannot_start_with_exits_2_naming_it(database_url: str) -> None:
-    env = {**os.environ, **consuming(database_url, "q"), "TRACKER_AMQP_LINKS": "11"}
-    done = subprocess.run(
-        [sys.executable, "-m", "tracker", "serve", "--port", "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = serve("--port", "0", **consuming(database_url, "q"), TRACKER_AMQP_LINKS="11")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("tracker serve: --amqp-links")

@@ -160,6 +160,21 @@ class Settings:
             "on the path can read and forge notifications (env TRACKER_INSECURE_AMQP_TLS=1)"
         ),
     )
+    # IoTDA's API, for each device's part of an upgrade task (DESIGN.md, "IoTDA reconciliation";
+    # tracker/iotda/): with the endpoint and both keys set, `serve` reconciles in the background.
+    # No flags: the keys would show in `ps`.
+    iotda_endpoint: str | None = None  # https://iotda.<region>.myhuaweicloud.com, or an instance's
+    iotda_project_id: str | None = None
+    iotda_ak: str | None = None
+    iotda_sk: str | None = None
+    iotda_instance_id: str | None = None  # sent as Instance-Id, where the edition needs it
+    iotda_region: str | None = None  # an instance's own endpoint: its region id (derived signing)
+    iotda_app_ids: str | None = (
+        None  # comma-separated: whose tasks ListBatchTasks finds; unset: all
+    )
+    # Requests a second to the API: IoTDA throttles per tenant, and the tracker shares the budget
+    # with whatever else the tenant runs.
+    iotda_rate: float = 5.0
 
     def __post_init__(self) -> None:
         # As logging names levels, however given ("debug" from a flag, a variable, a test).

@@ -9,11 +9,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, computed_field
 
 from tracker.domain.delivery import StreamType
 from tracker.domain.device import Kind, Reason
-from tracker.domain.notifications import Result, TaskStatus, TaskType, Track, UpgradeState
+from tracker.domain.notifications import (
+    TASK_STATUSES,
+    Result,
+    SubtaskStatus,
+    TaskStatus,
+    TaskType,
+    Track,
+    UpgradeState,
+)
+from tracker.domain.task import Source
+from tracker.store.rollups import Platform
 
 
 def _platform_time(moment: datetime) -> str:
@@ -23,6 +33,16 @@ def _platform_time(moment: datetime) -> str:
 
 
 PlatformTime = Annotated[datetime, PlainSerializer(_platform_time, return_type=str)]
+
+
+def _in_status_order(statuses: object) -> object:
+    """A set of task statuses as a list in the order they are declared (the task's machine)."""
+    if isinstance(statuses, list | tuple | set | frozenset):
+        return sorted(statuses, key=lambda s: TASK_STATUSES.index(s) if s in TASK_STATUSES else -1)
+    return statuses
+
+
+StatusList = Annotated[list[TaskStatus], BeforeValidator(_in_status_order)]
 
 
 class Document(BaseModel):
@@ -79,23 +99,50 @@ class TrackDocument(Document):
     updated_at: datetime
 
 
-class DeviceDocument(Document):
-    device_id: str
-    app_id: str
-    software: TrackDocument | None
-    firmware: TrackDocument | None
+class DeviceTaskDocument(Document):
+    """The device's part in one IoTDA upgrade task (its subtask), as IoTDA's API last said it."""
+
+    task_id: str = Field(description="the IoTDA batch task: also its rollout's operation_id")
+    track: Track = Field(description="firmware for firmwareUpgrade, software for softwareUpgrade")
+    status: SubtaskStatus = Field(description="the subtask's status, as IoTDA spells it")
+    error_code: str | None
+    error_msg: str | None
+    state_since: datetime = Field(description="when the status was first observed")
     last_position: int
     updated_at: datetime
 
 
+class DeviceDocument(Document):
+    device_id: str
+    app_id: str
+    software: TrackDocument | None = Field(
+        description="OceanConnect's software track; null: never reported (an IoTDA device has "
+        "no track: see tasks)"
+    )
+    firmware: TrackDocument | None = Field(description="OceanConnect's firmware track, as software")
+    tasks: list[DeviceTaskDocument] = Field(
+        description="the device's IoTDA upgrade subtasks, read through IoTDA's API: the latest "
+        "updated first, at most 20 (GET /v1/devices/{device_id}/transitions has them all)"
+    )
+    last_position: int = Field(description="of the latest of its tracks and tasks")
+    updated_at: datetime
+
+
 class DeviceTransitionDocument(Document):
-    """An entry of a device's audit trail: a state report (`kind` "state") or a result."""
+    """An entry of a device's audit trail: a state report (`kind` "state"), a result, or an
+    IoTDA subtask's status change that the tracker observed through IoTDA's API (`kind`
+    "subtask": from_state and to_state are subtask statuses, operation_id is the task's id, and
+    Success or Fail carries its `result`)."""
 
     position: int
     track: Track
     kind: Kind
-    from_state: UpgradeState | None
-    to_state: UpgradeState | None = Field(description="a result: the state, unchanged")
+    from_state: UpgradeState | SubtaskStatus | None = Field(
+        description="null for the first; kind subtask: IoTDA's subtask status"
+    )
+    to_state: UpgradeState | SubtaskStatus | None = Field(
+        description="a result: the state, unchanged; kind subtask: IoTDA's subtask status"
+    )
     valid: bool = Field(description="false: a move the platform's machine does not make")
     applied: bool = Field(
         description="true: the track now shows what it said; false: see reason. Deliveries "
@@ -108,9 +155,12 @@ class DeviceTransitionDocument(Document):
     )
     inconsistent: bool = Field(description="true: step and stepDesc disagreed (step was followed)")
     operation_id: str
-    sub_operation_id: str
+    sub_operation_id: str = Field(description="kind subtask: '' (IoTDA has none)")
     received_at: datetime
-    result: ResultDocument | None = Field(description="kind result: the result as reported")
+    result: ResultDocument | None = Field(
+        description="kind result: the result as reported; kind subtask: Success or Fail as a "
+        "result (error_code, result_desc the subtask's error_msg, description its output)"
+    )
 
 
 class ErrorGroupDocument(Document):
@@ -119,24 +169,69 @@ class ErrorGroupDocument(Document):
     devices: int = Field(description="members whose last result here is FAIL with this error")
 
 
-class OperationDocument(Document):
-    """An operation's rollup on its track: counters kept with every delivery, O(1) to read."""
+class ProgressDocument(Document):
+    """IoTDA's own counters of a task's subtasks (ShowBatchTask's `task_progress`), as read."""
 
-    operation_id: str
+    total: int
+    processing: int
+    success: int
+    fail: int
+    waitting: int
+    fail_wait_retry: int
+    stopped: int
+    removed: int
+
+
+class OperationDocument(Document):
+    """An operation's rollup on its track: counters kept with every delivery, O(1) to read.
+
+    A rollout is an OceanConnect operation (its devices push their states) or an IoTDA batch
+    task (`platform` "iotda": operation_id is the task_id, its members the task's subtasks as
+    the tracker reads them through IoTDA's API); both are listed and read the same way."""
+
+    operation_id: str = Field(description="OceanConnect's operationId, or IoTDA's task_id")
     track: Track
+    platform: Platform = Field(
+        description="how a rollout's platform is shown: iotda when a batch task by this id is "
+        "known (GET /v1/tasks/{operation_id}), else oceanconnect"
+    )
     app_id: str
     devices: int = Field(description="every device that reported under the operation")
-    states: dict[str, int] = Field(description="members by current state here (none: omitted)")
-    results: dict[str, int] = Field(description="members by last result here: SUCCESS, FAIL")
-    errors: list[ErrorGroupDocument] = Field(description="FAIL results by error, top 20")
+    states: dict[str, int] = Field(
+        description="members by current state here (none: omitted): OceanConnect's states "
+        "(idle, downloading, downloaded, updating), or IoTDA's subtask statuses as it spells "
+        "them (Waitting, Processing, Success, Fail, FailWaitRetry, Stopped, Removed)"
+    )
+    results: dict[str, int] = Field(
+        description="members by last result here: SUCCESS, FAIL (IoTDA: Success, Fail)"
+    )
+    errors: list[ErrorGroupDocument] = Field(
+        description="FAIL results by error, top 20 (IoTDA: by error_code, with error_msg as "
+        "result_desc)"
+    )
     target_versions: dict[str, int] = Field(description="members by their result's target")
     first_seen_at: datetime
     last_activity_at: datetime
     stuck: int | None = Field(
         default=None,
-        description="with ?stuck_for=SECONDS: devices whose current operation this is, in a "
-        "state other than idle for longer than that, with no result yet (GET "
-        "/v1/devices?operation_id=&stuck_for= lists them); null otherwise",
+        description="with ?stuck_for=SECONDS: OceanConnect: devices whose current operation "
+        "this is, in a state other than idle for longer than that, with no result yet (GET "
+        "/v1/devices?operation_id=&stuck_for= lists them); IoTDA: members in Waitting, "
+        "Processing or FailWaitRetry for longer than that (GET "
+        "/v1/operations/{operation_id}/devices?stuck_for= lists them); null otherwise",
+    )
+    task_status: TaskStatus | None = Field(
+        description="iotda: the task's status (GET /v1/tasks/{operation_id}); null for oceanconnect"
+    )
+    task_progress: ProgressDocument | None = Field(
+        description="iotda: the platform's own counters of the task's subtasks, as last read "
+        "(beside the members' in devices, states and results); null for oceanconnect, or "
+        "before the platform's counters were read"
+    )
+    progress_at: datetime | None = Field(description="when task_progress was read")
+    progress_disagrees: bool | None = Field(
+        description="true: task_progress and the members' counts differ (total and devices, "
+        "or any status); false: they agree; null when there is no task_progress to compare"
     )
 
 
@@ -156,13 +251,16 @@ class ActivityList(Document):
 
 
 class OperationMemberDocument(Document):
-    """A device's part in an operation: its state and last result there (it may have moved on)."""
+    """A device's part in an operation: its state and last result there (it may have moved on).
+    In an IoTDA task: its subtask's status, and Success or Fail as its result."""
 
     operation_id: str
     track: Track
     device_id: str
     app_id: str
-    state: UpgradeState | None
+    state: UpgradeState | SubtaskStatus | None = Field(
+        description="OceanConnect's state, or the IoTDA subtask's status"
+    )
     result: Result | None
     error_code: str | None
     result_desc: str | None
@@ -171,29 +269,61 @@ class OperationMemberDocument(Document):
     first_seen_at: datetime
     last_position: int
     updated_at: datetime
+    state_since: datetime | None = Field(
+        description="IoTDA: when it entered its status (how long it has been stuck); null for "
+        "OceanConnect"
+    )
 
 
 class TaskDocument(Document):
+    """A batch task, as IoTDA's pushes and the tracker's reads of IoTDA's API told it."""
+
     task_id: str
     app_id: str
     task_type: TaskType
     status: TaskStatus
     status_desc: str | None
-    event_time: PlatformTime
+    event_time: PlatformTime = Field(
+        description="the platform's time of the status; a status only a read of the API saw: "
+        "when it was seen"
+    )
     request_id: str | None
     last_position: int
     updated_at: datetime
+    progress: ProgressDocument | None = Field(
+        description="the platform's own counters of the subtasks, as last read through its "
+        "API; null before any read (its members: GET /v1/operations/{task_id})"
+    )
+    progress_at: datetime | None = Field(description="when progress was read")
+    pushed: StatusList = Field(description="the statuses a push delivered")
+    observed: StatusList = Field(description="the statuses a read of IoTDA's API saw")
+
+    @computed_field(  # type: ignore[prop-decorator] # pydantic's documented usage
+        description="statuses seen by a read and never pushed: a lost push, made visible"
+    )
+    @property
+    def unpushed(self) -> list[TaskStatus]:
+        return [s for s in self.observed if s not in self.pushed]
 
 
-class TaskTransitionDocument(Document):
+class _TaskTransition(Document):
     position: int
     from_status: TaskStatus | None
     to_status: TaskStatus
     valid: bool
     applied: bool = Field(description="false: the event arrived late and did not change status")
-    event_time: PlatformTime
+    event_time: PlatformTime = Field(
+        description="the platform's time; source reconciliation: when the read saw it"
+    )
     request_id: str | None
     received_at: datetime
+
+
+SOURCE = "who told it: push (the platform's notification) or reconciliation (a read of IoTDA's API)"
+
+
+class TaskTransitionDocument(_TaskTransition):
+    source: Source = Field(description=SOURCE)
 
 
 class FeedDeviceTransition(DeviceTransitionDocument):
@@ -202,10 +332,11 @@ class FeedDeviceTransition(DeviceTransitionDocument):
     device_id: str
 
 
-class FeedTaskTransition(TaskTransitionDocument):
+class FeedTaskTransition(_TaskTransition):
     """`task_transition` events of GET /v1/stream."""
 
     task_id: str
+    source: Source | None = Field(default=None, description=f"{SOURCE}; null: not said")
 
 
 class EventDocument(Document):

@@ -109,3 +109,36 @@ def exposition(extra: CollectorRegistry | None = None) -> bytes:
     else:
         text = generate_latest(REGISTRY)
     return text + (generate_latest(extra) if extra is not None else b"")
+
+
+# The IoTDA reconciler (tracker/iotda/). With `serve --workers N`, one worker reconciles.
+IOTDA_REQUESTS = Counter(
+    "tracker_iotda_requests",
+    "Requests to IoTDA's API, by call (ListBatchTasks, ShowBatchTask) and outcome: ok, "
+    "throttled (429), unavailable (5xx, timeout, no connection), refused (other 4xx)",
+    ["call", "outcome"],
+    registry=REGISTRY,
+)
+IOTDA_WAITED = Counter(
+    "tracker_iotda_budget_wait_seconds",
+    "Seconds requests waited for the request budget (TRACKER_IOTDA_RATE) or a backoff",
+    registry=REGISTRY,
+)
+IOTDA_BUDGET = Gauge(
+    "tracker_iotda_budget_rate",
+    "The request budget: requests a second the reconciler may send",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
+IOTDA_BEHIND = Gauge(
+    "tracker_iotda_tasks_behind",
+    "Tasks due for a read that the reconciler has not got to yet",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
+IOTDA_OBSERVATIONS = Counter(
+    "tracker_iotda_observations",
+    "Changes the reconciler appended to the log, by event type",
+    ["type"],
+    registry=REGISTRY,
+)

@@ -82,7 +82,8 @@ BEGIN
             operation_id      text        NOT NULL,
             sub_operation_id  text        NOT NULL,
             received_at       timestamptz NOT NULL,
-            kind              text        NOT NULL CHECK (kind IN ('state', 'result')),
+            kind              text        NOT NULL  -- subtask: IoTDA's, observed (its statuses)
+                CHECK (kind IN ('state', 'result', 'subtask')),
             applied           boolean     NOT NULL,  -- false: see reason
             inconsistent      boolean     NOT NULL,  -- step and stepDesc disagreed
             result            jsonb,                 -- kind 'result': the result as reported
@@ -97,8 +98,10 @@ BEGIN
             track             text        NOT NULL,
             device_id         text        COLLATE "C" NOT NULL,  -- its key pages in code points
             app_id            text        NOT NULL,
-            state             text        NOT NULL
-                CHECK (state IN ('', 'idle', 'downloading', 'downloaded', 'updating')),
+            state             text        NOT NULL  -- OceanConnect's state, or IoTDA's subtask status
+                CHECK (state IN ('', 'idle', 'downloading', 'downloaded', 'updating', 'Waitting',
+                                 'Processing', 'Success', 'Fail', 'FailWaitRetry', 'Stopped',
+                                 'Removed')),
             result            text        NOT NULL CHECK (result IN ('', 'SUCCESS', 'FAIL')),
             error_code        text,
             result_desc       text,
@@ -107,6 +110,7 @@ BEGIN
             first_seen_at     timestamptz NOT NULL,
             last_position     bigint      NOT NULL,
             updated_at        timestamptz NOT NULL,
+            state_since       timestamptz,           -- IoTDA: when it entered its status
             PRIMARY KEY (operation_id, track, device_id)
         );
 
@@ -125,6 +129,12 @@ BEGIN
             fail              bigint      NOT NULL,
             first_seen_at     timestamptz NOT NULL,
             last_activity_at  timestamptz NOT NULL,
+            -- IoTDA's subtask statuses (its Success and Fail are the results above)
+            waitting          bigint      NOT NULL DEFAULT 0,
+            processing        bigint      NOT NULL DEFAULT 0,
+            fail_wait_retry   bigint      NOT NULL DEFAULT 0,
+            stopped           bigint      NOT NULL DEFAULT 0,
+            removed           bigint      NOT NULL DEFAULT 0,
             PRIMARY KEY (operation_id, track)
         );
         -- Members whose last result is FAIL, by error code and description ('' for none).
@@ -169,7 +179,11 @@ BEGIN
             updated_at        timestamptz NOT NULL,
             event_time_precise boolean    NOT NULL,  -- false: the platform wrote it to the second
             first_run_at      timestamptz,           -- the earliest time it was Processing
-            latest            jsonb       NOT NULL   -- the events of its last second
+            latest            jsonb       NOT NULL,  -- the events of its last second
+            progress          jsonb,                 -- the platform's task_progress, as read
+            progress_at       timestamptz,           -- ... when
+            pushed            jsonb       NOT NULL DEFAULT '[]',  -- statuses a push told
+            observed          jsonb       NOT NULL DEFAULT '[]'   -- statuses the reconciler saw
         );
 
         CREATE TABLE %1$I.task_transitions (
@@ -182,6 +196,8 @@ BEGIN
             event_time        timestamptz NOT NULL,
             request_id        text,
             received_at       timestamptz NOT NULL,
+            source            text        NOT NULL DEFAULT 'push'
+                CHECK (source IN ('push', 'reconciliation')),
             PRIMARY KEY (task_id, position)
         );
     $ddl$, target), 'CREATE TABLE', CASE WHEN scratch THEN 'CREATE UNLOGGED TABLE'
@@ -232,6 +248,13 @@ LANGUAGE sql IMMUTABLE AS $fn$
             ON %1$I.operation_devices (operation_id, track, state, result, device_id COLLATE "C")$s$),
         ($s$CREATE INDEX operation_devices_by_error
             ON %1$I.operation_devices (operation_id, error_code, track, state, result, device_id COLLATE "C")$s$),
+        -- A device's IoTDA tasks, latest first (its document), and a task's busy devices by
+        -- how long they have been in their status (IoTDA's stuck): only those are in these.
+        ($s$CREATE INDEX operation_devices_by_device
+            ON %1$I.operation_devices (device_id COLLATE "C", updated_at) WHERE state_since IS NOT NULL$s$),
+        ($s$CREATE INDEX operation_devices_busy
+            ON %1$I.operation_devices (operation_id, track, state_since, device_id COLLATE "C")
+            WHERE state IN ('Waitting', 'Processing', 'FailWaitRetry')$s$),
         ($s$CREATE INDEX operations_by_activity
             ON %1$I.operations (track, last_activity_at, operation_id COLLATE "C")$s$),
         ($s$CREATE INDEX operations_by_app

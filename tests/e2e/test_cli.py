@@ -39,10 +39,12 @@ def test_device_as_a_table_and_as_the_api_document(seeded: str, examples: dict[s
         "app_id",
         "software",
         "firmware",
+        "tasks",
         "last_position",
         "updated_at",
     }
     assert document["software"]["version"] == "1.5"
+    assert document["tasks"] == []  # no IoTDA task has named it
 
 
 def test_task_operation_and_devices(seeded: str) -> None:
@@ -63,7 +65,7 @@ def test_operations_their_rollups_and_their_devices(seeded: str) -> None:
     listed = tracker(seeded, "operations")
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
-    assert lines[0].split()[:4] == ["OPERATION", "TRACK", "APP", "DEVICES"]
+    assert lines[0].split()[:5] == ["OPERATION", "TRACK", "APP", "DEVICES", "PLATFORM"]
     # The examples are posted in file order: the software ones (op-…-01) last.
     assert [line.split()[0] for line in lines[1:]] == ["op-20261121-01", "op-20261121-02"]
     as_json = json.loads(tracker(seeded, "operations", "--track", "software", "--json").stdout)
@@ -72,6 +74,7 @@ def test_operations_their_rollups_and_their_devices(seeded: str) -> None:
     rollup = tracker(seeded, "operation", "op-20261121-01")
     assert rollup.returncode == 0, rollup.stderr
     assert rollup.stdout.startswith("operation op-20261121-01 (software, app app-4b21): 1 devices")
+    assert rollup.stdout.splitlines()[1] == "platform OceanConnect"
     assert "TARGET VERSION" in rollup.stdout
 
     members = tracker(seeded, "operation", "op-20261121-01", "--devices")

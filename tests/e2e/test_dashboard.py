@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -25,6 +27,7 @@ from tests.e2e.browser import (
 )
 from tests.e2e.conftest import StartTracker
 from tests.e2e.http import get, post, request
+from tests.support.cli import tracker
 
 READ_HEADERS = {"Authorization": f"Bearer {READ}"}
 
@@ -334,3 +337,126 @@ def test_a_finished_upgrade_posted_in_a_scrambled_order_reads_idle_and_success(
     screenshot(page, "device-scrambled")
     page.goto(server.url + "/operations/op-scr?track=software")
     expect(page.locator("#states li[data-state='idle'] strong")).to_have_text("1")
+
+
+def iotda_rollout(database_url: str, tmp_path: Path) -> None:
+    """An IoTDA task as the reconciler records it (through `tracker import`, as an export
+    carries such events): four devices in four statuses, and the platform counting one more
+    success than the devices read."""
+    observed = [
+        ("iotda.batchtask.observed", iotda_task({**IOTDA_PROGRESS, "success": 2, "total": 5})),
+        ("iotda.subtask.observed", iotda_subtask("i-1", "Waitting")),
+        ("iotda.subtask.observed", iotda_subtask("i-2", "Processing")),
+        ("iotda.subtask.observed", iotda_subtask("i-3", "Success")),
+        ("iotda.subtask.observed", iotda_subtask("i-4", "Fail", ("E-IOT", "timed out"))),
+    ]
+    lines = tmp_path / "iotda.jsonl"
+    lines.write_text(
+        "".join(
+            json.dumps({"event_type": kind, "body": json.dumps(body), "received_at": IOTDA_AT})
+            + "\n"
+            for kind, body in observed
+        )
+    )
+    imported = tracker(database_url, "import", str(lines))
+    assert imported.returncode == 0, imported.stderr
+
+
+IOTDA_AT = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()  # half an hour ago
+IOTDA_PROGRESS = {
+    "total": 4,
+    "processing": 1,
+    "success": 1,
+    "fail": 1,
+    "waitting": 1,
+    "fail_wait_retry": 0,
+    "stopped": 0,
+    "removed": 0,
+}
+
+
+def iotda_task(progress: dict[str, int]) -> dict[str, object]:
+    return {
+        "observed_at": IOTDA_AT,
+        "request": "GET /v5/iot/p/batchtasks/task-iot",
+        "app_id": "app-iot",
+        "batchtask": {
+            "task_id": "task-iot",
+            "task_type": "firmwareUpgrade",
+            "status": "Processing",
+            "task_progress": progress,
+        },
+    }
+
+
+def iotda_subtask(
+    device: str, status: str, error: tuple[str, str] | None = None
+) -> dict[str, object]:
+    detail: dict[str, object] = {"target": device, "status": status}
+    if error is not None:
+        detail["error"] = {"error_code": error[0], "error_msg": error[1]}
+    return {
+        "observed_at": IOTDA_AT,
+        "request": "GET /v5/iot/p/batchtasks/task-iot",
+        "app_id": "app-iot",
+        "task_id": "task-iot",
+        "task_type": "firmwareUpgrade",
+        "detail": detail,
+    }
+
+
+def test_an_iotda_task_shows_its_platform_its_statuses_and_its_own_counters(
+    server: TrackerProcess, page: Page, database_url: str, tmp_path: Path
+) -> None:
+    rollout(server.url)
+    iotda_rollout(database_url, tmp_path)
+    op = api(server.url, "/v1/operations/task-iot")
+    assert op["progress_disagrees"] is True
+    sign_in(page, server.url)
+    row = page.locator("#rollouts tr[data-operation='task-iot']")
+    expect(row.locator(".badge")).to_have_text("IoTDA")
+    expect(page.locator("#rollouts tr[data-operation='op-live'] .badge")).to_have_text(
+        "OceanConnect"
+    )
+    shown = {
+        seg.get_attribute("data-state"): int(seg.get_attribute("data-count") or 0)
+        for seg in row.locator("td").nth(4).locator(".seg").all()
+    }
+    assert shown == op["states"] == {"Waitting": 1, "Processing": 1, "Success": 1, "Fail": 1}
+    expect(row.locator("[data-progress]")).to_contain_text("Success 2")
+    expect(row.locator(".flag.disagrees")).to_be_visible()
+    # Its Processing was read, never pushed: a lost push, shown beside the task.
+    expect(page.locator("#tasks [data-task='task-iot'] [data-unpushed]")).to_have_text(
+        "never pushed: Processing"
+    )
+    screenshot(page, "overview-iotda")
+
+    page.goto(server.url + "/operations/task-iot?track=firmware")
+    expect(page.locator("h1 .badge")).to_have_text("IoTDA")
+    expect(page.locator("[data-field='platform']")).to_have_text("IoTDA batch task")
+    expect(page.locator("[data-field='task-status']")).to_have_text("Processing")
+    expect(page.locator(".facts dt")).to_have_text(
+        ["Platform", "Task status", "Track", "App", "Devices", "First seen", "Last active"]
+    )
+    expect(page.locator("#states li[data-state='FailWaitRetry'] strong")).to_have_text("0")
+    expect(page.locator("#states li[data-state='Fail'] strong")).to_have_text("1")
+    expect(page.locator("#progress .warning")).to_be_visible()
+    differs = page.locator("#progress tr.differs")
+    expect(differs).to_have_count(2)  # total and Success
+    expect(page.locator("#progress tr[data-counter='Success'] td").nth(1)).to_have_text("2")
+    expect(page.locator("#progress tr[data-counter='Success'] td").nth(2)).to_have_text("1")
+    expect(page.locator("#failures details[data-error-code='E-IOT']")).to_contain_text("timed out")
+    screenshot(page, "rollout-iotda")
+
+    # Busy for half an hour: stuck after a minute, its members listed longest first.
+    page.goto(server.url + "/operations/task-iot?track=firmware&stuck=1")
+    expect(page.locator("#states [data-stuck]")).to_have_attribute("data-stuck", "2")
+    expect(page.locator("#stuck tbody tr")).to_have_count(2)
+    expect(page.locator("#stuck tbody tr").nth(0)).to_contain_text("Waitting")
+    expect(page.locator("#stuck tbody tr").nth(1)).to_contain_text("Processing")
+
+    page.goto(server.url + "/devices/i-4")
+    expect(page.locator("#device-tasks tr[data-task='task-iot']")).to_contain_text("E-IOT")
+    expect(page.locator("[data-track='firmware']")).to_contain_text("No report on this track.")
+    expect(page.locator("#timeline tbody tr[data-position] .flag")).to_have_text("IoTDA")
+    screenshot(page, "device-iotda")

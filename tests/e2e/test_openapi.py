@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from testkit.postgres import create_database, drop_database
 from testkit.server import TrackerProcess
 from tests.e2e.http import get, post
+from tests.support.cli import tracker
 from tracker.http.openapi import document
 
 INGEST, READ = "openapi-ingest-token", "openapi-read-token"
@@ -29,6 +30,46 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # trusts it): negative cases present wrong tokens, and dozens of them from one address would
 # rightly be answered 429 from then on, for every operation after them.
 CLIENTS = (str(ipaddress.ip_address("198.18.0.0") + n) for n in itertools.count(1))
+
+
+def _observed(event_type: str, body: dict[str, Any]) -> dict[str, str]:
+    """A line of `tracker import`: an event the tracker writes itself, as an export has it."""
+    base = {"observed_at": "2026-12-07T08:00:00Z", "request": "GET /v5/iot/p/batchtasks/t-iot"}
+    document = {**base, "app_id": "app-iot", **body}
+    return {
+        "event_type": event_type,
+        "body": json.dumps(document),
+        "received_at": "2026-12-07T08:00:00+00:00",
+    }
+
+
+OBSERVED = [
+    _observed(
+        "iotda.batchtask.observed",
+        {
+            "batchtask": {
+                "task_id": "t-iot",
+                "task_type": "firmwareUpgrade",
+                "status": "Processing",
+                "task_progress": {"total": 2, "processing": 1, "fail": 1},
+            }
+        },
+    ),
+    *(
+        _observed(
+            "iotda.subtask.observed",
+            {
+                "task_id": "t-iot",
+                "task_type": "firmwareUpgrade",
+                "detail": {"target": device, "status": status, **error},
+            },
+        )
+        for device, status, error in [
+            ("iot-1", "Processing", {}),
+            ("iot-2", "Fail", {"error": {"error_code": "E1", "error_msg": "timeout"}}),
+        ]
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +85,8 @@ def live(
         "TRACKER_LOG_LEVEL": "WARNING",
         "TRACKER_TRUST_PROXY": "1",  # see CLIENTS
     }
-    server = TrackerProcess(env, tmp_path_factory.mktemp("openapi") / "server.log").start()
+    folder = tmp_path_factory.mktemp("openapi")
+    server = TrackerProcess(env, folder / "server.log").start()
     for example in sorted(EXAMPLES.glob("*.json")):
         assert (
             post(
@@ -52,6 +94,10 @@ def live(
             ).status
             == 200
         )
+    # And an IoTDA task as the reconciler records it, so that the lists answer its documents.
+    (folder / "iotda.jsonl").write_text("".join(json.dumps(line) + "\n" for line in OBSERVED))
+    imported = tracker(url, "import", str(folder / "iotda.jsonl"))
+    assert imported.returncode == 0, imported.stderr
     yield server
     server.kill()
     drop_database(url)
@@ -139,6 +185,18 @@ def test_the_document_is_openapi_3_1_and_lists_every_route(live: TrackerProcess)
         "app_id",
         "software",
         "firmware",
+        "tasks",
         "last_position",
         "updated_at",
     }
+
+
+def test_the_answers_checked_include_an_iotda_task(live: TrackerProcess) -> None:
+    """The answers above were checked with an IoTDA rollout, task and devices in them."""
+    headers = {"Authorization": f"Bearer {READ}"}
+    operations = get(live.url, "/v1/operations", headers=headers).json()["items"]
+    assert {o["platform"] for o in operations} == {"oceanconnect", "iotda"}
+    task = get(live.url, "/v1/tasks/t-iot", headers=headers).json()
+    assert task["unpushed"] == ["Processing"]
+    device = get(live.url, "/v1/devices/iot-2", headers=headers).json()
+    assert [(t["task_id"], t["status"]) for t in device["tasks"]] == [("t-iot", "Fail")]

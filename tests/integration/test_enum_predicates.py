@@ -16,12 +16,14 @@ from typing import get_args
 import asyncpg
 import pytest
 
+from tracker.domain import subtask
 from tracker.domain.delivery import StreamType
-from tracker.domain.device import Kind, Reason
+from tracker.domain.device import BUSY_STATES, Kind, Reason
 from tracker.domain.notifications import TRACKS, UPGRADE_STATES
+from tracker.domain.task import Source
 from tracker.store import literals, queries, rollups
 from tracker.store.listing import Index, Listing
-from tracker.store.queries import STORED_RESULTS, STORED_STATES
+from tracker.store.queries import STORED_MEMBER_STATES, STORED_RESULTS, STORED_STATES
 from tracker.store.rows import ALL_TABLES
 
 INDEX_PREDICATE = """
@@ -45,17 +47,22 @@ DECLARED: dict[tuple[str, str], Sequence[str]] = {
     ("sub_operations", "state"): UPGRADE_STATES,
     ("device_transitions", "kind"): get_args(Kind),
     ("device_transitions", "reason"): get_args(Reason),
-    ("operation_devices", "state"): STORED_STATES,
+    ("operation_devices", "state"): STORED_MEMBER_STATES,
     ("operation_devices", "result"): STORED_RESULTS,
+    ("task_transitions", "source"): get_args(Source),
 }
-PARTIAL: list[Index] = [
-    index
+# Each listing's partial indexes, with the table they are on.
+PARTIAL: list[tuple[str, Index]] = [
+    (listing.table, index)
     for module in (queries, rollups)
     for listing in vars(module).values()
     if isinstance(listing, Listing)
     for index in listing.indexes
     if index.where
 ]
+# The states each table's partial indexes hold: a device track's busy ones, and an IoTDA
+# member's busy subtask statuses (domain/subtask.py).
+BUSY = {"device_tracks": BUSY_STATES, "operation_devices": subtask.BUSY}
 
 
 @pytest.fixture
@@ -80,21 +87,28 @@ async def _as_postgres_reads(conn: asyncpg.Connection, table: str, predicate: st
 
 
 def test_the_partial_indexes_are_the_stuck_ones() -> None:
-    assert {i.name for i in PARTIAL} == {
+    assert {i.name for _, i in PARTIAL} == {
         "device_tracks_stuck",
         "device_tracks_stuck_by_operation",
         "device_tracks_stuck_by_app",
+        "operation_devices_busy",
     }
 
 
-@pytest.mark.parametrize("index", PARTIAL, ids=lambda i: i.name)
+@pytest.mark.parametrize(("table", "index"), PARTIAL, ids=[i.name for _, i in PARTIAL])
 async def test_a_partial_index_has_the_predicate_its_listing_repeats(
-    conn: asyncpg.Connection, index: Index
+    conn: asyncpg.Connection, table: str, index: Index
 ) -> None:
     in_database = await conn.fetchval(INDEX_PREDICATE, index.name)
     assert in_database is not None, f"{index.name} is not a partial index in the database"
-    assert in_database == await _as_postgres_reads(conn, "device_tracks", index.where)
-    assert "'downloading'::text, 'downloaded'::text, 'updating'::text" in in_database
+    assert in_database == await _as_postgres_reads(conn, table, index.where)
+    assert ", ".join(f"'{state}'::text" for state in BUSY[table]) in in_database
+
+
+def test_the_stuck_count_repeats_the_predicates_of_the_indexes_it_counts_over() -> None:
+    """rollups.STUCK counts over the stuck and busy ranges: only with their predicates."""
+    assert queries.STUCK_WHERE in rollups.STUCK
+    assert rollups.BUSY_WHERE in rollups.STUCK
 
 
 async def test_every_check_of_a_columns_values_lists_the_declared_ones(

@@ -17,20 +17,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from huaweicloudsdkcore import sdk_request
+from huaweicloudsdkcore.auth import credentials
+from huaweicloudsdkcore.exceptions import exceptions as errors
+from huaweicloudsdkcore.http import http_config
+from huaweicloudsdkcore.region import region
+from huaweicloudsdkcore.signer import signer
+from huaweicloudsdkiotda import v5 as iotda
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from requests import exceptions as requests_errors  # the SDK's HTTP client
 
 from tests.support.fake_iotda import FakeIoTDA
 from tests.support.iotda_tasks import SUBTASK_STATUSES, Subtask, Subtasks
-
-iotda = pytest.importorskip("huaweicloudsdkiotda.v5", reason="huaweicloudsdkiotda not installed")
-credentials = pytest.importorskip("huaweicloudsdkcore.auth.credentials")
-errors = pytest.importorskip("huaweicloudsdkcore.exceptions.exceptions")
-http_config = pytest.importorskip("huaweicloudsdkcore.http.http_config")
-region = pytest.importorskip("huaweicloudsdkcore.region.region")
-sdk_request = pytest.importorskip("huaweicloudsdkcore.sdk_request")
-signer = pytest.importorskip("huaweicloudsdkcore.signer.signer")
-requests_errors = pytest.importorskip("requests.exceptions")  # the SDK's HTTP client
 
 Connect = Callable[..., Any]
 UPGRADE = "softwareUpgrade"

@@ -68,6 +68,20 @@ SELECT 'op-old', 'software', device_id, app_id, 'idle', 'SUCCESS', NULL, NULL, '
        now(), 1, now()
 FROM devices;
 
+-- An IoTDA task (issue 24) over every third device's firmware: most subtasks done, a fifth
+-- busy (Waitting, Processing, FailWaitRetry) since up to ten hours ago.
+INSERT INTO operation_devices
+SELECT 'task-iot', 'firmware', device_id, app_id, s.state,
+       CASE s.state WHEN 'Success' THEN 'SUCCESS' WHEN 'Fail' THEN 'FAIL' ELSE '' END,
+       CASE WHEN s.state = 'Fail' THEN 'E-IOT' END, CASE WHEN s.state = 'Fail' THEN 'why' END,
+       NULL, NULL, now(), i, now() - (i % 1000) * interval '1 second',
+       now() - ((i % 600) * interval '1 minute')
+FROM (SELECT row_number() OVER (ORDER BY device_id) AS i, device_id, app_id FROM devices) AS d
+CROSS JOIN LATERAL (SELECT CASE
+    WHEN i % 100 < 75 THEN 'Success' WHEN i % 100 < 80 THEN 'Fail' WHEN i % 100 < 87 THEN 'Waitting'
+    WHEN i % 100 < 95 THEN 'Processing' ELSE 'FailWaitRetry' END) AS s(state)
+WHERE i % 3 = 0;
+
 INSERT INTO operations
 SELECT operation_id, track, min(app_id), max(app_id), count(*), 0, 0, 0, 0, 0, 0, now(),
        now() - (hashtext(operation_id) % 1000) * interval '1 minute'
@@ -95,6 +109,11 @@ SELECT 'task-' || lpad(i::text, 6, '0'), 'app-' || (i % 4),
               'Stopped', 'Stopping'])[1 + i % 8],
        'd', now(), NULL, '[]', i, now(), true, NULL, '[]'
 FROM generate_series(1, 20000) i;
+INSERT INTO tasks VALUES ('task-iot', 'app-1', 'firmwareUpgrade', 'Processing', NULL, now(), NULL,
+    '[]', 1, now(), true, now(), '[]',
+    '{{"total": 33333, "processing": 2667, "success": 25000, "fail": 1667, "waitting": 2333,
+      "fail_wait_retry": 1666, "stopped": 0, "removed": 0}}',
+    now(), '["Processing"]', '["Processing"]');
 """  # noqa: S608 - a constant of this test
 
 
@@ -132,11 +151,14 @@ VALUES: dict[str, object] = {
     "task_type": "firmwareUpgrade",
     "stuck_for": 3600.0,
 }
+# Values a listing takes instead of the above: an IoTDA task's members, for its busy listing.
+OVERRIDES: dict[str, dict[str, object]] = {"members_stuck": {"operation_id": "task-iot"}}
 DEEP: dict[str, tuple[Any, ...]] = {  # a key from the middle of each listing
     "devices": ("dev-0050000",),
     "device_tracks": ("dev-0050000",),
     "stuck": (NOW - timedelta(hours=5), "dev-0050000"),
     "operation_devices": ("dev-0050000", "software"),
+    "members_stuck": (NOW - timedelta(hours=5), "dev-0050001", "firmware"),
     "operations": (NOW - timedelta(hours=1000), "past-1000", "software"),
     "tasks": ("task-010000",),
 }
@@ -150,12 +172,14 @@ def cases() -> Iterator[tuple[str, Listing, dict[str, object], str]]:
         ("stuck", queries.TRACKS_STUCK, ("track", "stuck_for"), device_filters),
         ("operation_devices", rollups.MEMBERS, ("operation_id",), ("track", "state", "result")),
         ("operation_devices", rollups.MEMBERS, ("operation_id", "error_code"), ("track", "state")),
+        ("members_stuck", rollups.MEMBERS_STUCK, ("operation_id", "stuck_for"), ("track",)),
         ("operations", rollups.OPERATIONS_BY_ACTIVITY, (), ("track", "app_id")),
         ("tasks", queries.TASKS_BY_ID, (), ("status", "task_type", "app_id")),
     ]
     for name, listing, always, optional in lists:
         for chosen in subsets(optional):
-            filters = {f: VALUES[f] for f in (*always, *chosen)}
+            values = VALUES | OVERRIDES.get(name, {})
+            filters = {f: values[f] for f in (*always, *chosen)}
             yield name, listing, filters, "+".join((*always[1:], *chosen)) or "-"
 
 
@@ -228,6 +252,10 @@ async def explain(conn: asyncpg.Connection, sql: str, args: list[Any]) -> dict[s
 
 
 def literal(value: object) -> str:
+    if isinstance(value, list):
+        return f"ARRAY[{', '.join(map(literal, value))}]"
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, datetime):
         return f"'{value.isoformat()}'::timestamptz"
     if isinstance(value, str):
@@ -239,6 +267,85 @@ def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield node
     for child in node.get("Plans", []):
         yield from walk(child)
+
+
+def executed(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plan's nodes that ran (a CASE's other branch is planned, never executed)."""
+    return [n for n in walk(plan["Plan"]) if n.get("Actual Loops", 0) > 0]
+
+
+def rows_read(nodes: list[dict[str, Any]]) -> int:
+    return sum(
+        (n["Actual Rows"] + n.get("Rows Removed by Filter", 0)) * n["Actual Loops"]
+        for n in nodes
+        if "Index Name" in n
+    )
+
+
+@pytest.mark.parametrize(
+    ("operation_id", "track", "iotda", "index"),
+    [
+        ("op-big", "software", False, "device_tracks_stuck_by_operation"),
+        ("task-iot", "firmware", True, "operation_devices_busy"),
+    ],
+    ids=["oceanconnect", "iotda"],
+)
+async def test_a_rollups_stuck_count_reads_its_busy_devices_alone(
+    fleet_url: str, operation_id: str, track: str, iotda: bool, index: str
+) -> None:
+    """?stuck_for= on an operation counts over that operation's busy range of one index."""
+    conn = await asyncpg.connect(fleet_url)
+    try:
+        plan = await explain(conn, rollups.STUCK, [[operation_id], [track], [iotda], 3600.0])
+        counted = await conn.fetchval(rollups.STUCK, [operation_id], [track], [iotda], 3600.0)
+        busy = await conn.fetchval(
+            "SELECT count(*) FROM operation_devices WHERE operation_id = $1 AND track = $2 "
+            "AND state IN ('Waitting', 'Processing', 'FailWaitRetry', 'downloading', "
+            "'downloaded', 'updating')",
+            operation_id,
+            track,
+        )
+    finally:
+        await conn.close()
+    nodes = executed(plan)
+    assert "Seq Scan" not in {n["Node Type"] for n in nodes}
+    assert {n["Index Name"] for n in nodes if "Index Name" in n} == {index}
+    assert 0 < counted <= rows_read(nodes) <= busy  # its busy devices, never the fleet
+
+
+async def test_a_devices_iotda_tasks_are_read_from_their_own_index(fleet_url: str) -> None:
+    numbers = range(50_001, 50_001 + LIMIT)
+    page = [f"dev-{i:07d}" for i in numbers]
+    conn = await asyncpg.connect(fleet_url)
+    try:
+        plan = await explain(conn, queries.DEVICE_TASKS, [page])
+        found = await conn.fetch(queries.DEVICE_TASKS, page)
+    finally:
+        await conn.close()
+    nodes = executed(plan)
+    assert "Seq Scan" not in {n["Node Type"] for n in nodes}
+    assert {n["Index Name"] for n in nodes if "Index Name" in n} == {"operation_devices_by_device"}
+    assert len(found) == sum(1 for i in numbers if i % 3 == 0)  # those in the IoTDA task
+    assert rows_read(nodes) <= 2 * LIMIT
+
+
+async def test_a_page_of_rollups_reads_its_iotda_tasks_by_key(fleet_url: str) -> None:
+    """Whether a rollup is an IoTDA task, and what its task says: one key lookup per rollup of
+    the page, never a scan or a join of the tasks."""
+    query = rollups.OPERATIONS_BY_ACTIVITY.query(frozenset(), resumed=False)
+    sql = rollups.WITH_DETAILS.format(
+        top=rollups.TOP_ERRORS, rows=rollups.OPERATIONS_BY_ACTIVITY.rows(query)
+    )
+    conn = await asyncpg.connect(fleet_url)
+    try:
+        plan = await explain(conn, sql, query.args({}, (), LIMIT))
+    finally:
+        await conn.close()
+    tasks = [n for n in executed(plan) if n.get("Relation Name") == "tasks"]
+    assert [(n["Node Type"], n["Index Name"], n["Actual Loops"]) for n in tasks] == [
+        ("Index Scan", "tasks_pkey", LIMIT)
+    ]
+    assert tasks[0]["Actual Rows"] <= 1
 
 
 HORIZON = 2**62  # no append in flight: the page ends where the log does

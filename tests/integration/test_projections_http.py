@@ -176,8 +176,16 @@ async def test_tasks_and_their_filters(
         "request_id",
         "last_position",
         "updated_at",
+        "progress",
+        "progress_at",
+        "pushed",
+        "observed",
+        "unpushed",
     }
     assert task["event_time"] == "2015-12-12T12:12:12.000Z"
+    # Told by a push alone: nothing read through IoTDA's API, nothing missed.
+    assert (task["progress"], task["progress_at"]) == (None, None)
+    assert (task["pushed"], task["observed"], task["unpushed"]) == (["Waitting"], [], [])
     assert (await client.get("/v1/tasks/nope")).status == 404
     assert (await client.get("/v1/tasks/nope/transitions")).status == 404
     assert (await client.get("/v1/tasks", params={"status": "Waiting"})).status == 400
@@ -203,6 +211,12 @@ async def test_operation_summary_and_unknowns(client: TestClient[Any, Any]) -> N
         "errors": [{"error_code": "0", "result_desc": "r", "devices": 1}],
         "target_versions": {"2": 1},
         "stuck": None,  # counted when asked: ?stuck_for=
+        "platform": "oceanconnect",
+        # An IoTDA task's alone (tests/integration/test_iotda_rollouts.py)
+        "task_status": None,
+        "task_progress": None,
+        "progress_at": None,
+        "progress_disagrees": None,
     }
     assert (await client.get("/v1/operations/none")).status == 404
     assert (await client.get("/v1/devices/none")).status == 404

@@ -263,3 +263,44 @@ class FakeIoTDA:
 def _json(body: dict[str, Any], status: int, headers: dict[str, str]) -> web.Response:
     text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
     return web.Response(text=text, status=status, headers=headers, content_type="application/json")
+
+
+async def _demo(devices: int, step: float) -> None:
+    """`python -m tests.support.fake_iotda`: one firmware upgrade task whose devices move along
+    every `step` seconds (a tenth at a time start, then succeed; one in twenty fails), for
+    trying the reconciler without IoTDA (README, "IoTDA: per-device status")."""
+    async with FakeIoTDA() as fake:
+        task = fake.create_task(
+            [f"meter-{i:05d}" for i in range(devices)],
+            task_type="firmwareUpgrade",
+            app_id="demo-app",
+        )
+        print(f"export TRACKER_IOTDA_ENDPOINT={fake.endpoint}")
+        print(f"export TRACKER_IOTDA_PROJECT_ID={fake.project_id}")
+        print(f"export TRACKER_IOTDA_AK={fake.ak} TRACKER_IOTDA_SK={fake.sk}")
+        print(f"# task {task.task_id}: {devices} devices, moving every {step:g} s", flush=True)
+        tenth = max(1, devices // 10)
+        while task.status == "Processing":
+            await asyncio.sleep(step)
+            task.move(
+                "Processing",
+                "Fail",
+                max(1, tenth // 10),
+                error=("IOTDA.014112", "download timed out"),
+            )
+            task.move("Processing", "Success")
+            if not task.move("Waitting", "Processing", tenth):
+                task.finish()
+        print(f"# task {task.task_id}: {task.status}", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.support.fake_iotda")
+    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--step", type=float, default=5.0, help="seconds between moves")
+    arguments = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_demo(arguments.devices, arguments.step))

@@ -25,6 +25,7 @@ from tests.unit.builders import T0, IdArgs, fw, fw_result, sw, sw_result
 from tracker.domain.notifications import (
     DeviceNotification,
     Result,
+    SubtaskStatus,
     Track,
     UpgradeState,
 )
@@ -149,7 +150,7 @@ class TrackView(NamedTuple):
 class MemberView(NamedTuple):
     """A device's part in one operation (no arrival facts)."""
 
-    state: UpgradeState | None
+    state: UpgradeState | SubtaskStatus | None
     result: Result | None
     error_code: str | None
     result_desc: str | None

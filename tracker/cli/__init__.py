@@ -16,6 +16,7 @@ from tracker.cli import (
     prune_unrecognised,
     read,
     readmit,
+    reconcile,
     replay,
     server,
     sessions,
@@ -83,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
         prune,
         prune_unrecognised,
         sessions,
+        reconcile,
     ):
         module.add_commands(commands, common)
     return top

@@ -101,6 +101,9 @@ def _device(settings: Settings, args: argparse.Namespace) -> int:
             for name, track in (("software", document.software), ("firmware", document.firmware))
         ]
         print(render(["TRACK", "STATE", "SINCE", "OPERATION", "VERSION", "LAST RESULT"], rows))
+        if document.tasks:
+            print()
+            print(_device_tasks(document.tasks))
         if args.history:
             print()
             print(
@@ -137,10 +140,33 @@ def _device(settings: Settings, args: argparse.Namespace) -> int:
     return run_with(settings, work)
 
 
+def _device_tasks(tasks: list[doc.DeviceTaskDocument]) -> str:
+    """The device's IoTDA subtasks, the latest first, as the document lists them."""
+    rows = [
+        (
+            ident(t.task_id),
+            t.track,
+            t.status,
+            t.state_since,
+            t.error_code,
+            t.error_msg,
+            t.updated_at,
+        )
+        for t in tasks
+    ]
+    headers = ["IOTDA TASK", "TRACK", "STATUS", "SINCE", "ERROR", "MESSAGE", "UPDATED"]
+    return render(headers, rows)
+
+
 def _note(entry: DeviceTransition) -> str | None:
     """What an auditor should see besides the move: a result, and anything unusual."""
     notes = []
-    if entry.result is not None:
+    if entry.kind == "subtask":
+        notes.append("IoTDA, as read through its API")
+    if entry.result is not None and entry.kind == "subtask":  # IoTDA's: no versions
+        error = ": ".join(e for e in (entry.result.error_code, entry.result.result_desc) if e)
+        notes.append(f"{entry.result.result} {error}".rstrip())
+    elif entry.result is not None:
         notes.append(_outcome(entry.result))
     if entry.reason == "stale":
         notes.append("NOT APPLIED (stale: its sub-operation was past it)")
@@ -195,11 +221,21 @@ def _task(settings: Settings, args: argparse.Namespace) -> int:
                 ],
             )
         )
+        _print_sources(document)
         if args.history:
             print()
             print(
                 render(
-                    ["POSITION", "FROM", "TO", "VALID", "APPLIED", "EVENT TIME", "RECEIVED"],
+                    [
+                        "POSITION",
+                        "FROM",
+                        "TO",
+                        "VALID",
+                        "APPLIED",
+                        "SOURCE",
+                        "EVENT TIME",
+                        "RECEIVED",
+                    ],
                     [
                         (
                             t.position,
@@ -207,6 +243,7 @@ def _task(settings: Settings, args: argparse.Namespace) -> int:
                             t.to_status,
                             t.valid,
                             t.applied,
+                            t.source,
                             when(t.event_time),
                             t.received_at,
                         )
@@ -217,6 +254,32 @@ def _task(settings: Settings, args: argparse.Namespace) -> int:
         return OK
 
     return run_with(settings, work)
+
+
+def _print_sources(document: doc.TaskDocument) -> None:
+    """What IoTDA's API said of the task: its counters, and statuses no push delivered."""
+    if document.progress is not None:
+        print()
+        print(f"IoTDA's progress, read {when(document.progress_at)}:")
+        print(progress_table(document.progress))
+    if document.observed:
+        print()
+        print(f"pushed: {', '.join(document.pushed) or '-'}")
+        print(f"seen by reconciliation: {', '.join(document.observed)}")
+    if document.unpushed:
+        print(f"NEVER PUSHED (a lost push): {', '.join(document.unpushed)}")
+
+
+def progress_table(theirs: doc.ProgressDocument, ours: dict[str, int] | None = None) -> str:
+    """IoTDA's counters of a task's subtasks, and beside them, if given, the members'."""
+    names = doc.ProgressDocument.model_fields
+    if ours is None:
+        return render(["COUNTER", "IOTDA"], [(n, getattr(theirs, n)) for n in names])
+    rows = [
+        (n, getattr(theirs, n), ours[n], "" if getattr(theirs, n) == ours[n] else "DIFFERS")
+        for n in names
+    ]
+    return render(["COUNTER", "IOTDA", "MEMBERS", ""], rows)
 
 
 def _devices(settings: Settings, args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ import orjson
 
 from tracker.cli.common import EXIT_CODES, FAILED, OK, database
 from tracker.config import Settings
-from tracker.domain.delivery import NewEvent, Refusal, decode
+from tracker.domain.delivery import NewEvent, Refusal, decode, decode_written
 from tracker.store import events, feed, ingestion
 from tracker.store.database import Database
 from tracker.store.errors import CONTENT
@@ -147,8 +147,9 @@ def _item(number: int, line: bytes, tally: _Tally) -> tuple[NewEvent, datetime] 
             tally.refused.append(f"line {number}: received_at is not an RFC 3339 time")
             return None
         raw = document["body"].encode("utf-8")
+    event_type = document.get("event_type") if isinstance(document, dict) else None
     try:
-        event = decode(raw)
+        event = decode_written(event_type, raw) if isinstance(event_type, str) else decode(raw)
     except Refusal as refusal:
         tally.refused.append(f"line {number}: {refusal.code}: {refusal.message}")
         return None

@@ -48,13 +48,28 @@ export function duration(seconds) {
 }
 
 // The API's values, as tracker/domain/notifications.py declares them (tests/unit/test_values.py
-// holds these to it): a device's tracks, and a track's states in the machine's order.
+// holds these to it): a device's tracks, and a track's states in the machine's order; an IoTDA
+// subtask's statuses, spelled as IoTDA spells them ("Waitting" too).
 export const TRACKS = ["software", "firmware"];
 export const STATES = ["idle", "downloading", "downloaded", "updating"];
+export const SUBTASK_STATUSES = ["Waitting", "Processing", "Success", "Fail", "FailWaitRetry", "Stopped", "Removed"];
+
+// A rollout's platform (OperationDocument.platform), and the states its members are in.
+export const PLATFORMS = { oceanconnect: "OceanConnect", iotda: "IoTDA" };
+
+export function statesOf(op) {
+  return op.platform === "iotda" ? SUBTASK_STATUSES : STATES;
+}
+
+export function badge(op) {
+  return h("span", { class: `badge ${op.platform}`, "data-platform": op.platform,
+    title: op.platform === "iotda" ? "an IoTDA batch task: its devices as read through IoTDA's API" : "an OceanConnect operation: its devices push their states" },
+  PLATFORMS[op.platform] ?? op.platform);
+}
 
 // Devices by state as one bar; the numbers are in its label and its legend, not in colour alone.
-export function stateBar(states, total) {
-  const parts = STATES.map((state) => [state, states[state] ?? 0]);
+export function stateBar(states, total, kinds = STATES) {
+  const parts = kinds.map((state) => [state, states[state] ?? 0]);
   const label = parts.map(([state, n]) => `${state} ${count(n)}`).join(", ");
   return h("div", { class: "bar", role: "img", "aria-label": label, title: label },
     parts.filter(([, n]) => n > 0).map(([state, n]) =>
@@ -62,9 +77,28 @@ export function stateBar(states, total) {
         style: { width: `${(100 * n) / Math.max(total, 1)}%` } })));
 }
 
-export function legend() {
-  return h("ul", { class: "legend", "aria-label": "States" },
-    STATES.map((state) => h("li", {}, h("span", { class: `swatch ${state}` }), state)));
+export function legend(kinds = STATES, name = "States") {
+  return h("ul", { class: "legend", "aria-label": name },
+    kinds === STATES ? null : h("li", { class: "muted" }, `${name}:`),
+    kinds.map((state) => h("li", {}, h("span", { class: `swatch ${state}` }), state)));
+}
+
+// The platform's own counters of an IoTDA task (task_progress) beside the members' as the
+// tracker counts them: [name, IoTDA's, ours] per counter; null for a rollout with none.
+// task_progress names a status in snake case: FailWaitRetry is fail_wait_retry.
+const counterOf = (status) => status.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+
+export function progressRows(op) {
+  if (!op.task_progress) return null;
+  return [["total", op.task_progress.total, op.devices],
+    ...SUBTASK_STATUSES.map((s) => [s, op.task_progress[counterOf(s)], op.states[s] ?? 0])];
+}
+
+export function disagreement(op) {
+  if (!op.progress_disagrees) return null;
+  return h("span", { class: "flag disagrees", "data-disagrees": "true",
+    title: "IoTDA's own counters (task_progress) differ from the devices the tracker has read" },
+  "IoTDA's counters differ");
 }
 
 export function table(caption, headings, rows, empty = "Nothing here yet.") {

@@ -3,8 +3,8 @@
 
 import { get, text } from "./api.js";
 import {
-  activityChart, ago, cell, count, duration, h, ident, legend, link, path, percent, query, stateBar, table, time,
-  STATES, TRACKS,
+  activityChart, ago, badge, cell, count, disagreement, duration, h, ident, legend, link, path, percent, progressRows,
+  query, stateBar, statesOf, table, time, SUBTASK_STATUSES, TRACKS,
 } from "./dom.js";
 
 const STUCK_DEFAULT_MINUTES = 60;
@@ -36,6 +36,16 @@ function results(op) {
   return { success, fail, rate: percent(success, success + fail) };
 }
 
+// An IoTDA rollout's own counters, in a line under its bar: what the platform says, and a
+// warning when it differs from the devices read.
+function platformCounts(op) {
+  const rows = progressRows(op);
+  if (!rows) return null;
+  const said = rows.filter(([, theirs]) => theirs).map(([name, theirs]) => `${name} ${count(theirs)}`);
+  return h("div", { class: "platform-counts", "data-progress": "" },
+    h("span", { class: "muted" }, `IoTDA says: ${said.join(" · ") || "nothing yet"}`), " ", disagreement(op));
+}
+
 // "/": every rollout, newest activity first; batch tasks beside them.
 export function overview(main, params) {
   const minutes = stuckMinutes(params);
@@ -64,12 +74,12 @@ export function overview(main, params) {
     ]);
     const rows = page.items.map((op) => {
       const r = results(op);
-      return h("tr", { "data-operation": op.operation_id, "data-track": op.track },
-        cell(link(operationHref(op), ident(op.operation_id))),
+      return h("tr", { "data-operation": op.operation_id, "data-track": op.track, "data-platform": op.platform },
+        cell([link(operationHref(op), ident(op.operation_id)), " ", badge(op)]),
         cell(op.track),
         cell(ident(op.app_id)),
         cell(count(op.devices), true),
-        cell(stateBar(op.states, op.devices)),
+        cell([stateBar(op.states, op.devices, statesOf(op)), platformCounts(op)]),
         cell(count(r.success), true),
         cell(count(r.fail), true),
         cell(r.rate, true),
@@ -80,13 +90,17 @@ export function overview(main, params) {
     if (cursor) more.push(link("/" + query({ ...Object.fromEntries(params), cursor: null }), "Newest"));
     if (page.next_cursor) more.push(link("/" + query({ ...Object.fromEntries(params), cursor: page.next_cursor }), "Older rollouts"));
     rolloutsBody.replaceChildren(
+      page.items.some((op) => op.platform === "iotda") ? legend(SUBTASK_STATUSES, "IoTDA statuses") : "",
       table("Rollouts",
         ["Operation", "Track", "App", "Devices#", "States", "Success#", "Fail#", "Success rate#", `Stuck > ${minutes} min#`, "Last active"],
         rows, "No rollout has reported yet. Post a notification to /v1/notifications."),
       h("nav", { class: "pager", "aria-label": "Rollout pages" }, more));
     tasksBody.replaceChildren(table("Batch tasks", ["Task", "Type", "Status", "Since"],
       taskPage.items.map((t) => h("tr", { "data-task": t.task_id },
-        cell(ident(t.task_id)), cell(t.task_type), cell(h("span", { class: `status ${t.status}` }, t.status)),
+        cell(ident(t.task_id)), cell(t.task_type),
+        cell([h("span", { class: `status ${t.status}` }, t.status), t.unpushed.length ? [" ", h("span", {
+          class: "flag", "data-unpushed": t.unpushed.join(" "),
+          title: "seen by reading IoTDA's API, never pushed: a lost push" }, `never pushed: ${t.unpushed.join(", ")}`)] : null]),
         cell(time(t.event_time)))),
       "No batch task yet."));
   };
@@ -98,29 +112,38 @@ export function operation(main, params, operationId) {
   const track = params.get("track");
   const heading = h("h1", {}, "Rollout ", h("code", {}, ident(operationId)));
   const facts = h("dl", { class: "facts" });
-  const [states, statesBody] = section("States and results", "states", legend());
+  const [states, statesBody] = section("States and results", "states");
+  const [progress, progressBody] = section("IoTDA's counters beside the devices read", "progress");
   const [failures, failuresBody] = section("Failures by error", "failures");
   const [stuck, stuckBody] = section(`Stuck for more than ${minutes} min`, "stuck");
   const [versions, versionsBody] = section("Target versions", "versions");
   const [activity, activityBody] = section("Activity", "activity");
   const [invalid, invalidBody] = section("Invalid moves", "invalid");
+  progress.hidden = true; // an IoTDA rollout's alone
   main.replaceChildren(h("p", {}, link("/", "← All rollouts")), heading, facts,
-    states, activity, h("div", { class: "columns" }, failures, versions), stuck, invalid);
+    states, progress, activity, h("div", { class: "columns" }, failures, versions), stuck, invalid);
   const open = new Map(); // error groups a person opened stay open across live reloads
 
   return async () => {
     const op = await get(path("v1", "operations", operationId) + query({ track, stuck_for: minutes * 60 }));
     const r = results(op);
+    const kinds = statesOf(op);
+    heading.replaceChildren("Rollout ", h("code", {}, ident(operationId)), " ", badge(op));
     facts.replaceChildren(
+      h("dt", {}, "Platform"), h("dd", { "data-field": "platform" }, op.platform === "iotda" ? "IoTDA batch task" : "OceanConnect operation"),
+      ...(op.task_status ? [h("dt", {}, "Task status"), h("dd", { "data-field": "task-status" }, h("span", { class: `status ${op.task_status}` }, op.task_status))] : []),
       h("dt", {}, "Track"), h("dd", {}, op.track),
       h("dt", {}, "App"), h("dd", {}, ident(op.app_id)),
       h("dt", {}, "Devices"), h("dd", { "data-devices": op.devices }, count(op.devices)),
       h("dt", {}, "First seen"), h("dd", {}, time(op.first_seen_at)),
       h("dt", {}, "Last active"), h("dd", {}, ago(op.last_activity_at)));
+    progress.hidden = op.platform !== "iotda";
+    progressBody.replaceChildren(...progressView(op));
     statesBody.replaceChildren(
-      stateBar(op.states, op.devices),
+      legend(kinds, op.platform === "iotda" ? "IoTDA statuses" : "States"),
+      stateBar(op.states, op.devices, kinds),
       h("ul", { class: "tallies" },
-        STATES.map((s) =>
+        kinds.map((s) =>
           h("li", { "data-state": s }, h("span", { class: `swatch ${s}` }), `${s} `, h("strong", {}, count(op.states[s])))),
         h("li", { "data-result": "SUCCESS" }, "SUCCESS ", h("strong", {}, count(r.success))),
         h("li", { "data-result": "FAIL" }, "FAIL ", h("strong", {}, count(r.fail))),
@@ -135,10 +158,14 @@ export function operation(main, params, operationId) {
     // At most 240 bars over the rollout's life, a minute each for the first four hours.
     const lifeMinutes = (new Date(op.last_activity_at) - new Date(op.first_seen_at)) / 60_000;
     const step = Math.min(10080, Math.max(1, Math.ceil((lifeMinutes + 1) / 240)));
+    // An OceanConnect operation's stuck devices are device tracks; an IoTDA task's, its members.
+    const stuckList = op.platform === "iotda"
+      ? path("v1", "operations", operationId, "devices") + query({ track: op.track, stuck_for: minutes * 60, limit: PAGE })
+      : "/v1/devices" + query({ operation_id: operationId, track: op.track, stuck_for: minutes * 60, limit: PAGE });
     const [activityList, moves, stuckPage] = await Promise.all([
       get(path("v1", "operations", operationId, "activity") + query({ track: op.track, step })),
       get(path("v1", "operations", operationId, "invalid-moves") + query({ track: op.track, limit: PAGE })),
-      get("/v1/devices" + query({ operation_id: operationId, track: op.track, stuck_for: minutes * 60, limit: PAGE })),
+      get(stuckList),
     ]);
     activityBody.replaceChildren(activityChart(activityList.items, activityList.step));
     const invalidCount = activityList.items.reduce((n, i) => n + i.invalid, 0);
@@ -152,13 +179,32 @@ export function operation(main, params, operationId) {
         "None: every report followed the machine."));
     stuckBody.replaceChildren(table("Stuck devices, longest first", ["Device", "State", "Stuck for#", "Since"],
       stuckPage.items.map((d) => {
-        const t = d[op.track];
+        const t = op.platform === "iotda" ? d : d[op.track]; // a member, or the device's track
         return h("tr", { "data-device": d.device_id },
           cell(link(deviceHref(d.device_id), ident(d.device_id))), cell(t.state),
           cell(duration((Date.now() - new Date(t.state_since).getTime()) / 1000), true),
           cell(time(t.state_since)));
       }), "No device is stuck."));
   };
+}
+
+// An IoTDA rollout's counters as the platform keeps them (task_progress) beside the devices the
+// tracker has read, the rows that differ marked, and a warning above them when any does.
+function progressView(op) {
+  if (op.platform !== "iotda") return [];
+  const rows = progressRows(op);
+  if (!rows) return [h("p", { class: "muted empty" }, "IoTDA's own counters have not been read yet.")];
+  return [
+    op.progress_disagrees
+      ? h("p", { class: "warning", "data-disagrees": "true" }, h("strong", {}, "IoTDA's counters disagree with the devices read. "),
+        "A read of the task's devices may still be under way, or a device's change was missed; the rows that differ are marked.")
+      : h("p", { class: "muted", "data-disagrees": "false" }, "IoTDA's counters agree with the devices read."),
+    table("IoTDA's counters and the tracker's", ["Counter", "IoTDA#", "Devices read#", ""],
+      rows.map(([name, theirs, ours]) => h("tr", { "data-counter": name, class: theirs === ours ? null : "differs" },
+        cell(name), cell(count(theirs), true), cell(count(ours), true),
+        cell(theirs === ours ? "" : h("strong", { class: "warn" }, "differs"))))),
+    h("p", { class: "muted" }, "Read ", ago(op.progress_at), "."),
+  ];
 }
 
 // One error's group; `open` remembers the groups a person opened and the devices last listed in
@@ -208,14 +254,23 @@ function errorGroup(op, error, open) {
 // "/devices/{id}": both tracks and the timeline.
 export function device(main, params, deviceId) {
   const [tracks, tracksBody] = section("Tracks", "tracks");
+  const [tasks, tasksBody] = section("IoTDA tasks", "device-tasks");
   const [timeline, timelineBody] = section("Timeline", "timeline");
-  main.replaceChildren(h("p", {}, link("/", "← All rollouts")), h("h1", {}, "Device ", h("code", {}, ident(deviceId))), tracks, timeline);
+  main.replaceChildren(h("p", {}, link("/", "← All rollouts")), h("h1", {}, "Device ", h("code", {}, ident(deviceId))), tracks, tasks, timeline);
   const shown = new Map(); // positions whose body a person opened
 
   return async () => {
     const found = await get(path("v1", "devices", deviceId));
     tracksBody.replaceChildren(h("div", { class: "columns" },
       TRACKS.map((name) => trackCard(name, found[name]))));
+    tasksBody.replaceChildren(table("IoTDA tasks, the latest first",
+      ["Task", "Track", "Status", "Since", "Error", "Updated"],
+      found.tasks.map((t) => h("tr", { "data-task": t.task_id },
+        cell(link(path("operations", t.task_id) + query({ track: t.track }), ident(t.task_id))), cell(t.track),
+        cell(h("span", { class: `status ${t.status}` }, t.status)), cell(time(t.state_since)),
+        cell(t.error_code ? [h("code", {}, t.error_code), " ", t.error_msg ?? ""] : t.error_msg ?? "–"),
+        cell(time(t.updated_at)))),
+      "No IoTDA task has named this device."));
     const items = [];
     let cursor = null;
     do {
@@ -258,9 +313,10 @@ function timelineRows(t, shown) {
     notes.push(h("span", { class: "flag", title: why }, label));
   }
   if (t.inconsistent) notes.push(h("span", { class: "flag", title: "step and stepDesc disagreed" }, "inconsistent"));
+  if (t.kind === "subtask") notes.push(h("span", { class: "flag", title: "an IoTDA subtask's status, read through IoTDA's API" }, "IoTDA"));
   const what = t.kind === "result"
     ? [h("span", { class: `result ${t.result?.result}` }, t.result?.result ?? "result"), t.result?.error_code ? [" ", h("code", {}, t.result.error_code)] : null]
-    : `${t.from_state ?? "–"} → ${t.to_state}`;
+    : [`${t.from_state ?? "–"} → ${t.to_state}`, t.result?.error_code ? [" ", h("code", {}, t.result.error_code)] : null];
   const body = h("tr", { class: "body-row", "data-body-of": t.position, hidden: !shown.has(t.position) },
     h("td", { colspan: 7 }, h("pre", { class: "raw" }, shown.get(t.position) ?? "")));
   const toggle = h("button", { type: "button", class: "quiet", "aria-expanded": String(shown.has(t.position)) }, "body");

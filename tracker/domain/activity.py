@@ -1,6 +1,7 @@
 """A rollout's activity, minute by minute: how many state reports and results arrived, and how
 many reports the machine does not allow. Counters folded from the audit trail as it grows, so
 a chart of a rollout's whole life reads one row per minute, never its millions of transitions.
+An IoTDA subtask's observed change counts as a report, or as a result when it is Success or Fail.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def activity(transitions: Iterable[DeviceTransition]) -> list[MinuteActivity]:
     counted: Counter[tuple[str, Track, datetime, str]] = Counter()
     for t in transitions:
         key = (t.operation_id, t.track, minute_of(t.received_at))
-        if t.kind == "state":
+        if t.kind == "state" or (t.kind == "subtask" and t.result is None):
             counted[(*key, "reports")] += 1
             if not t.valid:
                 counted[(*key, "invalid")] += 1

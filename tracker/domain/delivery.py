@@ -63,6 +63,25 @@ def decode(raw: bytes) -> NewEvent:
     return NewEvent(kind.stream, stream_id, kind.name, raw, occurred_at, projected)
 
 
+def decode_written(event_type: str, raw: bytes) -> NewEvent:
+    """An event the tracker wrote itself (a type without a shape: the reconciler's), as an
+    export carries it back to `tracker import`; any other type goes through `decode`.
+
+    No delivery can be taken for one of these: they are recognised by the name the log gave
+    them, never by shape, so a platform, or whoever holds the ingest token, cannot forge one.
+    """
+    kind = BY_NAME.get(event_type)
+    if kind is None or kind.shape is not None:
+        return decode(raw)
+    _parse_object(raw)
+    try:
+        notification = kind.model.model_validate_json(raw)
+    except ValidationError as error:
+        raise _schema_refusal(error) from None
+    projected = notification if kind.projected(notification) else None
+    return NewEvent(kind.stream, kind.stream_id(notification), kind.name, raw, None, projected)
+
+
 def decode_logged(event_type: str, raw: bytes) -> Notification | None:
     """The notification of an event already in the log (replay's hot path).
 

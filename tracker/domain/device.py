@@ -33,6 +33,7 @@ from tracker.domain.notifications import (
     DeviceNotification,
     FwUpgradeResult,
     FwUpgradeStateChanged,
+    SubtaskStatus,
     SwUpgradeResult,
     SwUpgradeStateChanged,
     Track,
@@ -67,7 +68,7 @@ VALID_MOVES: frozenset[tuple[UpgradeState, UpgradeState]] = frozenset(
         ("updating", "downloaded"),
     }
 )
-Kind = Literal["state", "result"]
+Kind = Literal["state", "result", "subtask"]  # subtask: IoTDA (subtask.py)
 Reason = Literal["stale", "earlier_operation"]
 SubKey = tuple[str, str]  # (operation_id, sub_operation_id)
 
@@ -114,8 +115,9 @@ class DeviceTransition(NamedTuple):
     device_id: str
     position: int
     track: Track
-    from_state: UpgradeState | None
-    to_state: UpgradeState | None  # a result on a track with no state yet: None
+    # IoTDA's subtask statuses for kind "subtask"; a result on a track with no state yet: None
+    from_state: UpgradeState | SubtaskStatus | None
+    to_state: UpgradeState | SubtaskStatus | None
     valid: bool
     operation_id: str
     sub_operation_id: str

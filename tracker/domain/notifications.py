@@ -230,5 +230,84 @@ class BatchTaskUpdated(_Strict):
         return self.occurred().at
 
 
+# What the tracker itself observes through IoTDA's API (tracker/iotda/): a task as ShowBatchTask
+# returned it, and one device's part of it (a `task_details` entry). These are the SDK's models
+# (huaweicloudsdkiotda/v5/model/task.py, task_progress.py, task_detail.py, error_info.py): their
+# field names, and the subtask statuses as the API spells them ("Waitting" included).
+SubtaskStatus = Literal[
+    "Waitting", "Processing", "Success", "Fail", "FailWaitRetry", "Stopped", "Removed"
+]
+SUBTASK_STATUSES: tuple[SubtaskStatus, ...] = get_args(SubtaskStatus)
+Count = Annotated[int, Field(ge=0)]
+
+
+class TaskProgress(_Strict):
+    """The platform's own counters of a task's subtasks (`task_progress`)."""
+
+    total: Count = 0
+    processing: Count = 0
+    success: Count = 0
+    fail: Count = 0
+    waitting: Count = 0
+    fail_wait_retry: Count = 0
+    stopped: Count = 0
+    removed: Count = 0
+
+
+class ObservedTaskBody(_Strict):
+    task_id: Id
+    task_type: Id
+    status: TaskStatus
+    status_desc: Descriptive = None
+    task_progress: TaskProgress | None = None
+    create_time: Descriptive = None
+
+
+class SubtaskError(_Strict):
+    error_code: Code = None
+    error_msg: Descriptive = None
+
+
+class SubtaskDetail(_Strict):
+    target: Id  # the device's id
+    status: SubtaskStatus
+    output: Descriptive = None
+    error: SubtaskError | None = None
+
+
+class _Observation(_Strict):
+    """Written by the reconciler, never pushed: what it read, when, and with which request."""
+
+    observed_at: datetime  # the tracker's clock when the answer arrived
+    request: Descriptive = None  # the API call, as sent (no credentials)
+    app_id: Id | None = None  # the task's application, where the tracker knows it
+
+
+class BatchTaskObserved(_Observation):
+    """A task read through ShowBatchTask whose status or progress the log did not yet say;
+    `batchtask` is the answer's object, byte for byte, in the stored body."""
+
+    batchtask: ObservedTaskBody
+
+    @property
+    def is_upgrade(self) -> bool:
+        return self.batchtask.task_type in UPGRADE_TASKS
+
+
+class SubtaskObserved(_Observation):
+    """One device's subtask of an upgrade task, read through ShowBatchTask, whose status or
+    error the log did not yet say; `detail` is its `task_details` entry, byte for byte."""
+
+    task_id: Id
+    task_type: TaskType
+    detail: SubtaskDetail
+
+    @property
+    def track(self) -> Track:
+        return "firmware" if self.task_type == "firmwareUpgrade" else "software"
+
+
+Observation = BatchTaskObserved | SubtaskObserved
+
 # Every model the projections fold: each has its entry in registry.py (a test holds the two to it).
-Notification = DeviceNotification | BatchTaskUpdated
+Notification = DeviceNotification | BatchTaskUpdated | Observation

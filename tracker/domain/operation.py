@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from tracker.domain.notifications import DeviceNotification, Result, Track, UpgradeState
+from tracker.domain.notifications import (
+    DeviceNotification,
+    Result,
+    SubtaskStatus,
+    Track,
+    UpgradeState,
+)
 from tracker.domain.precedence import standing
 from tracker.domain.recorded import Recorded
 from tracker.domain.suboperation import SubOperation
@@ -40,7 +46,9 @@ class OperationDevice(NamedTuple):
     track: Track
     device_id: str
     app_id: str  # as of its first report under the operation (fixed, so min() is exact)
-    state: UpgradeState | None  # None: only a result has been reported under the operation
+    # OceanConnect: the current sub-operation's state (None: only a result has been reported
+    # under the operation); IoTDA: the subtask's status (subtask.py)
+    state: UpgradeState | SubtaskStatus | None
     result: Result | None
     error_code: str | None
     result_desc: str | None
@@ -49,12 +57,29 @@ class OperationDevice(NamedTuple):
     first_seen_at: datetime
     last_position: int
     updated_at: datetime  # the latest receive time of a change (never moves back)
+    state_since: datetime | None = None  # IoTDA: when the subtask entered its status
+
+
+# The rollup's counter of each state a member can be in, named after it: OceanConnect's states
+# as they are, IoTDA's subtask statuses in snake case. Success and Fail are not states here:
+# they are results, counted by `success` and `fail` for both platforms.
+STATE_COUNTERS: dict[str, str] = {
+    "idle": "idle",
+    "downloading": "downloading",
+    "downloaded": "downloaded",
+    "updating": "updating",
+    "Waitting": "waitting",
+    "Processing": "processing",
+    "FailWaitRetry": "fail_wait_retry",
+    "Stopped": "stopped",
+    "Removed": "removed",
+}
 
 
 class OperationCounts(NamedTuple):
     """An operation's rollup on one track: members by state and by last result (a counter per
-    value of `UpgradeState` and of `Result`, lower-cased, named after it: a test holds them to
-    the declarations)."""
+    state, `STATE_COUNTERS`, and per value of `Result`, lower-cased: a test holds them to the
+    declarations)."""
 
     operation_id: str
     track: Track
@@ -69,6 +94,12 @@ class OperationCounts(NamedTuple):
     fail: int
     first_seen_at: datetime
     last_activity_at: datetime
+    # IoTDA's subtask statuses (an OceanConnect operation has none of these)
+    waitting: int = 0
+    processing: int = 0
+    fail_wait_retry: int = 0
+    stopped: int = 0
+    removed: int = 0
 
 
 class ErrorCount(NamedTuple):
@@ -170,8 +201,8 @@ class Tally:
         )
 
     def _count(self, member: OperationDevice, delta: Counter[str], sign: int) -> None:
-        if member.state is not None:
-            delta[member.state] += sign
+        if member.state is not None and member.state in STATE_COUNTERS:
+            delta[STATE_COUNTERS[member.state]] += sign
         if member.result is not None:
             delta[member.result.lower()] += sign
         if member.result == "FAIL":

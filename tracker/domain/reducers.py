@@ -14,10 +14,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from tracker.domain.device import evolve_track, know_device
-from tracker.domain.notifications import TRACKS, BatchTaskUpdated, DeviceNotification, Notification
+from tracker.domain.notifications import (
+    TRACKS,
+    BatchTaskObserved,
+    BatchTaskUpdated,
+    DeviceNotification,
+    Notification,
+    SubtaskObserved,
+)
 from tracker.domain.operation import evolve_membership
 from tracker.domain.recorded import Recorded
-from tracker.domain.task import evolve_task
+from tracker.domain.subtask import evolve_subtask, know_observed
+from tracker.domain.task import evolve_task, observe_task
 
 if TYPE_CHECKING:  # projection.py dispatches through registry.py, which names these
     from tracker.domain.projection import Keys, Projection
@@ -82,3 +90,42 @@ def _fold_task(rows: Projection, event: Recorded[BatchTaskUpdated]) -> None:
 
 
 TASK_UPDATES: Reducer[BatchTaskUpdated] = Reducer(_task_rows, _fold_task)
+
+
+def _observed_task_rows(n: BatchTaskObserved, keys: Keys) -> None:
+    keys.tasks.add(n.batchtask.task_id)
+
+
+def _fold_observed_task(rows: Projection, event: Recorded[BatchTaskObserved]) -> None:
+    task, transition = observe_task(rows.tasks.get(event.notification.batchtask.task_id), event)
+    if task is not None:
+        rows.put_task(task)
+    if transition is not None:
+        rows.task_transitions.append(transition)
+
+
+OBSERVED_TASKS: Reducer[BatchTaskObserved] = Reducer(_observed_task_rows, _fold_observed_task)
+
+
+def _subtask_rows(n: SubtaskObserved, keys: Keys) -> None:
+    keys.devices.add(n.detail.target)
+    keys.members.add((n.task_id, n.track, n.detail.target))
+
+
+def _fold_subtask(rows: Projection, event: Recorded[SubtaskObserved]) -> None:
+    """The task's member, the device's audit trail, and the fleet's entry for the device."""
+    n = event.notification
+    key = (n.task_id, n.track, n.detail.target)
+    before = rows.members.get(key)
+    member, transition = evolve_subtask(before, event)
+    if member is None:
+        return
+    rows.put_member(key, before, member)
+    if transition is not None:
+        rows.device_transitions.append(transition)
+    known = know_observed(rows.devices.get(n.detail.target), event)
+    if known is not None:
+        rows.put_device(known)
+
+
+OBSERVED_SUBTASKS: Reducer[SubtaskObserved] = Reducer(_subtask_rows, _fold_subtask)

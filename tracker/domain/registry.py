@@ -27,15 +27,23 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 from pydantic import BaseModel
 
 from tracker.domain.notifications import (
+    BatchTaskObserved,
     BatchTaskUpdated,
     DeviceNotification,
     FwUpgradeResult,
     FwUpgradeStateChanged,
     Notification,
+    SubtaskObserved,
     SwUpgradeResult,
     SwUpgradeStateChanged,
 )
-from tracker.domain.reducers import DEVICE_REPORTS, TASK_UPDATES, Reducer
+from tracker.domain.reducers import (
+    DEVICE_REPORTS,
+    OBSERVED_SUBTASKS,
+    OBSERVED_TASKS,
+    TASK_UPDATES,
+    Reducer,
+)
 
 N = TypeVar("N", bound=Notification)
 ProjectedStream = Literal["device", "task"]  # the streams projected events are appended to
@@ -97,6 +105,18 @@ def _is_upgrade(n: BatchTaskUpdated) -> bool:
     return n.is_upgrade
 
 
+def _observed_task_id(n: BatchTaskObserved) -> str:
+    return n.batchtask.task_id
+
+
+def _observed_upgrade(n: BatchTaskObserved) -> bool:
+    return n.is_upgrade
+
+
+def _target(n: SubtaskObserved) -> str:
+    return n.detail.target
+
+
 # In the order a body is tried against them: the first whose shape it has is its type. (Not
 # annotated as a whole, so that each entry is type-checked against its own model.)
 _DECLARED = (
@@ -114,6 +134,24 @@ _DECLARED = (
         occurred_at=BatchTaskUpdated.occurred_at,
         inadmissible=BatchTaskUpdated.inadmissible_times,
         projected=_is_upgrade,
+    ),
+    # Written by the reconciler (tracker/iotda/), never pushed: no shape.
+    NotificationType(
+        "iotda.batchtask.observed",
+        BatchTaskObserved,
+        None,
+        "task",
+        _observed_task_id,
+        OBSERVED_TASKS,
+        projected=_observed_upgrade,
+    ),
+    NotificationType(
+        "iotda.subtask.observed",
+        SubtaskObserved,
+        None,
+        "device",
+        _target,
+        OBSERVED_SUBTASKS,
     ),
 )
 NOTIFICATION_TYPES: tuple[NotificationType[Any], ...] = _DECLARED

@@ -27,11 +27,13 @@ status) changes nothing and records nothing.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from tracker.domain.instants import as_utc
-from tracker.domain.notifications import BatchTaskUpdated, TaskStatus, TaskType
+from tracker.domain.notifications import BatchTaskObserved, BatchTaskUpdated, TaskStatus, TaskType
 from tracker.domain.recorded import Recorded
+
+Source = Literal["push", "reconciliation"]  # who told us: the platform's push, or its API
 
 VALID_MOVES: frozenset[tuple[TaskStatus, TaskStatus]] = frozenset(
     {
@@ -106,6 +108,25 @@ class Task(NamedTuple):
     event_time_precise: bool  # event_time was written to the millisecond, not to the second
     first_run_at: datetime | None  # the earliest time it was Processing
     latest: tuple[TaskEvent, ...]  # the events of its last second, in a fixed order
+    # What the reconciler read (tracker/iotda/): the platform's own counters of the subtasks,
+    # as of the latest observation that had them, and every status each source has told.
+    progress: Progress | None = None
+    progress_at: datetime | None = None
+    pushed: frozenset[str] = frozenset()  # statuses a push delivered
+    observed: frozenset[str] = frozenset()  # statuses the reconciler saw
+
+
+class Progress(NamedTuple):
+    """The platform's `task_progress`: its subtasks by status, as it counts them."""
+
+    total: int
+    processing: int
+    success: int
+    fail: int
+    waitting: int
+    fail_wait_retry: int
+    stopped: int
+    removed: int
 
 
 class TaskTransition(NamedTuple):
@@ -118,6 +139,7 @@ class TaskTransition(NamedTuple):
     event_time: datetime
     request_id: str | None
     received_at: datetime
+    source: Source = "push"  # "reconciliation": read through the API; event_time is our clock's
 
 
 def delivery_key(notification: BatchTaskUpdated) -> str:
@@ -151,33 +173,94 @@ def evolve_task(
 ) -> tuple[Task | None, TaskTransition | None]:
     """Fold one event into its task. Returns (new state or None if unchanged, transition)."""
     n = event.notification
-    body, when, key = n.notify_data.body, n.occurred(), delivery_key(n)
+    body, when = n.notify_data.body, n.occurred()
+    mine = TaskEvent(body.status, body.status_desc, when.at, when.precise, n.request_id)
+    said = _Said(body.task_id, body.app_id, body.task_type, mine, delivery_key(n), "push")
+    changed, transition = _fold(task, event, said)
+    if changed is None:
+        return None, None
+    return changed._replace(pushed=changed.pushed | {body.status}), transition
+
+
+def observe_task(
+    task: Task | None, event: Recorded[BatchTaskObserved]
+) -> tuple[Task | None, TaskTransition | None]:
+    """Fold what the reconciler read of a task. The API gives no time for a status, so the
+    observation is an event at the time it was seen, ordered with the pushes by time like any
+    other; it also brings the platform's progress counters (those of the latest observation
+    that has them) and says which statuses were seen this way, so any order gives one task."""
+    n = event.notification
+    body = n.batchtask
+    mine = TaskEvent(body.status, body.status_desc, n.observed_at, precise=True, request_id=None)
+    key = f"observed:{n.observed_at.isoformat()}:{body.status}"
+    said = _Said(body.task_id, n.app_id or "", body.task_type, mine, key, "reconciliation")
+    changed, transition = _fold(task, event, said)
+    if changed is None:  # an observation of this time and status is in: its counters may not
+        assert task is not None  # noqa: S101 - only a task seen before has seen it
+        changed = in_utc(task)
+    progress = None if body.task_progress is None else Progress(**body.task_progress.model_dump())
+    held = changed.progress_at
+    if progress is not None and (
+        held is None
+        or changed.progress is None
+        or (n.observed_at, progress) > (held, changed.progress)
+    ):
+        changed = changed._replace(progress=progress, progress_at=n.observed_at)
+    changed = changed._replace(observed=changed.observed | {body.status})
+    if changed == task:
+        return None, None
+    return changed, transition
+
+
+def _app(held: str, said: str) -> str:
+    """A task's application: the least that anyone named (an observation may name none)."""
+    return min(held, said) if held and said else held or said
+
+
+class _Said(NamedTuple):
+    """A status change as either source tells it, with what identifies it across retries."""
+
+    task_id: str
+    app_id: str
+    task_type: str
+    event: TaskEvent
+    key: str  # delivery_key, or the observation's time and status
+    source: Source
+
+
+def _fold(
+    task: Task | None,
+    event: Recorded[BatchTaskUpdated] | Recorded[BatchTaskObserved],
+    said: _Said,
+) -> tuple[Task | None, TaskTransition | None]:
+    task_id, app_id, task_type, mine, key, source = said
     task = None if task is None else in_utc(task)
     if task is not None and key in task.seen:
         return None, None
-    mine = TaskEvent(body.status, body.status_desc, when.at, when.precise, n.request_id)
     first_run = mine.event_time if mine.status == "Processing" else None
     latest: tuple[TaskEvent, ...] = (mine,)
+    second = mine.event_time.replace(microsecond=0)
     if task is not None:
         held = task.latest[0].event_time.replace(microsecond=0)
-        if when.truncated() == held:
+        if second == held:
             latest = tuple(sorted((*task.latest, mine), key=_order))
-        elif when.truncated() < held:
+        elif second < held:
             latest = task.latest
         if task.first_run_at is not None:
             first_run = min(task.first_run_at, first_run or task.first_run_at)
     last = last_of(latest, first_run)
     before = task.status if task else None
     transition = TaskTransition(
-        task_id=body.task_id,
+        task_id=task_id,
         position=event.position,
         from_status=before,
-        to_status=body.status,
-        valid=is_valid_move(before, body.status),
+        to_status=mine.status,
+        valid=is_valid_move(before, mine.status),
         applied=last is mine,
-        event_time=when.at,
-        request_id=n.request_id,
+        event_time=mine.event_time,
+        request_id=mine.request_id,
         received_at=event.received_at,
+        source=source,
     )
     shown = (last.status, last.status_desc, last.event_time, last.request_id)
     moved = task is None or shown != (
@@ -187,10 +270,10 @@ def evolve_task(
         task.request_id,
     )
     changed = Task(
-        task_id=body.task_id,
-        app_id=body.app_id if task is None else min(task.app_id, body.app_id),
+        task_id=task_id,
+        app_id=app_id if task is None else _app(task.app_id, app_id),
         # Only upgrade tasks are projected (delivery.py): the type is one of the two.
-        task_type=body.task_type if task is None else min(task.task_type, body.task_type),  # type: ignore[arg-type]
+        task_type=task_type if task is None else min(task.task_type, task_type),  # type: ignore[arg-type]
         status=last.status,
         status_desc=last.status_desc,
         event_time=last.event_time,
@@ -203,8 +286,12 @@ def evolve_task(
         event_time_precise=last.precise,
         first_run_at=first_run,
         latest=latest,
+        progress=None if task is None else task.progress,
+        progress_at=None if task is None else task.progress_at,
+        pushed=frozenset() if task is None else task.pushed,
+        observed=frozenset() if task is None else task.observed,
     )
-    recorded = not transition.applied or before != body.status
+    recorded = not transition.applied or before != mine.status
     return changed, (transition if recorded else None)
 
 

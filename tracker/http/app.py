@@ -33,6 +33,9 @@ from tracker.http.protocol import close_unread_bodies, handler_args, serve_with_
 from tracker.http.routes import ROUTES
 from tracker.http.sanity import refuse_nul
 from tracker.http.session import keep_session_keys
+from tracker.iotda.budget import Budget
+from tracker.iotda.credentials import Credentials
+from tracker.iotda.settings import app_ids, credentials
 from tracker.store.database import Database
 from tracker.store.feed import Announcer, Listener
 from tracker.store.group_commit import FLUSHERS, GroupCommit
@@ -58,6 +61,9 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     amqp = endpoint(settings)
     if amqp is not None:  # after the database: it stops first, while appends still commit
         app.cleanup_ctx.append(_consume(amqp, settings))
+    platform = credentials(settings)
+    if platform is not None:  # likewise
+        app.cleanup_ctx.append(_reconcile(platform, settings))
     app.on_shutdown.append(_end_live_feeds)
     setup_routes(app)
     serve_with_our_handler(app)
@@ -97,6 +103,28 @@ def _consume(
             await running
 
     return consume
+
+
+def _reconcile(
+    platform: Credentials, settings: Settings
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def reconcile(app: web.Application) -> AsyncIterator[None]:
+        from tracker.iotda.api import PlatformApi  # noqa: PLC0415 - it loads Huawei's SDK
+        from tracker.iotda.reconciler import Reconciler  # noqa: PLC0415
+
+        api = PlatformApi(platform)
+        metrics.IOTDA_BUDGET.set(settings.iotda_rate)
+        reconciler = Reconciler(
+            app[DATABASE], api, Budget(settings.iotda_rate), app[APPENDS], app_ids(settings)
+        )
+        running = asyncio.create_task(reconciler.run(), name="iotda reconciler")
+        yield
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await api.close()
+
+    return reconcile
 
 
 def _database(settings: Settings, url: str) -> Callable[[web.Application], AsyncIterator[None]]:

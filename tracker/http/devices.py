@@ -65,7 +65,8 @@ class DeviceQuery(Query):
 
 
 async def get_device(request: web.Request) -> web.Response:
-    """The device now or, with ?at=<log position or RFC 3339 time>, as it was then."""
+    """The device now or, with ?at=<log position or RFC 3339 time>, as it was then: its two
+    OceanConnect tracks and its IoTDA tasks (a device IoTDA's tasks alone name has no track)."""
     at = DeviceQuery.of(request).at
     device_id, database = request.match_info["device_id"], request.app[DATABASE]
     if at is None:

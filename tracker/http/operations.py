@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import Field
 
 from tracker import documents as doc
-from tracker.domain.notifications import RESULTS, TRACKS, UPGRADE_STATES, Track
+from tracker.domain.notifications import RESULTS, TRACKS, Track
 from tracker.http.keys import DATABASE
 from tracker.http.paging import cursor_after, cursor_key, key_cursor, next_cursor
 from tracker.http.parameters import (
@@ -22,11 +22,13 @@ from tracker.http.parameters import (
     Parameter,
     Query,
     choice,
+    invalid_parameter,
     whole_number,
 )
 from tracker.http.responses import document, page
 from tracker.store import rollups
 from tracker.store.listing import present
+from tracker.store.queries import STORED_MEMBER_STATES
 
 MAX_STEP = 7 * 24 * 60  # minutes: a week per bucket at most
 
@@ -75,32 +77,59 @@ async def list_operations(request: web.Request) -> web.Response:
     return page([doc.OperationDocument.of(r) for r in found], key_cursor(last))
 
 
+MEMBER_STATES = STORED_MEMBER_STATES[1:]  # '' is how a column holds "none yet"
+
+
 class MembersQuery(Query):
     track: OnlyTrack = None
     state: Annotated[
-        str | None, choice(UPGRADE_STATES), Field(description="state in this operation")
+        str | None,
+        choice(MEMBER_STATES),
+        Field(description="state in this operation (an IoTDA task's: the subtask's status)"),
     ] = None
     result: Annotated[
         str | None, choice(RESULTS), Field(description="last result in this operation")
     ] = None
     error_code: Annotated[str | None, TEXT, Field(description="error code of that result")] = None
+    stuck_for: Annotated[
+        float | None,
+        SECONDS,
+        Field(
+            description="an IoTDA task's members in Waitting, Processing or FailWaitRetry for at "
+            "least this many seconds, longest first (with track alone: no state, result or "
+            "error_code). An OceanConnect operation's: GET /v1/devices?operation_id=&stuck_for="
+        ),
+    ] = None
     limit: Limit = DEFAULT_LIMIT
     cursor: Cursor = None
+
+    def filters(self, operation_id: str) -> dict[str, object]:
+        if self.stuck_for is not None and (self.state or self.result or self.error_code):
+            raise invalid_parameter(
+                "stuck_for", "stuck_for lists busy members: it takes no state, result or error_code"
+            )
+        return present(
+            operation_id=operation_id,
+            track=self.track,
+            state=self.state,
+            result=self.result,
+            error_code=self.error_code,
+            stuck_for=self.stuck_for,
+        )
 
 
 async def list_members(request: web.Request) -> web.Response:
     """Every device that took part in the operation, by id, with its state and last result in
-    it, also those that have moved on to another operation since."""
+    it, also those that have moved on to another operation since; with stuck_for, an IoTDA
+    task's busy members, longest stuck first."""
     query = MembersQuery.of(request)
-    filters = present(
-        operation_id=request.match_info["operation_id"],
-        track=query.track,
-        state=query.state,
-        result=query.result,
-        error_code=query.error_code,
-    )
-    after = cursor_key(query.cursor, (str, TRACKS))
-    found, last = await rollups.members(request.app[DATABASE], filters, after, query.limit)
+    filters = query.filters(request.match_info["operation_id"])
+    stuck = rollups.member_listing(filters) is rollups.MEMBERS_STUCK
+    after = cursor_key(query.cursor, (datetime, str, TRACKS) if stuck else (str, TRACKS))
+    try:
+        found, last = await rollups.members(request.app[DATABASE], filters, after, query.limit)
+    except rollups.NotIoTDA as refused:
+        raise invalid_parameter("stuck_for", str(refused)) from None
     return page([doc.OperationMemberDocument.of(m) for m in found], key_cursor(last))
 
 

@@ -16,6 +16,7 @@ from tracker.http.access_log import RedactingAccessLogger
 from tracker.http.app import create_app
 from tracker.http.connections import connection_cap, raise_file_limit
 from tracker.http.malformed import snippet
+from tracker.iotda.settings import credentials
 from tracker.logs import mask_secrets_in_logs
 from tracker.store.group_commit import FLUSHERS
 
@@ -33,6 +34,7 @@ def run(settings: Settings, database_url: str) -> int:
                 "--insecure-amqp-tls: the AMQP broker's certificate is NOT verified; anyone on "
                 "the path can read and forge notifications"
             )
+    credentials(settings)  # likewise a half-configured IoTDA reconciler
     if settings.workers > 1:
         from tracker.http.workers import supervise  # noqa: PLC0415
 

@@ -22,6 +22,7 @@ from types import FrameType
 from prometheus_client.multiprocess import mark_process_dead
 
 from tracker.config import Settings, variable
+from tracker.iotda.settings import REQUIRED as IOTDA
 from tracker.store.preflight import preflight
 from tracker.store.startup import open_migrated
 
@@ -44,7 +45,8 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
     # One worker consumes the AMQP queue, if one is set: the messages of a stream are then
     # applied in the order the queue gave them (amqp/consumer.py), which competing
     # processes could not promise. Its replacement, if it dies, consumes in its place.
-    quiet = {**env, variable("amqp_url"): ""}
+    # Likewise one reconciles with IoTDA (a lock would let only one anyway: store/iotda.py).
+    quiet = {**env, variable("amqp_url"): ""} | dict.fromkeys(map(variable, IOTDA), "")
     envs = [env if index == 0 else quiet for index in range(workers)]
     children = [_start(each) for each in envs]
     pids = [c.pid for c in children]

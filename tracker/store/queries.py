@@ -2,30 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
-from typing import Any
+from typing import Any, NamedTuple
 
-from tracker.domain.delivery import decode
-from tracker.domain.device import BUSY_STATES, DeviceTransition, TrackState
+from tracker.domain.delivery import decode_logged
+from tracker.domain.device import BUSY_STATES, DeviceTransition, KnownDevice, TrackState
 from tracker.domain.notifications import (
     RESULTS,
+    SUBTASK_STATUSES,
     TASK_STATUSES,
     TASK_TYPES,
     UPGRADE_STATES,
+    SubtaskStatus,
     Track,
 )
+from tracker.domain.operation import OperationDevice
 from tracker.domain.projection import Projection
 from tracker.domain.recorded import Recorded
 from tracker.domain.task import Task, TaskTransition
 from tracker.store import bodies, literals
-from tracker.store.database import Database
+from tracker.store.database import Database, Record
 from tracker.store.errors import NotFound
 from tracker.store.listing import Index, Listing, present
-from tracker.store.rows import DEVICE_TRACKS, DEVICE_TRANSITIONS, TASK_TRANSITIONS, TASKS
+from tracker.store.rows import (
+    DEVICE_TRACKS,
+    DEVICE_TRANSITIONS,
+    DEVICES,
+    OPERATION_DEVICES,
+    TASK_TRANSITIONS,
+    TASKS,
+)
 
 STORED_STATES = ("", *UPGRADE_STATES)  # as a blank column holds them: '' is none reported yet
+# A member's state: OceanConnect's, or the status of its IoTDA subtask (domain/subtask.py).
+STORED_MEMBER_STATES = ("", *UPGRADE_STATES, *SUBTASK_STATUSES)
 STORED_RESULTS = ("", *RESULTS)
 Key = tuple[Any, ...]  # a page's last key: the cursor's content
 
@@ -88,21 +101,40 @@ TASKS_BY_ID = Listing(
 )
 
 DEVICE = "SELECT * FROM device_tracks WHERE device_id = $1 ORDER BY track"
+KNOWN = "SELECT * FROM devices WHERE device_id = $1"
+DEVICE_TASKS_SHOWN = 20  # a device's IoTDA subtasks in its document, the latest first
+# The IoTDA subtasks of each device of a page, the latest first: one range each of the index
+# that holds only them (`state_since` is set for an IoTDA member alone: domain/subtask.py).
+DEVICE_TASKS = f"""
+SELECT o.* FROM unnest($1::text[]) WITH ORDINALITY AS k(device_id, n)
+CROSS JOIN LATERAL (
+    SELECT * FROM operation_devices o
+    WHERE o.device_id = k.device_id COLLATE "C" AND o.state_since IS NOT NULL
+    ORDER BY o.updated_at DESC, o.last_position DESC LIMIT {DEVICE_TASKS_SHOWN}
+) AS o
+ORDER BY k.n, o.updated_at DESC, o.last_position DESC
+"""  # noqa: S608 - constants only
 # An operation's applications (from its rollup): lets a filter on an application and an
 # operation at once walk the operation's range alone, or answer at once.
 APPS = """
 SELECT app_id COLLATE "C" AS app_id, max_app_id COLLATE "C" AS max_app_id
 FROM operations WHERE operation_id = $1 AND track = $2
 """
-# The page's devices with both their tracks: two key lookups per device.
-DEVICES_WITH_TRACKS = "WITH page AS ({page}) SELECT t.* FROM page JOIN device_tracks t USING (device_id) ORDER BY {order}, t.track"  # noqa: E501
+# The page's devices with the fleet's entry and both their tracks, if any (a device IoTDA's
+# tasks alone name has none): three key lookups per device.
+DEVICES_WITH_TRACKS = """
+WITH page AS ({page})
+SELECT page.device_id AS listed_id, d.app_id AS listed_app_id, d.first_seen_at AS listed_at, t.*
+FROM page LEFT JOIN devices d USING (device_id) LEFT JOIN device_tracks t USING (device_id)
+ORDER BY {order}, t.track
+"""
 HISTORY_BATCH = 1000  # events of a device's history held at once by `device_at`
 DEVICE_HISTORY_BY_POSITION = """
-SELECT position, received_at, raw, codec FROM events
+SELECT position, received_at, event_type, raw, codec FROM events
 WHERE stream_type = 'device' AND stream_id = $1 AND position <= $2 ORDER BY position
 """
 DEVICE_HISTORY_BY_TIME = """
-SELECT position, received_at, raw, codec FROM events
+SELECT position, received_at, event_type, raw, codec FROM events
 WHERE stream_type = 'device' AND stream_id = $1 AND received_at <= $2 ORDER BY position
 """
 DEVICE_TRANSITIONS_PAGE = """
@@ -114,28 +146,73 @@ SELECT * FROM task_transitions WHERE task_id = $1 AND position > $2 ORDER BY pos
 """
 
 
+class DeviceTask(NamedTuple):
+    """A device's part in an IoTDA upgrade task (its member row), as its document lists it."""
+
+    task_id: str
+    track: Track
+    status: SubtaskStatus
+    error_code: str | None
+    error_msg: str | None
+    state_since: datetime
+    last_position: int
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, member: OperationDevice) -> DeviceTask:
+        assert member.state_since is not None  # noqa: S101 - read only where it is set
+        return cls(
+            member.operation_id,
+            member.track,
+            member.state,  # type: ignore[arg-type] # an IoTDA member's state is its status
+            member.error_code,
+            member.result_desc,
+            member.state_since,
+            member.last_position,
+            member.updated_at,
+        )
+
+
+def latest_tasks(members: Iterable[OperationDevice]) -> tuple[DeviceTask, ...]:
+    """The IoTDA subtasks among a device's members, as DEVICE_TASKS orders and bounds them."""
+    iotda = [m for m in members if m.state_since is not None]
+    iotda.sort(key=lambda m: (m.updated_at, m.last_position), reverse=True)
+    return tuple(DeviceTask.of(m) for m in iotda[:DEVICE_TASKS_SHOWN])
+
+
 @dataclass(frozen=True, slots=True)
 class Device:
-    """A device as the API shows it: both tracks, and what the latest of them says."""
+    """A device as the API shows it: both tracks, its IoTDA subtasks, and what the latest of
+    them says. `known` is the fleet's entry: all a device has that no track names."""
 
     device_id: str
     tracks: dict[Track, TrackState]
+    tasks: tuple[DeviceTask, ...] = ()
+    known: KnownDevice | None = None
 
     @property
-    def latest(self) -> TrackState:
-        return max(self.tracks.values(), key=lambda t: t.last_position)
+    def latest(self) -> TrackState | DeviceTask | None:
+        shown: list[TrackState | DeviceTask] = [*self.tracks.values(), *self.tasks]
+        return max(shown, key=lambda t: t.last_position) if shown else None
 
     @property
     def app_id(self) -> str:
-        return self.latest.app_id
+        if self.tracks:
+            return max(self.tracks.values(), key=lambda t: t.last_position).app_id
+        return "" if self.known is None else self.known.app_id
 
     @property
     def last_position(self) -> int:
-        return self.latest.last_position
+        latest = self.latest
+        return 0 if latest is None else latest.last_position
 
     @property
     def updated_at(self) -> datetime:
-        return self.latest.updated_at
+        latest = self.latest
+        if latest is not None:
+            return latest.updated_at
+        assert self.known is not None  # noqa: S101 - a device with nothing is not found
+        return self.known.first_seen_at
 
     @property
     def software(self) -> TrackState | None:
@@ -182,9 +259,25 @@ def device_listing(where: DeviceFilter) -> Listing:
 
 async def device(db: Database, device_id: str) -> Device:
     rows = await db.fetch("read device", DEVICE, device_id)
-    if not rows:
-        raise NotFound(f"no device {device_id!r} has been seen")
-    return Device(device_id, {row["track"]: DEVICE_TRACKS.from_row(row) for row in rows})
+    tasks = (await device_tasks(db, [device_id])).get(device_id, ())
+    known = None
+    if not rows:  # IoTDA's tasks alone may name it: the fleet's entry says its application
+        found = await db.fetchrow("read device", KNOWN, device_id)
+        if found is None:
+            raise NotFound(f"no device {device_id!r} has been seen")
+        known = DEVICES.from_row(found)
+    tracks = {row["track"]: DEVICE_TRACKS.from_row(row) for row in rows}
+    return Device(device_id, tracks, tasks, known)
+
+
+async def device_tasks(db: Database, device_ids: list[str]) -> dict[str, tuple[DeviceTask, ...]]:
+    """Each device's IoTDA subtasks, the latest first (at most DEVICE_TASKS_SHOWN each)."""
+    rows = await db.fetch("read device tasks", DEVICE_TASKS, device_ids)
+    members = [OPERATION_DEVICES.from_row(row) for row in rows]
+    return {
+        device_id: tuple(DeviceTask.of(m) for m in group)
+        for device_id, group in groupby(members, key=lambda m: m.device_id)
+    }  # in page order, each device's together (the statement's order)
 
 
 async def devices(
@@ -199,9 +292,16 @@ async def devices(
     order = ", ".join(listing.ordered(c, "page") for c in listing.order)
     sql = DEVICES_WITH_TRACKS.format(page=query.sql, order=order)
     rows = await db.fetch("list devices", sql, *query.args(filters, after or (), limit))
+    listed = [(device_id, list(group)) for device_id, group in groupby(rows, _listed_id)]
+    tasks = await device_tasks(db, [device_id for device_id, _ in listed])
     found = [
-        Device(device_id, {row["track"]: DEVICE_TRACKS.from_row(row) for row in group})
-        for device_id, group in groupby(rows, key=lambda row: row["device_id"])
+        Device(
+            device_id,
+            {row["track"]: DEVICE_TRACKS.from_row(row) for row in group if row["track"]},
+            tasks.get(device_id, ()),
+            _known(device_id, group[0]),
+        )
+        for device_id, group in listed
     ]
     if len(found) < limit:
         return found, None
@@ -210,6 +310,18 @@ async def devices(
         assert where.track is not None  # noqa: S101 - TRACKS_STUCK is chosen only then
         return found, (last.tracks[where.track].state_since, last.device_id)
     return found, (last.device_id,)
+
+
+def _known(device_id: str, row: Record) -> KnownDevice | None:
+    """The fleet's entry for a listed device, as the page's first row of it carries it."""
+    if row["listed_app_id"] is None:
+        return None
+    return KnownDevice(device_id, row["listed_app_id"], row["listed_at"])
+
+
+def _listed_id(row: Record) -> str:
+    listed: str = row["listed_id"]
+    return listed
 
 
 async def device_page(
@@ -247,14 +359,17 @@ async def device_at(
         async for row in conn.cursor(history, device_id, moment, prefetch=HISTORY_BATCH):
             if not bodies.knows(row["codec"]):
                 await bodies.ready(conn, (row["codec"],))
-            notification = decode(bodies.unpack(row["codec"], row["raw"])).notification
+            raw = bodies.unpack(row["codec"], row["raw"])
+            notification = decode_logged(row["event_type"], raw)
             if notification is not None:
                 projection.apply(Recorded(row["position"], row["received_at"], notification))
             projection.device_transitions.clear()  # the state is asked for, not the trail
-    if not projection.tracks:
+    known = projection.devices.get(device_id)
+    if known is None:
         when = moment if said is None else said
         raise NotFound(f"no device {device_id!r} has been seen at or before {when}")
-    return Device(device_id, {track: state for (_, track), state in projection.tracks.items()})
+    tracks = {track: state for (_, track), state in projection.tracks.items()}
+    return Device(device_id, tracks, latest_tasks(projection.members.values()), known)
 
 
 async def device_transitions(

@@ -24,9 +24,10 @@ from typing import Any, Generic, TypeVar
 
 from tracker.domain.activity import MinuteActivity
 from tracker.domain.device import DeviceTransition, Kind, KnownDevice, TrackState, is_settled
-from tracker.domain.notifications import RESULTS, UPGRADE_STATES, Result
+from tracker.domain.notifications import RESULTS, Result
 from tracker.domain.operation import (
     ERROR_DESC_KEY,
+    STATE_COUNTERS,
     ErrorCount,
     OperationCounts,
     OperationDevice,
@@ -87,7 +88,7 @@ OPERATIONS: Table[OperationCounts] = Table(
         "max_app_id": "greatest",
         "devices": "add",
         # A counter per state and per result, named after it (as the recount below).
-        **dict.fromkeys(UPGRADE_STATES, "add"),
+        **dict.fromkeys(STATE_COUNTERS.values(), "add"),
         **{result.lower(): "add" for result in RESULTS},
         "first_seen_at": "least",
         "last_activity_at": "greatest",
@@ -125,7 +126,8 @@ _SUCCESS: Result = "SUCCESS"
 _FAIL: Result = "FAIL"
 _STATE: Kind = "state"
 _RESULT: Kind = "result"
-_BY_VALUE = [(s, f"state = {text(s)}") for s in UPGRADE_STATES] + [
+_SUBTASK: Kind = "subtask"
+_BY_VALUE = [(name, f"state = {text(s)}") for s, name in STATE_COUNTERS.items()] + [
     (r.lower(), f"result = {text(r)}") for r in RESULTS
 ]
 RECOUNT_OPERATIONS = f"""
@@ -147,14 +149,16 @@ INSERT INTO {s}.operation_versions
 SELECT operation_id, track, target_version, count(*)
 FROM {s}.operation_devices WHERE target_version IS NOT NULL GROUP BY 1, 2, 3;
 """
+# A report: a state, or an IoTDA subtask's status that is not a result (domain/activity.py).
+_REPORT = f"(kind = {text(_STATE)} OR (kind = {text(_SUBTASK)} AND result IS NULL))"
 RECOUNT_ACTIVITY = f"""
 INSERT INTO {{s}}.operation_activity
 SELECT operation_id, track,
        date_trunc('minute', received_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-       count(*) FILTER (WHERE kind = {text(_STATE)}),
-       count(*) FILTER (WHERE kind = {text(_STATE)} AND NOT valid),
-       count(*) FILTER (WHERE kind = {text(_RESULT)} AND result->>'result' = {text(_SUCCESS)}),
-       count(*) FILTER (WHERE kind = {text(_RESULT)} AND result->>'result' = {text(_FAIL)})
+       count(*) FILTER (WHERE {_REPORT}),
+       count(*) FILTER (WHERE {_REPORT} AND NOT valid),
+       count(*) FILTER (WHERE kind <> {text(_STATE)} AND result->>'result' = {text(_SUCCESS)}),
+       count(*) FILTER (WHERE kind <> {text(_STATE)} AND result->>'result' = {text(_FAIL)})
 FROM {{s}}.device_transitions GROUP BY 1, 2, 3;
 """  # noqa: S608 - constants
 

@@ -47,6 +47,10 @@ def column_type(annotation: object) -> tuple[str, bool]:
         return kind, True
     if get_origin(annotation) is Literal and all(isinstance(a, str) for a in args):
         return "text", False
+    if get_origin(annotation) in (typing.Union, types.UnionType) and all(
+        column_type(a) == ("text", False) for a in args
+    ):
+        return "text", False  # values of several Literals (two platforms' states)
     if annotation in SCALARS:
         return SCALARS[annotation], False
     if _is_row(annotation) or get_origin(annotation) is frozenset or _rows_of(annotation):

@@ -1,0 +1,380 @@
+"""Each IoTDA upgrade task's per-device truth, read from the platform's API and appended to the
+log as what changed (DESIGN.md, "IoTDA reconciliation").
+
+IoTDA pushes a task's status and nothing per device, and its HTTP push drops a status after one
+failed attempt. So the reconciler reads every upgrade task the log knows (from pushes) or that
+ListBatchTasks lists (for TRACKER_IOTDA_APP_IDS), through ShowBatchTask, until the task has
+ended and has been read in full once more after that; then it leaves the task alone until a
+push says it moved again (a retry).
+
+Politeness, in order: one request budget for everything (budget.py: TRACKER_IOTDA_RATE a
+second); active tasks before ended ones, the most recently active first; in each visit the
+task's failed and retrying devices first (`task_detail_status`), then up to
+`PAGES_PER_VISIT` pages of its full sweep, whose place (`marker`) is saved after every page so
+a restart resumes it; a 429 or a 5xx holds every request with a backoff.
+
+A page's events are appended before its place is saved: a crash in between reads the page
+again, and what it appended is then what the log already says, so nothing is appended twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from tracker import metrics
+from tracker.domain.delivery import NewEvent
+from tracker.domain.notifications import TASK_TYPES, Track
+from tracker.iotda.api import (
+    Answer,
+    Denied,
+    Missing,
+    PlatformApi,
+    PlatformError,
+    Throttled,
+    Unavailable,
+)
+from tracker.iotda.budget import Budget, backoff
+from tracker.iotda.observe import FINAL, Asked, Malformed, Read, read
+from tracker.store import iotda as store
+from tracker.store.database import Database
+from tracker.store.errors import Unavailable as StoreUnavailable
+from tracker.store.group_commit import GroupCommit
+
+log = logging.getLogger(__name__)
+
+PAGE = 50  # details a page: ShowBatchTask's most
+PAGES_PER_VISIT = 100  # a large task's sweep, paced: 100 pages, then the next task's turn
+ACTIVE_EVERY = timedelta(seconds=30)  # an active task read in full is read again after this
+DISCOVER_EVERY = 60.0  # seconds between looks for new tasks (ListBatchTasks, pushes)
+ATTEMPTS = 6  # tries of one request through 429s and 5xx before the visit gives up for now
+DENIED_PAUSE = 300.0  # seconds: five bad signatures in a row lock the AK for five minutes
+BUSY_PAUSE = 30.0  # seconds between tries for the lock another process holds
+DUE_BATCH = 100
+NEVER = None  # a sweep's next_at: never due again
+CHECKS = ("Fail", "FailWaitRetry")  # read first in every visit of an active task
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Tally:
+    """What a pass did: for `tracker reconcile`'s report and the tests."""
+
+    requests: int = 0
+    tasks: int = 0
+    appended: Counter[str] = field(default_factory=Counter)
+    skipped: int = 0  # task_details entries the models refused
+    events: list[NewEvent] = field(default_factory=list)  # dry run: what would be appended
+
+
+class Reconciler:
+    clock: Callable[[], datetime] = staticmethod(now)  # a test may set its own
+
+    def __init__(
+        self,
+        db: Database,
+        api: PlatformApi,
+        budget: Budget,
+        appends: GroupCommit | None,  # None: a dry run, which appends and saves nothing
+        app_ids: tuple[str | None, ...] = (None,),  # whose tasks to list; None: every app's
+    ) -> None:
+        self.db, self.api, self.budget, self.appends = db, api, budget, appends
+        self.app_ids = app_ids
+        self.tally = Tally()
+        self._dry: dict[str, store.Sweep] = {}  # a dry run's tasks found
+
+    # The loop `tracker serve` runs.
+
+    async def run(self) -> None:
+        """Reconcile until cancelled: hold the lock, discover, visit what is due."""
+        attempt = 0
+        while True:
+            try:
+                async with store.exclusive(self.db):
+                    log.info("reconciling with IoTDA at %s req/s", self.budget.rate)
+                    attempt = 0
+                    await self._serve()
+            except store.Busy:
+                log.info(
+                    "another process reconciles with IoTDA; trying again in %.0f s", BUSY_PAUSE
+                )
+                await asyncio.sleep(BUSY_PAUSE)
+            except StoreUnavailable as error:
+                pause = backoff(attempt, cap=30.0)
+                attempt += 1
+                log.warning(
+                    "reconciler: the database is unavailable (%s); again in %.1f s", error, pause
+                )
+                await asyncio.sleep(pause)
+
+    async def _serve(self) -> None:
+        """Rounds: every task due when a round starts gets one visit, in priority order (a
+        large task's sweep goes on in the next round, after the others had theirs). Discovery
+        every DISCOVER_EVERY seconds, between two visits."""
+        discovered = -DISCOVER_EVERY
+        while True:
+            if time.monotonic() - discovered >= DISCOVER_EVERY:
+                discovered = time.monotonic()
+                await self._guarded(self.discover())
+            due = await store.due(self.db, self.clock(), DUE_BATCH)
+            metrics.IOTDA_BEHIND.set(await store.behind(self.db, self.clock()))
+            if not due:
+                await asyncio.sleep(1.0)
+                continue
+            for sweep in due:
+                await self._guarded(self.visit(sweep, PAGES_PER_VISIT))
+                if time.monotonic() - discovered >= DISCOVER_EVERY:
+                    break  # new tasks may come before the rest of this round
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        """Run one discovery or visit; the platform's failures pause, they never end the loop."""
+        try:
+            await work
+        except Denied as error:
+            log.error(  # noqa: TRY400 - the platform's own words say it all
+                "IoTDA refused the credentials (%s); pausing %.0f s", error, DENIED_PAUSE
+            )
+            self.budget.hold(DENIED_PAUSE)
+        except (PlatformError, Malformed) as error:
+            log.warning("reconciler: %s", error)
+
+    # One pass: `tracker reconcile`.
+
+    async def once(self, task_id: str | None = None) -> Tally:
+        """Read every due task in full, or only `task_id` (from the start, due or not), once."""
+        if task_id is not None:
+            stored = await store.sweep(self.db, task_id)
+            await self.visit(stored or _fresh(task_id, None, "", self.clock()), None)
+            return self.tally
+        await self.discover()
+        due = await store.due(self.db, self.clock(), 1_000_000)
+        seen = {s.task_id for s in due}
+        due += [s for s in self._dry.values() if s.task_id not in seen]
+        for sweep in due:
+            await self.visit(sweep, None)
+        return self.tally
+
+    # Finding tasks.
+
+    async def discover(self) -> None:
+        """Tasks to read: those a push told of (new, or moved since the last read), and those
+        ListBatchTasks lists that the reconciler has not met (newest first: it stops at the
+        first page it knows all of)."""
+        news = await store.pushed_news(self.db)
+        upgrades = [t for t in news if t[2] in TASK_TYPES]
+        await self._found(upgrades, revive=True)
+        for app_id in self.app_ids:
+            for task_type in TASK_TYPES:
+                await self._list(app_id, task_type)
+
+    async def _list(self, app_id: str | None, task_type: str) -> None:
+        marker = None
+        while True:
+            answer = await self._ask(
+                "ListBatchTasks",
+                partial(self.api.list_tasks, task_type=task_type, app_id=app_id, marker=marker),
+            )
+            listed = [t for t in answer.document.get("batchtasks") or [] if isinstance(t, dict)]
+            ids = [str(t.get("task_id")) for t in listed if t.get("task_id")]
+            known = await store.known(self.db, ids)
+            new = [
+                (str(t["task_id"]), app_id, task_type, str(t.get("status") or ""))
+                for t in listed
+                if t.get("task_id") and str(t["task_id"]) not in known
+            ]
+            await self._found(new, revive=False)
+            page = answer.document.get("page") or {}
+            marker = page.get("marker") if isinstance(page, dict) else None
+            if not new or not marker or len(listed) < PAGE:
+                return
+
+    async def _found(self, tasks: list[tuple[str, str | None, str, str]], *, revive: bool) -> None:
+        if self.appends is None:  # a dry run writes nothing: it keeps what it found in memory
+            for task_id, app_id, task_type, _ in tasks:
+                self._dry.setdefault(task_id, _fresh(task_id, app_id, task_type, self.clock()))
+        elif tasks:
+            await store.found(self.db, tasks, self.clock(), revive=revive)
+
+    # Reading a task.
+
+    async def visit(self, sweep: store.Sweep, max_pages: int | None) -> None:
+        """Read one task: its head (status, progress, newest details), its failed and retrying
+        devices if it is active, then its full sweep from where it was, for up to `max_pages`
+        pages (None: to the end)."""
+        self.tally.tasks += 1
+        try:
+            first = await self._page(sweep, None, None, with_task=True)
+        except Missing:
+            log.warning("IoTDA has no task %s any more: no longer read", sweep.task_id)
+            sweep.next_at = NEVER
+            await self._save(sweep)
+            return
+        final = first.status in FINAL
+        sweep.status = first.status
+        if sweep.marker is None:  # the head is the first page of a new sweep
+            sweep.started_final, sweep.swept = final, len(first.targets)
+            sweep.marker = None if _last(first, sweep.swept) else first.marker
+            if sweep.marker is None:
+                self._complete(sweep)
+        changed = bool(first.events)
+        if not final:
+            changed |= await self._check(sweep, first)
+        changed |= await self._sweep(sweep, max_pages)
+        if changed:
+            sweep.last_activity = self.clock()
+        if final and sweep.final_reads >= 1:
+            sweep.next_at = NEVER  # ended, and read in full since: left alone
+        elif sweep.marker is not None or final:
+            sweep.next_at = self.clock()  # a sweep to go on with, or the final read to do
+        else:
+            sweep.next_at = self.clock() + ACTIVE_EVERY
+        await self._save(sweep)
+
+    async def _check(self, sweep: store.Sweep, head: Read) -> bool:
+        """The task's failed and retrying devices, newest first (a page of each that the
+        platform's counters do not say is empty). Whether anything changed."""
+        changed = False
+        for status in CHECKS:
+            count = None if head.progress is None else getattr(head.progress, _counter(status))
+            if count != 0:
+                checked = await self._page(sweep, None, status, with_task=False)
+                changed |= bool(checked.events)
+        return changed
+
+    async def _sweep(self, sweep: store.Sweep, max_pages: int | None) -> bool:
+        """Go on with the full sweep; its place is saved after each page. Whether anything
+        changed."""
+        changed, pages = False, 0
+        while sweep.marker is not None and (max_pages is None or pages < max_pages):
+            page = await self._page(sweep, sweep.marker, None, with_task=False)
+            changed |= bool(page.events)
+            pages += 1
+            sweep.swept += len(page.targets)
+            sweep.marker = None if _last(page, sweep.swept) else page.marker
+            if sweep.marker is None:
+                self._complete(sweep)
+            else:
+                await self._save(sweep)  # the place, once the page's events are in the log
+        return changed
+
+    def _complete(self, sweep: store.Sweep) -> None:
+        sweep.sweeps += 1
+        sweep.final_reads += int(sweep.started_final)
+        sweep.swept = 0
+
+    async def _page(
+        self, sweep: store.Sweep, marker: str | None, status: str | None, *, with_task: bool
+    ) -> Read:
+        answer = await self._ask(
+            "ShowBatchTask",
+            lambda: self.api.show_task(
+                sweep.task_id, detail_status=status, marker=marker, limit=PAGE
+            ),
+        )
+        asked = Asked(answer.raw, self.clock(), answer.request, sweep.app_id)
+        track: Track = "firmware" if _task_type(answer) == "firmwareUpgrade" else "software"
+        targets = _targets(answer)
+        held_task = await store.held_task(self.db, sweep.task_id) if with_task else None
+        held = await store.held_members(self.db, sweep.task_id, track, targets)
+        found = read(asked, held_task, held, with_task=with_task)
+        if found.skipped:
+            log.warning(
+                "task %s: %d subtask entries are not IoTDA's TaskDetail; not appended",
+                sweep.task_id,
+                found.skipped,
+            )
+        self.tally.skipped += found.skipped
+        await self._append(found.events)
+        return found
+
+    async def _append(self, events: list[NewEvent]) -> None:
+        for event in events:
+            self.tally.appended[event.event_type] += 1
+        if self.appends is None:
+            self.tally.events.extend(events)
+            return
+        await asyncio.gather(*(self.appends.append(e) for e in events))
+        for event in events:
+            metrics.IOTDA_OBSERVATIONS.labels(event.event_type).inc()
+
+    async def _save(self, sweep: store.Sweep) -> None:
+        if self.appends is not None:
+            await store.save(self.db, sweep, self.clock())
+
+    async def _ask(self, call: str, request: Callable[[], Awaitable[Answer]]) -> Answer:
+        """One request within the budget, through 429s and 5xx with backoff."""
+        for attempt in range(ATTEMPTS):
+            waited = self.budget.waited
+            await self.budget.take()
+            metrics.IOTDA_WAITED.inc(self.budget.waited - waited)
+            self.tally.requests += 1
+            try:
+                answer = await request()
+            except Throttled as error:
+                metrics.IOTDA_REQUESTS.labels(call, "throttled").inc()
+                self.budget.hold(error.retry_after or backoff(attempt))
+            except Unavailable as error:
+                metrics.IOTDA_REQUESTS.labels(call, "unavailable").inc()
+                if attempt == ATTEMPTS - 1:
+                    raise
+                pause = backoff(attempt)
+                log.info("IoTDA: %s; again in %.1f s", error, pause)
+                self.budget.hold(pause)
+            except PlatformError:
+                metrics.IOTDA_REQUESTS.labels(call, "refused").inc()
+                raise
+            else:
+                metrics.IOTDA_REQUESTS.labels(call, "ok").inc()
+                return answer
+        raise Unavailable(f"{call}: still throttled after {ATTEMPTS} tries")
+
+
+def _fresh(task_id: str, app_id: str | None, task_type: str, at: datetime) -> store.Sweep:
+    return store.Sweep(
+        task_id,
+        app_id,
+        task_type,
+        "",
+        None,
+        0,
+        started_final=False,
+        sweeps=0,
+        final_reads=0,
+        last_activity=at,
+        next_at=at,
+    )
+
+
+def _last(page: Read, swept: int) -> bool:
+    """Whether the sweep has read the task's last page: a short page, no marker, or as many
+    details as the platform counts (which spares reading an empty page after a full one)."""
+    return (
+        page.marker is None
+        or len(page.targets) + page.skipped < PAGE
+        or (page.matched is not None and swept >= page.matched)
+    )
+
+
+def _counter(status: str) -> str:
+    return "fail" if status == "Fail" else "fail_wait_retry"
+
+
+def _task_type(answer: Answer) -> str:
+    task = answer.document.get("batchtask")
+    return str(task.get("task_type")) if isinstance(task, dict) else ""
+
+
+def _targets(answer: Answer) -> list[str]:
+    details = answer.document.get("task_details")
+    if not isinstance(details, list):
+        return []
+    return [str(d["target"]) for d in details if isinstance(d, dict) and d.get("target")]

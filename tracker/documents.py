@@ -336,7 +336,7 @@ class FeedTaskTransition(_TaskTransition):
     """`task_transition` events of GET /v1/stream."""
 
     task_id: str
-    source: Source | None = Field(default=None, description=f"{SOURCE}; null: not said")
+    source: Source = Field(description=SOURCE)
 
 
 class EventDocument(Document):

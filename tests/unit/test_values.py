@@ -12,8 +12,14 @@ from typing import get_args
 
 from tests.unit.builders import at, fw, fw_result, sw, sw_result, task
 from tracker.domain.device import BUSY_STATES
-from tracker.domain.notifications import RESULTS, TRACKS, UPGRADE_STATES, Notification
-from tracker.domain.operation import OperationCounts
+from tracker.domain.notifications import (
+    RESULTS,
+    SUBTASK_STATUSES,
+    TRACKS,
+    UPGRADE_STATES,
+    Notification,
+)
+from tracker.domain.operation import STATE_COUNTERS, OperationCounts
 from tracker.domain.projection import Changes, HeldRow, Projection
 from tracker.store import literals
 from tracker.store.queries import STUCK_WHERE
@@ -26,6 +32,9 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "tracker" / "dashboard" / "dom
 def test_a_rollup_has_a_counter_per_state_and_per_result_in_declared_order() -> None:
     counters = OperationCounts._fields[5:11]
     assert counters == (*UPGRADE_STATES, *(r.lower() for r in RESULTS))
+    iotda = OperationCounts._fields[13:]
+    assert iotda == tuple(STATE_COUNTERS[s] for s in SUBTASK_STATUSES if s in STATE_COUNTERS)
+    assert set(STATE_COUNTERS) == {*UPGRADE_STATES, *SUBTASK_STATUSES} - {"Success", "Fail"}
 
 
 def test_a_device_is_busy_in_every_state_but_idle() -> None:
@@ -54,6 +63,7 @@ def _js_constant(name: str) -> list[str]:
 def test_the_dashboard_spells_the_tracks_and_states_as_declared() -> None:
     assert _js_constant("TRACKS") == list(TRACKS)
     assert _js_constant("STATES") == list(UPGRADE_STATES)
+    assert _js_constant("SUBTASK_STATUSES") == list(SUBTASK_STATUSES)
 
 
 def test_the_dashboard_lists_the_states_only_in_its_declaration() -> None:

@@ -130,7 +130,7 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/v1/devices/{device_id}",
         devices.get_device,
-        "One device: both tracks",
+        "One device: both tracks, and its IoTDA subtasks",
         "devices",
         doc.DeviceDocument,
         (*READ_ERRORS, 404),

@@ -136,5 +136,6 @@ def _event(item: feed.FeedItem) -> bytes:
             event_time=item.event_time,
             request_id=item.request_id,
             received_at=item.received_at,
+            source=item.source,
         ).to_json()
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (item.position, name, data)

@@ -41,12 +41,13 @@ DEVICE_SIDE = """
 SELECT position, 'device' AS stream_type, device_id AS stream_id, track,
        from_state AS from_value, to_state AS to_value, valid, applied,
        operation_id, sub_operation_id, NULL::timestamptz AS event_time, received_at,
-       kind, inconsistent, result::text AS result, NULL::text AS request_id, reason
+       kind, inconsistent, result::text AS result, NULL::text AS request_id, reason,
+       NULL::text AS source
 FROM device_transitions WHERE position > $1 AND position <= $3 {where} ORDER BY position LIMIT $2
 """
 TASK_SIDE = """
 SELECT position, 'task', task_id, NULL, from_status, to_status, valid, applied, NULL, NULL,
-       event_time, received_at, 'status', false, NULL, request_id, NULL
+       event_time, received_at, 'status', false, NULL, request_id, NULL, source
 FROM task_transitions WHERE position > $1 AND position <= $3 ORDER BY position LIMIT $2
 """
 PAGE = f"SELECT * FROM (({DEVICE_SIDE.format(where='')}) UNION ALL ({TASK_SIDE})) AS feed ORDER BY position LIMIT $2"  # noqa: E501, S608
@@ -74,6 +75,7 @@ class FeedItem:
     result: str | None  # kind 'result': the result, as JSON
     request_id: str | None
     reason: str | None  # a device transition not applied: why
+    source: str | None  # a task's: push or reconciliation
 
 
 @dataclass(frozen=True, slots=True)

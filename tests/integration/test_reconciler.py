@@ -5,6 +5,8 @@ is ridden out within the budget, and replay equals live."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -356,3 +358,29 @@ async def test_two_reconcilers_never_run_at_once(database: Database) -> None:
                 pass
     async with store.exclusive(database):  # released when the first ended
         pass
+
+
+async def test_a_task_whose_visit_fails_waits_its_turn_instead_of_looping(
+    database: Database, appends: GroupCommit, iotda: FakeIoTDA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.iotda import reconciler as module  # noqa: PLC0415
+
+    monkeypatch.setattr(module, "backoff", lambda *_, **__: 0.0)  # no waiting between tries
+    task = iotda.create_task(10, app_id="app-1")
+    await store.found(
+        database, [(task.task_id, "app-1", "softwareUpgrade", "")], datetime.now(UTC), revive=True
+    )
+    iotda.fail_next(1000, 503)
+    async with api_of(iotda) as api:
+        running = asyncio.create_task(Reconciler(database, api, Budget(FAST), appends, ()).run())
+        await asyncio.sleep(3)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    tries = [c for c in iotda.calls if c.operation == "ShowBatchTask"]
+    assert [c.status for c in tries] == [503] * module.ATTEMPTS  # one visit's tries, then no more
+    later = await store.sweep(database, task.task_id)
+    assert later is not None
+    assert later.next_at is not None
+    assert later.next_at > datetime.now(UTC) + timedelta(seconds=50)

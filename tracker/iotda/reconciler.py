@@ -57,6 +57,7 @@ ATTEMPTS = 6  # tries of one request through 429s and 5xx before the visit gives
 DENIED_PAUSE = 300.0  # seconds: five bad signatures in a row lock the AK for five minutes
 BUSY_PAUSE = 30.0  # seconds between tries for the lock another process holds
 DUE_BATCH = 100
+RETRY_LATER = timedelta(seconds=60)  # a task whose visit failed (a 5xx storm, an odd answer)
 NEVER = None  # a sweep's next_at: never due again
 CHECKS = ("Fail", "FailWaitRetry")  # read first in every visit of an active task
 
@@ -131,12 +132,15 @@ class Reconciler:
                 await asyncio.sleep(1.0)
                 continue
             for sweep in due:
-                await self._guarded(self.visit(sweep, PAGES_PER_VISIT))
+                if not await self._guarded(self.visit(sweep, PAGES_PER_VISIT)):
+                    sweep.next_at = self.clock() + RETRY_LATER  # not at once: others first
+                    await self._save(sweep)
                 if time.monotonic() - discovered >= DISCOVER_EVERY:
                     break  # new tasks may come before the rest of this round
 
-    async def _guarded(self, work: Awaitable[None]) -> None:
-        """Run one discovery or visit; the platform's failures pause, they never end the loop."""
+    async def _guarded(self, work: Awaitable[None]) -> bool:
+        """Run one discovery or visit; the platform's failures pause, they never end the loop.
+        Whether it went through."""
         try:
             await work
         except Denied as error:
@@ -146,6 +150,9 @@ class Reconciler:
             self.budget.hold(DENIED_PAUSE)
         except (PlatformError, Malformed) as error:
             log.warning("reconciler: %s", error)
+        else:
+            return True
+        return False
 
     # One pass: `tracker reconcile`.
 

@@ -159,8 +159,9 @@ class Reconciler:
     async def once(self, task_id: str | None = None) -> Tally:
         """Read every due task in full, or only `task_id` (from the start, due or not), once."""
         if task_id is not None:
-            stored = await store.sweep(self.db, task_id)
-            await self.visit(stored or _fresh(task_id, None, "", self.clock()), None)
+            sweep = await store.sweep(self.db, task_id) or _fresh(task_id, None, "", self.clock())
+            sweep.marker, sweep.swept = None, 0  # a sweep of its own, whatever one was under way
+            await self.visit(sweep, None)
             return self.tally
         await self.discover()
         due = await store.due(self.db, self.clock(), 1_000_000)

@@ -1,4 +1,4 @@
-"""Huawei's own IoTDA SDK against the fake of ListBatchTasks and ShowBatchTask
+"""Huawei's own IoTDA SDK against the fake of ListBatchTasks, ShowBatchTask and StopBatchTask
 (tests/support/fake_iotda.py): the pages, filters and limits it reads, the signatures it
 accepts and refuses, and how 401, 429 and 5xx reach a caller of the SDK, sync and async."""
 
@@ -86,6 +86,11 @@ def listing(client: Any, **query: Any) -> Any:
 
 def showing(client: Any, task_id: str, **query: Any) -> Any:
     return client.show_batch_task(iotda.ShowBatchTaskRequest(task_id=task_id, **query))
+
+
+def stopping(client: Any, task_id: str, targets: list[str] | None = None) -> Any:
+    body = iotda.BatchTargets(targets=targets)
+    return client.stop_batch_task(iotda.StopBatchTaskRequest(task_id=task_id, body=body))
 
 
 def refused(call: Callable[[], Any], kind: Any = None) -> Any:
@@ -491,3 +496,110 @@ async def test_from_an_aiohttp_loop_the_sdk_is_awaited_through_threads(connect: 
         assert [len(page.task_details) for page in pages] == [50, 50, 20]
         assert listed.batchtasks[0].task_id == task.task_id
         assert ticks > 0
+
+
+def test_a_stopped_task_reads_stopping_then_stopped_through_the_sdk(
+    fake: FakeIoTDA, connect: Connect
+) -> None:
+    task = fake.create_task(6, task_type="firmwareUpgrade")
+    task.set_range(0, 2, "Processing")
+    task.set("device-5", "Success")
+    fake.stop_takes = 0.3
+    client = connect(fake)
+
+    response = stopping(client, task.task_id)
+
+    assert response.status_code == 200
+    assert response.targets == []
+    shown = showing(client, task.task_id)
+    assert (shown.batchtask.status, shown.batchtask.task_progress.stopped) == ("Stopping", 0)
+    time.sleep(0.5)
+    shown = showing(client, task.task_id, task_detail_status="Stopped")
+    assert shown.batchtask.status == "Stopped"
+    progress = shown.batchtask.task_progress
+    assert (progress.stopped, progress.success, progress.processing, progress.waitting) == (
+        5,
+        1,
+        0,
+        0,
+    )
+    assert shown.page.count == 5
+    assert sorted(detail.target for detail in shown.task_details) == [
+        f"device-{i}" for i in range(5)
+    ]
+    (call, *_) = [call for call in fake.calls if call.operation == "StopBatchTask"]
+    assert (call.method, call.path, call.status, call.body) == (
+        "POST",
+        f"/v5/iot/{fake.project_id}/batchtasks/{task.task_id}/stop",
+        200,
+        b"{}",
+    )
+
+
+def test_stopping_listed_targets_answers_each_one(fake: FakeIoTDA, connect: Connect) -> None:
+    task = fake.create_task(4)
+    task.set("device-3", "Fail", error=("UPGRADE.0001", "download failed"))
+    client = connect(fake)
+
+    response = stopping(client, task.task_id, ["device-0", "device-3"])
+
+    results = [(r.target, r.status, r.error_code) for r in response.targets]
+    assert results == [("device-0", "success", None), ("device-3", "failure", "IOTDA.014219")]
+    assert task.status == "Processing"
+    assert [task.subtask(f"device-{i}").status for i in range(4)] == [
+        "Stopped",
+        "Waitting",
+        "Waitting",
+        "Fail",
+    ]
+    assert json.loads(fake.calls[-1].body) == {"targets": ["device-0", "device-3"]}
+
+
+def test_stopping_is_refused_when_finished_unknown_malformed_or_unsigned(
+    fake: FakeIoTDA, connect: Connect
+) -> None:
+    client = connect(fake)
+    done = fake.create_task(2, status="PartialSuccess")
+    finished = refused(lambda: stopping(client, done.task_id))
+    assert (finished.status_code, finished.error_code) == (400, "IOTDA.014126")
+    missing = refused(lambda: stopping(client, "0123456789abcdef01234567"))
+    assert (missing.status_code, missing.error_code) == (404, "IOTDA.000404")
+    task = fake.create_task(2)
+    assert refused(lambda: stopping(client, task.task_id, [])).error_code == "IOTDA.000006"
+    unsigned = refused(lambda: stopping(connect(fake, sk="wrong"), task.task_id))
+    assert (unsigned.status_code, unsigned.error_code) == (401, "IOTDA.000002")
+    assert task.progress()["stopped"] == 0
+    assert [call.status for call in fake.calls] == [400, 404, 400, 401]
+    assert {call.operation for call in fake.calls} == {"StopBatchTask"}
+
+
+def test_stop_is_a_post_and_show_a_get(fake: FakeIoTDA) -> None:
+    task = fake.create_task(2)
+    show = f"/v5/iot/{fake.project_id}/batchtasks/{task.task_id}"
+
+    def send(method: str, path: str) -> int:
+        signed = sdk_request.SdkRequest(
+            method=method,
+            schema="http",
+            host=f"127.0.0.1:{fake.port}",
+            resource_path=path,
+            query_params=[],
+            header_params={"X-Project-Id": fake.project_id, "Content-Type": "application/json"},
+            body="{}" if method == "POST" else "",
+        )
+        signer.Signer(credentials.BasicCredentials(fake.ak, fake.sk)).sign(signed)
+        data = b"{}" if method == "POST" else None
+        request = urllib.request.Request(
+            f"{fake.endpoint}{path}", data=data, headers=signed.header_params, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert (send("GET", f"{show}/stop"), send("POST", show)) == (404, 404)
+    assert [call.operation for call in fake.calls] == ["StopBatchTask", "ShowBatchTask"]
+    assert task.status == "Processing"
+    assert send("POST", f"{show}/stop") == 200
+    assert task.status == "Stopped"

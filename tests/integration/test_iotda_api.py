@@ -1,7 +1,7 @@
-"""PlatformApi (tracker/iotda/api.py) against the fake of ListBatchTasks and ShowBatchTask
-(tests/support/fake_iotda.py), served in the test's own event loop: had the SDK blocked the
-loop, the fake could not answer. What comes back is the body byte for byte and the request line
-as sent; every failure comes back as the error that says what to do about it."""
+"""PlatformApi (tracker/iotda/api.py) against the fake of ListBatchTasks, ShowBatchTask and
+StopBatchTask (tests/support/fake_iotda.py), served in the test's own event loop: had the SDK
+blocked the loop, the fake could not answer. What comes back is the body byte for byte and the
+request line as sent; every failure comes back as the error that says what to do about it."""
 
 from __future__ import annotations
 
@@ -247,6 +247,157 @@ async def test_close_ends_the_threads_and_later_calls_fail(fake: FakeIoTDA) -> N
     for thread in set(threading.enumerate()) - before:
         thread.join(timeout=5)
         assert not thread.is_alive(), thread.name
+
+
+async def until_status(api: PlatformApi, task_id: str, status: str) -> dict[str, Any]:
+    for _ in range(100):
+        task: dict[str, Any] = (await api.show_task(task_id)).document["batchtask"]
+        if task["status"] == status:
+            return task
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"task {task_id} never became {status}")
+
+
+async def test_a_stopped_task_goes_stopping_then_stopped_with_its_open_subtasks(
+    fake: FakeIoTDA, api: PlatformApi, sent: list[bytes]
+) -> None:
+    task = fake.create_task(10, task_type="firmwareUpgrade")
+    task.set_range(0, 2, "Success")
+    task.set_range(2, 5, "Processing")
+    task.set_range(5, 6, "Fail", error=("UPGRADE.0001", "download failed"))
+    task.set_range(6, 7, "FailWaitRetry")  # 7..9 still Waitting
+    fake.stop_takes = 0.3
+
+    answer = await api.stop_task(task.task_id)
+
+    assert answer.raw == sent[-1]
+    assert answer.document == orjson.loads(sent[-1]) == {"targets": []}
+    assert answer.request == f"POST /v5/iot/{fake.project_id}/batchtasks/{task.task_id}/stop"
+    call = fake.calls[-1]
+    assert (call.method, call.operation, call.status, call.body) == (
+        "POST",
+        "StopBatchTask",
+        200,
+        b"{}",
+    )
+    stopping = (await api.show_task(task.task_id)).document["batchtask"]
+    assert (stopping["status"], stopping["task_progress"]["stopped"]) == ("Stopping", 0)
+    stopped = await until_status(api, task.task_id, "Stopped")
+    assert stopped["task_progress"] == {
+        "total": 10,
+        "processing": 0,
+        "success": 2,
+        "fail": 1,
+        "waitting": 0,
+        "fail_wait_retry": 0,
+        "stopped": 7,
+        "removed": 0,
+    }
+    details = (await api.show_task(task.task_id, detail_status="Stopped")).document
+    assert sorted(d["target"] for d in details["task_details"]) == [
+        f"device-{i}" for i in (2, 3, 4, 6, 7, 8, 9)
+    ]
+
+
+async def test_stopping_some_targets_stops_only_theirs_and_says_which_could_not_be(
+    fake: FakeIoTDA, api: PlatformApi
+) -> None:
+    task = fake.create_task(10)
+    task.set_range(0, 4, "Processing")
+    task.set("device-9", "Success")
+
+    answer = await api.stop_task(task.task_id, ["device-1", "device-9", "device-5", "other"])
+
+    assert answer.document["targets"] == [
+        {"target": "device-1", "status": "success"},
+        {
+            "target": "device-9",
+            "status": "failure",
+            "error_code": "IOTDA.014219",
+            "error_msg": "The subtask of the target cannot be stopped.",
+        },
+        {"target": "device-5", "status": "success"},
+        {
+            "target": "other",
+            "status": "failure",
+            "error_code": "IOTDA.014219",
+            "error_msg": "The subtask of the target cannot be stopped.",
+        },
+    ]
+    assert orjson.loads(fake.calls[-1].body) == {
+        "targets": ["device-1", "device-9", "device-5", "other"]
+    }
+    shown = (await api.show_task(task.task_id)).document["batchtask"]
+    assert shown["status"] == "Processing"  # the task goes on for the other devices
+    progress = shown["task_progress"]
+    assert (progress["stopped"], progress["processing"], progress["waitting"]) == (2, 3, 4)
+    assert [task.subtask(f"device-{i}").status for i in (1, 5, 9)] == [
+        "Stopped",
+        "Stopped",
+        "Success",
+    ]
+
+
+@pytest.mark.parametrize("status", ["Success", "Fail", "PartialSuccess", "Stopped", "Stopping"])
+async def test_a_finished_or_stopping_task_is_refused(
+    fake: FakeIoTDA, api: PlatformApi, status: str
+) -> None:
+    task = fake.create_task(3, status=status)
+
+    with pytest.raises(Refused) as caught:
+        await api.stop_task(task.task_id)
+
+    assert (caught.value.status, caught.value.error_code) == (400, "IOTDA.014126")
+    assert caught.value.request == (
+        f"POST /v5/iot/{fake.project_id}/batchtasks/{task.task_id}/stop"
+    )
+    assert task.status == status
+    assert task.progress()["waitting"] == 3
+
+
+async def test_a_task_stopped_twice_is_refused_the_second_time(
+    fake: FakeIoTDA, api: PlatformApi
+) -> None:
+    task = fake.create_task(3)
+    fake.stop_takes = 5.0  # still Stopping when asked again
+
+    await api.stop_task(task.task_id)
+    with pytest.raises(Refused, match=r"IOTDA\.014126"):
+        await api.stop_task(task.task_id)
+    assert [call.status for call in fake.calls] == [200, 400]
+
+
+async def test_a_task_that_is_not_an_upgrade_or_too_many_targets_is_refused(
+    fake: FakeIoTDA, api: PlatformApi
+) -> None:
+    commands = fake.create_task(3, task_type="createCommands")
+    with pytest.raises(Refused) as wrong_type:
+        await api.stop_task(commands.task_id)
+    assert wrong_type.value.error_code == "IOTDA.000006"
+
+    upgrade = fake.create_task(200)
+    with pytest.raises(Refused) as too_many:
+        await api.stop_task(upgrade.task_id, [upgrade.device(i) for i in range(101)])
+    assert too_many.value.error_code == "IOTDA.000006"
+    assert upgrade.progress()["stopped"] == 0
+
+
+async def test_stopping_an_unknown_task_is_missing(fake: FakeIoTDA, api: PlatformApi) -> None:
+    with pytest.raises(Missing, match=r"IOTDA\.000404"):
+        await api.stop_task("0123456789abcdef01234567")
+    assert fake.calls[-1].operation == "StopBatchTask"
+
+
+async def test_stopping_with_a_wrong_secret_key_is_denied_and_stops_nothing(
+    fake: FakeIoTDA,
+) -> None:
+    task = fake.create_task(3)
+    async with PlatformApi(credentials(fake, sk="wrong-sk")) as api:
+        with pytest.raises(Denied) as caught:
+            await api.stop_task(task.task_id)
+
+    assert (caught.value.status, caught.value.error_code) == (401, "IOTDA.000002")
+    assert (task.status, task.progress()["stopped"]) == ("Processing", 0)
 
 
 @pytest.mark.parametrize(

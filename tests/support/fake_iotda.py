@@ -1,17 +1,24 @@
-"""A fake of the two IoTDA endpoints the reconciler reads, on a real loopback port, for Huawei's own
-SDK to talk to (huaweicloudsdkiotda 3.1.219; the paths, query names and JSON fields below are its
-`_list_batch_tasks_http_info`, `_show_batch_task_http_info` and `v5/model/*`):
+"""A fake of the IoTDA endpoints the reconciler reads and the guards call, on a real loopback port,
+for Huawei's own SDK to talk to (huaweicloudsdkiotda 3.1.219; the paths, query names and JSON
+fields below are its `_list_batch_tasks_http_info`, `_show_batch_task_http_info`,
+`_stop_batch_task_http_info` and `v5/model/*`):
 
 - `GET /v5/iot/{project_id}/batchtasks?task_type=&app_id=&status=&limit=&marker=&offset=`
   (ListBatchTasks) → `{"batchtasks": [Task…], "page": {"count", "marker"}}`
 - `GET /v5/iot/{project_id}/batchtasks/{task_id}?task_detail_status=&target=&limit=&marker=&offset=`
   (ShowBatchTask) → `{"batchtask": Task, "task_details": [TaskDetail…], "page": {…}}`
+- `POST /v5/iot/{project_id}/batchtasks/{task_id}/stop` with `{}` or `{"targets": [device ids]}`
+  (StopBatchTask) → `{"targets": [BatchTargetResult…]}`. `{}` moves the task to Stopping, then
+  (at once, or `stop_takes` seconds later) to Stopped with its Processing, Waitting and
+  FailWaitRetry subtasks; listed targets are stopped at once, and the task goes on. A task
+  finished or Stopping is refused (400), as is one that is not an upgrade.
 
 Each request goes through what the platform puts in front of it, in its order: the AK/SK
 signature (tests/support/aksk.py; 401), the project and `Instance-Id` (the SDK's header name,
 not X-Instance-Id), flow control (429), scripted server faults (5xx), the documented limits
 (`limit` 1..50, `offset` 0..500, 24-hex `marker`; 400), then the answer (200, or 404). Every
-request is logged (`calls`) with its time and status, so a test can hold a client to a budget.
+request is logged (`calls`) with its time, status and body, so a test can hold a client to a
+budget.
 
     async with FakeIoTDA() as iotda:               # in the test's own event loop
         task = iotda.create_task(1_000_000)         # generated devices, a few hundred bytes
@@ -42,11 +49,17 @@ from typing import Any, Literal, Self
 from aiohttp import web
 
 from tests.support import aksk
-from tests.support.iotda_api import Reply, list_batch_tasks, show_batch_task
+from tests.support.iotda_api import Reply, list_batch_tasks, show_batch_task, stop_batch_task
 from tests.support.iotda_tasks import BatchTask, Platform
 
 _LIST = re.compile(r"/v5/iot/(?P<project>[^/]+)/batchtasks")
 _SHOW = re.compile(r"/v5/iot/(?P<project>[^/]+)/batchtasks/(?P<task>[^/]+)")
+_STOP = re.compile(r"/v5/iot/(?P<project>[^/]+)/batchtasks/(?P<task>[^/]+)/stop")
+_ROUTES = (  # (pattern, method, operation), tried in order
+    (_STOP, "POST", "StopBatchTask"),
+    (_SHOW, "GET", "ShowBatchTask"),
+    (_LIST, "GET", "ListBatchTasks"),
+)
 _LOCK_AFTER, _LOCK_FOR = 5, 300.0  # APIG: five failed AK/SK checks in a row lock the AK 5 min
 
 
@@ -59,8 +72,9 @@ class Call:
     query: dict[str, str]
     at: float  # time.monotonic() on arrival
     status: int
-    operation: str | None  # "ListBatchTasks", "ShowBatchTask", or None (no such route)
+    operation: str | None  # "ListBatchTasks", "ShowBatchTask", "StopBatchTask", or None
     refusal: str | None = None  # why a 4xx/5xx, in the fake's words
+    body: bytes = b""  # the request's body, as it arrived
 
 
 class FakeIoTDA:
@@ -84,6 +98,7 @@ class FakeIoTDA:
         self.latency = 0.0  # seconds added to every answer
         self.clock_skew = timedelta(0)  # the platform's clock minus ours, for X-Sdk-Date
         self.retry_after: int | None = None  # a Retry-After header on 429s, if set
+        self.stop_takes = 0.0  # seconds a stopped task stays Stopping before it is Stopped
         self._throttle_next = 0
         self._fail_next: list[int] = []
         self._rate: tuple[int, float] | None = None
@@ -178,32 +193,46 @@ class FakeIoTDA:
         at, body = time.monotonic(), await request.read()
         path = request.rel_url.raw_path
         query = dict(request.rel_url.query)
-        show, listing = _SHOW.fullmatch(path), _LIST.fullmatch(path)
-        operation = "ShowBatchTask" if show else "ListBatchTasks" if listing else None
+        route, method, operation = next(
+            ((found, method, name) for pattern, method, name in _ROUTES
+             if (found := pattern.fullmatch(path))),
+            (None, None, None),
+        )  # fmt: skip
         if self.latency:
             await asyncio.sleep(self.latency)
         try:
-            self._admit(request, body, (show or listing), at)
+            self._admit(request, body, route if request.method == method else None, at)
+            assert route is not None  # _admit answers 404 to any other path or method
             with self.platform.lock:
-                answer = (
-                    show_batch_task(self.platform, show["task"], query)
-                    if show
-                    else list_batch_tasks(self.platform, query)
-                )
+                answer = self._answer(operation, route, query, body)
         except Reply as reply:
-            self._log(request, query, at, reply.status, operation, reply.detail)
+            self._log(request, query, at, reply.status, operation, reply.detail, body)
             headers = {"X-Request-Id": uuid.uuid4().hex}
             if reply.status == 429 and self.retry_after is not None:
                 headers["Retry-After"] = str(self.retry_after)
             return _json(reply.body, reply.status, headers)
-        self._log(request, query, at, 200, operation, None)
+        self._log(request, query, at, 200, operation, None, body)
         return _json(answer, 200, {"X-Request-Id": uuid.uuid4().hex})
+
+    def _answer(
+        self, operation: str | None, route: re.Match[str], query: dict[str, str], body: bytes
+    ) -> dict[str, Any]:
+        if operation == "ListBatchTasks":
+            return list_batch_tasks(self.platform, query)
+        if operation == "ShowBatchTask":
+            return show_batch_task(self.platform, route["task"], query)
+        answer, stopping = stop_batch_task(self.platform, route["task"], body)
+        if stopping is not None and self.stop_takes > 0:
+            asyncio.get_running_loop().call_later(self.stop_takes, stopping.stop)
+        elif stopping is not None:
+            stopping.stop()
+        return answer
 
     def _admit(
         self, request: web.Request, body: bytes, route: re.Match[str] | None, at: float
     ) -> None:
         self._authenticate(request, body, at)
-        if route is None or request.method != "GET":
+        if route is None:
             raise Reply("no_route", f"no {request.method} {request.rel_url.raw_path}")
         projects = {route["project"], request.headers.get("X-Project-Id")}
         if projects != {self.project_id}:
@@ -255,9 +284,11 @@ class FakeIoTDA:
         status: int,
         operation: str | None,
         refusal: str | None,
+        body: bytes,
     ) -> None:
         path = request.rel_url.path
-        self.calls.append(Call(request.method, path, query, at, status, operation, refusal))
+        call = Call(request.method, path, query, at, status, operation, refusal, body)
+        self.calls.append(call)
 
 
 def _json(body: dict[str, Any], status: int, headers: dict[str, str]) -> web.Response:

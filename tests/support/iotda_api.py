@@ -1,7 +1,9 @@
-"""What ListBatchTasks and ShowBatchTask answer, for the IoTDA fake (tests/support/fake_iotda.py):
-their query parameters checked against the documented limits (the SDK's request models), and the
-JSON the SDK's response models read (`ListBatchTasksResponse`, `ShowBatchTaskResponse`, `Task`,
-`TaskProgress`, `TaskDetail`, `ErrorInfo`, `Page`). A refusal is raised as `Reply`.
+"""What ListBatchTasks, ShowBatchTask and StopBatchTask answer, for the IoTDA fake
+(tests/support/fake_iotda.py): their query parameters and bodies checked against the documented
+limits (the SDK's request models), and the JSON the SDK's response models read
+(`ListBatchTasksResponse`, `ShowBatchTaskResponse`, `StopBatchTaskResponse`, `Task`,
+`TaskProgress`, `TaskDetail`, `ErrorInfo`, `Page`, `BatchTargetResult`). A refusal is raised as
+`Reply`.
 
 `page.count` is read as every record matching the filters, whatever the marker; `page.marker` is
 the last record's id, absent from an empty page. Without a marker a page starts at the newest
@@ -11,12 +13,15 @@ record (the documented default marker is `ffffffffffffffffffffffff`).
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
 
 from tests.support.iotda_tasks import (
+    FINISHED,
+    STOP_TASK_TYPES,
     SUBTASK_STATUSES,
     TASK_STATUSES,
     TASK_TYPES,
@@ -30,6 +35,20 @@ from tests.support.iotda_tasks import (
 # FAQ; "fake" this fake's own choice where no source was found: key on the status for those.
 ERRORS = {
     "invalid": (400, "IOTDA.000006", "Invalid input data."),  # doc
+    "bad_body": (  # doc
+        400, "IOTDA.000008",
+        "Invalid input. Bad request, for more detail, refer to the error message.",
+    ),
+    # StopBatchTask on a task that has finished or is stopping: its docstring says the call is
+    # not allowed, but neither it nor the error code list names the status or the code.
+    "not_stoppable": (  # fake
+        400, "IOTDA.014126", "The batch task status does not allow it to be stopped.",
+    ),
+    # A target StopBatchTask could not stop, in its answer's `targets` (200): the code is in the
+    # documented example answer (api-iothub StopBatchTask); its message is the fake's own.
+    "target_not_stopped": (  # doc (code), fake (message)
+        200, "IOTDA.014219", "The subtask of the target cannot be stopped.",
+    ),
     "limit": (  # doc
         400, "IOTDA.000017", "Invalid input. The specified parameter 'limit' is out of range.",
     ),
@@ -47,6 +66,7 @@ ERRORS = {
     ),
     "internal": (500, "IOTDA.000001", "Internal server error."),  # doc
 }  # fmt: skip
+_MOST_TARGETS = 100  # BatchTargets.targets: "最多支持100个目标"
 _MARKER, _TASK_ID = re.compile(r"[0-9a-fA-F]{24}"), re.compile(r"[0-9a-f]{1,24}")
 _NAME = {
     "app_id": re.compile(r"[A-Za-z0-9_-]{1,36}"),
@@ -101,6 +121,47 @@ def show_batch_task(platform: Platform, task_id: str, query: dict[str, str]) -> 
         "task_details": [_detail_json(task, index) for index in page],
         "page": _page(count, task.detail_id(page[-1]) if page else None),
     }
+
+
+def stop_batch_task(
+    platform: Platform, task_id: str, body: bytes
+) -> tuple[dict[str, Any], BatchTask | None]:
+    """StopBatchTask's answer to a body `{}` or `{"targets": [device ids]}` (the platform's
+    lock held). The targets given are stopped at once; of `{}` the task goes to Stopping and
+    is returned, for the caller to bring to Stopped (`BatchTask.stop()`), and the answer lists
+    no targets (the fake's choice: the documented example lists only the targets given)."""
+    if not _TASK_ID.fullmatch(task_id):
+        raise Reply("invalid", f"task_id {task_id!r}")
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise Reply("bad_body", "the body is not JSON") from None
+    targets = document.get("targets") if isinstance(document, dict) else ()
+    if targets is not None and not (
+        isinstance(targets, list)
+        and 1 <= len(targets) <= _MOST_TARGETS
+        and all(isinstance(target, str) for target in targets)
+    ):
+        raise Reply("invalid", f"targets {targets!r}: 1..{_MOST_TARGETS} device ids")
+    task = platform.tasks.get(task_id)
+    if task is None:
+        raise Reply("no_task", f"no task {task_id}")
+    if task.task_type not in STOP_TASK_TYPES:
+        raise Reply("invalid", f"a {task.task_type} task cannot be stopped")
+    if task.status in FINISHED or task.status == "Stopping":
+        raise Reply("not_stoppable", f"task {task_id} is {task.status}")
+    if targets is None:
+        task.status = "Stopping"
+        return {"targets": []}, task
+    refused = task.stop(targets)
+    return {"targets": [_target_json(target, target not in refused) for target in targets]}, None
+
+
+def _target_json(target: str, stopped: bool) -> dict[str, Any]:
+    if stopped:
+        return {"target": target, "status": "success"}
+    _, code, message = ERRORS["target_not_stopped"]
+    return {"target": target, "status": "failure", "error_code": code, "error_msg": message}
 
 
 def _chosen(

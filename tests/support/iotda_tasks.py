@@ -50,6 +50,11 @@ TASK_TYPES = (
     "freezeDevices", "unfreezeDevices", "createCommands", "createAsyncCommands", "createMessages",
     "updateDeviceShadows", "updateDevices",
 )  # fmt: skip
+# StopBatchTask (its docstring): only these task types; a task in FINISHED or Stopping is refused;
+# the subtasks it stops are those still STOPPABLE.
+STOP_TASK_TYPES = ("firmwareUpgrade", "softwareUpgrade")
+FINISHED = ("Success", "Fail", "PartialSuccess", "Stopped")
+STOPPABLE = ("Processing", "Waitting", "FailWaitRetry")
 _DETAIL_BITS = 40  # a task may have up to 2**40 subtasks
 
 
@@ -219,6 +224,27 @@ class BatchTask:
                 if count is not None and moved >= count:
                     break
         return moved
+
+    def stop(self, devices: Iterable[str] | None = None) -> list[str]:
+        """StopBatchTask's effect: these devices' subtasks, or every one, that are still
+        STOPPABLE become Stopped; without devices the task itself ends Stopped. Returns the
+        devices given whose subtask could not be stopped (done already, or not a target)."""
+        state = Subtask("Stopped", since=time.time())
+        refused: list[str] = []
+        with self._lock:
+            if devices is None:
+                for status in STOPPABLE:
+                    for lo, hi, _ in list(self.subtasks.runs(status)):
+                        self.subtasks.assign(lo, hi, state)
+                self.status = "Stopped"
+                return refused
+            for device_id in devices:
+                index = self.targets.position(device_id)
+                if index is None or self.subtasks[index].status not in STOPPABLE:
+                    refused.append(device_id)
+                else:
+                    self.subtasks.assign(index, index + 1, state)
+        return refused
 
     def progress(self) -> dict[str, int]:
         counts = self.subtasks.counts

@@ -1,4 +1,5 @@
-"""IoTDA's ListBatchTasks and ShowBatchTask, read through Huawei's own SDK (huaweicloudsdkiotda).
+"""IoTDA's ListBatchTasks and ShowBatchTask, read, and StopBatchTask, called, through Huawei's own
+SDK (huaweicloudsdkiotda).
 
 The SDK's models are the truth about the API, and its core signs with AK/SK. Of an answer we keep
 the body itself (the SDK's `raw_content`: the bytes after HTTP content decoding, never parsed and
@@ -31,7 +32,13 @@ from huaweicloudsdkcore.exceptions.exceptions import (
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.http.http_handler import HttpHandler
 from huaweicloudsdkcore.region.region import Region
-from huaweicloudsdkiotda.v5 import IoTDAClient, ListBatchTasksRequest, ShowBatchTaskRequest
+from huaweicloudsdkiotda.v5 import (
+    BatchTargets,
+    IoTDAClient,
+    ListBatchTasksRequest,
+    ShowBatchTaskRequest,
+    StopBatchTaskRequest,
+)
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
@@ -49,6 +56,7 @@ class Answer(NamedTuple):
     raw: bytes  # the response body, exactly as received
     document: dict[str, Any]  # it, parsed (orjson)
     request: str  # "GET /v5/iot/{project}/batchtasks/{id}?limit=50&marker=…" as sent
+    # (a POST's body is not in it: StopBatchTask's is the caller's `targets`, or `{}`)
 
 
 class PlatformError(Exception):
@@ -155,6 +163,18 @@ class PlatformApi:
             marker=marker,
         )
         return await self._run("ShowBatchTask", self._client.show_batch_task, request)
+
+    async def stop_task(self, task_id: str, targets: list[str] | None = None) -> Answer:
+        """Stop an upgrade task: without targets every subtask still Waitting, Processing or
+        FailWaitRetry (body `{}`; the task goes Stopping, then Stopped), or only these devices'
+        (at most 100). The answer's `targets` say, per device given, "success" or "failure"
+        with its error code. A task finished or already Stopping is Refused."""
+        request = StopBatchTaskRequest(
+            instance_id=self._credentials.instance_id,
+            task_id=task_id,
+            body=BatchTargets(targets=targets),
+        )
+        return await self._run("StopBatchTask", self._client.stop_batch_task, request)
 
     async def close(self) -> None:
         """Close the SDK's HTTP session and the threads; a second close does nothing."""

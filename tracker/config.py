@@ -175,6 +175,11 @@ class Settings:
     # Requests a second to the API: IoTDA throttles per tenant, and the tracker shares the budget
     # with whatever else the tenant runs.
     iotda_rate: float = 5.0
+    # Webhooks (tracker/webhooks/): unset, any host whose every address is public; set
+    # (comma-separated names or addresses), only those hosts, whatever their addresses.
+    webhook_hosts: str | None = None
+    webhook_timeout: float = 10.0  # seconds for one delivery, connecting to the answer's end
+    webhook_give_up: float = 86400.0  # seconds after a change when its delivery is dead
 
     def __post_init__(self) -> None:
         # As logging names levels, however given ("debug" from a flag, a variable, a test).

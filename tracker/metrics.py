@@ -142,3 +142,18 @@ IOTDA_OBSERVATIONS = Counter(
     ["type"],
     registry=REGISTRY,
 )
+
+# Webhooks (tracker/webhooks/): each attempt's outcome, and the rows still to send.
+WEBHOOK_DELIVERIES = Counter(
+    "tracker_webhook_deliveries",
+    "Webhook delivery attempts, by outcome: delivered (answered 2xx), failed (to be retried "
+    "after a backoff), dead (failed past TRACKER_WEBHOOK_GIVE_UP: a dead letter)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_PENDING = Gauge(
+    "tracker_webhook_pending",
+    "Webhook deliveries pending (due or waiting for a retry), as last counted by a deliverer",
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
+)

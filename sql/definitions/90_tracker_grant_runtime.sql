@@ -45,6 +45,10 @@ BEGIN
     -- rotates them); sessions are opened, revoked at sign-out and pruned when long ended.
     EXECUTE format('GRANT SELECT ON session_keys TO %I', grantee);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON sessions TO %I', grantee);
+    -- Webhooks (020_webhook_outbox.sql): alert changes are enqueued, then marked delivered or
+    -- dead (rows are kept: no DELETE); the guards' secrets are written by the admin API.
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON webhook_outbox TO %I', grantee);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_secrets TO %I', grantee);
     EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA %I TO %I', current_schema(), grantee);
     EXECUTE format('GRANT EXECUTE ON FUNCTION tracker_append(text[], text[], text[], bytea[], '
                    'bytea[], smallint[], timestamptz[]) TO %I', grantee);

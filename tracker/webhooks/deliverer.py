@@ -1,0 +1,189 @@
+"""The deliverer: sends the outbox's rows after their transactions commit, at least once.
+
+`Deliverer(db, settings).run()` runs until cancelled, in any number of processes at once (claims
+skip each other's rows: store/outbox.py). It wakes on NOTIFY `tracker_webhooks` (sent by `enqueue` and
+`retry` at commit) and polls every `poll` seconds besides, so a lost LISTEN connection or a row
+whose backoff ended is only late, never forgotten. It runs beside ingestion, never inside an
+append's transaction: a slow receiver costs ingestion nothing.
+
+Each attempt POSTs the stored body under its signature (signing.py) within
+`TRACKER_WEBHOOK_TIMEOUT`, to an address checked just before connecting (targets.py), without
+following redirects. Any 2xx is delivered. Anything else is a failure: the row is due again
+after an exponential backoff with equal jitter (`backoff`: `base` doubling per attempt, capped
+at `cap`, half of it random, so receivers coming back are not hit by every sender at once),
+until `TRACKER_WEBHOOK_GIVE_UP` seconds have passed since the change; then it is dead.
+
+Up to `concurrency` attempts are in flight at once, each the head of a different ordering key
+(a key's next row waits for its head), so one receiver that hangs holds one slot for at most
+the timeout, and every other key keeps moving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+
+import aiohttp
+import asyncpg
+
+from tracker import metrics
+from tracker.config import Settings
+from tracker.store import outbox
+from tracker.store.database import Database
+from tracker.store.errors import Unavailable
+from tracker.webhooks import signing, targets
+
+log = logging.getLogger(__name__)
+
+CAP = 600.0  # seconds: the longest wait between two attempts
+LEASE_MARGIN = 30.0  # seconds beyond the timeout that a claimed row stays hidden
+MIN_WAIT = 0.05  # seconds: the shortest wait between two rounds
+
+
+def backoff(attempts: int, base: float, cap: float = CAP, rand: float | None = None) -> float:
+    """Seconds to wait after the `attempts`-th failure (1, 2, ...): equal jitter, half of
+    min(cap, base * 2^(attempts - 1)) fixed and half random (`rand` in [0, 1): a test's)."""
+    ceiling = min(cap, base * 2.0 ** min(max(attempts - 1, 0), 62))
+    return ceiling / 2 + ceiling / 2 * (random.random() if rand is None else rand)  # noqa: S311 - jitter, not a secret
+
+
+class Deliverer:
+    def __init__(  # noqa: PLR0913 - each knob is a test's or an operator's
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        base: float = 1.0,
+        poll: float = 5.0,
+        concurrency: int = 4,
+        lookup: targets.Lookup | None = None,
+    ) -> None:
+        self.db = db
+        self.allowed = targets.allowed_hosts(settings.webhook_hosts)
+        self.timeout = settings.webhook_timeout
+        self.give_up = settings.webhook_give_up
+        self.base = base
+        self.poll = poll
+        self.lookup = lookup
+        self.slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._flights: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        """Deliver until cancelled; attempts in flight are cancelled with it (their rows come
+        back when their lease ends)."""
+        resolver = targets.GuardedResolver(self.allowed, self.lookup)
+        connector = aiohttp.TCPConnector(resolver=resolver, limit=self.concurrency)
+        listening = asyncio.create_task(self._listen(), name="webhook-listener")
+        try:
+            async with aiohttp.ClientSession(connector=connector) as session:
+                while True:
+                    wait = await self._round(session)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait):
+                            await self._wake.wait()
+                    self._wake.clear()
+        finally:
+            listening.cancel()
+            for flight in list(self._flights):
+                flight.cancel()
+            await asyncio.gather(listening, *self._flights, return_exceptions=True)
+
+    async def _round(self, session: aiohttp.ClientSession) -> float:
+        """Claim as many due rows as there are free slots and send each in a task of its own;
+        how long to wait, at most, before the next round (unless woken)."""
+        free = self.concurrency - len(self._flights)
+        try:
+            rows = await outbox.claim(self.db, free, self.timeout + LEASE_MARGIN) if free else []
+            pending, soonest = await outbox.outlook(self.db)
+        except Unavailable as error:
+            log.warning("webhooks: cannot claim deliveries: %s", error)
+            return self.poll
+        metrics.WEBHOOK_PENDING.set(pending)
+        for row in rows:
+            flight = asyncio.create_task(self._attempt(session, row), name=f"webhook {row.id}")
+            self._flights.add(flight)
+            flight.add_done_callback(self._landed)
+        if soonest is None or len(self._flights) >= self.concurrency:
+            return self.poll  # nothing due, or no slot: a landing attempt wakes the loop
+        # A backoff ending before the next poll; never a busy loop on a row another process
+        # is claiming right now.
+        return min(self.poll, max(soonest, MIN_WAIT))
+
+    def _landed(self, flight: asyncio.Task[None]) -> None:
+        self._flights.discard(flight)
+        self._wake.set()  # a slot is free, and the key's next row may be due
+
+    async def _attempt(self, session: aiohttp.ClientSession, row: outbox.Claimed) -> None:
+        error = await self._send(session, row)
+        try:
+            if error is None:
+                await outbox.delivered(self.db, row)
+                metrics.WEBHOOK_DELIVERIES.labels(outcome="delivered").inc()
+                return
+            delay = backoff(row.attempts + 1, self.base)
+            state = await outbox.failed(self.db, row, error, delay, self.give_up)
+        except Unavailable as failure:  # the lease ends and the row is claimed again
+            log.warning("webhooks: cannot record %s: %s", row.id, failure)
+            return
+        outcome = "dead" if state == "dead" else "failed"
+        metrics.WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
+        log.log(
+            logging.WARNING if outcome == "dead" else logging.INFO,
+            "webhook %s to %s %s: %s",
+            row.id,
+            row.url,
+            "is dead" if outcome == "dead" else "failed",
+            error,
+        )
+
+    async def _send(self, session: aiohttp.ClientSession, row: outbox.Claimed) -> str | None:
+        """One POST; None when answered 2xx, else what went wrong."""
+        if row.secret is None:
+            return f"no webhook secret named {row.secret_ref!r}"
+        try:
+            # Again at delivery: an address literal never reaches the resolver, and the
+            # settings may have changed since the guard was written.
+            targets.check_literal(targets.host_of(row.url), self.allowed)
+            async with session.post(
+                row.url,
+                data=row.body,
+                headers=signing.headers(row.secret, row.body, time.time()),
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            ) as response:
+                if 200 <= response.status < 300:
+                    return None
+                return f"answered {response.status}"
+        except TimeoutError:
+            return f"no answer within {self.timeout:g} s"
+        except targets.Refused as refused:
+            return f"refused: {refused}"
+        except (aiohttp.ClientError, OSError, ValueError) as failure:
+            return f"{type(failure).__name__}: {failure}"
+
+    async def _listen(self) -> None:
+        """Wake the loop on every NOTIFY; reconnect after an outage (polling covers it)."""
+        while True:
+            try:
+                conn = await asyncpg.connect(self.db.url, timeout=5)
+            except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+                log.debug("webhook listener cannot connect yet: %s", error)
+                await asyncio.sleep(self.poll)
+                continue
+            lost = asyncio.Event()
+            try:
+                conn.add_termination_listener(lambda _, lost=lost: lost.set())
+                await conn.add_listener(outbox.CHANNEL, lambda *_: self._wake.set())
+                self._wake.set()  # something may have committed while we were away
+                await lost.wait()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.debug("webhook listener lost its connection: %s", error)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=1)
+            await asyncio.sleep(1)

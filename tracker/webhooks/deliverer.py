@@ -1,10 +1,10 @@
 """The deliverer: sends the outbox's rows after their transactions commit, at least once.
 
-`Deliverer(db, settings).run()` runs until cancelled, in any number of processes at once (claims
-skip each other's rows: store/outbox.py). It wakes on NOTIFY `tracker_webhooks` (sent by `enqueue` and
-`retry` at commit) and polls every `poll` seconds besides, so a lost LISTEN connection or a row
-whose backoff ended is only late, never forgotten. It runs beside ingestion, never inside an
-append's transaction: a slow receiver costs ingestion nothing.
+`Deliverer(db, settings).run()` runs until cancelled, in any number of processes at once
+(claims skip each other's rows: store/outbox.py). It wakes on NOTIFY `tracker_webhooks` (sent by
+`enqueue` and `retry` at commit) and polls every `poll` seconds besides, so a lost LISTEN
+connection or a row whose backoff ended is only late, never forgotten. It runs beside
+ingestion, never inside an append's transaction: a slow receiver costs ingestion nothing.
 
 Each attempt POSTs the stored body under its signature (signing.py) within
 `TRACKER_WEBHOOK_TIMEOUT`, to an address checked just before connecting (targets.py), without

@@ -169,9 +169,8 @@ class Settings:
     iotda_sk: str | None = None
     iotda_instance_id: str | None = None  # sent as Instance-Id, where the edition needs it
     iotda_region: str | None = None  # an instance's own endpoint: its region id (derived signing)
-    iotda_app_ids: str | None = (
-        None  # comma-separated: whose tasks ListBatchTasks finds; unset: all
-    )
+    # Comma-separated: whose tasks ListBatchTasks finds; unset: every application's.
+    iotda_app_ids: str | None = None
     # Requests a second to the API: IoTDA throttles per tenant, and the tracker shares the budget
     # with whatever else the tenant runs.
     iotda_rate: float = 5.0

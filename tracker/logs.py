@@ -39,6 +39,7 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.metrics_token,
         settings.checkpoint_key,
         settings.amqp_access_code,
+        settings.iotda_sk,  # the SDK signs with it; it is never sent, and never logged
     ]
     found = {value for value in values if value}
     found |= {quote(value, safe="") for value in found}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -100,3 +101,10 @@ def test_the_connection_cap_fits_under_the_open_file_limit() -> None:
     assert connection_cap(1000, file_limit=20_000, reserved=15) == 1000
     assert connection_cap(1000, file_limit=1024, reserved=15) == 1024 - 15 - SPARE_FILES
     assert connection_cap(1000, file_limit=100, reserved=15) == 1  # still serves, one at a time
+
+
+def test_the_iotda_secret_key_is_masked_wherever_it_appears() -> None:
+    secret = "iotda-secret-key/with+odd=chars"
+    encoded = quote(secret, safe="")
+    masked = mask(f"signing with {secret} and {encoded}", secrets_of(Settings(iotda_sk=secret)))
+    assert "iotda-secret-key" not in masked

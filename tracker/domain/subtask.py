@@ -16,8 +16,6 @@ member entered its status: what "stuck" reads.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from tracker.domain.device import DeviceTransition, KnownDevice
 from tracker.domain.notifications import Result, SubtaskObserved, SubtaskStatus
 from tracker.domain.operation import OperationDevice
@@ -73,12 +71,12 @@ def evolve_subtask(
         return None, None
     before = None if member is None else member.state
     moved = member is None or member.state != detail.status
-    app_id = n.app_id or ("" if member is None else member.app_id)
     changed = OperationDevice(
         operation_id=n.task_id,
         track=n.track,
         device_id=detail.target,
-        app_id=app_id if member is None or not member.app_id else member.app_id,
+        # An application once known stays (an observation names one only when the tracker knows it).
+        app_id=(member.app_id if member is not None else "") or n.app_id or "",
         state=detail.status,
         result=RESULTS.get(detail.status),
         error_code=code,
@@ -92,7 +90,6 @@ def evolve_subtask(
         else max(member.updated_at, event.received_at),
         state_since=event.received_at if moved or member is None else member.state_since,
     )
-    kind: Literal["subtask"] = "subtask"
     transition = DeviceTransition(
         device_id=detail.target,
         position=event.position,
@@ -103,7 +100,7 @@ def evolve_subtask(
         operation_id=n.task_id,
         sub_operation_id="",  # IoTDA has none: one subtask per device and task
         received_at=event.received_at,
-        kind=kind,
+        kind="subtask",
         applied=True,
         inconsistent=False,
         result=_result(event, code, message),

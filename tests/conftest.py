@@ -16,6 +16,9 @@ from tests.support.rabbitmq import PrivateBroker, Queue, require_broker
 from tracker.store.database import Database
 from tracker.store.migrations import migrate
 
+# A webhook receiver on a real port (`receiver`), for every test that needs one.
+pytest_plugins = ["tests.support.receiver"]
+
 EXAMPLES = Path(__file__).resolve().parent / "examples"  # copies of ../shared/examples
 
 

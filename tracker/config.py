@@ -63,6 +63,7 @@ class Settings:
     ingest_token: str | None = None
     read_token: str | None = None
     metrics_token: str | None = None  # reads /metrics only (the read token does too)
+    admin_token: str | None = None  # writes guards (issue 25); unset: nobody can
     checkpoint_key: str | None = None  # signs `tracker checkpoint`s; keep it off the database
     insecure_open: bool = field(  # listen beyond loopback without both tokens, on purpose
         default=False,
@@ -272,7 +273,7 @@ def is_loopback(host: str) -> bool:
 
 
 MIN_TOKEN_LENGTH = 16  # characters: guessing must be hopeless, not merely slowed
-TOKENS = ("ingest_token", "read_token", "metrics_token")
+TOKENS = ("ingest_token", "read_token", "metrics_token", "admin_token")
 
 
 class ShortToken(Exception):  # noqa: N818 - reads as "a token is too short"

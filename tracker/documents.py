@@ -339,6 +339,22 @@ class FeedTaskTransition(_TaskTransition):
     source: Source = Field(description=SOURCE)
 
 
+class FeedAlert(Document):
+    """`alert` events of GET /v1/stream: a guard's alert on a rollout fired or resolved."""
+
+    position: int
+    id: str = Field(description="the change's id, as its webhook carried it")
+    guard: str
+    operation_id: str
+    track: Track
+    app_id: str
+    state: Literal["firing", "resolved"]
+    value: float
+    threshold: float
+    at: datetime = Field(description="when the condition was read to have crossed")
+    received_at: datetime
+
+
 class EventDocument(Document):
     """One delivery in the log; `payload` is the body exactly as received."""
 
@@ -440,3 +456,100 @@ T = TypeVar("T", bound=Document)
 class Page(Document, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: last")
+
+
+class StopDocument(Document):
+    outcome: Literal["stopping", "refused", "failed"] = Field(
+        description="stopping: IoTDA took the StopBatchTask; refused: it said no; failed: no "
+        "answer in time, or no IoTDA credentials here"
+    )
+    detail: str | None = Field(description="IoTDA's answer or error, as text")
+    at: datetime
+
+
+class AlertDocument(Document):
+    """One guard on one rollout: it fired when its condition became true, and resolved when it
+    stopped being true. Changes are numbered: the webhook of the n-th has id
+    `guard:operation_id:track:n`."""
+
+    id: str = Field(description="the alert's latest change's id (what its webhook carried)")
+    guard: str
+    operation_id: str
+    track: Track
+    app_id: str
+    platform: Platform
+    state: Literal["firing", "resolved"]
+    value: float = Field(description="the condition's reading at the latest change")
+    threshold: float
+    fired_at: datetime
+    resolved_at: datetime | None
+    changes: int = Field(description="how many times it fired or resolved")
+    new_codes: list[str] = Field(description="new_error_code: the codes that fired it")
+    stop: StopDocument | None = Field(description="StopBatchTask's outcome for this firing")
+
+    @classmethod
+    def of(cls, source: object) -> Self:
+        alert: Any = source
+        return cls(
+            id=f"{alert.guard}:{alert.operation_id}:{alert.track}:{alert.changes}",
+            guard=alert.guard,
+            operation_id=alert.operation_id,
+            track=alert.track,
+            app_id=alert.app_id,
+            platform=alert.platform,
+            state=alert.state,
+            value=alert.value,
+            threshold=alert.threshold,
+            fired_at=alert.fired_at,
+            resolved_at=alert.resolved_at,
+            changes=alert.changes,
+            new_codes=sorted(alert.new_codes),
+            stop=None if alert.stop is None else StopDocument.of(alert.stop),
+        )
+
+
+class WebhookDocument(Document):
+    url: str
+    secret_set: Literal[True] = Field(description="the secret is kept, and never shown again")
+
+
+class GuardDocument(Document):
+    """A guard as written, without its webhook's secret."""
+
+    name: str
+    scope: dict[str, str] = Field(description="app_id, track, platform, operation_id: all given")
+    when: dict[str, Any] = Field(description="its one condition")
+    webhook: WebhookDocument | None
+    stop_task: bool = Field(description="also stop an IoTDA task whose alert fires")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, source: object) -> Self:
+        guard: Any = source
+        return cls(
+            name=guard.name,
+            scope=guard.scope.model_dump(exclude_none=True),
+            when=guard.when.model_dump(),
+            webhook=None
+            if guard.webhook_url is None
+            else WebhookDocument(url=guard.webhook_url, secret_set=True),
+            stop_task=guard.stop_task,
+            created_at=guard.created_at,
+            updated_at=guard.updated_at,
+        )
+
+
+class DeadLetterDocument(Document):
+    """A webhook delivery that was given up on; POST .../retry sends it again."""
+
+    id: str = Field(description="the alert change's id")
+    guard: str = Field(alias="secret_ref", serialization_alias="guard")
+    url: str
+    created_at: datetime
+    attempts: int
+    last_error: str | None
+    died_at: datetime
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", from_attributes=True, populate_by_name=True
+    )

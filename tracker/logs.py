@@ -37,6 +37,7 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.ingest_token,
         settings.read_token,
         settings.metrics_token,
+        settings.admin_token,
         settings.checkpoint_key,
         settings.amqp_access_code,
         settings.iotda_sk,  # the SDK signs with it; it is never sent, and never logged

@@ -157,3 +157,18 @@ WEBHOOK_PENDING = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livemax",
 )
+
+# Guards (tracker/store/alerting.py, tracker/alerts/): decisions that failed (a bug: the
+# deliveries still commit, the clock decides again), and StopBatchTask calls by outcome. The
+# alerts by state are counted from the database at each scrape (http/metrics.py).
+GUARD_ERRORS = Counter(
+    "tracker_guard_errors",
+    "Appends whose rollouts' alerts could not be decided (logged; the clock decides again)",
+    registry=REGISTRY,
+)
+GUARD_STOPS = Counter(
+    "tracker_guard_stops",
+    "StopBatchTask calls made for firing guards, by outcome: stopping, refused, failed",
+    ["outcome"],
+    registry=REGISTRY,
+)

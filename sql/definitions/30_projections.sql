@@ -200,6 +200,41 @@ BEGIN
                 CHECK (source IN ('push', 'reconciliation')),
             PRIMARY KEY (task_id, position)
         );
+
+        -- One (guard, rollout), folded from its alert.changed and alert.stopped events.
+        CREATE TABLE %1$I.alerts (
+            guard             text        NOT NULL,
+            operation_id      text        NOT NULL,
+            track             text        NOT NULL,
+            app_id            text        NOT NULL,
+            platform          text        NOT NULL,
+            state             text        NOT NULL CHECK (state IN ('firing', 'resolved')),
+            value             double precision NOT NULL,  -- the reading at the last change
+            threshold         double precision NOT NULL,
+            fired_at          timestamptz NOT NULL,
+            resolved_at       timestamptz,
+            new_codes         jsonb       NOT NULL,  -- new_error_code: the codes it fired for
+            known_codes       jsonb       NOT NULL,  -- ...and those not counted as new
+            changes           bigint      NOT NULL,  -- its changes so far (ids end with it)
+            stop              jsonb,                 -- StopBatchTask's outcome for this firing
+            PRIMARY KEY (guard, operation_id, track)
+        );
+
+        -- Every change of every alert, at its event's position (its history; the live feed).
+        CREATE TABLE %1$I.alert_transitions (
+            position          bigint      NOT NULL,
+            guard             text        NOT NULL,
+            operation_id      text        NOT NULL,
+            track             text        NOT NULL,
+            app_id            text        NOT NULL,
+            number            bigint      NOT NULL,
+            state             text        NOT NULL CHECK (state IN ('firing', 'resolved')),
+            value             double precision NOT NULL,
+            threshold         double precision NOT NULL,
+            at                timestamptz NOT NULL,
+            received_at       timestamptz NOT NULL,
+            PRIMARY KEY (guard, operation_id, track, number)
+        );
     $ddl$, target), 'CREATE TABLE', CASE WHEN scratch THEN 'CREATE UNLOGGED TABLE'
                                          ELSE 'CREATE TABLE' END);
 END
@@ -265,6 +300,22 @@ LANGUAGE sql IMMUTABLE AS $fn$
             ON %1$I.tasks (status, task_type, task_id COLLATE "C")$s$),
         ($s$CREATE INDEX tasks_by_app
             ON %1$I.tasks (app_id, status, task_type, task_id COLLATE "C")$s$),
+        -- Rollouts with devices still busy, which the guards' clock reads (stuck, silence).
+        ($s$CREATE INDEX operations_busy
+            ON %1$I.operations (last_activity_at, operation_id COLLATE "C", track)
+            WHERE downloading + downloaded + updating + waitting + processing
+                  + fail_wait_retry > 0$s$),
+        -- Alerts, latest first: all, by state, or a rollout's.
+        ($s$CREATE INDEX alerts_by_time
+            ON %1$I.alerts (fired_at, guard, operation_id COLLATE "C", track)$s$),
+        ($s$CREATE INDEX alerts_by_state
+            ON %1$I.alerts (state, fired_at, guard, operation_id COLLATE "C", track)$s$),
+        ($s$CREATE INDEX alerts_by_operation
+            ON %1$I.alerts (operation_id, fired_at, guard, track)$s$),
+        ($s$CREATE INDEX alert_transitions_by_position
+            ON %1$I.alert_transitions (position)$s$),
+        ($s$CREATE INDEX alert_transitions_by_operation
+            ON %1$I.alert_transitions (operation_id, position)$s$),
         ($s$CREATE INDEX task_transitions_by_position
             ON %1$I.task_transitions (position)$s$),
         -- How often values occur together: a device still downloading has no result yet, and

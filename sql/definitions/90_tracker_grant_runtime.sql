@@ -26,7 +26,7 @@ BEGIN
     EXECUTE format(
         'GRANT SELECT, INSERT, UPDATE ON devices, device_tracks, sub_operations, '
         'device_transitions, operation_devices, operations, operation_activity, tasks, '
-        'task_transitions TO %I', grantee);
+        'task_transitions, alerts, alert_transitions TO %I', grantee);
     EXECUTE format(
         'GRANT SELECT, INSERT, UPDATE, DELETE ON operation_errors, operation_versions TO %I',
         grantee);
@@ -49,6 +49,10 @@ BEGIN
     -- dead (rows are kept: no DELETE); the guards' secrets are written by the admin API.
     EXECUTE format('GRANT SELECT, INSERT, UPDATE ON webhook_outbox TO %I', grantee);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_secrets TO %I', grantee);
+    -- Guards (021_guards.sql): written by the admin API; the StopBatchTask calls they owe are
+    -- written with the firing and marked done once made (rows are kept).
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON guards TO %I', grantee);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON guard_stops TO %I', grantee);
     EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA %I TO %I', current_schema(), grantee);
     EXECUTE format('GRANT EXECUTE ON FUNCTION tracker_append(text[], text[], text[], bytea[], '
                    'bytea[], smallint[], timestamptz[]) TO %I', grantee);

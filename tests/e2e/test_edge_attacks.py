@@ -183,7 +183,11 @@ async def test_gzip_bombs_are_never_inflated_and_healthz_stays_fast(
     assert delivered == 200
     assert delivery_seconds < 0.5
     assert len(healthz) >= 20
-    assert max(healthz) < 0.050  # before: 0.96 s for one bomb, 9.6 s for ten
+    # One bomb inflated stalls the loop for 0.96 s (ten: 9.6 s). No poll may come near that;
+    # a busy 2-core CI box has stalled one poll for 175 ms beside the other test workers, so
+    # the bound sits between the two; the median poll stays that of an idle server (about 1 ms).
+    assert max(healthz) < 0.5
+    assert statistics.median(healthz) < 0.010
     kept = get(tracker.url, "/v1/rejected", headers={"Authorization": f"Bearer {READ}"}).json()
     assert [(k["status"], k["code"]) for k in kept["items"]] == [(415, "unsupported_encoding")] * 2
     print(

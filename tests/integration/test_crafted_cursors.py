@@ -59,6 +59,9 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "/v1/operations/o/invalid-moves": ("position",),
     "/v1/tasks": ("id",),
     "/v1/tasks/t/transitions": ("position",),
+    "/v1/alerts": ("time", "id", "id", "track"),
+    "/v1/alerts?state=firing": ("time", "id", "id", "track"),
+    "/v1/webhooks/dead": ("position",),
 }
 
 

@@ -19,7 +19,7 @@ import pytest
 from tracker.domain import subtask
 from tracker.domain.delivery import StreamType
 from tracker.domain.device import BUSY_STATES, Kind, Reason
-from tracker.domain.notifications import TRACKS, UPGRADE_STATES
+from tracker.domain.notifications import TRACKS, UPGRADE_STATES, AlertState
 from tracker.domain.task import Source
 from tracker.store import literals, queries, rollups
 from tracker.store.listing import Index, Listing
@@ -50,6 +50,8 @@ DECLARED: dict[tuple[str, str], Sequence[str]] = {
     ("operation_devices", "state"): STORED_MEMBER_STATES,
     ("operation_devices", "result"): STORED_RESULTS,
     ("task_transitions", "source"): get_args(Source),
+    ("alerts", "state"): get_args(AlertState),
+    ("alert_transitions", "state"): get_args(AlertState),
 }
 # Each listing's partial indexes, with the table they are on.
 PARTIAL: list[tuple[str, Index]] = [

@@ -32,6 +32,7 @@ from tracker.store.rows import ALL_TABLES
 SPELLED = {
     "text": "text",
     "bigint": "bigint",
+    "double precision": "double precision",
     "boolean": "boolean",
     "timestamptz": "timestamp with time zone",
     "jsonb": "jsonb",

@@ -18,12 +18,12 @@ from tracker.http.app import create_app
 from tracker.http.auth import GUARDS
 from tracker.http.routes import ROUTES, Route
 
-INGEST, READ = "ingest-secret-0001", "read-secret-00002"
+INGEST, READ, ADMIN = "ingest-secret-0001", "read-secret-00002", "admin-secret-00003"
 
 
 @pytest.fixture
 async def guarded(make_client: MakeClient) -> TestClient[Any, Any]:
-    return await make_client(ingest_token=INGEST, read_token=READ)
+    return await make_client(ingest_token=INGEST, read_token=READ, admin_token=ADMIN)
 
 
 async def test_ingest_accepts_a_bearer_header_or_a_url_token(
@@ -109,7 +109,7 @@ def test_access_is_decided_by_the_route_table_alone(database_url: str) -> None:
         assert route.resource is not None
         canonical = re.sub(r"\{(\w+):\[\^/\]\+\}", r"{\1}", route.resource.canonical)
         assert app[GUARDS][route] == declared[route.method, canonical]
-    assert {op.guard for op in TABLE} == {"ingest", "read", "metrics", "open"}
+    assert {op.guard for op in TABLE} == {"ingest", "read", "metrics", "admin", "open"}
 
 
 async def test_a_route_outside_the_table_is_closed(database_url: str) -> None:

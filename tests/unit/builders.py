@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Final, Literal, Protocol, TypedDict, TypeVar, Unpack
 
 from tracker.domain.notifications import (
+    AlertChanged,
     BatchTaskUpdated,
     FwUpgradeResult,
     FwUpgradeStateChanged,
@@ -185,3 +186,21 @@ def task(
     if request_id is not None:
         document["request_id"] = request_id
     return BatchTaskUpdated.model_validate(document)
+
+
+def alert_fired(guard: str = "g", operation: str = "op-1", number: int = 1) -> AlertChanged:
+    """A guard's alert on a rollout, firing (as tracker/store/alerting.py writes one)."""
+    return AlertChanged(
+        id=f"{guard}:{operation}:software:{number}",
+        guard=guard,
+        operation_id=operation,
+        track="software",
+        app_id="app-1",
+        platform="oceanconnect",
+        state="firing",
+        value=3,
+        threshold=2,
+        at=T0,
+        fired_at=T0,
+        number=number,
+    )

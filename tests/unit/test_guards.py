@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from tests.unit.builders import T0
 from tracker.domain.guards import (
     Alert,
+    Condition,
     Facts,
     FailedAbove,
     FailureRate,
@@ -21,9 +22,12 @@ from tracker.domain.guards import (
     Scope,
     SilentFor,
     StuckAbove,
-    evolve_alert,
+    changed,
+    decide,
     read,
+    stopped,
 )
+from tracker.domain.notifications import AlertChanged, AlertStopped
 
 ROLLOUT = Rollout("op-1", "software", "app-1", "oceanconnect")
 
@@ -84,63 +88,96 @@ def test_a_scope_covers_what_matches_every_field_it_names() -> None:
     assert not Scope(operation_id="op-2").covers(ROLLOUT)
 
 
+def step(
+    alert: Alert | None, when: Condition, reading: Facts
+) -> tuple[Alert | None, AlertChanged | None]:
+    """One reading: the change decided, and the alert folded from it (as the log does)."""
+    change = decide(alert, "g", ROLLOUT, when, reading)
+    return (alert if change is None else changed(alert, change)), change
+
+
 def test_an_alert_fires_once_and_resolves_once() -> None:
     when = FailedAbove(failed_above=2)
-    alert, change = evolve_alert(None, "g", ROLLOUT, when, facts(fail=1))
+    alert, change = step(None, when, facts(fail=1))
     assert (alert, change) == (None, None)  # never true: no alert at all
-    alert, change = evolve_alert(None, "g", ROLLOUT, when, facts(fail=3))
+    alert, change = step(None, when, facts(fail=3))
     assert alert is not None
     assert change is not None
-    assert (change.state, change.value, change.threshold, change.id) == (
+    assert (change.state, change.value, change.threshold, change.id, change.number) == (
         "firing",
         3,
         2,
         "g:op-1:software:1",
+        1,
     )
-    again, none = evolve_alert(alert, "g", ROLLOUT, when, facts(fail=5))
-    assert none is None  # still firing: the value moves, no new change
-    assert again is not None
-    assert again.value == 5
-    resolved, change = evolve_alert(again, "g", ROLLOUT, when, facts(fail=1, quiet=9))
+    again, none = step(alert, when, facts(fail=5))
+    assert none is None  # still firing: no new change, and the row does not move either
+    assert again == alert
+    resolved, change = step(again, when, facts(fail=1, quiet=9))
     assert resolved is not None
     assert change is not None
-    assert (change.state, change.number, resolved.resolved_at) == (
+    assert (change.state, change.number, change.id, resolved.resolved_at) == (
         "resolved",
         2,
+        "g:op-1:software:2",
         T0 + timedelta(seconds=9),
     )
-    assert resolved.fired_at == T0
+    assert resolved.fired_at == change.fired_at == T0
+    assert resolved.state == "resolved"
 
 
 def test_a_resolved_new_code_alert_fires_again_only_for_another_code() -> None:
     when = NewErrorCode(new_error_code=True)
-    fired, _ = evolve_alert(None, "g", ROLLOUT, when, facts(codes=("E1",)))
-    resolved, change = evolve_alert(fired, "g", ROLLOUT, when, facts(codes=()))
+    fired, change = step(None, when, facts(codes=("E1",)))
     assert change is not None
-    assert change.state == "resolved"
+    assert change.new_codes == ("E1",)
+    resolved, change = step(fired, when, facts(codes=()))
+    assert change is not None
+    assert (change.state, change.known_codes) == ("resolved", ("E1",))
     assert resolved is not None
-    quiet, nothing = evolve_alert(resolved, "g", ROLLOUT, when, facts(codes=("E1",)))
+    quiet, nothing = step(resolved, when, facts(codes=("E1",)))
     assert nothing is None  # E1 again: known
-    refired, change = evolve_alert(quiet or resolved, "g", ROLLOUT, when, facts(codes=("E1", "E2")))
+    refired, change = step(quiet, when, facts(codes=("E1", "E2")))
     assert change is not None
-    assert (change.state, change.value) == ("firing", 1)
+    assert (change.state, change.value, change.new_codes) == ("firing", 1, ("E2",))
     assert isinstance(refired, Alert)
+
+
+def test_a_stop_outcome_belongs_to_its_firing() -> None:
+    when = FailedAbove(failed_above=0)
+    fired, change = step(None, when, facts(fail=1))
+    assert change is not None
+    outcome = AlertStopped(
+        guard="g", operation_id="op-1", track="software", number=1, outcome="stopping", at=T0
+    )
+    stopped_now = stopped(fired, outcome)
+    assert stopped_now is not None
+    assert stopped_now.stop == ("stopping", None, T0)
+    resolved, _ = step(stopped_now, when, facts(fail=0))
+    assert resolved is not None
+    assert resolved.stop == stopped_now.stop  # the episode keeps what its stop came to
+    refired, _ = step(resolved, when, facts(fail=2))
+    assert refired is not None
+    assert refired.stop is None  # a new firing starts afresh...
+    assert stopped(refired, outcome) is None  # ...and an old firing's outcome is not its own
+    assert stopped(None, outcome) is None
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 10), max_size=30))
 def test_changes_alternate_and_match_every_crossing(failures: list[int]) -> None:
     """However the counters move, the alert's changes alternate firing/resolved, number 1, 2,
-    3..., and there is one exactly where the condition crosses its threshold."""
+    3..., and there is one exactly where the condition crosses its threshold; the alert folded
+    from the changes alone is the one the readings saw."""
     when = FailedAbove(failed_above=4)
-    alert, changes, was = None, [], False
-    crossings = 0
-    for step, fail in enumerate(failures):
+    alert: Alert | None = None
+    changes: list[AlertChanged] = []
+    was, crossings = False, 0
+    for number, fail in enumerate(failures):
         now = fail > 4
         crossings += now != was
         was = now
-        moved, change = evolve_alert(alert, "g", ROLLOUT, when, facts(fail=fail, quiet=step))
-        alert = moved or alert
+        alert, change = step(alert, when, facts(fail=fail, quiet=number))
         if change is not None:
             changes.append(change)
     assert len(changes) == crossings
@@ -148,3 +185,8 @@ def test_changes_alternate_and_match_every_crossing(failures: list[int]) -> None
         ["firing"] if len(changes) % 2 else []
     )
     assert [c.number for c in changes] == list(range(1, len(changes) + 1))
+    assert len({c.id for c in changes}) == len(changes)
+    folded: Alert | None = None
+    for change in changes:
+        folded = changed(folded, change)
+    assert folded == alert

@@ -6,14 +6,16 @@ from typing import Any, Literal, TypeVar, cast
 
 import pytest
 
-from tests.unit.builders import at, fw, fw_result, sw, sw_result, task
+from tests.unit.builders import T0, at, fw, fw_result, sw, sw_result, task
 from tracker.domain.activity import activity
-from tracker.domain.notifications import Notification
+from tracker.domain.notifications import AlertChanged, AlertState, AlertStopped, Notification
 from tracker.domain.operation import tally
 from tracker.domain.projection import Projection
 from tracker.domain.task import TaskEvent
 from tracker.store.database import Record
 from tracker.store.rows import (
+    ALERT_TRANSITIONS,
+    ALERTS,
     ALL_TABLES,
     DEVICE_TRACKS,
     DEVICE_TRANSITIONS,
@@ -32,6 +34,42 @@ from tracker.store.table import Table, column_type
 R = TypeVar("R", bound=tuple[Any, ...])
 
 
+def _alert(number: int, state: AlertState, codes: tuple[str, ...] = ()) -> AlertChanged:
+    return AlertChanged(
+        id=f"g:op-1:software:{number}",
+        guard="g",
+        operation_id="op-1",
+        track="software",
+        app_id="app-1",
+        platform="iotda",
+        state=state,
+        value=0.25,
+        threshold=0.2,
+        at=T0,
+        fired_at=T0,
+        number=number,
+        new_codes=codes,
+        known_codes=() if state == "firing" else codes,
+    )
+
+
+# One alert fired for two new codes and stopped; another fired, then resolved with no stop.
+ALERT_EVENTS: list[Notification] = [
+    _alert(1, "firing", ("E1", "E2")),
+    AlertStopped(
+        guard="g",
+        operation_id="op-1",
+        track="software",
+        number=1,
+        outcome="stopping",
+        detail='{"task_id": "op-1"}',
+        at=T0,
+    ),
+    _alert(1, "firing").model_copy(update={"guard": "h", "id": "h:op-1:software:1"}),
+    _alert(2, "resolved").model_copy(update={"guard": "h", "id": "h:op-1:software:2"}),
+]
+
+
 def folded() -> Projection:
     projection = Projection()
     events: list[Notification] = [
@@ -44,6 +82,7 @@ def folded() -> Projection:
         task("Waitting"),
         task("Processing", second=5, request_id="r2"),
         task("Fail", second=5, request_id="r3", ms=False),  # the same second: kept with it
+        *ALERT_EVENTS,
     ]
     for position, notification in enumerate(events, 1):
         projection.apply(at(position, notification))
@@ -68,6 +107,8 @@ def samples(table: Table[R]) -> list[R]:
             TASKS.name: list(projection.tasks.values()),
             DEVICE_TRANSITIONS.name: projection.device_transitions,
             TASK_TRANSITIONS.name: projection.task_transitions,
+            ALERTS.name: list(projection.alerts.values()),
+            ALERT_TRANSITIONS.name: projection.alert_transitions,
         }[table.name],
     )
 

@@ -10,7 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import get_args
 
-from tests.unit.builders import at, fw, fw_result, sw, sw_result, task
+from tests.unit.builders import alert_fired, at, fw, fw_result, sw, sw_result, task
 from tracker.domain.device import BUSY_STATES
 from tracker.domain.notifications import (
     RESULTS,
@@ -43,7 +43,7 @@ def test_a_device_is_busy_in_every_state_but_idle() -> None:
 
 def test_the_predicates_the_planner_needs_are_generated_as_written_in_sql() -> None:
     assert STUCK_WHERE == "state IN ('downloading', 'downloaded', 'updating') AND NOT settled"
-    assert PROJECTED == "stream_type IN ('device', 'task')"
+    assert PROJECTED == "stream_type IN ('device', 'task', 'alert')"
     assert "count(*) FILTER (WHERE state = 'idle')" in RECOUNT
     assert "WHERE result = 'FAIL'" in RECOUNT
 
@@ -94,6 +94,7 @@ def test_every_kind_of_row_the_fold_changes_reaches_its_table() -> None:
         fw("updating"),
         fw_result(),
         task("Waitting"),
+        alert_fired(),
     ]
     for position, n in enumerate(folded, 1):
         projection.apply(at(position, n))

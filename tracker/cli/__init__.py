@@ -11,6 +11,7 @@ import asyncpg
 
 from tracker import __version__
 from tracker.cli import (
+    guards,
     operations,
     prune,
     prune_unrecognised,
@@ -85,6 +86,7 @@ def parser() -> argparse.ArgumentParser:
         prune_unrecognised,
         sessions,
         reconcile,
+        guards,
     ):
         module.add_commands(commands, common)
     return top

@@ -2,9 +2,10 @@
 
 Pure: a guard's definition (what `PUT /v1/guards/{name}` takes), what it reads of a rollout
 (`Facts`: the counters the append keeps, plus the stuck count and the time when a condition
-needs them), its reading (`read`), and how an alert moves (`evolve_alert`): an alert is one
-(guard, rollout); it fires when its condition becomes true and resolves when it stops being
-true, once each, however many deliveries keep it true.
+needs them), its reading (`read`), and how an alert moves: an alert is one (guard, rollout); it
+fires when its condition becomes true and resolves when it stops being true, once each, however
+many deliveries keep it true. `decide` writes each change as an event (`AlertChanged`), and the
+alert is folded from those events alone (`changed`, `stopped`): live and replay build the same.
 
 The conditions (DESIGN.md, "Guards and alerts"), one per guard:
 - `failure_rate_above` (a share, 0..1) once at least `min_results` results are in;
@@ -22,10 +23,19 @@ from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tracker.domain.notifications import Id, Track
+from tracker.domain.notifications import (
+    AlertChanged,
+    AlertEvent,
+    AlertState,
+    AlertStopped,
+    GuardName,
+    Id,
+    Platform,
+    StopOutcome,
+    Track,
+)
 
-Platform = Literal["oceanconnect", "iotda"]
-Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+Name = GuardName
 Seconds = Annotated[int, Field(ge=1, le=365 * 86400)]
 Count = Annotated[int, Field(ge=0)]
 
@@ -74,6 +84,36 @@ class SilentFor(_Closed):
 
 
 Condition = FailureRate | FailedAbove | StuckAbove | NewErrorCode | SilentFor
+
+
+class Webhook(_Closed):
+    """Where a guard's alert changes are POSTed, and the secret they are signed with."""
+
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    secret: Annotated[str, Field(min_length=16, max_length=1024)]
+
+
+class Definition(_Closed):
+    """A guard as `PUT /v1/guards/{name}` takes it. `stop_task`: also stop an IoTDA batch task
+    whose alert fires (StopBatchTask); an OceanConnect rollout has its webhook as the action."""
+
+    scope: Scope = Scope()
+    when: Condition
+    webhook: Webhook | None = None
+    stop_task: bool = False
+
+
+class Guard(NamedTuple):
+    """A guard as stored and evaluated: its definition without the webhook's secret (that is
+    kept apart, store/guards.py, and only the deliverer reads it)."""
+
+    name: str
+    scope: Scope
+    when: Condition
+    webhook_url: str | None
+    stop_task: bool
+    created_at: datetime
+    updated_at: datetime
 
 
 class Rollout(NamedTuple):
@@ -125,82 +165,135 @@ def read(when: Condition, facts: Facts, baseline: frozenset[str] = frozenset()) 
     raise AssertionError(when)  # pragma: no cover - the union is closed
 
 
-State = Literal["firing", "resolved"]
+class Stop(NamedTuple):
+    """What became of a guard's StopBatchTask for the firing it answered."""
+
+    outcome: StopOutcome
+    detail: str | None
+    at: datetime
 
 
 class Alert(NamedTuple):
+    """One (guard, rollout): the row `GET /v1/alerts` lists, folded from its `alert.changed`
+    and `alert.stopped` events (`changed`, `stopped`), and only from them."""
+
     guard: str
     operation_id: str
     track: Track
     app_id: str
-    state: State
-    value: float
+    platform: Platform
+    state: AlertState
+    value: float  # the reading at the last change
     threshold: float
     fired_at: datetime
     resolved_at: datetime | None
-    baseline: frozenset[str]  # new_error_code: the codes not counted as new
-    seen: frozenset[str]  # ...and those seen while it fires: known, once it resolves
+    new_codes: frozenset[str]  # new_error_code: the codes it fired for...
+    known_codes: frozenset[str]  # ...and those not counted as new
     changes: int  # how many times it fired or resolved: a change's id is (guard, rollout, n)
+    stop: Stop | None = None  # StopBatchTask's outcome for this firing, if the guard asks
 
 
-class AlertChange(NamedTuple):
-    """One firing or resolving: what a webhook says, and what the outbox delivers once."""
+class AlertTransition(NamedTuple):
+    """One change of an alert, at its event's position: an alert's history, and the live
+    feed's `alert` events."""
 
+    position: int
     guard: str
     operation_id: str
     track: Track
-    state: State
+    app_id: str
+    number: int
+    state: AlertState
     value: float
     threshold: float
     at: datetime
-    number: int  # the alert's n-th change: with the guard and the rollout, its unique id
-
-    @property
-    def id(self) -> str:
-        return f"{self.guard}:{self.operation_id}:{self.track}:{self.number}"
+    received_at: datetime
 
 
-def evolve_alert(
+def transition(position: int, received_at: datetime, event: AlertChanged) -> AlertTransition:
+    return AlertTransition(
+        position,
+        event.guard,
+        event.operation_id,
+        event.track,
+        event.app_id,
+        event.number,
+        event.state,
+        event.value,
+        event.threshold,
+        event.at,
+        received_at,
+    )
+
+
+AlertKey = tuple[str, str, Track]  # (guard, operation_id, track)
+
+
+def key_of(event: AlertEvent) -> AlertKey:
+    return (event.guard, event.operation_id, event.track)
+
+
+def decide(
     alert: Alert | None, guard: str, rollout: Rollout, when: Condition, facts: Facts
-) -> tuple[Alert | None, AlertChange | None]:
-    """The alert after a new reading, and its change if it fired or resolved; (None, None)
-    when nothing moved. A rollout first read with its condition false has no alert."""
-    baseline = _baseline(alert, when)
-    reading = read(when, facts, baseline)
-    if alert is None and not reading.firing:
-        return None, None
+) -> AlertChanged | None:
+    """The alert's change after a new reading: it fired or resolved; None when nothing moved.
+    A rollout first read with its condition false has no alert. The value of a reading that
+    moves no state is not recorded: what the log does not say, replay could not rebuild."""
+    known = alert.known_codes if alert is not None and isinstance(when, NewErrorCode) else None
+    reading = read(when, facts, known or frozenset())
     was_firing = alert is not None and alert.state == "firing"
-    seen = (frozenset() if alert is None else alert.seen) | (
-        facts.error_codes if isinstance(when, NewErrorCode) and reading.firing else frozenset()
-    )
     if reading.firing == was_firing:
-        assert alert is not None  # noqa: S101 - not firing and no alert returned above
-        held = alert._replace(value=reading.value, threshold=reading.threshold, seen=seen)
-        return (None, None) if held == alert else (held, None)
+        return None
     number = 1 if alert is None else alert.changes + 1
-    state: State = "firing" if reading.firing else "resolved"
-    change = AlertChange(
-        guard, rollout.operation_id, rollout.track, state, *reading[:2], facts.at, number
-    )
-    changed = Alert(
+    new = known_after = frozenset[str]()
+    if isinstance(when, NewErrorCode):
+        baseline = known or frozenset()
+        if reading.firing:
+            new, known_after = facts.error_codes - baseline, baseline
+        else:  # what it fired for is known from now on: only a code beyond it is new again
+            new, known_after = frozenset(), baseline | (alert.new_codes if alert else frozenset())
+    return AlertChanged(
+        id=f"{guard}:{rollout.operation_id}:{rollout.track}:{number}",
         guard=guard,
         operation_id=rollout.operation_id,
         track=rollout.track,
         app_id=rollout.app_id,
-        state=state,
-        value=reading.value,
-        threshold=reading.threshold,
+        platform=rollout.platform,
+        state="firing" if reading.firing else "resolved",
+        value=float(reading.value),
+        threshold=float(reading.threshold),
+        at=facts.at,
         fired_at=facts.at if reading.firing or alert is None else alert.fired_at,
-        resolved_at=None if reading.firing else facts.at,
-        # Resolved: the codes it fired for are known, and only a code beyond them is new again.
-        baseline=baseline if reading.firing else baseline | seen,
-        seen=seen if reading.firing else frozenset(),
-        changes=number,
+        number=number,
+        new_codes=tuple(sorted(new)),
+        known_codes=tuple(sorted(known_after)),
     )
-    return changed, change
 
 
-def _baseline(alert: Alert | None, when: Condition) -> frozenset[str]:
-    if not isinstance(when, NewErrorCode):
-        return frozenset()
-    return frozenset() if alert is None else alert.baseline
+def changed(alert: Alert | None, event: AlertChanged) -> Alert:
+    """The alert after its change: all of it is in the event. A firing starts afresh; a
+    resolution keeps what its firing's stop came to."""
+    return Alert(
+        guard=event.guard,
+        operation_id=event.operation_id,
+        track=event.track,
+        app_id=event.app_id,
+        platform=event.platform,
+        state=event.state,
+        value=event.value,
+        threshold=event.threshold,
+        fired_at=event.fired_at,
+        resolved_at=None if event.state == "firing" else event.at,
+        new_codes=frozenset(event.new_codes),
+        known_codes=frozenset(event.known_codes),
+        changes=event.number,
+        stop=None if event.state == "firing" or alert is None else alert.stop,
+    )
+
+
+def stopped(alert: Alert | None, event: AlertStopped) -> Alert | None:
+    """The alert with its stop's outcome; None (nothing to change) if the outcome answers a
+    firing the alert has since left behind, or an alert the log does not have."""
+    if alert is None or alert.changes not in (event.number, event.number + 1):
+        return None
+    return alert._replace(stop=Stop(event.outcome, event.detail, event.at))

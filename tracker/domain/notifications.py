@@ -309,5 +309,53 @@ class SubtaskObserved(_Observation):
 
 Observation = BatchTaskObserved | SubtaskObserved
 
+# Where a rollout runs: an OceanConnect operation (pushed per device), or an IoTDA batch task.
+Platform = Literal["oceanconnect", "iotda"]
+AlertState = Literal["firing", "resolved"]
+GuardName = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
+
+
+class AlertChanged(_Strict):
+    """Written by the tracker when a guard's alert on a rollout fires or resolves
+    (tracker/alerts/): what its webhook is told, byte for byte, and all the alert's row holds
+    (domain/guards.py folds it), so replay rebuilds alerts from the log and never re-decides."""
+
+    id: Annotated[str, Field(min_length=1)]  # unique per change: guard:operation:track:number
+    guard: GuardName
+    operation_id: Id
+    track: Track
+    app_id: Annotated[str, Field(max_length=MAX_ID)]  # '' when the rollout's app is unknown
+    platform: Platform
+    state: AlertState
+    value: float
+    threshold: float
+    at: datetime  # when the condition was read to have crossed
+    fired_at: datetime  # when this episode began (= `at` when firing)
+    number: Annotated[int, Field(ge=1)]  # the alert's n-th change
+    # `new_error_code` guards: the codes that fired it, and those no longer counted as new.
+    new_codes: tuple[str, ...] = ()
+    known_codes: tuple[str, ...] = ()
+
+
+StopOutcome = Literal["stopping", "refused", "failed"]
+
+
+class AlertStopped(_Strict):
+    """Written by the tracker with the result of a guard's StopBatchTask for the firing it
+    answered (`number`): the platform took it, refused it, or could not be reached in time."""
+
+    guard: GuardName
+    operation_id: Id
+    track: Track
+    number: Annotated[int, Field(ge=1)]
+    outcome: StopOutcome
+    detail: Descriptive = None  # the platform's answer or error, as text
+    at: datetime
+
+
+AlertEvent = AlertChanged | AlertStopped
+
 # Every model the projections fold: each has its entry in registry.py (a test holds the two to it).
-Notification = DeviceNotification | BatchTaskUpdated | Observation
+Notification = DeviceNotification | BatchTaskUpdated | Observation | AlertEvent

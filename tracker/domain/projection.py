@@ -20,6 +20,7 @@ from typing import assert_never
 
 from tracker.domain.activity import MinuteActivity, activity
 from tracker.domain.device import DeviceTransition, KnownDevice, SubKey, TrackState
+from tracker.domain.guards import Alert, AlertKey, AlertTransition
 from tracker.domain.notifications import Notification, Track
 from tracker.domain.operation import OperationDevice, Tally, tally
 from tracker.domain.recorded import Recorded
@@ -29,7 +30,7 @@ from tracker.domain.task import Task, TaskTransition
 
 TrackKey = tuple[str, Track]  # (device_id, track)
 MemberKey = tuple[str, Track, str]  # (operation_id, track, device_id)
-HeldRow = KnownDevice | TrackState | SubOperation | OperationDevice | Task  # rows read back
+HeldRow = KnownDevice | TrackState | SubOperation | OperationDevice | Task | Alert  # read back
 _FOLDS = {model: reducer.fold for model, reducer in REDUCERS.items()}  # replay's hot path
 
 
@@ -42,6 +43,7 @@ class Keys:
     devices: set[str] = field(default_factory=set)
     tasks: set[str] = field(default_factory=set)
     members: set[MemberKey] = field(default_factory=set)
+    alerts: set[AlertKey] = field(default_factory=set)
 
 
 def keys_of(notifications: Iterable[Notification]) -> Keys:
@@ -64,6 +66,8 @@ class Changes:
     task_transitions: list[TaskTransition]
     rollup: Tally
     activity: list[MinuteActivity]  # the counters the new device transitions add
+    alerts: list[Alert]
+    alert_transitions: list[AlertTransition]
 
 
 @dataclass
@@ -79,10 +83,13 @@ class Projection:
     members: dict[MemberKey, OperationDevice] = field(default_factory=dict)
     device_transitions: list[DeviceTransition] = field(default_factory=list)
     task_transitions: list[TaskTransition] = field(default_factory=list)
+    alerts: dict[AlertKey, Alert] = field(default_factory=dict)
+    alert_transitions: list[AlertTransition] = field(default_factory=list)
     _changed_devices: set[str] = field(default_factory=set)
     _changed_tracks: set[TrackKey] = field(default_factory=set)
     _changed_subs: set[tuple[TrackKey, SubKey]] = field(default_factory=set)
     _changed_tasks: set[str] = field(default_factory=set)
+    _changed_alerts: set[AlertKey] = field(default_factory=set)
     # Each changed membership as it was before its first change: the rollup's "minus" side.
     _members_before: dict[MemberKey, OperationDevice | None] = field(default_factory=dict)
     changes: bool = True
@@ -105,6 +112,8 @@ class Projection:
                 self.members[row.operation_id, row.track, row.device_id] = row
             case Task():
                 self.tasks[row.task_id] = row
+            case Alert():
+                self.alerts[row.guard, row.operation_id, row.track] = row
             case _:
                 assert_never(row)
 
@@ -143,6 +152,11 @@ class Projection:
         if self.changes:
             self._changed_tasks.add(task.task_id)
 
+    def put_alert(self, key: AlertKey, alert: Alert) -> None:
+        self.alerts[key] = alert
+        if self.changes:
+            self._changed_alerts.add(key)
+
     def take_changes(self) -> Changes:
         """What changed since the last call (rows, new transitions, rollup deltas); then forget."""
         changed_members = sorted(self._members_before)
@@ -156,9 +170,12 @@ class Projection:
             task_transitions=self.task_transitions,
             rollup=tally((self._members_before[k], self.members[k]) for k in changed_members),
             activity=activity(self.device_transitions),
+            alerts=[self.alerts[k] for k in sorted(self._changed_alerts)],
+            alert_transitions=self.alert_transitions,
         )
         self._changed_devices, self._changed_tracks, self._changed_tasks = set(), set(), set()
-        self._changed_subs = set()
+        self._changed_subs, self._changed_alerts = set(), set()
         self._members_before = {}
         self.device_transitions, self.task_transitions = [], []
+        self.alert_transitions = []
         return changes

@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from tracker.domain.device import evolve_track, know_device
+from tracker.domain.guards import changed, key_of, stopped, transition
 from tracker.domain.notifications import (
     TRACKS,
+    AlertChanged,
+    AlertEvent,
+    AlertStopped,
     BatchTaskObserved,
     BatchTaskUpdated,
     DeviceNotification,
@@ -129,3 +133,24 @@ def _fold_subtask(rows: Projection, event: Recorded[SubtaskObserved]) -> None:
 
 
 OBSERVED_SUBTASKS: Reducer[SubtaskObserved] = Reducer(_subtask_rows, _fold_subtask)
+
+
+def _alert_rows(n: AlertEvent, keys: Keys) -> None:
+    keys.alerts.add(key_of(n))
+
+
+def _fold_alert_change(rows: Projection, event: Recorded[AlertChanged]) -> None:
+    key = key_of(event.notification)
+    rows.put_alert(key, changed(rows.alerts.get(key), event.notification))
+    rows.alert_transitions.append(transition(event.position, event.received_at, event.notification))
+
+
+def _fold_alert_stop(rows: Projection, event: Recorded[AlertStopped]) -> None:
+    key = key_of(event.notification)
+    alert = stopped(rows.alerts.get(key), event.notification)
+    if alert is not None:
+        rows.put_alert(key, alert)
+
+
+ALERT_CHANGES: Reducer[AlertChanged] = Reducer(_alert_rows, _fold_alert_change)
+ALERT_STOPS: Reducer[AlertStopped] = Reducer(_alert_rows, _fold_alert_stop)

@@ -26,7 +26,11 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel
 
+from tracker.domain.guards import key_of
 from tracker.domain.notifications import (
+    AlertChanged,
+    AlertEvent,
+    AlertStopped,
     BatchTaskObserved,
     BatchTaskUpdated,
     DeviceNotification,
@@ -38,6 +42,8 @@ from tracker.domain.notifications import (
     SwUpgradeStateChanged,
 )
 from tracker.domain.reducers import (
+    ALERT_CHANGES,
+    ALERT_STOPS,
     DEVICE_REPORTS,
     OBSERVED_SUBTASKS,
     OBSERVED_TASKS,
@@ -46,7 +52,7 @@ from tracker.domain.reducers import (
 )
 
 N = TypeVar("N", bound=Notification)
-ProjectedStream = Literal["device", "task"]  # the streams projected events are appended to
+ProjectedStream = Literal["device", "task", "alert"]  # the streams projected events are appended to
 PROJECTED_STREAMS: tuple[ProjectedStream, ...] = get_args(ProjectedStream)
 
 
@@ -117,6 +123,12 @@ def _target(n: SubtaskObserved) -> str:
     return n.detail.target
 
 
+def _alert_id(n: AlertEvent) -> str:
+    """One stream per (guard, rollout): the guard's name has no '/', nor has the track."""
+    guard, operation_id, track = key_of(n)
+    return f"{guard}/{track}/{operation_id}"
+
+
 # In the order a body is tried against them: the first whose shape it has is its type. (Not
 # annotated as a whole, so that each entry is type-checked against its own model.)
 _DECLARED = (
@@ -153,6 +165,9 @@ _DECLARED = (
         _target,
         OBSERVED_SUBTASKS,
     ),
+    # Written by the guards (tracker/alerts/), never pushed: no shape.
+    NotificationType("alert.changed", AlertChanged, None, "alert", _alert_id, ALERT_CHANGES),
+    NotificationType("alert.stopped", AlertStopped, None, "alert", _alert_id, ALERT_STOPS),
 )
 NOTIFICATION_TYPES: tuple[NotificationType[Any], ...] = _DECLARED
 BY_NAME: dict[str, NotificationType[Any]] = {t.name: t for t in NOTIFICATION_TYPES}

@@ -64,6 +64,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     platform = credentials(settings)
     if platform is not None:  # likewise
         app.cleanup_ctx.append(_reconcile(platform, settings))
+    app.cleanup_ctx.append(_guard(platform, settings))
     app.on_shutdown.append(_end_live_feeds)
     setup_routes(app)
     serve_with_our_handler(app)
@@ -125,6 +126,38 @@ def _reconcile(
         await api.close()
 
     return reconcile
+
+
+def _guard(
+    platform: Credentials | None, settings: Settings
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The guards' work beside the appends: the clock (stuck, silence), the webhooks' deliveries,
+    and the StopBatchTask calls owed. Each process runs them; rows are claimed, never shared."""
+
+    async def guard(app: web.Application) -> AsyncIterator[None]:
+        from tracker.alerts.clock import Clock  # noqa: PLC0415 - keep `tracker --help` fast
+        from tracker.alerts.stopper import Stopper  # noqa: PLC0415
+        from tracker.webhooks.deliverer import Deliverer  # noqa: PLC0415
+
+        api = None
+        if platform is not None:
+            from tracker.iotda.api import PlatformApi  # noqa: PLC0415 - it loads Huawei's SDK
+
+            api = PlatformApi(platform)
+        database = app[DATABASE]
+        running = [
+            asyncio.create_task(Clock(database).run(), name="guards' clock"),
+            asyncio.create_task(Deliverer(database, settings).run(), name="webhooks"),
+            asyncio.create_task(Stopper(database, api).run(), name="guard stops"),
+        ]
+        yield
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        if api is not None:
+            await api.close()
+
+    return guard
 
 
 def _database(settings: Settings, url: str) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -6,6 +6,8 @@ added by other means) needs the read token, so nothing is open by omission.
 
 IoTDA's HTTP push can be given only a URL, so the ingest token may also travel as `?token=`.
 The dashboard's session cookie (http/session.py) stands for the read token, and for nothing else.
+The admin token (`TRACKER_ADMIN_TOKEN`) writes guards, and reads whatever the read token reads;
+unset, nobody writes guards (403), and no other token ever does (403: known, not allowed).
 A client that presents too many wrong tokens is told to wait (429) before any is compared
 (http/attempts.py).
 """
@@ -20,6 +22,7 @@ from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import AbstractRoute
 from pydantic import Field
 
+from tracker.config import Settings
 from tracker.http.attempts import ATTEMPTS, client_of
 from tracker.http.errors import ApiError
 from tracker.http.keys import SETTINGS
@@ -27,7 +30,7 @@ from tracker.http.parameters import TEXT, Query
 from tracker.http.session import signed_in
 from tracker.metrics import REJECTED
 
-Guard = Literal["ingest", "read", "metrics", "open"]
+Guard = Literal["ingest", "read", "metrics", "admin", "open"]
 GUARDS = web.AppKey("guards", dict[AbstractRoute, Guard])  # every route's, from the table
 
 
@@ -42,11 +45,15 @@ class TokenQuery(Query):
 
 
 def presented_token(request: web.Request) -> str | None:
+    return bearer(request) or TokenQuery.of(request).token
+
+
+def bearer(request: web.Request) -> str | None:
+    """The Authorization header's Bearer token: the only way the admin token is taken (a URL
+    is kept by browsers, proxies and logs)."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return TokenQuery.of(request).token
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
 def _matches(presented: str | None, expected: str) -> bool:
@@ -72,19 +79,29 @@ def _refuse_if_over_budget(request: web.Request, guard: Guard) -> None:
         raise
 
 
+def _accepted(guard: Guard, settings: Settings) -> list[str]:
+    """The tokens that pass `guard`; none: it is open (its own token is unset). The admin token
+    passes every read, but alone it closes none."""
+    if guard == "ingest":
+        return [t for t in [settings.ingest_token] if t is not None]
+    own = (
+        [settings.metrics_token, settings.read_token]
+        if guard == "metrics"
+        else [settings.read_token]
+    )
+    tokens = [t for t in own if t is not None]
+    return [*tokens, settings.admin_token] if tokens and settings.admin_token else tokens
+
+
 @web.middleware
 async def require_tokens(request: web.Request, handler: Handler) -> web.StreamResponse:
     guard = guard_of(request)
     if guard == "open":
         return await handler(request)
     settings = request.app[SETTINGS]
-    if guard == "ingest":
-        accepted = [settings.ingest_token]
-    elif guard == "metrics":  # Prometheus may hold a token that reads nothing else
-        accepted = [settings.metrics_token, settings.read_token]
-    else:
-        accepted = [settings.read_token]
-    tokens = [token for token in accepted if token is not None]
+    if guard == "admin":
+        return await _admin_only(request, handler)
+    tokens = _accepted(guard, settings)
     presented = presented_token(request)
     if tokens and presented is not None:
         _refuse_if_over_budget(request, guard)
@@ -103,3 +120,30 @@ async def require_tokens(request: web.Request, handler: Handler) -> web.StreamRe
             headers={"WWW-Authenticate": 'Bearer realm="tracker"'},
         )
     return await handler(request)
+
+
+async def _admin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The admin token, and nothing else: closed when it is unset."""
+    settings = request.app[SETTINGS]
+    if settings.admin_token is None:
+        raise ApiError(
+            403,
+            "admin_disabled",
+            "guards cannot be written here: TRACKER_ADMIN_TOKEN is not set on the server",
+        )
+    presented = bearer(request)
+    if presented is not None:
+        _refuse_if_over_budget(request, "admin")
+    if _matches(presented, settings.admin_token):
+        return await handler(request)
+    others = [settings.ingest_token, settings.read_token, settings.metrics_token]
+    if any([_matches(presented, token) for token in others if token is not None]):  # noqa: C419
+        raise ApiError(403, "forbidden", "this token cannot write guards: send the admin token")
+    if presented is not None:
+        request.app[ATTEMPTS].failed(client_of(request))
+    raise ApiError(
+        401,
+        "unauthorized",
+        "missing or wrong admin token: send 'Authorization: Bearer <TRACKER_ADMIN_TOKEN>'",
+        headers={"WWW-Authenticate": 'Bearer realm="tracker"'},
+    )

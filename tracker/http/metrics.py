@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from prometheus_client.registry import Collector
 
 from tracker.http.keys import AMQP, DATABASE
 from tracker.metrics import POOL, exposition
-from tracker.store import progress
+from tracker.store import alerts, progress
 from tracker.store.database import Database
 from tracker.store.errors import Unavailable
 
@@ -30,6 +31,8 @@ async def get_metrics(request: web.Request) -> web.Response:
     except Unavailable:
         latest = None  # metrics must answer during an outage too
     extra.register(_ReplayCollector(latest))
+    with contextlib.suppress(Unavailable):  # as above
+        extra.register(_AlertCollector(await alerts.counts(database)))
     return web.Response(body=exposition(extra), headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -83,6 +86,21 @@ class _ReplayCollector(Collector):
             yield _gauge(
                 "tracker_replay_last_check_drift", "Differences found by the latest check", p.drift
             )
+
+
+class _AlertCollector(Collector):
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "tracker_alerts",
+            "Alerts (one per guard and rollout), by state: firing, resolved",
+            labels=["state"],
+        )
+        for state in ("firing", "resolved"):
+            family.add_metric([state], self.counts.get(state, 0))
+        yield family
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -17,6 +17,8 @@ REF = "#/components/schemas/{model}"
 ERROR_MEANING = {
     400: "Bad request: not JSON, not an object, not UTF-8, empty, or a bad parameter",
     401: "Missing or wrong token",
+    403: "A known token without the right (the read token writes no guard), or guards cannot be "
+    "written here (TRACKER_ADMIN_TOKEN unset)",
     404: "Not found",
     408: "Body not received in full in time (TRACKER_BODY_TIMEOUT); retry",
     410: "The body was pruned: archived and removed by tracker prune-unrecognised",
@@ -26,6 +28,14 @@ ERROR_MEANING = {
     429: "Too many wrong tokens from this client (nothing compared), or, on ingest, today's "
     "budget of unrecognised bodies for this token is spent; retry after Retry-After",
     503: "Database unavailable: nothing was stored; retry",
+}
+
+
+OK_MEANING = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted: queued",
+    204: "Done; no content",
 }
 
 
@@ -67,6 +77,7 @@ def _models(operations: tuple[Route, ...]) -> list[type[BaseModel]]:
         doc.ErrorDocument,
         doc.FeedDeviceTransition,
         doc.FeedTaskTransition,
+        doc.FeedAlert,
     ]
     for op in operations:
         found += [m for m in [op.ok, *(op.body or {}).get("models", [])] if m is not None]
@@ -76,7 +87,10 @@ def _models(operations: tuple[Route, ...]) -> list[type[BaseModel]]:
 def _operation(op: Route, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
     ok_schema = refs[op.ok] if op.ok else {"type": "object" if "json" in op.ok_media else "string"}
     responses: dict[str, Any] = {
-        "200": {"description": "OK", "content": {op.ok_media: {"schema": ok_schema}}}
+        str(status): {"description": OK_MEANING[status]}
+        if status in (202, 204)
+        else {"description": OK_MEANING[status], "content": {op.ok_media: {"schema": ok_schema}}}
+        for status in op.ok_statuses
     }
     # 400 everywhere: the U+0000 guard (http/sanity.py) covers every path and query. 429
     # wherever a token is compared: past its budget of wrong ones, a client waits (attempts.py).

@@ -10,11 +10,13 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
 from tracker import documents as doc
+from tracker.domain.guards import Definition
 from tracker.domain.registry import PUSHED_MODELS
 from tracker.http import (
     dashboard,
     devices,
     events,
+    guards,
     health,
     ingest,
     metrics,
@@ -49,11 +51,18 @@ class Route:
     ok_media: str = "application/json"
     body: dict[str, Any] | None = None
     description: str = ""
+    ok_statuses: tuple[int, ...] = (200,)  # its answers that are not errors
 
 
 DEVICE_ID = PathParam("device_id", {"type": "string"}, "the platform's deviceId")
 TASK_ID = PathParam("task_id", {"type": "string"}, "IoTDA's task_id")
 OPERATION_ID = PathParam("operation_id", {"type": "string"}, "the platform's operationId")
+GUARD_NAME = PathParam(
+    "name",
+    {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$", "maxLength": 100},
+    "the guard's name",
+)
+ADMIN_ERRORS = (400, 401, 403, 404, 503)
 
 
 NOTIFICATION_BODY: dict[str, Any] = {
@@ -272,7 +281,8 @@ ROUTES: tuple[Route, ...] = (
         ok_media="text/event-stream",
         query=stream.StreamQuery,
         description="Events: `device_transition` and `device_result` (FeedDeviceTransition: a "
-        "state report, a result) and `task_transition` (FeedTaskTransition), each with `id` = "
+        "state report, a result), `task_transition` (FeedTaskTransition) and `alert` "
+        "(FeedAlert: a guard's alert fired or resolved), each with `id` = "
         "its log position. Reconnect with Last-Event-ID "
         "to resume: nothing is skipped, even an event that committed late.",
     ),
@@ -336,6 +346,95 @@ ROUTES: tuple[Route, ...] = (
         doc.SessionDocument,
         (503,),
         guard="open",
+    ),
+    Route(
+        "PUT",
+        "/v1/guards/{name}",
+        guards.put_guard,
+        "Create or replace a guard: a scope, one condition, a signed webhook, maybe a stop",
+        "guards",
+        doc.GuardDocument,
+        (400, 401, 403, 408, 413, 422, 503),
+        guard="admin",
+        path_params=(GUARD_NAME,),
+        body={
+            "description": "scope (app_id, track, platform, operation_id: all given must "
+            "match), when (one condition), webhook {url, secret}, stop_task",
+            "required": True,
+            "models": [Definition],
+        },
+        description="Needs TRACKER_ADMIN_TOKEN as a Bearer token (no other token, and never in "
+        "the URL); 201 when created, 200 when replaced. The webhook's URL must be http(s) and "
+        "its host in TRACKER_WEBHOOK_HOSTS when that is set, else resolve to public addresses "
+        "only. The secret is kept and never shown again. stop_task needs IoTDA credentials.",
+        ok_statuses=(200, 201),
+    ),
+    Route(
+        "GET",
+        "/v1/guards",
+        guards.list_guards,
+        "Every guard, by name (no secrets)",
+        "guards",
+        doc.Page[doc.GuardDocument],
+        READ_ERRORS,
+        guard="read",
+    ),
+    Route(
+        "GET",
+        "/v1/guards/{name}",
+        guards.get_guard,
+        "One guard (no secret)",
+        "guards",
+        doc.GuardDocument,
+        (*READ_ERRORS, 404),
+        guard="read",
+        path_params=(GUARD_NAME,),
+    ),
+    Route(
+        "DELETE",
+        "/v1/guards/{name}",
+        guards.delete_guard,
+        "Delete a guard: its alerts stay (history); its webhooks still owed become dead letters",
+        "guards",
+        None,
+        ADMIN_ERRORS,
+        guard="admin",
+        path_params=(GUARD_NAME,),
+        ok_statuses=(204,),
+    ),
+    Route(
+        "GET",
+        "/v1/alerts",
+        guards.list_alerts,
+        "Alerts, the latest fired first: one per (guard, rollout), firing or resolved",
+        "guards",
+        doc.Page[doc.AlertDocument],
+        READ_ERRORS,
+        guard="read",
+        query=guards.AlertsQuery,
+    ),
+    Route(
+        "GET",
+        "/v1/webhooks/dead",
+        guards.list_dead_letters,
+        "Webhook deliveries given up on (after TRACKER_WEBHOOK_GIVE_UP), oldest first",
+        "guards",
+        doc.Page[doc.DeadLetterDocument],
+        READ_ERRORS,
+        guard="read",
+        query=PageQuery,
+    ),
+    Route(
+        "POST",
+        "/v1/webhooks/dead/{id}/retry",
+        guards.retry_dead_letter,
+        "Send a dead letter again, from now on with a fresh give-up time",
+        "guards",
+        None,
+        ADMIN_ERRORS,
+        guard="admin",
+        path_params=(PathParam("id", {"type": "string"}, "the alert change's id"),),
+        ok_statuses=(202,),
     ),
     *(
         Route(

@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 from pydantic import Field
 
-from tracker.documents import FeedDeviceTransition, FeedTaskTransition
+from tracker.documents import FeedAlert, FeedDeviceTransition, FeedTaskTransition
 from tracker.http.errors import ApiError
 from tracker.http.keys import FEED_DATABASE, LISTENER, SETTINGS, STOPPING, STREAMS
 from tracker.http.parameters import MAX_BIGINT, TEXT, Parameter, Query, whole_number
@@ -26,7 +26,7 @@ KEEP_ALIVE = 15.0  # seconds of silence before a comment line keeps proxies from
 
 class StreamQuery(Query):
     operation_id: Annotated[
-        str | None, TEXT, Field(description="only this operation's devices")
+        str | None, TEXT, Field(description="only this operation's devices and alerts")
     ] = None
     device_id: Annotated[str | None, TEXT, Field(description="only this device")] = None
     after: Annotated[
@@ -106,7 +106,23 @@ async def _stream(request: web.Request, query: StreamQuery) -> web.StreamRespons
 
 
 def _event(item: feed.FeedItem) -> bytes:
-    if item.stream_type == "device":
+    if item.stream_type == "alert":
+        reading = orjson.loads(item.result or "{}")
+        name = b"alert"
+        data = FeedAlert(
+            position=item.position,
+            id=f"{item.stream_id}:{item.operation_id}:{item.track}:{reading['number']}",
+            guard=item.stream_id,
+            operation_id=item.operation_id or "",
+            track=item.track,
+            app_id=reading["app_id"],
+            state=item.to_value,
+            value=reading["value"],
+            threshold=reading["threshold"],
+            at=item.event_time,
+            received_at=item.received_at,
+        ).to_json()
+    elif item.stream_type == "device":
         name = b"device_result" if item.kind == "result" else b"device_transition"
         data = FeedDeviceTransition(
             position=item.position,

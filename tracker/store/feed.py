@@ -50,8 +50,25 @@ SELECT position, 'task', task_id, NULL, from_status, to_status, valid, applied, 
        event_time, received_at, 'status', false, NULL, request_id, NULL, source
 FROM task_transitions WHERE position > $1 AND position <= $3 ORDER BY position LIMIT $2
 """
-PAGE = f"SELECT * FROM (({DEVICE_SIDE.format(where='')}) UNION ALL ({TASK_SIDE})) AS feed ORDER BY position LIMIT $2"  # noqa: E501, S608
-OPERATION_PAGE = DEVICE_SIDE.format(where="AND operation_id = $4")
+# An alert's change: its guard as the stream, its state as where it went, the reading in
+# `result` (tracker/http/stream.py unpacks it).
+ALERT_SIDE = """
+SELECT position, 'alert', guard, track, NULL, state, true, true, operation_id, NULL, at,
+       received_at, 'alert', false,
+       json_build_object('number', number, 'app_id', app_id, 'value', value,
+                         'threshold', threshold)::text,
+       NULL, NULL, NULL
+FROM alert_transitions WHERE position > $1 AND position <= $3 {where} ORDER BY position LIMIT $2
+"""
+PAGE = (
+    f"SELECT * FROM (({DEVICE_SIDE.format(where='')}) UNION ALL ({TASK_SIDE}) "  # noqa: S608
+    f"UNION ALL ({ALERT_SIDE.format(where='')})) AS feed ORDER BY position LIMIT $2"
+)
+OPERATION_PAGE = (
+    f"SELECT * FROM (({DEVICE_SIDE.format(where='AND operation_id = $4')}) "  # noqa: S608
+    f"UNION ALL ({ALERT_SIDE.format(where='AND operation_id = $4')})) AS feed "
+    "ORDER BY position LIMIT $2"
+)
 DEVICE_PAGE = DEVICE_SIDE.format(where="AND device_id = $4")
 BOTH_PAGE = DEVICE_SIDE.format(where="AND device_id = $4 AND operation_id = $5")
 
@@ -70,9 +87,10 @@ class FeedItem:
     sub_operation_id: str | None
     event_time: datetime | None
     received_at: datetime
-    kind: str  # 'state' or 'result' (a device's), 'status' (a task's)
+    kind: str  # 'state' or 'result' (a device's), 'status' (a task's), 'alert'
+
     inconsistent: bool
-    result: str | None  # kind 'result': the result, as JSON
+    result: str | None  # kind 'result': the result; 'alert': the reading (as JSON)
     request_id: str | None
     reason: str | None  # a device transition not applied: why
     source: str | None  # a task's: push or reconciliation

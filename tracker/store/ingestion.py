@@ -9,7 +9,7 @@ from datetime import datetime
 from tracker.domain.delivery import NewEvent
 from tracker.domain.notifications import Notification
 from tracker.domain.recorded import Recorded
-from tracker.store import events, projections
+from tracker.store import alerting, events, projections
 from tracker.store.database import Connection
 
 
@@ -24,7 +24,9 @@ async def ingest(
     recognised ones to the projections, and return their positions.
 
     `events.append` holds its streams' locks until commit, so the projections see every
-    stream's events in position order, across all processes (DESIGN.md invariant 3). Once the
+    stream's events in position order, across all processes (DESIGN.md invariant 3). The
+    guards then read the rollouts that moved (alerting.py), unless this restores another
+    log's export, whose alerts' changes are events of it. Once the
     transaction has committed, the caller wakes the followers (`feed.announce`) if
     `projected(new)`.
     """
@@ -34,7 +36,9 @@ async def ingest(
         for at, event in zip(appended, new, strict=True)
         if event.notification is not None
     ]
-    await projections.apply(conn, recorded)
+    moved = await projections.apply(conn, recorded)
+    if not restoring:  # an import brings its alerts' changes with it, as events
+        await alerting.watch_apart(conn, moved)
     return [at.position for at in appended]
 
 

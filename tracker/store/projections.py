@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from tracker.domain.notifications import Notification
+from tracker.domain.notifications import Notification, Track
 from tracker.domain.projection import Changes, Projection, keys_of
 from tracker.domain.recorded import Recorded
 from tracker.store.database import Connection
@@ -33,17 +33,20 @@ DELETE FROM {schema}operation_versions WHERE devices = 0 AND operation_id = ANY(
 
 async def apply(
     conn: Connection, events: Sequence[Recorded[Notification]], schema: str | None = None
-) -> None:
-    """Project events (in position order) inside the caller's transaction.
+) -> set[tuple[str, Track]]:
+    """Project events (in position order) inside the caller's transaction; the rollouts
+    (operation, track) whose rollup rows it wrote, which it now holds until commit.
 
     `schema`: the tables' schema when not the live ones (replay catching up its scratch copy).
     """
     if not events:
-        return
+        return set()
     projection = await load(conn, [event.notification for event in events], schema)
     for event in events:
         projection.apply(event)
-    await write(conn, projection.take_changes(), schema)
+    changes = projection.take_changes()
+    await write(conn, changes, schema)
+    return {(row.operation_id, row.track) for row in changes.rollup.count_deltas()}
 
 
 async def load(

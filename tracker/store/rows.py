@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from tracker.domain.activity import MinuteActivity
 from tracker.domain.device import DeviceTransition, Kind, KnownDevice, TrackState, is_settled
+from tracker.domain.guards import Alert, AlertTransition
 from tracker.domain.notifications import RESULTS, Result
 from tracker.domain.operation import (
     ERROR_DESC_KEY,
@@ -116,6 +117,13 @@ OPERATION_ACTIVITY: Table[MinuteActivity] = Table(
 TASKS: Table[Task] = Table("tasks", Task, key=("task_id",))
 TASK_TRANSITIONS: Table[TaskTransition] = Table(
     "task_transitions", TaskTransition, key=("task_id", "position"), append_only=True
+)
+ALERTS: Table[Alert] = Table("alerts", Alert, key=("guard", "operation_id", "track"))
+ALERT_TRANSITIONS: Table[AlertTransition] = Table(
+    "alert_transitions",
+    AlertTransition,
+    key=("guard", "operation_id", "track", "number"),
+    append_only=True,
 )
 
 
@@ -239,6 +247,15 @@ _DECLARED = (
     ),
     ProjectionTable(
         TASK_TRANSITIONS, lambda c: c.task_transitions, trail=lambda p: p.task_transitions
+    ),
+    ProjectionTable(
+        ALERTS,
+        lambda c: c.alerts,
+        held=lambda p: p.alerts.values(),
+        load=Load(("guard", "operation_id", "track"), lambda k: k.alerts),
+    ),
+    ProjectionTable(
+        ALERT_TRANSITIONS, lambda c: c.alert_transitions, trail=lambda p: p.alert_transitions
     ),
 )
 PROJECTION_TABLES: tuple[ProjectionTable[Any], ...] = _DECLARED

@@ -22,7 +22,13 @@ from tracker.store.database import Record
 
 R = TypeVar("R", bound=tuple[Any, ...])
 Merge = Literal["add", "least", "greatest"]
-SCALARS: dict[type, str] = {str: "text", int: "bigint", bool: "boolean", datetime: "timestamptz"}
+SCALARS: dict[type, str] = {
+    str: "text",
+    int: "bigint",
+    float: "double precision",
+    bool: "boolean",
+    datetime: "timestamptz",
+}
 
 
 class Column(NamedTuple):

@@ -27,11 +27,10 @@ import random
 import time
 
 import aiohttp
-import asyncpg
 
 from tracker import metrics
 from tracker.config import Settings
-from tracker.store import outbox
+from tracker.store import notices, outbox
 from tracker.store.database import Database
 from tracker.store.errors import Unavailable
 from tracker.webhooks import signing, targets
@@ -167,23 +166,5 @@ class Deliverer:
             return f"{type(failure).__name__}: {failure}"
 
     async def _listen(self) -> None:
-        """Wake the loop on every NOTIFY; reconnect after an outage (polling covers it)."""
-        while True:
-            try:
-                conn = await asyncpg.connect(self.db.url, timeout=5)
-            except (OSError, TimeoutError, asyncpg.PostgresError) as error:
-                log.debug("webhook listener cannot connect yet: %s", error)
-                await asyncio.sleep(self.poll)
-                continue
-            lost = asyncio.Event()
-            try:
-                conn.add_termination_listener(lambda _, lost=lost: lost.set())
-                await conn.add_listener(outbox.CHANNEL, lambda *_: self._wake.set())
-                self._wake.set()  # something may have committed while we were away
-                await lost.wait()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.debug("webhook listener lost its connection: %s", error)
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close(timeout=1)
-            await asyncio.sleep(1)
+        """Wake the loop on every NOTIFY (polling covers an outage)."""
+        await notices.listen(self.db.url, outbox.CHANNEL, self._wake, self.poll)

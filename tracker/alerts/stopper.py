@@ -76,6 +76,7 @@ class Stopper:
         from tracker.iotda import api  # noqa: PLC0415 - it loads Huawei's SDK
 
         outcome: StopOutcome
+        detail: str | None
         if self.platform is None:
             outcome, detail = "failed", NO_CREDENTIALS
         else:
@@ -90,7 +91,10 @@ class Stopper:
             except api.PlatformError as error:
                 outcome, detail = "refused", str(error)
             else:
-                outcome, detail = "stopping", answer.raw.decode("utf-8", "replace") or "{}"
+                # IoTDA answers a whole task's stop with no targets: nothing more to say.
+                said = answer.document.get("targets")
+                outcome = "stopping"
+                detail = answer.raw.decode("utf-8", "replace") if said else None
         log.info("guards: stop of task %s for %s: %s", owed.operation_id, owed.id, outcome)
         metrics.GUARD_STOPS.labels(outcome).inc()
         stopped = AlertStopped(
@@ -99,7 +103,7 @@ class Stopper:
             track=owed.track,
             number=owed.number,
             outcome=outcome,
-            detail=detail[:4096],
+            detail=None if detail is None else detail[:4096],
             at=datetime.now(UTC),
         )
         await stops.done(self.db, owed, stopped)

@@ -9,6 +9,7 @@ const main = document.getElementById("main");
 const live = document.getElementById("live");
 const signOutButton = document.getElementById("sign-out");
 const REJECTED_POLL_MS = 1000; // refusals are not in /v1/stream: read them again this often
+const STOP_POLL_MS = 2000; // nor is a StopBatchTask's outcome: read again while one is pending
 let leaving = false; // signing out: read nothing more
 let stopFollowing = () => {};
 let reading = Promise.resolve(); // the reload in flight, which sign-out lets finish first
@@ -96,6 +97,7 @@ async function start() {
     if (a.dataset.nav === view.nav) a.setAttribute("aria-current", "page");
   }
   const reload = view.mount();
+  let changed = () => {}; // until the first draw is done
   const show = () => {
     if (leaving) return reading;
     reading = draw();
@@ -114,10 +116,11 @@ async function start() {
     } finally {
       main.setAttribute("aria-busy", "false");
       document.body.dataset.rendered = String(Date.now());
+      if (main.querySelector("[data-stop='pending']")) setTimeout(() => changed(), STOP_POLL_MS);
     }
   };
   await show();
-  const changed = coalesced(show);
+  changed = coalesced(show);
   if (view.filter === null) {
     status("live");
     const polling = setInterval(() => document.visibilityState === "visible" && changed(), REJECTED_POLL_MS);

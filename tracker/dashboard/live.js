@@ -2,7 +2,9 @@
 // again. Many events in a burst make one reload (coalesced), and a lost connection is retried
 // by itself, with the page saying so meanwhile.
 
-const EVENTS = ["device_transition", "device_result", "task_transition"];
+// An `alert` (a guard's alert fired or resolved) may come with no transition: the guards' clock
+// fires stuck and silent alerts on time alone.
+const EVENTS = ["device_transition", "device_result", "task_transition", "alert"];
 const SETTLE_MS = 150; // gather a burst into one reload: well inside the 1 s a person waits
 
 // A function that runs `reload` soon, once for any number of calls meanwhile, never two at once.

@@ -1,6 +1,10 @@
 // The four views. Each builds its frame once (headings, filters), then `reload` reads the API
 // documents it shows and redraws only the parts that hold them, so live updates keep focus.
 
+import {
+  alertsOf, deadLetters, deadView, firingAlerts, firingByRollout, firingFlag, firingView, guardsByName, guardsView,
+  rolloutAlertsView,
+} from "./alerts.js";
 import { get, text } from "./api.js";
 import {
   activityChart, ago, badge, cell, count, disagreement, duration, h, ident, legend, link, path, percent, progressRows,
@@ -46,7 +50,8 @@ function platformCounts(op) {
     h("span", { class: "muted" }, `IoTDA says: ${said.join(" · ") || "nothing yet"}`), " ", disagreement(op));
 }
 
-// "/": every rollout, newest activity first; batch tasks beside them.
+// "/": the alerts firing, every rollout (newest activity first), batch tasks, the guards, and
+// the webhooks given up on (when there are some).
 export function overview(main, params) {
   const minutes = stuckMinutes(params);
   const filters = h("form", { class: "filters", method: "get", action: "/", role: "search" },
@@ -60,7 +65,11 @@ export function overview(main, params) {
     h("button", { type: "submit" }, "Apply"));
   const [rollouts, rolloutsBody] = section("Rollouts", "rollouts", legend());
   const [tasks, tasksBody] = section("Batch tasks", "tasks");
-  main.replaceChildren(h("h1", {}, "Rollouts"), filters, rollouts, tasks);
+  const [alerts, alertsBody] = section("Alerts", "alerts");
+  const [guards, guardsBody] = section("Guards", "guards");
+  const [dead, deadBody] = section("Webhooks given up on", "dead-letters");
+  dead.hidden = true; // only when there are some
+  main.replaceChildren(h("h1", {}, "Rollouts"), alerts, filters, rollouts, tasks, guards, dead);
 
   const cursor = params.get("cursor");
   const asked = {
@@ -68,14 +77,16 @@ export function overview(main, params) {
     limit: PAGE, cursor,
   };
   return async () => {
-    const [page, taskPage] = await Promise.all([
+    const [page, taskPage, firingPage, guardsNamed, deadPage] = await Promise.all([
       get("/v1/operations" + query(asked)),
       get("/v1/tasks" + query({ app_id: params.get("app_id"), limit: 20 })),
+      firingAlerts(), guardsByName(), deadLetters(),
     ]);
+    const firing = firingByRollout(firingPage);
     const rows = page.items.map((op) => {
       const r = results(op);
       return h("tr", { "data-operation": op.operation_id, "data-track": op.track, "data-platform": op.platform },
-        cell([link(operationHref(op), ident(op.operation_id)), " ", badge(op)]),
+        cell([link(operationHref(op), ident(op.operation_id)), " ", badge(op), " ", firingFlag(firing, op)]),
         cell(op.track),
         cell(ident(op.app_id)),
         cell(count(op.devices), true),
@@ -103,6 +114,10 @@ export function overview(main, params) {
           title: "seen by reading IoTDA's API, never pushed: a lost push" }, `never pushed: ${t.unpushed.join(", ")}`)] : null]),
         cell(time(t.event_time)))),
       "No batch task yet."));
+    alertsBody.replaceChildren(...firingView(firingPage, guardsNamed));
+    guardsBody.replaceChildren(...guardsView(guardsNamed));
+    dead.hidden = !deadPage.items.length;
+    deadBody.replaceChildren(...(deadPage.items.length ? deadView(deadPage) : []));
   };
 }
 
@@ -112,6 +127,7 @@ export function operation(main, params, operationId) {
   const track = params.get("track");
   const heading = h("h1", {}, "Rollout ", h("code", {}, ident(operationId)));
   const facts = h("dl", { class: "facts" });
+  const [alerts, alertsBody] = section("Alerts", "alerts");
   const [states, statesBody] = section("States and results", "states");
   const [progress, progressBody] = section("IoTDA's counters beside the devices read", "progress");
   const [failures, failuresBody] = section("Failures by error", "failures");
@@ -121,7 +137,7 @@ export function operation(main, params, operationId) {
   const [invalid, invalidBody] = section("Invalid moves", "invalid");
   progress.hidden = true; // an IoTDA rollout's alone
   main.replaceChildren(h("p", {}, link("/", "← All rollouts")), heading, facts,
-    states, progress, activity, h("div", { class: "columns" }, failures, versions), stuck, invalid);
+    alerts, states, progress, activity, h("div", { class: "columns" }, failures, versions), stuck, invalid);
   const open = new Map(); // error groups a person opened stay open across live reloads
 
   return async () => {
@@ -162,11 +178,13 @@ export function operation(main, params, operationId) {
     const stuckList = op.platform === "iotda"
       ? path("v1", "operations", operationId, "devices") + query({ track: op.track, stuck_for: minutes * 60, limit: PAGE })
       : "/v1/devices" + query({ operation_id: operationId, track: op.track, stuck_for: minutes * 60, limit: PAGE });
-    const [activityList, moves, stuckPage] = await Promise.all([
+    const [activityList, moves, stuckPage, alertPage, guardsNamed] = await Promise.all([
       get(path("v1", "operations", operationId, "activity") + query({ track: op.track, step })),
       get(path("v1", "operations", operationId, "invalid-moves") + query({ track: op.track, limit: PAGE })),
       get(stuckList),
+      alertsOf(operationId), guardsByName(),
     ]);
+    alertsBody.replaceChildren(...rolloutAlertsView(alertPage, guardsNamed, op.track));
     activityBody.replaceChildren(activityChart(activityList.items, activityList.step));
     const invalidCount = activityList.items.reduce((n, i) => n + i.invalid, 0);
     invalidBody.replaceChildren(

@@ -12,18 +12,25 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from tracker import documents as doc
-from tracker.cli.common import EXIT_CODES, FAILED, NOT_FOUND, OK
+from tracker.amqp.endpoint import Misconfigured
+from tracker.cli.common import EXIT_CODES, FAILED, NOT_FOUND, OK, USAGE
 from tracker.cli.read import print_json, run_with
 from tracker.cli.table import render
 from tracker.config import Settings
 from tracker.domain.guards import Definition, Guard
+from tracker.domain.notifications import GuardName
 from tracker.iotda.settings import credentials
 from tracker.store import alerts, guards, outbox
 from tracker.store.database import Database
 from tracker.webhooks import targets
+
+# The API's rule for a name (http/guards.py), kept here too: an alert's events carry the name
+# and refuse any other, so a guard named otherwise would fail the alerts of every rollout it
+# scopes, other guards' included (store/alerting.py decides a rollout's guards together).
+_GUARD_NAME: TypeAdapter[str] = TypeAdapter(GuardName)
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
@@ -85,7 +92,7 @@ def _rows(found: list[Guard]) -> list[list[object]]:
             or "every rollout",
             ", ".join(f"{k}={v}" for k, v in g.when.model_dump().items()),
             g.webhook_url,
-            g.stop_task,
+            "yes" if g.stop_task else "no",
         ]
         for g in found
     ]
@@ -119,20 +126,48 @@ def _show(settings: Settings, args: argparse.Namespace) -> int:
     return run_with(settings, work)
 
 
-def _put(settings: Settings, args: argparse.Namespace) -> int:
+class _Refused(Exception):  # noqa: N818 - reads as "the input is refused"
+    """Input `put` refuses before it touches the database: why, for people, and the exit code."""
+
+    def __init__(self, message: str, code: int = FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _definition(settings: Settings, args: argparse.Namespace) -> Definition:
+    """The definition `put` is to write, checked as `PUT /v1/guards/{name}` checks it (all but
+    the webhook's URL, which may need a lookup); `_Refused` otherwise."""
+    try:
+        _GUARD_NAME.validate_python(args.name)
+    except ValidationError:
+        raise _Refused(
+            f"{args.name!r} is not a guard's name: 1 to 100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        ) from None
     try:
         raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as unreadable:
-        print(f"guards: cannot read the definition: {unreadable}", file=sys.stderr)
-        return FAILED
+        raise _Refused(f"cannot read the definition: {unreadable}") from None
     try:
         definition = Definition.model_validate(orjson.loads(raw))
     except (orjson.JSONDecodeError, ValidationError) as invalid:
-        print(f"guards: the definition is refused: {invalid}", file=sys.stderr)
-        return FAILED
-    if definition.stop_task and credentials(settings) is None:
-        print("guards: stop_task needs TRACKER_IOTDA_* (IoTDA's API)", file=sys.stderr)
-        return FAILED
+        raise _Refused(f"the definition is refused: {invalid}") from None
+    if definition.stop_task:
+        try:
+            platform = credentials(settings)
+        except Misconfigured as half:  # some of TRACKER_IOTDA_* but not all: as `reconcile`
+            raise _Refused(str(half), USAGE) from None
+        if platform is None:
+            raise _Refused("stop_task needs TRACKER_IOTDA_* (IoTDA's API)")
+    return definition
+
+
+def _put(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        definition = _definition(settings, args)
+    except _Refused as refused:
+        print(f"guards: {refused}", file=sys.stderr)
+        return refused.code
 
     async def work(db: Database) -> int:
         if definition.webhook is not None:

@@ -23,8 +23,11 @@ from testkit.server import TrackerProcess
 from tests.e2e.http import get, post
 from tests.support.cli import tracker
 from tracker.http.openapi import document
+from tracker.http.routes import ROUTES
 
-INGEST, READ = "openapi-ingest-token", "openapi-read-token"
+GUARDED = {(route.method, route.path): route.guard for route in ROUTES}
+
+INGEST, READ, ADMIN = "openapi-ingest-token", "openapi-read-token", "openapi-admin-token"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # Each call comes from an address of its own, named by X-Forwarded-For (the module's server
 # trusts it): negative cases present wrong tokens, and dozens of them from one address would
@@ -84,6 +87,8 @@ def live(
         "TRACKER_READ_TOKEN": READ,
         "TRACKER_LOG_LEVEL": "WARNING",
         "TRACKER_TRUST_PROXY": "1",  # see CLIENTS
+        "TRACKER_ADMIN_TOKEN": ADMIN,  # so that guards are written, then read and decided
+        "TRACKER_WEBHOOK_HOSTS": "127.0.0.1",  # and their webhooks go nowhere else
     }
     folder = tmp_path_factory.mktemp("openapi")
     server = TrackerProcess(env, folder / "server.log").start()
@@ -143,7 +148,7 @@ def test_every_operation_conforms_to_the_document(
     api_schema: OpenApiSchema, live: TrackerProcess, method: str, path: str, mode: GenerationMode
 ) -> None:
     operation = api_schema[path][method.upper()]
-    token = INGEST if path == "/v1/notifications" else READ
+    token = {"ingest": INGEST, "admin": ADMIN}.get(GUARDED.get((method.upper(), path), ""), READ)
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.fake_iotda import FakeIoTDA
+from tracker import metrics
 from tracker.alerts.clock import Clock
 from tracker.alerts.stopper import NO_CREDENTIALS, Stopper
 from tracker.domain.delivery import decode
@@ -24,7 +25,7 @@ from tracker.iotda.api import PlatformApi
 from tracker.iotda.budget import Budget
 from tracker.iotda.credentials import Credentials
 from tracker.iotda.reconciler import Reconciler
-from tracker.store import guards, ingestion
+from tracker.store import alerting, guards, ingestion
 from tracker.store.database import Database
 from tracker.store.group_commit import GroupCommit
 
@@ -265,3 +266,32 @@ async def test_a_stop_the_platform_refuses_or_cannot_make_is_recorded_as_such(
         "detail": NO_CREDENTIALS,
         "at": None,
     }
+
+
+def errors() -> float:
+    return metrics.REGISTRY.get_sample_value("tracker_guard_errors_total") or 0.0
+
+
+async def test_a_failure_to_decide_never_fails_the_delivery(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deliveries come before alerts: a bug in deciding is logged and counted, the delivery
+    commits, and the next decision (an append, or the clock) catches up."""
+    await put(database, "any-failure", when={"failed_above": 0})
+
+    def broken(*_: object) -> None:
+        raise ZeroDivisionError("a bug in a condition")
+
+    before = errors()
+    monkeypatch.setattr(alerting, "decide", broken)
+    await deliver(database, fail_or_succeed("d-1", "op-bug", "s-1", "FAIL"))
+    assert errors() == before + 1
+    assert await row(database, "SELECT count(*) AS n FROM events") == {"n": 1}
+    assert await alert_of(database, "any-failure", "op-bug") is None
+    assert await row(database, "SELECT count(*) AS n FROM webhook_outbox") == {"n": 0}
+
+    monkeypatch.undo()
+    await deliver(database, fail_or_succeed("d-2", "op-bug", "s-1", "FAIL"))
+    alert = await alert_of(database, "any-failure", "op-bug")
+    assert alert is not None
+    assert (alert["state"], alert["value"], alert["changes"]) == ("firing", 2.0, 1)

@@ -22,7 +22,9 @@ DROP TABLE IF EXISTS devices, device_tracks, sub_operations, device_transitions,
                      operation_activity, tasks, task_transitions;
 
 CREATE TABLE guards (
-    name        text        PRIMARY KEY,
+    -- As the API and the CLI take it (tracker/domain/guards.py): one bad name would stop every
+    -- guard's alerts (an alert's events carry it, and refuse any other).
+    name        text        PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$'),
     definition  jsonb       NOT NULL,  -- scope, when, the webhook's url, stop_task: no secret
     created_at  timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from tracker import documents as doc
 from tracker.amqp.endpoint import Misconfigured
@@ -20,8 +20,7 @@ from tracker.cli.common import EXIT_CODES, FAILED, NOT_FOUND, OK, USAGE
 from tracker.cli.read import print_json, run_with
 from tracker.cli.table import render
 from tracker.config import Settings
-from tracker.domain.guards import Definition, Guard
-from tracker.domain.notifications import GuardName
+from tracker.domain.guards import NAME_RULE, Definition, Guard, is_name, problems
 from tracker.iotda.settings import credentials
 from tracker.store import alerts, guards, outbox
 from tracker.store.database import Database
@@ -30,7 +29,6 @@ from tracker.webhooks import targets
 # The API's rule for a name (http/guards.py), kept here too: an alert's events carry the name
 # and refuse any other, so a guard named otherwise would fail the alerts of every rollout it
 # scopes, other guards' included (store/alerting.py decides a rollout's guards together).
-_GUARD_NAME: TypeAdapter[str] = TypeAdapter(GuardName)
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:  # noqa: ANN401
@@ -137,21 +135,19 @@ class _Refused(Exception):  # noqa: N818 - reads as "the input is refused"
 def _definition(settings: Settings, args: argparse.Namespace) -> Definition:
     """The definition `put` is to write, checked as `PUT /v1/guards/{name}` checks it (all but
     the webhook's URL, which may need a lookup); `_Refused` otherwise."""
-    try:
-        _GUARD_NAME.validate_python(args.name)
-    except ValidationError:
-        raise _Refused(
-            f"{args.name!r} is not a guard's name: 1 to 100 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        ) from None
+    if not is_name(args.name):
+        raise _Refused(f"{args.name!r} is not a guard's name: {NAME_RULE}")
     try:
         raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as unreadable:
         raise _Refused(f"cannot read the definition: {unreadable}") from None
     try:
         definition = Definition.model_validate(orjson.loads(raw))
-    except (orjson.JSONDecodeError, ValidationError) as invalid:
-        raise _Refused(f"the definition is refused: {invalid}") from None
+    except orjson.JSONDecodeError as invalid:
+        raise _Refused(f"the definition is not JSON: {invalid}") from None
+    except ValidationError as invalid:
+        said = "; ".join(f"{p['field']}: {p['problem']}" for p in problems(invalid))
+        raise _Refused(f"the definition is refused: {said}") from None
     if definition.stop_task:
         try:
             platform = credentials(settings)

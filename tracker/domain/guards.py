@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from tracker.domain.notifications import (
     AlertChanged,
@@ -101,6 +101,35 @@ class Definition(_Closed):
     when: Condition
     webhook: Webhook | None = None
     stop_task: bool = False
+
+
+NAME_RULE = "1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit"
+CONDITIONS = (
+    "failure_rate_above (a share, 0 to 1) with min_results, failed_above, stuck_above with "
+    "stuck_for (seconds), new_error_code: true, or silent_for (seconds)"
+)
+_NAMES: TypeAdapter[str] = TypeAdapter(GuardName)
+
+
+def is_name(text: str) -> bool:
+    try:
+        _NAMES.validate_python(text)
+    except ValidationError:
+        return False
+    return True
+
+
+def problems(invalid: ValidationError) -> list[dict[str, str]]:
+    """What is wrong with a definition, a field at a time: one entry for `when` (the union's
+    every member that did not fit says nothing a person can act on)."""
+    found = [
+        {"field": ".".join(str(p) for p in e["loc"][:2]), "problem": e["msg"]}
+        for e in invalid.errors()
+    ]
+    if any(p["field"].startswith("when") for p in found):
+        found = [p for p in found if not p["field"].startswith("when")]
+        found.append({"field": "when", "problem": f"exactly one condition: {CONDITIONS}"})
+    return found
 
 
 class Guard(NamedTuple):

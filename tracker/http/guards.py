@@ -13,11 +13,10 @@ from typing import Annotated, Any
 
 import orjson
 from aiohttp import web
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, ValidationError
 
 from tracker import documents as doc
-from tracker.domain.guards import Definition
-from tracker.domain.notifications import GuardName
+from tracker.domain.guards import NAME_RULE, Definition, is_name, problems
 from tracker.http.body import read_body
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE, SETTINGS
@@ -30,25 +29,18 @@ from tracker.store.errors import NotFound
 from tracker.webhooks import targets
 
 MAX_DEFINITION = 16 * 1024  # bytes: a guard is a few hundred
-CONDITIONS = (
-    "failure_rate_above (a share, 0 to 1) with min_results, failed_above, stuck_above with "
-    "stuck_for (seconds), new_error_code: true, or silent_for (seconds)"
-)
-_GUARD_NAME: TypeAdapter[str] = TypeAdapter(GuardName)
 
 
 def _name(request: web.Request) -> str:
     name = request.match_info["name"]
-    try:
-        return _GUARD_NAME.validate_python(name)
-    except ValidationError:
+    if not is_name(name):
         raise ApiError(
             400,
             "invalid_parameter",
-            "a guard's name is 1 to 100 letters, digits, '.', '_' or '-', starting with a "
-            "letter or digit",
+            f"a guard's name is {NAME_RULE}",
             [{"field": "name", "problem": "not a guard's name"}],
-        ) from None
+        )
+    return name
 
 
 async def put_guard(request: web.Request) -> web.Response:
@@ -94,16 +86,9 @@ def _definition(raw: bytes) -> Definition:
     try:
         return Definition.model_validate(parsed)
     except ValidationError as invalid:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"][:2]), "problem": e["msg"]}
-            for e in invalid.errors()
-        ]
-        if any(str(p["field"]).startswith("when") for p in problems):
-            # One entry for the union's every member that did not fit, which says nothing.
-            problems = [p for p in problems if not str(p["field"]).startswith("when")]
-            problems.append({"field": "when", "problem": f"exactly one condition: {CONDITIONS}"})
-        message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-        raise ApiError(422, "invalid_guard", message, problems) from None
+        found = problems(invalid)
+        message = "; ".join(f"{p['field']}: {p['problem']}" for p in found)
+        raise ApiError(422, "invalid_guard", message, found) from None
 
 
 async def get_guard(request: web.Request) -> web.Response:

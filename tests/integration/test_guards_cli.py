@@ -160,7 +160,7 @@ REFUSALS = {
         1,
         ["the definition is refused", "when: exactly one condition: failure_rate_above"],
     ),
-    "not JSON": Refusal("kept", b"{not json", {}, 1, ["the definition is refused"]),
+    "not JSON": Refusal("kept", b"{not json", {}, 1, ["the definition is not JSON"]),
     "unreadable": Refusal("kept", None, {}, 1, ["cannot read the definition", "No such file"]),
     "host not allowed": Refusal(
         "kept",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, computed_field
 
@@ -16,6 +17,7 @@ from tracker.domain.device import Kind, Reason
 from tracker.domain.notifications import (
     TASK_STATUSES,
     Result,
+    StopOutcome,
     SubtaskStatus,
     TaskStatus,
     TaskType,
@@ -459,9 +461,10 @@ class Page(Document, Generic[T]):
 
 
 class StopDocument(Document):
-    outcome: Literal["stopping", "refused", "failed"] = Field(
-        description="stopping: IoTDA took the StopBatchTask; refused: it said no; failed: no "
-        "answer in time, or no IoTDA credentials here"
+    outcome: StopOutcome = Field(
+        description="stopping: IoTDA took the StopBatchTask; refused: it said no; unconfirmed: "
+        "IoTDA's own counters of the task did not show the condition, so it was not stopped; "
+        "failed: no answer in time, or no IoTDA credentials here"
     )
     detail: str | None = Field(description="IoTDA's answer or error, as text")
     at: datetime
@@ -508,8 +511,17 @@ class AlertDocument(Document):
         )
 
 
+def origin(url: str) -> str:
+    """scheme://host[:port]/… of a URL: where it goes, without what its path may carry."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}/…"
+
+
 class WebhookDocument(Document):
-    url: str
+    url: str = Field(
+        description="as written, to the admin token; to the read token only its origin "
+        "(scheme://host[:port]/…): a webhook URL often carries a credential"
+    )
     secret_set: Literal[True] = Field(description="the secret is kept, and never shown again")
 
 
@@ -525,15 +537,16 @@ class GuardDocument(Document):
     updated_at: datetime
 
     @classmethod
-    def of(cls, source: object) -> Self:
+    def of(cls, source: object, *, whole_url: bool = True) -> Self:
         guard: Any = source
+        url = guard.webhook_url
         return cls(
             name=guard.name,
             scope=guard.scope.model_dump(exclude_none=True),
             when=guard.when.model_dump(),
             webhook=None
-            if guard.webhook_url is None
-            else WebhookDocument(url=guard.webhook_url, secret_set=True),
+            if url is None
+            else WebhookDocument(url=url if whole_url else origin(url), secret_set=True),
             stop_task=guard.stop_task,
             created_at=guard.created_at,
             updated_at=guard.updated_at,

@@ -8,13 +8,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from testkit.postgres import create_database, drop_database, url_of_server
+from tests.support.cli import tracker
 from tests.support.fake_iotda import FakeIoTDA
 from tracker import metrics
 from tracker.alerts.clock import Clock
@@ -25,7 +29,7 @@ from tracker.iotda.api import PlatformApi
 from tracker.iotda.budget import Budget
 from tracker.iotda.credentials import Credentials
 from tracker.iotda.reconciler import Reconciler
-from tracker.store import alerting, guards, ingestion
+from tracker.store import alerting, events, guard_changes, ingestion
 from tracker.store.database import Database
 from tracker.store.group_commit import GroupCommit
 
@@ -34,7 +38,7 @@ OPERATIONS = itertools.count()
 
 
 async def put(database: Database, name: str, **document: Any) -> None:
-    await guards.put(database, name, Definition.model_validate(document))
+    await guard_changes.put(database, name, Definition.model_validate(document))
 
 
 def report(device: str, op: str, sub: str, **fields: str) -> bytes:
@@ -295,3 +299,104 @@ async def test_a_failure_to_decide_never_fails_the_delivery(
     alert = await alert_of(database, "any-failure", "op-bug")
     assert alert is not None
     assert (alert["state"], alert["value"], alert["changes"]) == ("firing", 2.0, 1)
+
+
+async def test_a_push_forged_under_a_task_id_stops_nothing(
+    database: Database, iotda: FakeIoTDA
+) -> None:
+    """Whoever holds the ingest token can make our counters say anything; a stop waits for
+    IoTDA's own counters of the task to say it too."""
+    await put(
+        database, "halt", scope={"platform": "iotda"}, when={"failed_above": 1}, stop_task=True
+    )
+    task = iotda.create_task([f"dev-{i}" for i in range(4)], app_id="app-1")
+    await observe(database, iotda, task.task_id)  # all Waitting: nothing failed
+    for n in range(3):  # OceanConnect-shaped failures under the task's id
+        await deliver(database, fail_or_succeed(f"forged-{n}", task.task_id, "s-1", "FAIL"))
+    alert = await alert_of(database, "halt", task.task_id)
+    assert alert is not None
+    assert (alert["state"], alert["platform"]) == ("firing", "iotda")  # our counters believe it
+
+    async with api_of(iotda) as api:
+        await Stopper(database, api).round()
+
+    assert [c.operation for c in iotda.calls if c.operation == "StopBatchTask"] == []
+    assert task.status == "Processing"
+    alert = await alert_of(database, "halt", task.task_id)
+    assert alert is not None
+    stop = orjson.loads(alert["stop"])
+    assert stop["outcome"] == "unconfirmed"
+    assert "fail 0 of 4" in stop["detail"]
+
+
+async def test_replacing_a_guard_resolves_its_alerts_and_reads_them_again(
+    database: Database,
+) -> None:
+    await put(database, "g", when={"failed_above": 0})
+    await deliver(database, fail_or_succeed("d-1", "op-r", "s-1", "FAIL"))
+    await deliver(database, fail_or_succeed("d-2", "op-q", "s-1", "FAIL"))
+    await put(database, "g", when={"failed_above": 0})  # the same: it still holds
+    await put(database, "g", scope={"operation_id": "op-r"}, when={"failed_above": 0})
+    history = await database.fetch(
+        "history",
+        "SELECT operation_id, number, state FROM alert_transitions ORDER BY operation_id, number",
+    )
+    assert [tuple(r) for r in history] == [
+        ("op-q", 1, "firing"),
+        ("op-q", 2, "resolved"),  # replaced...
+        ("op-q", 3, "firing"),  # ...and still true
+        ("op-q", 4, "resolved"),  # replaced, and no longer in scope: not read again
+        ("op-r", 1, "firing"),
+        ("op-r", 2, "resolved"),
+        ("op-r", 3, "firing"),
+        ("op-r", 4, "resolved"),
+        ("op-r", 5, "firing"),
+    ]
+    logged = await events.read_after(database, 0, 1000)
+    reasons = [orjson.loads(e.raw).get("reason") for e in logged if e.event_type == "alert.changed"]
+    assert reasons.count("guard replaced") == 4
+    assert reasons.count(None) == 5
+
+    assert await guard_changes.delete(database, "g")
+    alert = await alert_of(database, "g", "op-r")
+    assert alert is not None
+    assert (alert["state"], alert["changes"]) == ("resolved", 6)
+    assert not await guard_changes.delete(database, "g")
+    await deliver(database, fail_or_succeed("d-3", "op-r", "s-1", "FAIL"))  # nobody watches
+    alert = await alert_of(database, "g", "op-r")
+    assert alert is not None
+    assert alert["changes"] == 6
+
+
+async def test_tracker_import_of_new_deliveries_is_watched_and_of_an_export_is_not(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    await put(database, "any-failure", when={"failed_above": 0})
+    bare = tmp_path / "bare.jsonl"
+    bare.write_bytes(b"\n".join(fail_or_succeed(f"d-{n}", "op-i", "s-1", "FAIL") for n in range(3)))
+    imported = tracker(database_url, "import", str(bare))
+    assert imported.returncode == 0, imported.stderr
+    alert = await alert_of(database, "any-failure", "op-i")
+    assert alert is not None
+    assert (alert["state"], alert["value"], alert["changes"]) == ("firing", 3.0, 1)  # one batch
+
+    exported = tracker(database_url, "export")
+    assert exported.returncode == 0, exported.stderr
+    copy = tmp_path / "export.jsonl"
+    copy.write_text(exported.stdout)
+    other = await asyncio.to_thread(create_database, url_of_server(database_url))
+    try:
+        again = tracker(other, "import", str(copy))
+        assert again.returncode == 0, again.stderr
+        conn = await asyncpg.connect(other)
+        try:
+            alerts = await conn.fetch("SELECT guard, state, changes FROM alerts")
+            outbox = await conn.fetchval("SELECT count(*) FROM webhook_outbox")
+        finally:
+            await conn.close()
+    finally:
+        await asyncio.to_thread(drop_database, other)
+    # The export's alert came with it, once, and nothing was decided or sent again (the
+    # guard is configuration: the copy has none, and its alert is history).
+    assert [tuple(a) for a in alerts] == [("any-failure", "firing", 1)]
+    assert outbox == 0

@@ -18,7 +18,7 @@ import orjson
 from tracker.config import Settings, variable
 from tracker.domain.delivery import decode
 from tracker.domain.guards import Definition
-from tracker.store import guards, ingestion
+from tracker.store import guard_changes, ingestion
 from tracker.store.database import Database
 
 SECRET = "whsec-cli-guards-0123456789"
@@ -52,7 +52,7 @@ def table(text: str) -> list[list[str]]:
 
 
 async def put(database: Database, name: str, **document: Any) -> None:
-    await guards.put(database, name, Definition.model_validate(document))
+    await guard_changes.put(database, name, Definition.model_validate(document))
 
 
 async def written(database: Database) -> list[list[object]]:

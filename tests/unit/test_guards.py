@@ -14,6 +14,7 @@ from tests.unit.builders import T0
 from tracker.domain.guards import (
     Alert,
     Condition,
+    Definition,
     Facts,
     FailedAbove,
     FailureRate,
@@ -23,11 +24,13 @@ from tracker.domain.guards import (
     SilentFor,
     StuckAbove,
     changed,
+    confirmed,
     decide,
+    ended,
     read,
     stopped,
 )
-from tracker.domain.notifications import AlertChanged, AlertStopped
+from tracker.domain.notifications import AlertChanged, AlertStopped, TaskProgress
 
 ROLLOUT = Rollout("op-1", "software", "app-1", "oceanconnect")
 
@@ -190,3 +193,56 @@ def test_changes_alternate_and_match_every_crossing(failures: list[int]) -> None
     for change in changes:
         folded = changed(folded, change)
     assert folded == alert
+
+
+def test_a_firing_new_code_alert_fires_again_for_each_code_beyond_it() -> None:
+    when = NewErrorCode(new_error_code=True)
+    fired, _ = step(None, when, facts(codes=("E1",)))
+    same, nothing = step(fired, when, facts(codes=("E1",), quiet=1))
+    assert nothing is None
+    again, change = step(same, when, facts(codes=("E1", "E2"), quiet=2))
+    assert change is not None
+    assert (change.state, change.number, change.new_codes) == ("firing", 2, ("E1", "E2"))
+    assert again is not None
+    assert again.fired_at == T0  # the same episode: it began with E1
+    _, change = step(again, when, facts(codes=(), quiet=3))
+    assert change is not None
+    assert (change.state, change.known_codes) == ("resolved", ("E1", "E2"))
+
+
+def test_a_replaced_or_deleted_guard_ends_its_alert() -> None:
+    fired, _ = step(None, FailedAbove(failed_above=0), facts(fail=2))
+    assert fired is not None
+    change = ended(fired, "guard deleted", T0 + timedelta(seconds=5))
+    assert (change.state, change.number, change.reason, change.value) == (
+        "resolved",
+        2,
+        "guard deleted",
+        2,
+    )
+    assert changed(fired, change).resolved_at == T0 + timedelta(seconds=5)
+
+
+def test_a_stop_is_asked_only_of_what_the_platform_can_confirm() -> None:
+    confirmable: list[dict[str, object]] = [
+        {"failed_above": 3},
+        {"failure_rate_above": 0.1, "min_results": 10},
+    ]
+    for when in confirmable:
+        assert Definition.model_validate({"when": when, "stop_task": True}).stop_task
+    unconfirmable: list[dict[str, object]] = [
+        {"stuck_above": 1, "stuck_for": 60},
+        {"silent_for": 60},
+        {"new_error_code": True},
+    ]
+    for when in unconfirmable:
+        with pytest.raises(ValidationError, match="stop_task needs"):
+            Definition.model_validate({"when": when, "stop_task": True})
+    progress = TaskProgress(total=100, success=40, fail=10, processing=50)
+    assert confirmed(FailedAbove(failed_above=9), progress) == (10, 9, True)
+    assert confirmed(FailureRate(failure_rate_above=0.2, min_results=50), progress) == (
+        0.2,
+        0.2,
+        False,
+    )
+    assert confirmed(SilentFor(silent_for=60), progress) is None

@@ -1,45 +1,58 @@
 """The guards' clock: what time alone makes true. A rollout whose devices sit busy fires
 `stuck_above` once enough of them have sat long enough, and `silent_for` once nothing happened
 for long enough, though no delivery comes to say so. So every `every` seconds, each rollout with
-busy devices is read under every guard, a page per transaction (store/alerting.py,
-`read_busy`). Every process of a deployment may run one: a rollout's row is locked while it is
-read, and a change is decided once."""
+busy devices is read under every guard, a page per transaction (store/busy.py). Every process
+of a deployment runs one, and one at a time passes (an advisory lock): a change is decided
+once, under its rollout's row lock."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from tracker.store import alerting
+from tracker import metrics
+from tracker.store import alert_log, busy
 from tracker.store.database import Database
 from tracker.store.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
-EVERY = 10.0  # seconds between two readings: how late a stuck or silent alert may fire
-PAGE = 100  # rollouts per transaction: their rows are locked for as long as it lasts
+EVERY = 10.0  # seconds between two passes: how late a stuck or silent alert may fire
+PAGE = 100  # busy rollouts read per transaction
 
 
 class Clock:
     def __init__(self, db: Database, every: float = EVERY, page: int = PAGE) -> None:
         self.db, self.every, self.page = db, every, page
+        self.after: busy.Cursor = busy.START  # where the pass goes on: an error resumes it
 
     async def run(self) -> None:
-        """Read, then wait, until cancelled; a database outage waits for the next turn."""
+        """Pass, then wait, until cancelled. An outage, or a bug, waits for the next turn,
+        which goes on where this one stopped: a page that fails starves no other."""
         while True:
             try:
                 await self.tick()
             except Unavailable as error:
                 log.warning("guards: cannot read busy rollouts: %s", error)
+            except Exception:
+                log.exception("guards: the clock's pass failed after %s", self.after)
+                metrics.GUARD_ERRORS.inc()
             await asyncio.sleep(self.every)
 
     async def tick(self) -> int:
-        """Every busy rollout read once; how many alerts changed."""
-        changed, after = 0, alerting.START
+        """One pass over every busy rollout (unless another process's clock is passing);
+        how many alerts changed."""
+        changed = 0
         while True:
-            async with self.db.transaction("guards' clock") as conn:
-                count, cursor = await alerting.read_busy(conn, after, self.page)
+            try:
+                async with self.db.transaction("guards' clock") as conn:
+                    count, cursor = await busy.read_page(conn, self.after, self.page)
+            except busy.Busy:
+                return changed
+            if count:
+                await alert_log.announce(self.db)  # committed: send and stop now
             changed += count
             if cursor is None:
+                self.after = busy.START
                 return changed
-            after = cursor
+            self.after = cursor

@@ -1,8 +1,9 @@
 """StopBatchTask for the firing guards that ask for it (`stop_task`): each call owed is made
 once its firing committed, through the reconciler's client (tracker/iotda/api.py), and what came
-of it is recorded in the log and the alert (`alert.stopped`): "stopping" (IoTDA took it), or
-"refused" (IoTDA said no: the task had ended, say), or "failed" (no answer before `give_up`, or
-no IoTDA credentials here). Throttling and outages are retried with backoff until then."""
+of it is recorded in the log and the alert (`alert.stopped`): "stopping" (IoTDA took it),
+"refused" (IoTDA said no: the task had ended, say), "unconfirmed" (IoTDA's own counters of the
+task did not show the condition: nothing was stopped), or "failed" (no answer before `give_up`,
+or no IoTDA credentials here). Throttling and outages are retried with backoff until then."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from tracker import metrics
-from tracker.domain.notifications import AlertStopped, StopOutcome
-from tracker.store import alerting, notices, stops
+from tracker.domain.guards import confirmed
+from tracker.domain.notifications import AlertStopped, StopOutcome, TaskProgress
+from tracker.store import alert_log, guards, notices, stops
 from tracker.store.database import Database
 from tracker.store.errors import Unavailable
 from tracker.webhooks.deliverer import backoff
@@ -43,7 +47,7 @@ class Stopper:
 
     async def run(self) -> None:
         listening = asyncio.create_task(
-            notices.listen(self.db.url, alerting.STOPS_CHANNEL, self.wake, POLL)
+            notices.listen(self.db.url, alert_log.STOPS_CHANNEL, self.wake, POLL)
         )
         try:
             await self._loop()
@@ -72,29 +76,57 @@ class Stopper:
         due = await stops.soonest(self.db)
         return POLL if due is None else min(POLL, max(due, 0.05))
 
-    async def _call(self, owed: stops.Owed) -> None:
+    async def _outcome(self, owed: stops.Owed) -> tuple[StopOutcome, str | None] | None:
+        """What came of the call owed; None: IoTDA throttled or could not be reached, and
+        `give_up` has not passed yet."""
         from tracker.iotda import api  # noqa: PLC0415 - it loads Huawei's SDK
 
-        outcome: StopOutcome
-        detail: str | None
         if self.platform is None:
-            outcome, detail = "failed", NO_CREDENTIALS
-        else:
-            try:
-                answer = await self.platform.stop_task(owed.operation_id)
-            except (api.Throttled, api.Unavailable) as error:
-                late = (datetime.now(UTC) - owed.created_at).total_seconds() >= self.give_up
-                if not late:
-                    await stops.again(self.db, owed, backoff(owed.attempts + 1, self.base, 60.0))
-                    return
-                outcome, detail = "failed", f"gave up after {owed.attempts + 1} attempts: {error}"
-            except api.PlatformError as error:
-                outcome, detail = "refused", str(error)
-            else:
-                # IoTDA answers a whole task's stop with no targets: nothing more to say.
-                said = answer.document.get("targets")
-                outcome = "stopping"
-                detail = answer.raw.decode("utf-8", "replace") if said else None
+            return "failed", NO_CREDENTIALS
+        try:
+            doubt = await self._unconfirmed(owed)
+            if doubt is not None:
+                return "unconfirmed", doubt
+            answer = await self.platform.stop_task(owed.operation_id)
+        except (api.Throttled, api.Unavailable) as error:
+            if (datetime.now(UTC) - owed.created_at).total_seconds() < self.give_up:
+                return None
+            return "failed", f"gave up after {owed.attempts + 1} attempts: {error}"
+        except api.PlatformError as error:
+            return "refused", str(error)
+        # IoTDA answers a whole task's stop with no targets: nothing more to say.
+        said = answer.document.get("targets")
+        return "stopping", answer.raw.decode("utf-8", "replace") if said else None
+
+    async def _unconfirmed(self, owed: stops.Owed) -> str | None:
+        """Why the stop must not be made, or None: the guard still asks it, and IoTDA's own
+        counters of the task (ShowBatchTask's task_progress) show its condition. Our counters
+        fold what the ingest token delivers; a stop acts on the platform, so it waits for the
+        platform's word."""
+        assert self.platform is not None  # noqa: S101 - the caller checked
+        guard = await guards.one(self.db, owed.guard)
+        if guard is None or not guard.stop_task:
+            return "the guard no longer asks for a stop"
+        answer = await self.platform.show_task(owed.operation_id, limit=1)
+        progress = (answer.document.get("batchtask") or {}).get("task_progress")
+        try:
+            counters = TaskProgress.model_validate(progress or {})
+        except ValidationError:
+            return f"IoTDA's answer has no task_progress to confirm it: {progress!r}"
+        reading = confirmed(guard.when, counters)
+        if reading is None or not reading.firing:
+            return (
+                f"IoTDA's own counters do not show it (success {counters.success}, fail "
+                f"{counters.fail} of {counters.total}): not stopped"
+            )
+        return None
+
+    async def _call(self, owed: stops.Owed) -> None:
+        came = await self._outcome(owed)
+        if came is None:  # throttled or unreachable, and not yet too late: again, later
+            await stops.again(self.db, owed, backoff(owed.attempts + 1, self.base, 60.0))
+            return
+        outcome, detail = came
         log.info("guards: stop of task %s for %s: %s", owed.operation_id, owed.id, outcome)
         metrics.GUARD_STOPS.labels(outcome).inc()
         stopped = AlertStopped(

@@ -22,7 +22,7 @@ from tracker.cli.table import render
 from tracker.config import Settings
 from tracker.domain.guards import NAME_RULE, Definition, Guard, is_name, problems
 from tracker.iotda.settings import credentials
-from tracker.store import alerts, guards, outbox
+from tracker.store import alerts, guard_changes, guards, outbox
 from tracker.store.database import Database
 from tracker.webhooks import targets
 
@@ -174,7 +174,7 @@ def _put(settings: Settings, args: argparse.Namespace) -> int:
             except targets.Refused as refused:
                 print(f"guards: the webhook's URL is refused: {refused}", file=sys.stderr)
                 return FAILED
-        guard, created = await guards.put(db, args.name, definition)
+        guard, created = await guard_changes.put(db, args.name, definition)
         if args.json:
             return print_json(doc.GuardDocument.of(guard).model_dump(mode="json"))
         print(f"guard {guard.name} {'created' if created else 'replaced'}")
@@ -185,7 +185,7 @@ def _put(settings: Settings, args: argparse.Namespace) -> int:
 
 def _delete(settings: Settings, args: argparse.Namespace) -> int:
     async def work(db: Database) -> int:
-        if not await guards.delete(db, args.name):
+        if not await guard_changes.delete(db, args.name):
             print(f"guards: no guard named {args.name!r}", file=sys.stderr)
             return NOT_FOUND
         print(f"guard {args.name} deleted (its alerts stay in the log)")

@@ -117,12 +117,12 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     return FAILED if tally.refused else OK
 
 
-def _item(number: int, line: bytes, tally: _Tally) -> tuple[NewEvent, datetime] | None:
-    """One line as (event, received_at), or None (blank, or refused and tallied)."""
+def _item(number: int, line: bytes, tally: _Tally) -> tuple[NewEvent, datetime, bool] | None:
+    """One line as (event, received_at, exported), or None (blank, or refused and tallied)."""
     text = line.strip()
     if not text:
         return None
-    raw, received_at = text, datetime.now(UTC)
+    raw, received_at, exported = text, datetime.now(UTC), False
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -146,7 +146,7 @@ def _item(number: int, line: bytes, tally: _Tally) -> tuple[NewEvent, datetime] 
         except (TypeError, ValueError):
             tally.refused.append(f"line {number}: received_at is not an RFC 3339 time")
             return None
-        raw = document["body"].encode("utf-8")
+        raw, exported = document["body"].encode("utf-8"), True
     event_type = document.get("event_type") if isinstance(document, dict) else None
     try:
         event = decode_written(event_type, raw) if isinstance(event_type, str) else decode(raw)
@@ -156,7 +156,7 @@ def _item(number: int, line: bytes, tally: _Tally) -> tuple[NewEvent, datetime] 
     readmitted = document.get("readmitted_from") if isinstance(document, dict) else None
     if isinstance(readmitted, int) and not isinstance(readmitted, bool):
         event = replace(event, readmitted_from=readmitted)  # judged by its original time
-    return event, received_at
+    return event, received_at, exported
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +164,7 @@ class _Line:
     number: int
     event: NewEvent
     received_at: datetime
+    exported: bool  # a line of `tracker export` (history, its alerts' changes included)
 
 
 async def _append(db: Database, batch: list[_Line], tally: _Tally) -> None:
@@ -178,6 +179,9 @@ async def _append(db: Database, batch: list[_Line], tally: _Tally) -> None:
                 [line.event for line in batch],
                 [line.received_at for line in batch],
                 restoring=True,  # another log's times and links, kept as exported
+                # New deliveries (bare lines) are watched by the guards like any; an export
+                # brings its alerts' changes with it, which deciding again would repeat.
+                decide=not any(line.exported for line in batch),
             )
     except CONTENT as error:
         if len(batch) == 1:

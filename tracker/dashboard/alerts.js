@@ -63,6 +63,7 @@ function reading(alert, kind) {
 const STOPPED = {
   stopping: ["task stopping", "IoTDA took the StopBatchTask"],
   refused: ["stop refused", "IoTDA refused the StopBatchTask"],
+  unconfirmed: ["not stopped", "IoTDA's own counters of the task did not show the condition"],
   failed: ["stop failed", "no answer from IoTDA in time, or no IoTDA credentials on the server"],
 };
 

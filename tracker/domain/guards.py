@@ -18,20 +18,22 @@ The conditions (DESIGN.md, "Guards and alerts"), one per guard:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from tracker.domain.notifications import (
     AlertChanged,
     AlertEvent,
     AlertState,
     AlertStopped,
+    EndReason,
     GuardName,
     Id,
     Platform,
     StopOutcome,
+    TaskProgress,
     Track,
 )
 
@@ -84,6 +86,7 @@ class SilentFor(_Closed):
 
 
 Condition = FailureRate | FailedAbove | StuckAbove | NewErrorCode | SilentFor
+CONFIRMABLE = (FailureRate, FailedAbove)  # read from a task's own counters as well as ours
 
 
 class Webhook(_Closed):
@@ -101,6 +104,17 @@ class Definition(_Closed):
     when: Condition
     webhook: Webhook | None = None
     stop_task: bool = False
+
+    @model_validator(mode="after")
+    def _stop_only_what_iotda_confirms(self) -> Definition:
+        # A stop acts on the platform: it is made only once IoTDA's own counters of the task
+        # (task_progress) show the condition too (`confirmed`), which only these can.
+        if self.stop_task and not isinstance(self.when, CONFIRMABLE):
+            raise ValueError(
+                "stop_task needs failure_rate_above or failed_above: IoTDA's own counters must "
+                "confirm the condition before a task is stopped"
+            )
+        return self
 
 
 NAME_RULE = "1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -265,20 +279,28 @@ def key_of(event: AlertEvent) -> AlertKey:
 def decide(
     alert: Alert | None, guard: str, rollout: Rollout, when: Condition, facts: Facts
 ) -> AlertChanged | None:
-    """The alert's change after a new reading: it fired or resolved; None when nothing moved.
-    A rollout first read with its condition false has no alert. The value of a reading that
-    moves no state is not recorded: what the log does not say, replay could not rebuild."""
+    """The alert's change after a new reading: it fired or resolved (or, for
+    `new_error_code`, fired again for another new code); None when nothing moved. A rollout
+    first read with its condition false has no alert. The value of a reading that moves no
+    state is not recorded: what the log does not say, replay could not rebuild."""
     known = alert.known_codes if alert is not None and isinstance(when, NewErrorCode) else None
     reading = read(when, facts, known or frozenset())
     was_firing = alert is not None and alert.state == "firing"
-    if reading.firing == was_firing:
+    grew = (
+        alert is not None
+        and was_firing
+        and reading.firing
+        and bool(facts.error_codes - (known or frozenset()) - alert.new_codes)
+    )
+    if reading.firing == was_firing and not grew:
         return None
     number = 1 if alert is None else alert.changes + 1
     new = known_after = frozenset[str]()
     if isinstance(when, NewErrorCode):
         baseline = known or frozenset()
-        if reading.firing:
-            new, known_after = facts.error_codes - baseline, baseline
+        if reading.firing:  # every new code, those it fired for before included
+            seen = alert.new_codes if grew and alert is not None else frozenset()
+            new, known_after = seen | (facts.error_codes - baseline), baseline
         else:  # what it fired for is known from now on: only a code beyond it is new again
             new, known_after = frozenset(), baseline | (alert.new_codes if alert else frozenset())
     return AlertChanged(
@@ -292,11 +314,45 @@ def decide(
         value=float(reading.value),
         threshold=float(reading.threshold),
         at=facts.at,
-        fired_at=facts.at if reading.firing or alert is None else alert.fired_at,
+        fired_at=facts.at if alert is None or not was_firing else alert.fired_at,
         number=number,
         new_codes=tuple(sorted(new)),
         known_codes=tuple(sorted(known_after)),
     )
+
+
+def ended(alert: Alert, reason: EndReason, at: datetime) -> AlertChanged:
+    """A firing alert resolved because its guard was replaced or deleted, not because its
+    rollout recovered: what it fired for is known from now on."""
+    number = alert.changes + 1
+    return AlertChanged(
+        id=f"{alert.guard}:{alert.operation_id}:{alert.track}:{number}",
+        guard=alert.guard,
+        operation_id=alert.operation_id,
+        track=alert.track,
+        app_id=alert.app_id,
+        platform=alert.platform,
+        state="resolved",
+        value=alert.value,
+        threshold=alert.threshold,
+        at=at,
+        fired_at=alert.fired_at,
+        number=number,
+        known_codes=tuple(sorted(alert.known_codes | alert.new_codes)),
+        reason=reason,
+    )
+
+
+def confirmed(when: Condition, progress: TaskProgress) -> Reading | None:
+    """The condition read on IoTDA's own counters of the task (`task_progress`), before a
+    stop: None for a condition they cannot show (a guard asking a stop has none such)."""
+    if not isinstance(when, CONFIRMABLE):
+        return None
+    facts = Facts(progress.success, progress.fail, 0, frozenset(), _EPOCH, _EPOCH)
+    return read(when, facts)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def changed(alert: Alert | None, event: AlertChanged) -> Alert:

@@ -312,6 +312,7 @@ Observation = BatchTaskObserved | SubtaskObserved
 # Where a rollout runs: an OceanConnect operation (pushed per device), or an IoTDA batch task.
 Platform = Literal["oceanconnect", "iotda"]
 AlertState = Literal["firing", "resolved"]
+EndReason = Literal["guard replaced", "guard deleted"]
 GuardName = Annotated[
     str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ]
@@ -337,9 +338,12 @@ class AlertChanged(_Strict):
     # `new_error_code` guards: the codes that fired it, and those no longer counted as new.
     new_codes: tuple[str, ...] = ()
     known_codes: tuple[str, ...] = ()
+    # Resolved because its guard was replaced or deleted, not because the rollout recovered.
+    reason: EndReason | None = None
 
 
-StopOutcome = Literal["stopping", "refused", "failed"]
+# "unconfirmed": IoTDA's own counters of the task did not show the condition: not stopped.
+StopOutcome = Literal["stopping", "refused", "unconfirmed", "failed"]
 
 
 class AlertStopped(_Strict):

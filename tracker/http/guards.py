@@ -8,6 +8,7 @@ never shown again.
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from pydantic import Field, ValidationError
 
 from tracker import documents as doc
 from tracker.domain.guards import NAME_RULE, Definition, is_name, problems
+from tracker.http.auth import bearer
 from tracker.http.body import read_body
 from tracker.http.errors import ApiError
 from tracker.http.keys import DATABASE, SETTINGS
@@ -24,7 +26,7 @@ from tracker.http.paging import cursor_after, cursor_key, key_cursor, next_curso
 from tracker.http.parameters import DEFAULT_LIMIT, TEXT, Cursor, Limit, PageQuery, Query, choice
 from tracker.http.responses import document, page
 from tracker.iotda.settings import credentials
-from tracker.store import alerts, guards, outbox
+from tracker.store import alerts, guard_changes, guards, outbox
 from tracker.store.errors import NotFound
 from tracker.webhooks import targets
 
@@ -72,7 +74,7 @@ async def put_guard(request: web.Request) -> web.Response:
             "stop_task needs IoTDA's API: set TRACKER_IOTDA_ENDPOINT, _PROJECT_ID, _AK and _SK",
             [{"field": "stop_task", "problem": "no IoTDA credentials on this server"}],
         )
-    guard, created = await guards.put(request.app[DATABASE], name, definition)
+    guard, created = await guard_changes.put(request.app[DATABASE], name, definition)
     return document(doc.GuardDocument.of(guard), 201 if created else 200)
 
 
@@ -95,17 +97,25 @@ async def get_guard(request: web.Request) -> web.Response:
     found = await guards.one(request.app[DATABASE], _name(request))
     if found is None:
         raise NotFound(f"no guard named {request.match_info['name']!r}")
-    return document(doc.GuardDocument.of(found))
+    return document(doc.GuardDocument.of(found, whole_url=_admin(request)))
 
 
 async def list_guards(request: web.Request) -> web.Response:
     found = await guards.listed(request.app[DATABASE])
-    return page([doc.GuardDocument.of(g) for g in found], None)
+    return page([doc.GuardDocument.of(g, whole_url=_admin(request)) for g in found], None)
+
+
+def _admin(request: web.Request) -> bool:
+    """Whether the admin token came (as a header: http/auth.py takes it no other way)."""
+    expected, presented = request.app[SETTINGS].admin_token, bearer(request)
+    if expected is None or presented is None:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), expected.encode())
 
 
 async def delete_guard(request: web.Request) -> web.Response:
     """204; its alerts stay (they are history, in the log), its webhooks still owed go dead."""
-    if not await guards.delete(request.app[DATABASE], _name(request)):
+    if not await guard_changes.delete(request.app[DATABASE], _name(request)):
         raise NotFound(f"no guard named {request.match_info['name']!r}")
     return web.Response(status=204)
 

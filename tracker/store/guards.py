@@ -70,22 +70,20 @@ async def one(db: Database, name: str) -> Guard | None:
     return None if row is None else _guard(row)
 
 
-async def put(db: Database, name: str, definition: Definition) -> tuple[Guard, bool]:
-    """Create or replace the guard, with its secret, in one transaction; True: created."""
-    async with db.transaction("put guard") as conn:
-        row = await conn.fetchrow(PUT, name, stored(definition).decode())
-        if definition.webhook is not None:
-            await conn.execute(SIGNER_UPSERT, name, definition.webhook.secret)
-        else:
-            await conn.execute(SIGNER_DELETE, name)
+async def write(conn: Connection, name: str, definition: Definition) -> tuple[Guard, bool]:
+    """Create or replace the guard with its secret, in the caller's transaction; True:
+    created (store/guard_changes.py ends a replaced guard's alerts)."""
+    row = await conn.fetchrow(PUT, name, stored(definition).decode())
+    if definition.webhook is not None:
+        await conn.execute(SIGNER_UPSERT, name, definition.webhook.secret)
+    else:
+        await conn.execute(SIGNER_DELETE, name)
     assert row is not None  # noqa: S101 - an upsert returns its row
     return _guard(row), bool(row["created"])
 
 
-async def delete(db: Database, name: str) -> bool:
-    """Remove the guard and its secret: its pending webhooks are then dead letters (nothing to
-    sign them with), its alerts stay in the log. False: there was no such guard."""
-    async with db.transaction("delete guard") as conn:
-        gone = await conn.fetchrow(DELETE, name)
-        await conn.execute(SIGNER_DELETE, name)
+async def remove(conn: Connection, name: str) -> bool:
+    """Remove the guard and its secret, in the caller's transaction. False: none such."""
+    gone = await conn.fetchrow(DELETE, name)
+    await conn.execute(SIGNER_DELETE, name)
     return gone is not None

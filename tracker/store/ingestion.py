@@ -19,14 +19,16 @@ async def ingest(
     received_at: datetime | Sequence[datetime] | None = None,
     *,
     restoring: bool = False,
+    decide: bool | None = None,
 ) -> list[int]:
     """Append `new` (received now, or at `received_at`: see `events.append`), apply the
     recognised ones to the projections, and return their positions.
 
     `events.append` holds its streams' locks until commit, so the projections see every
     stream's events in position order, across all processes (DESIGN.md invariant 3). The
-    guards then read the rollouts that moved (alerting.py), unless this restores another
-    log's export, whose alerts' changes are events of it. Once the
+    guards then read the rollouts that moved (alerting.py), unless `decide` says not to (by
+    default: unless this restores another log's export, whose alerts' changes are events of
+    it; `tracker import` decides for its bare notifications). Once the
     transaction has committed, the caller wakes the followers (`feed.announce`) if
     `projected(new)`.
     """
@@ -37,7 +39,7 @@ async def ingest(
         if event.notification is not None
     ]
     moved = await projections.apply(conn, recorded)
-    if not restoring:  # an import brings its alerts' changes with it, as events
+    if not restoring if decide is None else decide:
         await alerting.watch_apart(conn, moved)
     return [at.position for at in appended]
 

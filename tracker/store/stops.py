@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tracker.domain.notifications import AlertStopped, Track
-from tracker.store import alerting
+from tracker.store import alert_log
 from tracker.store.database import Database
 
 CLAIM = """
@@ -60,7 +60,7 @@ async def done(db: Database, owed: Owed, outcome: AlertStopped) -> None:
     """The outcome in the log and the alert, and the call no longer owed, in one transaction."""
     async with db.transaction("record a guard stop") as conn:
         if (await conn.execute(DONE, owed.id, owed.attempts)).endswith(" 1"):
-            await alerting.record_stop(conn, outcome)
+            await alert_log.record_stop(conn, outcome)
 
 
 async def soonest(db: Database) -> float | None:

@@ -2,8 +2,9 @@
 does to it (issue 25).
 
 One `tracker serve` (tokens set, its defaults, a fresh database), one load: `--clients` closed-
-loop clients, each flipping its own device's result under its own rollout (FAIL, SUCCESS, FAIL...
-each a new sub-operation), `--deliveries` POSTs per phase, keep-alive. Each phase's deliveries
+loop clients, each under its own rollout, where a device fails, then succeeds on a second try
+(a second sub-operation), then the next device fails...: the rollout's failed count goes 1, 0,
+1, 0. `--deliveries` POSTs per phase, keep-alive. Each phase's deliveries
 go to an application of their own, which one guard covers (`failed_above: 0`, so in phases 3-5
 every delivery fires or resolves an alert, the worst case: in a real rollout a guard changes
 a few times, not per delivery):
@@ -155,12 +156,12 @@ async def _phase(
 
     async def client(number: int) -> None:
         for n in range(per_client):
-            body = {
+            body = {  # a device fails, then succeeds on a second try: the next one fails...
                 "notifyType": "swUpgradeResultNotify",
-                "deviceId": f"d-{number}",
+                "deviceId": f"d-{number}-{n // 2}",
                 "appId": app,
                 "operationId": f"op-{app}-{number}",
-                "subOperationId": f"s-{n:06d}",
+                "subOperationId": f"s-{n % 2}",
                 "swUpgradeResult": ("FAIL", "SUCCESS")[n % 2],
             }
             started = time.perf_counter()

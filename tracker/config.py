@@ -280,16 +280,47 @@ class ShortToken(Exception):  # noqa: N818 - reads as "a token is too short"
     """A token set shorter than MIN_TOKEN_LENGTH."""
 
 
+class SharedToken(Exception):  # noqa: N818 - reads as "a token is shared"
+    """The admin token set to the value of another token."""
+
+
+# How a refusal tells the operator to make a good token.
+RECIPE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
 def refuse_short_tokens(settings: Settings) -> None:
-    """Raise `ShortToken` naming the first token set but shorter than MIN_TOKEN_LENGTH."""
+    """Raise `ShortToken` naming the first token set but shorter than MIN_TOKEN_LENGTH, then
+    `SharedToken` if the admin token is another token too (`create_app` and `serve` call this
+    one check; its name is older than its second half)."""
     for name in TOKENS:
         token = getattr(settings, name)
         if token is not None and len(token) < MIN_TOKEN_LENGTH:
             raise ShortToken(
                 f"TRACKER_{name.upper()} is {len(token)} characters long; every token must be "
-                f"at least {MIN_TOKEN_LENGTH} (for one: python3 -c "
-                "'import secrets; print(secrets.token_urlsafe(32))')"
+                f"at least {MIN_TOKEN_LENGTH} (for one: {RECIPE})"
             )
+    _refuse_a_shared_admin_token(settings)
+
+
+def _refuse_a_shared_admin_token(settings: Settings) -> None:
+    """Every other token may travel in a URL (`?token=`; the ingest token does, in the
+    platform's callback URL), where the admin token is never taken (http/auth.py): were it
+    another token too, that URL would write guards. The message names settings, not values."""
+    admin = settings.admin_token
+    for name in (name for name in TOKENS if name != "admin_token"):
+        if admin is not None and getattr(settings, name) == admin:
+            raise SharedToken(
+                f"TRACKER_ADMIN_TOKEN is the same as {variable(name)}: whoever holds that "
+                "token, or any URL that carries it, could write guards; give the admin token a "
+                f"value of its own (for one: {RECIPE})"
+            )
+    # Likewise the ingest token, in the platform's callback URL, must read nothing.
+    if settings.ingest_token is not None and settings.ingest_token == settings.read_token:
+        raise SharedToken(
+            "TRACKER_INGEST_TOKEN is the same as TRACKER_READ_TOKEN: the platform's callback URL "
+            f"carries it, and would read every body and state; give each its own (for one: "
+            f"{RECIPE})"
+        )
 
 
 def _convert(spec: Field[Any], raw: str) -> object:

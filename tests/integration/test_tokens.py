@@ -15,6 +15,7 @@ from tests.integration.conftest import MakeClient
 from tracker.config import Settings
 from tracker.http import openapi
 from tracker.http.app import create_app
+from tracker.http.attempts import BUDGET
 from tracker.http.auth import GUARDS
 from tracker.http.routes import ROUTES, Route
 
@@ -74,6 +75,33 @@ async def test_reads_need_the_read_token_not_the_ingest_token(
     assert read.status == status
     if status == 404:  # past the guard: the position is not in the log
         assert (await read.json())["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/events"),
+        ("GET", "/v1/guards"),
+        ("GET", "/v1/openapi.json"),
+        ("GET", "/metrics"),
+        ("PUT", "/v1/guards/g"),
+    ],
+)
+async def test_the_admin_token_in_a_url_is_a_wrong_token(
+    guarded: TestClient[Any, Any], method: str, path: str
+) -> None:
+    """Browsers, proxies and logs keep URLs: the admin token counts from the header alone, and
+    in a URL it is refused, and counted, like any wrong token. The others keep their URL form."""
+    if method == "GET":
+        assert (await guarded.get(path, headers={"Authorization": f"Bearer {ADMIN}"})).status == 200
+        assert (await guarded.get(f"{path}?token={READ}")).status == 200
+    for _ in range(BUDGET):
+        refused = await guarded.request(method, f"{path}?token={ADMIN}", json={})
+        assert refused.status == 401
+        assert (await refused.json())["error"]["code"] == "unauthorized"
+    # Every one was a failure: the client is now over budget, even with the right header.
+    waited = await guarded.get("/v1/events", headers={"Authorization": f"Bearer {READ}"})
+    assert waited.status == 429
 
 
 async def test_probes_need_no_token(guarded: TestClient[Any, Any]) -> None:

@@ -1,3 +1,4 @@
+import os
 import re
 from dataclasses import Field, fields
 from pathlib import Path
@@ -5,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tracker.cli import parser
+from tracker.cli import main, parser
 from tracker.cli.flags import settings_of
 from tracker.config import (
     EVERYWHERE,
@@ -13,6 +14,7 @@ from tracker.config import (
     MIN_TOKEN_LENGTH,
     Exposed,
     Settings,
+    SharedToken,
     ShortToken,
     flags,
     kind_of,
@@ -99,13 +101,54 @@ def test_listening_beyond_loopback_without_both_tokens_is_refused(env: dict[str,
         Settings.from_env(env).listen_address()
 
 
-@pytest.mark.parametrize("name", ["ingest_token", "read_token", "metrics_token"])
+@pytest.mark.parametrize("name", ["ingest_token", "read_token", "metrics_token", "admin_token"])
 def test_a_token_shorter_than_16_characters_is_refused(name: str) -> None:
     assert MIN_TOKEN_LENGTH == 16
     refuse_short_tokens(Settings().with_overrides(**{name: "x" * 16}))  # 16 is enough
     refuse_short_tokens(Settings())  # unset is not short (closed-by-default rules it)
     with pytest.raises(ShortToken, match=rf"^TRACKER_{name.upper()} is 15 characters long; every "):
         refuse_short_tokens(Settings().with_overrides(**{name: "x" * 15}))
+
+
+ADMIN = "admin-token-16char"
+
+
+@pytest.mark.parametrize("name", ["ingest_token", "read_token", "metrics_token"])
+def test_an_admin_token_equal_to_another_token_is_refused(name: str) -> None:
+    """The ingest token travels in the platform's callback URL (and any other may, as
+    `?token=`): were it the admin token too, that URL would write guards."""
+    others = {"ingest_token": INGEST, "read_token": READ, "metrics_token": "metrics-token-16c"}
+    refuse_short_tokens(Settings().with_overrides(admin_token=ADMIN, **others))  # all distinct
+    shared = Settings().with_overrides(**{**others, name: ADMIN}, admin_token=ADMIN)
+    with pytest.raises(SharedToken) as refused:
+        refuse_short_tokens(shared)
+    message = str(refused.value)
+    assert message.startswith(f"TRACKER_ADMIN_TOKEN is the same as TRACKER_{name.upper()}: ")
+    assert ADMIN not in message
+    assert "\n" not in message
+
+
+def test_an_ingest_token_that_reads_is_refused() -> None:
+    """The callback URL carries the ingest token: it must read nothing."""
+    with pytest.raises(SharedToken) as refused:
+        refuse_short_tokens(Settings().with_overrides(ingest_token=READ, read_token=READ))
+    assert str(refused.value).startswith("TRACKER_INGEST_TOKEN is the same as TRACKER_READ_TOKEN")
+    assert READ not in str(refused.value)
+
+
+def test_serve_refuses_an_admin_token_equal_to_another_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [name for name in os.environ if name.startswith("TRACKER_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("TRACKER_INGEST_TOKEN", ADMIN)
+    monkeypatch.setenv("TRACKER_READ_TOKEN", READ)
+    monkeypatch.setenv("TRACKER_ADMIN_TOKEN", ADMIN)
+    assert main(["serve", "--host", "127.0.0.1"]) == 2  # refused before any database is opened
+    err = capsys.readouterr().err
+    assert err.startswith("tracker serve: TRACKER_ADMIN_TOKEN is the same as TRACKER_INGEST_TOKEN")
+    assert err.count("\n") == 1
+    assert ADMIN not in err
 
 
 def test_the_proxy_is_trusted_only_when_asked() -> None:

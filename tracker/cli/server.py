@@ -10,7 +10,7 @@ from typing import Any
 
 from tracker.cli.common import EXIT_CODES, OK, USAGE, database, database_url
 from tracker.cli.flags import add_setting_flags
-from tracker.config import Exposed, Settings, ShortToken, refuse_short_tokens
+from tracker.config import Exposed, Settings, SharedToken, ShortToken, refuse_short_tokens
 from tracker.store.durability import UnsafeDurability
 from tracker.store.roles import set_up_runtime_role
 from tracker.store.trust import UntrustedSchema
@@ -52,6 +52,7 @@ def _serve(settings: Settings, _: argparse.Namespace) -> int:
         return run(settings.with_overrides(host=host), database_url(settings))
     except (
         ShortToken,
+        SharedToken,
         Exposed,
         UnsafeDurability,
         UntrustedSchema,

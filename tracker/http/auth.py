@@ -8,6 +8,8 @@ IoTDA's HTTP push can be given only a URL, so the ingest token may also travel a
 The dashboard's session cookie (http/session.py) stands for the read token, and for nothing else.
 The admin token (`TRACKER_ADMIN_TOKEN`) writes guards, and reads whatever the read token reads;
 unset, nobody writes guards (403), and no other token ever does (403: known, not allowed).
+It is taken from the Authorization header alone, on every route: a URL is kept by browsers,
+proxies and logs, so the admin token in `?token=` is a wrong token (401, and counted).
 A client that presents too many wrong tokens is told to wait (429) before any is compared
 (http/attempts.py).
 """
@@ -44,8 +46,13 @@ class TokenQuery(Query):
     ] = None
 
 
-def presented_token(request: web.Request) -> str | None:
-    return bearer(request) or TokenQuery.of(request).token
+def presented_token(request: web.Request) -> tuple[str | None, bool]:
+    """The token presented, and whether it came in the URL (`?token=`, read only without a
+    Bearer header), where the admin token is never taken."""
+    header = bearer(request)
+    if header is not None:
+        return header, False
+    return TokenQuery.of(request).token, True
 
 
 def bearer(request: web.Request) -> str | None:
@@ -79,9 +86,10 @@ def _refuse_if_over_budget(request: web.Request, guard: Guard) -> None:
         raise
 
 
-def _accepted(guard: Guard, settings: Settings) -> list[str]:
+def _accepted(guard: Guard, settings: Settings, *, in_url: bool) -> list[str]:
     """The tokens that pass `guard`; none: it is open (its own token is unset). The admin token
-    passes every read, but alone it closes none."""
+    passes every read, but only from the header (`in_url`: the token came as `?token=`), and
+    alone it closes none."""
     if guard == "ingest":
         return [t for t in [settings.ingest_token] if t is not None]
     own = (
@@ -90,7 +98,8 @@ def _accepted(guard: Guard, settings: Settings) -> list[str]:
         else [settings.read_token]
     )
     tokens = [t for t in own if t is not None]
-    return [*tokens, settings.admin_token] if tokens and settings.admin_token else tokens
+    admin = None if in_url else settings.admin_token
+    return [*tokens, admin] if tokens and admin else tokens
 
 
 @web.middleware
@@ -101,8 +110,8 @@ async def require_tokens(request: web.Request, handler: Handler) -> web.StreamRe
     settings = request.app[SETTINGS]
     if guard == "admin":
         return await _admin_only(request, handler)
-    tokens = _accepted(guard, settings)
-    presented = presented_token(request)
+    presented, in_url = presented_token(request)
+    tokens = _accepted(guard, settings, in_url=in_url)
     if tokens and presented is not None:
         _refuse_if_over_budget(request, guard)
     if tokens and not any([_matches(presented, token) for token in tokens]):  # noqa: C419 - all compared
@@ -123,7 +132,8 @@ async def require_tokens(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 async def _admin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The admin token, and nothing else: closed when it is unset."""
+    """The admin token from the header, and nothing else: closed when it is unset. In the URL
+    it is a wrong token like any other (401, counted); the others are known there too (403)."""
     settings = request.app[SETTINGS]
     if settings.admin_token is None:
         raise ApiError(
@@ -131,10 +141,10 @@ async def _admin_only(request: web.Request, handler: Handler) -> web.StreamRespo
             "admin_disabled",
             "guards cannot be written here: TRACKER_ADMIN_TOKEN is not set on the server",
         )
-    presented = bearer(request)
+    presented, in_url = presented_token(request)
     if presented is not None:
         _refuse_if_over_budget(request, "admin")
-    if _matches(presented, settings.admin_token):
+    if _matches(presented, settings.admin_token) and not in_url:
         return await handler(request)
     others = [settings.ingest_token, settings.read_token, settings.metrics_token]
     if any([_matches(presented, token) for token in others if token is not None]):  # noqa: C419

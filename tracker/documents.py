@@ -558,7 +558,7 @@ class DeadLetterDocument(Document):
 
     id: str = Field(description="the alert change's id")
     guard: str = Field(alias="secret_ref", serialization_alias="guard")
-    url: str
+    url: str = Field(description="whole to the admin token, its origin to the read token")
     created_at: datetime
     attempts: int
     last_error: str | None

@@ -102,6 +102,12 @@ SELECT 'task-' || lpad(i::text, 6, '0'), 7 * {DEVICES} + i, NULL, 'Waitting', tr
        NULL, now()
 FROM generate_series(1, 20000) i;
 
+-- Guards' alerts changing, over the small rollouts: the live feed reads them by position too.
+INSERT INTO alert_transitions
+SELECT 8 * {DEVICES} + i, 'guard-' || (i % 5), 'op-' || (i % 500), 'software', 'app-1', i,
+       (ARRAY['firing', 'resolved'])[1 + i % 2], i % 7, 3, now(), now()
+FROM generate_series(1, 20000) i;
+
 INSERT INTO tasks
 SELECT 'task-' || lpad(i::text, 6, '0'), 'app-' || (i % 4),
        (ARRAY['firmwareUpgrade', 'softwareUpgrade'])[1 + i % 2],

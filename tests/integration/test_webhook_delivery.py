@@ -1,28 +1,51 @@
 """Webhook delivery (tracker/webhooks/) against a real aiohttp receiver on a real loopback port:
 once, signed, after commit; retried with backoff until 2xx; in order per ordering key, with a
-hanging receiver holding up nobody else; dead past the give-up time, and back by `retry`;
-never to a target the policy refuses; never for a transaction that rolled back."""
+hanging receiver holding up nobody else, and the rows behind a key's head queued (not due) until
+it is delivered or dead; dead past the give-up time, and back by `retry`, behind its key's
+pending rows; never to a target the policy refuses; never for a transaction that rolled back;
+woken after commit by `announce` or the live feed's NOTIFY, never by a NOTIFY inside the
+enqueueing transaction; a claim whose plan reads the due heads and none of the rows queued
+behind them; log lines that name a webhook by its origin, never its (capability) URL."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import aiohttp
+import asyncpg
 import pytest
+import yarl
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from tests.support.cli import tracker
 from tests.support.postgres import as_role
 from tests.support.receiver import HANG, Receiver
-from tests.support.waiting import until
+from tests.support.waiting import until, until_waiting_for_lock
 from tracker import metrics
 from tracker.config import Settings
+from tracker.store import feed
 from tracker.store.database import Database
 from tracker.store.errors import NotFound
-from tracker.store.outbox import Outgoing, dead_letters, enqueue, retry
-from tracker.webhooks.deliverer import Deliverer
+from tracker.store.outbox import (
+    CHANNEL,
+    CLAIM,
+    SOONEST,
+    Outgoing,
+    announce,
+    claim,
+    dead_letters,
+    delivered,
+    enqueue,
+    retry,
+    unstick,
+)
+from tracker.webhooks.deliverer import Deliverer, origin, scrub
 from tracker.webhooks.signing import SIGNATURE, TIMESTAMP, fresh, verify
 
 SECRET = "guard-secret-of-the-test"
@@ -250,6 +273,12 @@ async def test_the_runtime_role_enqueues_and_delivers(
         task = asyncio.create_task(deliverer.run())
         await until(lambda: _is(runtime, change, "delivered"), "delivery as the runtime role")
         assert receiver.ids() == [change]
+        # A retry draws a new seq (store/outbox.py): the role may.
+        await database.fetch(
+            "kill", "UPDATE webhook_outbox SET state = 'dead' WHERE id = $1", change
+        )
+        await retry(runtime, change)
+        await until(lambda: len(receiver.hits) == 2, "the retried delivery as the runtime role")
     finally:
         if task is not None:
             task.cancel()
@@ -257,3 +286,276 @@ async def test_the_runtime_role_enqueues_and_delivers(
         await runtime.close()
         await database.fetch("drop role", f'DROP OWNED BY "{role}"')
         await database.fetch("drop role", f'DROP ROLE "{role}"')
+
+
+async def queued(db: Database, ids: list[str]) -> list[bool]:
+    """Whether each row waits behind its key's head (not due: next_at 'infinity'), by id."""
+    rows = await db.fetch(
+        "queued",
+        "SELECT id, next_at = 'infinity' AS queued FROM webhook_outbox WHERE id = ANY($1::text[])",
+        ids,
+    )
+    found = {row["id"]: row["queued"] for row in rows}
+    return [found[one] for one in ids]
+
+
+async def test_rows_behind_a_retrying_head_wait_queued_then_go_in_order(
+    database: Database, receiver: Receiver, start: Start
+) -> None:
+    await start()
+    receiver.scripts["/head"] = [500] * 1000
+    head = await send(database, receiver.url("/head"), "rollout-q")
+    behind = [await send(database, receiver.url("/behind"), "rollout-q") for _ in range(30)]
+    await until(lambda: len(receiver.ids("/head")) >= 3, "the head to fail three times")
+    assert await queued(database, [head, *behind]) == [False] + [True] * 30
+    assert {(await state_of(database, one))[:2] for one in behind} == {("pending", 0)}
+    assert receiver.ids("/behind") == []
+
+    receiver.scripts["/head"] = []  # the next attempt succeeds
+    await until(lambda: len(receiver.ids("/behind")) == 30, "every change behind the head")
+    await asyncio.sleep(0.3)
+    assert receiver.ids("/behind") == behind  # each once, in order
+    paths = [hit.path for hit in receiver.hits]
+    assert paths == ["/head"] * (len(paths) - 30) + ["/behind"] * 30
+    assert set(receiver.ids("/head")) == {head}
+
+
+async def test_a_dead_head_makes_the_next_row_of_its_key_due(
+    database: Database, receiver: Receiver, start: Start
+) -> None:
+    await start(webhook_give_up=1.0)
+    receiver.scripts["/down"] = [500] * 1000
+    head = await send(database, receiver.url("/down"), "rollout-d")
+    behind = [await send(database, receiver.url("/next"), "rollout-d") for _ in range(3)]
+    assert await queued(database, behind) == [True] * 3  # while the head is retrying
+    await until(lambda: _is(database, head, "dead"), "the head to die")
+    await until(lambda: len(receiver.ids("/next")) == 3, "the rows behind the dead head")
+    assert receiver.ids("/next") == behind
+
+
+async def test_a_retried_dead_letter_goes_behind_its_keys_pending_rows(
+    database: Database, receiver: Receiver, start: Start
+) -> None:
+    """Its key's head may be in flight: the dead letter is sent after the changes pending at the
+    retry, never beside or ahead of them (the body's `number` says where it belongs)."""
+    await start(webhook_give_up=0.5, webhook_timeout=5.0)
+    receiver.scripts["/old"] = [500] * 1000
+    old = await send(database, receiver.url("/old"), "rollout-r")
+    await until(lambda: _is(database, old, "dead"), "the dead letter")
+    receiver.scripts["/old"] = []
+    receiver.scripts["/newer"] = [HANG]
+    newer = await send(database, receiver.url("/newer"), "rollout-r")
+    later = await send(database, receiver.url("/later"), "rollout-r")
+    await until(lambda: len(receiver.ids("/newer")) == 1, "the newer change in flight")
+    tried = len(receiver.ids("/old"))
+
+    await retry(database, old)
+    assert await queued(database, [newer, later, old]) == [False, True, True]
+    seqs = await database.fetch(
+        "seq", "SELECT id FROM webhook_outbox WHERE state = 'pending' ORDER BY seq"
+    )
+    assert [row["id"] for row in seqs] == [newer, later, old]  # at the end of its key's queue
+    await asyncio.sleep(0.3)
+    assert len(receiver.ids("/old")) == tried  # not beside the one in flight
+
+    receiver.released.set()  # the newer change is answered 200
+    await until(lambda: _is(database, old, "delivered"), "the retried change")
+    assert receiver.ids()[-3:] == [newer, later, old]
+
+
+async def test_a_retried_dead_letter_alone_is_due_at_once(
+    database: Database, receiver: Receiver, start: Start
+) -> None:
+    await start(webhook_give_up=0.3)
+    receiver.scripts["/old"] = [500] * 1000
+    old = await send(database, receiver.url("/old"), "rollout-alone")
+    await until(lambda: _is(database, old, "dead"), "the dead letter")
+    receiver.scripts["/old"] = []
+    await retry(database, old)
+    assert await queued(database, [old]) == [False]
+    await until(lambda: _is(database, old, "delivered"), "the retried change")
+
+
+async def test_a_row_enqueued_while_its_head_is_delivered_is_not_left_queued(
+    database: Database,
+) -> None:
+    """The append that queues a row behind the head has not committed when the head is recorded
+    delivered: the recording waits for the key's lock, then sees the row and makes it due."""
+    await send(database, "http://h/", "rollout-x")
+    [head] = await claim(database, 10, 60)
+    async with database.transaction("an append") as conn:
+        await enqueue(conn, Outgoing("behind", "rollout-x", "http://h/", "guard", b"x"))
+        recording = asyncio.create_task(delivered(database, head))
+        await until_waiting_for_lock(database.pool, unless_done=[recording])
+        assert not recording.done()
+    await recording
+    assert await queued(database, ["behind"]) == [False]
+    assert [row.id for row in await claim(database, 10, 60)] == ["behind"]
+
+
+async def test_a_key_left_with_nothing_due_is_unstuck(
+    database: Database, receiver: Receiver, start: Start
+) -> None:
+    """Rows written around the rules (a process of an earlier version delivering a head without
+    making the next row due, say) leave no key stuck: the deliverer unsticks it at start."""
+    first = await send(database, receiver.url("/hook"), "rollout-s")
+    second = await send(database, receiver.url("/hook"), "rollout-s")
+    other = await send(database, receiver.url("/hook"), "rollout-t")
+    await database.fetch(
+        "as an earlier version",
+        "UPDATE webhook_outbox SET state = 'delivered' WHERE id = $1",
+        first,
+    )
+    assert await queued(database, [second, other]) == [True, False]
+    await start()
+    await until(lambda: _is(database, second, "delivered"), "the stuck row")
+    assert sorted(receiver.ids()) == sorted([second, other])
+    assert await unstick(database) == []
+
+
+async def test_enqueue_does_not_notify_and_announce_does(database: Database) -> None:
+    """A NOTIFY in the appending transaction would serialise its commit with every notifying one
+    (store/feed.py): the enqueueing transaction sends none, `announce` sends one, after it."""
+    heard: list[str] = []
+    listener = await asyncpg.connect(database.url)
+    try:
+        await listener.add_listener(CHANNEL, lambda *args: heard.append(args[-1]))
+        async with database.transaction("enqueue") as conn:
+            await enqueue(conn, Outgoing("quiet", "rollout-n", "http://127.0.0.1/h", "guard", b"x"))
+        # Notices come in commit order: once this one is heard, any of the enqueue would be.
+        await database.fetch("marker", f"SELECT pg_notify('{CHANNEL}', 'marker')")
+        await until(lambda: heard == ["marker"], "the marker alone")
+        await announce(database)
+        await until(lambda: heard == ["marker", ""], "announce's notice")
+    finally:
+        await listener.close()
+
+
+async def _listening(db: Database) -> bool:
+    """Whether a deliverer listens on both channels (the last statement of its connections)."""
+    count = await db.fetchrow(
+        "listening",
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND query IN ($1, $2)",
+        f'LISTEN "{CHANNEL}"',
+        f'LISTEN "{feed.CHANNEL}"',
+    )
+    return count is not None and count[0] == 2
+
+
+@pytest.mark.parametrize("wake", ["announce", "an append"])
+async def test_a_deliverer_is_woken_by_announce_and_by_the_live_feed(
+    database: Database, receiver: Receiver, start: Start, wake: str
+) -> None:
+    """With a poll of a minute, only a wake-up sends a change within seconds: `announce`, or the
+    live feed's NOTIFY (sent after any append that projected something), not the enqueueing."""
+    await start(poll=60.0)
+    await until(lambda: _listening(database), "the deliverer listening")
+    await asyncio.sleep(1.0)  # the rounds its connections woke are over
+
+    change = await send(database, receiver.url("/hook"))
+    await asyncio.sleep(0.5)
+    assert receiver.hits == []  # enqueueing woke nobody
+    if wake == "announce":
+        await announce(database)
+    else:
+        await database.fetch("append", feed.NOTIFY)
+    await until(lambda: receiver.ids() == [change], f"a delivery after {wake}", within=3)
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def _read(plan: dict[str, Any]) -> float:
+    """Rows the plan's scans of the outbox read: returned or filtered out, over all loops."""
+    return float(
+        sum(
+            node["Actual Loops"]
+            * (
+                node["Actual Rows"]
+                + node.get("Rows Removed by Filter", 0)
+                + node.get("Rows Removed by Index Recheck", 0)
+            )
+            for node in _nodes(plan)
+            if node.get("Relation Name") == "webhook_outbox" and "Scan" in node["Node Type"]
+        )
+    )
+
+
+async def _explain(db: Database, sql: str, *args: object) -> dict[str, Any]:
+    """The plan of `sql`, run (and rolled back)."""
+    async with db.pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            found = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+        finally:
+            await transaction.rollback()
+    plan: dict[str, Any] = json.loads(found)[0]["Plan"]
+    return plan
+
+
+@pytest.mark.parametrize("analyzed", [False, True])
+async def test_the_claim_reads_the_due_heads_not_the_rows_queued_behind_heads(
+    database: Database, analyzed: bool
+) -> None:
+    """2,000 changes queued behind 20 heads that hang (leased), and 5 keys with a due head: the
+    claim walks the due index up to now, so it reads about 5 rows, not 2,000; the look for the
+    soonest head reads at worst the 25 heads. With statistics as a table that grew since it was
+    last analysed has them (none), and as analysed."""
+    async with database.transaction("fill") as conn:
+        for n in range(101):
+            for key in range(20):
+                row = Outgoing(f"c-{key}-{n}", f"hung-{key}", "http://h/", "guard", b"{}")
+                await enqueue(conn, row)
+    assert len(await claim(database, 100, 3600)) == 20  # the heads, now in flight
+    for key in range(5):
+        await send(database, "http://h/", f"due-{key}", f"due-{key}")
+    if analyzed:
+        await database.fetch("analyze", "ANALYZE webhook_outbox")
+
+    plan = await _explain(database, CLAIM, 100, 30.0)
+    walks = [node for node in _nodes(plan) if node.get("Index Name") == "webhook_outbox_due"]
+    assert [walk["Index Cond"] for walk in walks] == ["(next_at <= now())"]
+    assert plan["Actual Rows"] == 5  # claimed
+    # Each due row: the walk, its head check, the update's look-up.
+    assert _read(plan) <= 3 * 5, json.dumps(plan, indent=1)
+    soonest = await _explain(database, SOONEST)
+    assert _read(soonest) <= 2 * 25, json.dumps(soonest, indent=1)
+
+
+async def test_log_lines_name_a_webhook_by_its_origin(
+    database: Database, receiver: Receiver, start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A webhook URL often carries a token (a capability): logs show scheme://host:port."""
+    caplog.set_level(logging.INFO, logger="tracker.webhooks.deliverer")
+    await start(webhook_give_up=0.3)
+    receiver.scripts["/cap-PATHTOKEN"] = [500] * 1000
+    change = await send(database, receiver.url("/cap-PATHTOKEN") + "?key=QUERYTOKEN#FRAGMENT")
+    await until(lambda: _is(database, change, "dead"), "the dead letter")
+    lines = [r.getMessage() for r in caplog.records if r.name == "tracker.webhooks.deliverer"]
+    assert f"webhook {change} to {receiver.base} failed: answered 500" in lines
+    assert f"webhook {change} to {receiver.base} is dead: answered 500" in lines
+    leaked = [line for line in lines if "TOKEN" in line or "FRAGMENT" in line]
+    assert leaked == []
+
+
+def test_an_errors_text_keeps_the_urls_origin_only() -> None:
+    """aiohttp writes the whole URL into some of its errors' text."""
+    url = "https://user:pw@hooks.example:8443/in/PATHTOKEN?key=QUERYTOKEN#frag"
+    assert origin(url) == "https://hooks.example:8443"
+    assert origin("not a url") == "(not an absolute URL)"
+    info = aiohttp.RequestInfo(
+        yarl.URL(url), "POST", CIMultiDictProxy(CIMultiDict()), yarl.URL(url)
+    )
+    answered = aiohttp.ClientResponseError(info, (), status=400, message="Bad status line")
+    assert scrub(f"ClientResponseError: {answered}", url) == (
+        "ClientResponseError: 400, message='Bad status line', url='https://hooks.example:8443'"
+    )
+    assert scrub(f"InvalidURL: {aiohttp.InvalidURL(url)}", url) == (
+        "InvalidURL: https://hooks.example:8443"
+    )
+    assert scrub("POST /in/PATHTOKEN?key=QUERYTOKEN failed", url) == "POST /... failed"

@@ -31,11 +31,10 @@ ON CONFLICT (id) DO NOTHING
 """
 STOPS_CHANNEL = "tracker_guard_stops"
 NOTIFY_STOPS = f"SELECT pg_notify('{STOPS_CHANNEL}', '')"
-NOTIFY_DELIVERERS = f"SELECT pg_notify('{outbox.CHANNEL}', '')"
 FIRING_OF = "SELECT * FROM alerts WHERE guard = $1 AND state = 'firing'"
 # Pending webhooks of a guard that is gone: nothing may sign them any more.
 DROP_PENDING = """
-UPDATE webhook_outbox SET state = 'dead', last_error = 'the guard was deleted'
+UPDATE webhook_outbox SET state = 'dead', last_error = 'the guard was deleted', next_at = now()
 WHERE secret_ref = $1 AND state = 'pending'
 """
 CHANGED, STOPPED = BY_NAME["alert.changed"], BY_NAME["alert.stopped"]
@@ -100,7 +99,7 @@ async def record_stop(conn: Connection, outcome: AlertStopped) -> None:
 async def announce(db: Database) -> None:
     """After a commit that recorded changes outside an append: wake the deliverers and the
     stoppers of every process now, rather than at their next poll."""
-    await db.fetchrow("wake the deliverers", NOTIFY_DELIVERERS)
+    await outbox.announce(db)
     await db.fetchrow("wake the stoppers", NOTIFY_STOPS)
 
 

@@ -1,45 +1,89 @@
-"""The outbox's SQL (sql/020_webhook_outbox.sql): what the alert code writes, what the deliverer
-claims and records, and what people read and retry.
+"""The outbox's SQL (sql/020_webhook_outbox.sql, 022_outbox_heads.sql): what the alert code
+writes, what the deliverer claims and records, and what people read and retry.
 
-Ordering. Rows of one ordering key (a rollout) go in `seq` order, and a row is claimed only when
-no earlier row of its key is pending (`CLAIM`): a later change waits while an earlier one is
+Ordering. Rows of one ordering key (a rollout) go in `seq` order: a row is claimed only when no
+earlier row of its key is pending (`CLAIM`), so a later change waits while an earlier one is
 retrying. `seq` is drawn when the row is inserted, before commit, so two transactions could
 commit one key's rows out of `seq` order and the deliverer would send the later change first,
-or send it before the earlier one is even visible. `enqueue` therefore takes a transaction-scoped
-advisory lock on the key before the row is inserted: a second writer of the key waits until the
-first commits, so within a key `seq` order is commit order. (Keys of different rollouts may share
-a lock's hash; they then merely wait for each other.) A dead letter no longer holds its key back.
+or send it before the earlier one is even visible. Every change to which rows of a key are
+pending (enqueue, delivered, dead, retry) therefore first takes a transaction-scoped advisory
+lock on the key (`LOCK_KEY`), in a statement of its own: a second writer of the key waits until
+the first commits, so within a key `seq` order is commit order. (Keys of different rollouts
+may share a lock's hash; they then merely wait for each other.) A dead letter no longer holds
+its key back.
+
+Heads and queued rows. Only the head of a key (its lowest pending `seq`) has a real `next_at`:
+due, backing off, or leased. The rows behind it are queued, `next_at = 'infinity'`, so the claim,
+walking the due index up to now, reads the due heads and never the rows waiting behind heads
+that hang or back off; its cost does not grow with that backlog. Who keeps this so, each under
+the key's lock (read committed: the statement after the lock sees what every earlier holder of
+the lock committed):
+- `enqueue` inserts the row queued if its key has a pending row, else due now;
+- the statement that records a head delivered, or dead, makes the key's next row due now;
+- `retry` puts a dead letter back at the end of its key's queue (a new `seq`): due now if its
+  key has nothing pending, else queued. It is sent after every change of its key already
+  pending: the head may be in flight, and sending the older change ahead of the queued ones
+  would put two of the key's changes in flight at once. So a receiver may get an older change
+  after a newer one (as it may after any dead letter): the body's `number` orders an alert's.
+Without the lock, the promotion could miss a row whose transaction saw the head pending (so
+queued it) and had not committed yet: the key would be stuck behind a head that is gone. Rows
+written around these rules (a process of an earlier version during an upgrade, an edit by hand,
+a bulk update) could still leave a key whose first pending row is queued: `unstick` finds such
+keys, one index probe per key with pending rows (not per row), and the deliverer runs it now
+and then. The order holds whatever the rows say: the claim still checks that each due row is
+the first pending row of its key (one probe per due row).
 
 Claiming. A claim is one statement: the due heads, `FOR UPDATE SKIP LOCKED` (several processes
 may deliver at once, none waits for another's rows), get `next_at` pushed a lease ahead, which
 hides them from every other claim while the POST is in flight and returns them if this process
 dies mid-delivery (the receiver may then get the change twice: delivery is at least once). No
 transaction stays open across a POST.
+
+Waking. Nothing here notifies inside a transaction: PostgreSQL serialises the commits of
+notifying transactions (store/feed.py). After the transaction that enqueued commits, its caller
+calls `announce`; the deliverers also wake on the live feed's NOTIFY, and poll.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from tracker.store.database import Connection, Database
-from tracker.store.errors import NotFound
+from tracker.store.errors import NotFound, Unavailable
 
 CHANNEL = "tracker_webhooks"
 
 LOCK_KEY = "SELECT pg_advisory_xact_lock(hashtextextended('tracker_webhooks:' || $1, 0))"
+# Every look at one key's pending rows below is written `ORDER BY ordering, seq LIMIT 1` over
+# `ordering >= key` (or a row comparison): only webhook_outbox_ordering gives that order, so it
+# is one probe of that index whatever the planner's statistics say. Written plainly (NOT EXISTS,
+# `ordering = $1 ORDER BY seq`), it was planned, on a table that had grown since it was last
+# analysed, as a walk of every pending row per due one, or of the whole table in seq order
+# (delivered rows are kept: its history too). Likewise an update's check that a row is still
+# queued is `NOT isfinite(next_at)`, which no index serves: `next_at = 'infinity'` was planned
+# as a walk of the due index over every queued row.
+#
+# Queued when the key has a pending row already (the caller's own earlier ones included).
 ENQUEUE = """
 INSERT INTO webhook_outbox (id, ordering, url, secret_ref, body, created_at, next_at, state)
-VALUES ($1, $2, $3, $4, $5, now(), now(), 'pending')
+SELECT $1, $2, $3, $4, $5, now(),
+       CASE WHEN (SELECT ordering FROM webhook_outbox WHERE state = 'pending' AND ordering >= $2
+                  ORDER BY ordering, seq LIMIT 1) = $2
+            THEN 'infinity' ELSE now() END,
+       'pending'
 ON CONFLICT (id) DO NOTHING
 """
 NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
+# The due rows that are the first pending row of their key, oldest first.
 CLAIM = """
 WITH due AS (
     SELECT id FROM webhook_outbox o
     WHERE state = 'pending' AND next_at <= now()
-      AND NOT EXISTS (SELECT FROM webhook_outbox e
-                      WHERE e.ordering = o.ordering AND e.state = 'pending' AND e.seq < o.seq)
+      AND seq = (SELECT e.seq FROM webhook_outbox e
+                 WHERE e.state = 'pending' AND e.ordering >= o.ordering
+                 ORDER BY e.ordering, e.seq LIMIT 1)
     ORDER BY next_at, seq
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -50,39 +94,93 @@ RETURNING o.id, o.ordering, o.url, o.body, o.attempts,
           (SELECT secret FROM webhook_secrets s WHERE s.name = o.secret_ref) AS secret,
           o.secret_ref
 """
+# These two take the head ($1, of key $3) out of pending and make the key's next row due, under
+# the key's lock. The second update reads the snapshot the statement began with, where the head
+# still looks pending: the next row is the first of the key after the head's seq (none when the
+# head was not updated: a NULL seq).
 DELIVERED = """
-UPDATE webhook_outbox SET state = 'delivered', delivered_at = now(), attempts = attempts + 1,
-                          last_error = NULL
-WHERE id = $1 AND state = 'pending' AND attempts = $2
+WITH done AS (
+    UPDATE webhook_outbox
+    SET state = 'delivered', delivered_at = now(), attempts = attempts + 1, last_error = NULL
+    WHERE id = $1 AND state = 'pending' AND attempts = $2
+    RETURNING seq
+)
+UPDATE webhook_outbox SET next_at = now()
+WHERE id = (SELECT n.id FROM webhook_outbox n
+            WHERE n.state = 'pending' AND (n.ordering, n.seq) > ($3, (SELECT seq FROM done))
+            ORDER BY n.ordering, n.seq LIMIT 1)
+  AND ordering = $3 AND NOT isfinite(next_at)
 """
-# A failed attempt: due again after the backoff ($3 seconds), or dead once the give-up time
-# ($4 seconds after the change, or after its last retry) has passed.
+# A failed attempt: due again after the backoff ($5 seconds), or dead once the give-up time
+# ($6 seconds after the change, or after its last retry) has passed; then the next row is due.
 FAILED = """
-UPDATE webhook_outbox
-SET attempts = attempts + 1, last_error = left($3, 1000),
-    state = CASE WHEN now() >= coalesce(retried_at, created_at) + make_interval(secs => $5)
-                 THEN 'dead' ELSE 'pending' END,
-    next_at = now() + make_interval(secs => $4)
-WHERE id = $1 AND state = 'pending' AND attempts = $2
-RETURNING state
+WITH failed AS (
+    UPDATE webhook_outbox
+    SET attempts = attempts + 1, last_error = left($4, 1000),
+        state = CASE WHEN now() >= coalesce(retried_at, created_at) + make_interval(secs => $6)
+                     THEN 'dead' ELSE 'pending' END,
+        next_at = now() + make_interval(secs => $5)
+    WHERE id = $1 AND state = 'pending' AND attempts = $2
+    RETURNING seq, state
+), promoted AS (
+    UPDATE webhook_outbox SET next_at = now()
+    WHERE id = (SELECT n.id FROM webhook_outbox n
+                WHERE n.state = 'pending'
+                  AND (n.ordering, n.seq) > ($3, (SELECT seq FROM failed WHERE state = 'dead'))
+                ORDER BY n.ordering, n.seq LIMIT 1)
+      AND ordering = $3 AND NOT isfinite(next_at)
+)
+SELECT state FROM failed
 """
+DEAD_KEY = "SELECT ordering FROM webhook_outbox WHERE id = $1 AND state = 'dead'"
+# Under the key's lock: the new seq is above every pending row's of the key.
 RETRY = """
-UPDATE webhook_outbox SET state = 'pending', next_at = now(), retried_at = now()
+UPDATE webhook_outbox
+SET state = 'pending', seq = DEFAULT, retried_at = now(),
+    next_at = CASE WHEN (SELECT ordering FROM webhook_outbox
+                         WHERE state = 'pending' AND ordering >= $2
+                         ORDER BY ordering, seq LIMIT 1) = $2
+                   THEN 'infinity' ELSE now() END
 WHERE id = $1 AND state = 'dead'
 """
+# A row killed while queued (a guard deleted) never had a real next_at: its last change then.
 DEAD = """
-SELECT seq, id, ordering, url, secret_ref, created_at, attempts, last_error, next_at
+SELECT seq, id, ordering, url, secret_ref, created_at, attempts, last_error,
+       CASE WHEN next_at = 'infinity' THEN coalesce(retried_at, created_at) ELSE next_at END
+       AS died_at
 FROM webhook_outbox WHERE state = 'dead' AND seq > $1 ORDER BY seq LIMIT $2
 """
-# How many rows are pending, and in how many seconds the first head of a key is due (negative:
-# overdue; null: none), so a retry waits for its backoff and not for the next poll.
-OUTLOOK = """
-SELECT count(*) AS pending,
-       extract(epoch FROM min(next_at) FILTER (WHERE NOT EXISTS (
-           SELECT FROM webhook_outbox e
-           WHERE e.ordering = o.ordering AND e.state = 'pending' AND e.seq < o.seq)) - now())
-       AS soonest
-FROM webhook_outbox o WHERE state = 'pending'
+# In how many seconds the first head is due (negative: overdue; no row: none pending), so a retry
+# waits for its backoff and not for the next poll. The first entries of the due index.
+SOONEST = """
+SELECT extract(epoch FROM next_at - now()) AS soonest FROM webhook_outbox o
+WHERE state = 'pending' AND next_at < 'infinity'
+  AND seq = (SELECT e.seq FROM webhook_outbox e
+             WHERE e.state = 'pending' AND e.ordering >= o.ordering
+             ORDER BY e.ordering, e.seq LIMIT 1)
+ORDER BY next_at, seq
+LIMIT 1
+"""
+PENDING = "SELECT count(*) FROM webhook_outbox WHERE state = 'pending'"
+# Keys whose first pending row is queued: the first pending row of each key, found by a skip
+# scan of the ordering index (one probe per key with pending rows); those queued, by id.
+STUCK = """
+WITH RECURSIVE heads AS (
+    (SELECT id, ordering, next_at FROM webhook_outbox WHERE state = 'pending'
+     ORDER BY ordering, seq LIMIT 1)
+    UNION ALL
+    SELECT n.id, n.ordering, n.next_at FROM heads h
+    CROSS JOIN LATERAL (SELECT id, ordering, next_at FROM webhook_outbox
+                        WHERE state = 'pending' AND ordering > h.ordering
+                        ORDER BY ordering, seq LIMIT 1) AS n
+)
+SELECT id FROM heads WHERE next_at = 'infinity'
+"""
+# Still the first of its key if still queued: rows are only ever added behind it.
+UNSTICK = """
+UPDATE webhook_outbox SET next_at = now()
+WHERE id = ANY ($1::text[]) AND state = 'pending' AND NOT isfinite(next_at)
+RETURNING id
 """
 
 
@@ -125,50 +223,56 @@ class DeadLetter:
 
 
 async def enqueue(conn: Connection, row: Outgoing) -> bool:
-    """Insert `row` inside the caller's transaction and wake the deliverers when it commits (a
-    rollback sends nothing). False: a row of that id was enqueued before."""
+    """Insert `row` inside the caller's transaction (a rollback sends nothing); after the commit,
+    the caller calls `announce`. False: a row of that id was enqueued before."""
     await conn.execute(LOCK_KEY, row.ordering)
     status = await conn.execute(ENQUEUE, row.id, row.ordering, row.url, row.secret_ref, row.body)
-    await conn.execute(NOTIFY)  # delivered at commit, never on rollback
     return bool(status.endswith(" 1"))
 
 
+async def announce(db: Database) -> None:
+    """After a commit that enqueued: wake the deliverers of every process now, rather than at
+    their next poll. A statement of its own, outside any transaction that writes."""
+    await db.fetchrow("wake the deliverers", NOTIFY)
+
+
 async def retry(db: Database, id: str) -> None:  # noqa: A002 - the row's name for it
-    """A dead letter back to pending, due now, with a fresh give-up time; `NotFound` if no dead
-    letter has that id."""
+    """A dead letter back to pending, at the end of its key's queue, with a fresh give-up time;
+    `NotFound` if no dead letter has that id."""
     async with db.transaction("retry a webhook") as conn:
-        status = await conn.execute(RETRY, id)
-        if status.endswith(" 0"):
+        ordering = await conn.fetchval(DEAD_KEY, id)
+        if ordering is not None:
+            await conn.execute(LOCK_KEY, ordering)
+        if ordering is None or (await conn.execute(RETRY, id, ordering)).endswith(" 0"):
             raise NotFound(f"no dead webhook delivery {id!r}")
-        await conn.execute(NOTIFY)
+    with contextlib.suppress(Unavailable):  # committed; the deliverers poll besides
+        await announce(db)
 
 
 async def dead_letters(db: Database, after: int = 0, limit: int = 100) -> list[DeadLetter]:
     """Dead letters after `seq` `after`, oldest first, at most `limit`."""
     rows = await db.fetch("list dead webhooks", DEAD, after, limit)
-    return [
-        DeadLetter(
-            seq=row["seq"],
-            id=row["id"],
-            ordering=row["ordering"],
-            url=row["url"],
-            secret_ref=row["secret_ref"],
-            created_at=row["created_at"],
-            attempts=row["attempts"],
-            last_error=row["last_error"],
-            died_at=row["next_at"],
-        )
-        for row in rows
-    ]
+    return [DeadLetter(**dict(row)) for row in rows]
 
 
-async def outlook(db: Database) -> tuple[int, float | None]:
-    """Rows pending, and seconds until the first head of a key is due (None: none pending)."""
-    row = await db.fetchrow("look at pending webhooks", OUTLOOK)
-    if row is None:
-        return 0, None
-    soonest = row["soonest"]
-    return int(row["pending"]), None if soonest is None else float(soonest)
+async def soonest(db: Database) -> float | None:
+    """Seconds until the first head of a key is due (None: nothing pending)."""
+    row = await db.fetchrow("look at pending webhooks", SOONEST)
+    return None if row is None else float(row["soonest"])
+
+
+async def pending(db: Database) -> int:
+    """Rows pending, heads and queued: a walk of them all, for a gauge now and then."""
+    row = await db.fetchrow("count pending webhooks", PENDING)
+    return 0 if row is None else int(row[0])
+
+
+async def unstick(db: Database) -> list[str]:
+    """Make due the first row of every key whose first pending row is queued; their ids."""
+    stuck = [row["id"] for row in await db.fetch("look for stuck webhooks", STUCK)]
+    if not stuck:
+        return []
+    return [row["id"] for row in await db.fetch("unstick webhooks", UNSTICK, stuck)]
 
 
 async def claim(db: Database, limit: int, lease: float) -> list[Claimed]:
@@ -189,13 +293,18 @@ async def claim(db: Database, limit: int, lease: float) -> list[Claimed]:
 
 
 async def delivered(db: Database, row: Claimed) -> None:
-    await db.fetch("record a webhook delivered", DELIVERED, row.id, row.attempts)
+    """Record the attempt delivered, and make the key's next row due."""
+    async with db.transaction("record a webhook delivered") as conn:
+        await conn.execute(LOCK_KEY, row.ordering)
+        await conn.execute(DELIVERED, row.id, row.attempts, row.ordering)
 
 
 async def failed(db: Database, row: Claimed, error: str, delay: float, give_up: float) -> str:
-    """Record a failed attempt; the row's state after it ('pending', 'dead', or '' when another
-    process had taken it over)."""
-    found = await db.fetchrow(
-        "record a webhook failure", FAILED, row.id, row.attempts, error, delay, give_up
-    )
+    """Record a failed attempt (a dead head makes its key's next row due); the row's state after
+    it ('pending', 'dead', or '' when another process had taken it over)."""
+    async with db.transaction("record a webhook failure") as conn:
+        await conn.execute(LOCK_KEY, row.ordering)
+        found = await conn.fetchrow(
+            FAILED, row.id, row.attempts, row.ordering, error, delay, give_up
+        )
     return "" if found is None else str(found["state"])

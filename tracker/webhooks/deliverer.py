@@ -2,9 +2,17 @@
 
 `Deliverer(db, settings).run()` runs until cancelled, in any number of processes at once
 (claims skip each other's rows: store/outbox.py). It wakes on NOTIFY `tracker_webhooks` (sent by
-`enqueue` and `retry` at commit) and polls every `poll` seconds besides, so a lost LISTEN
-connection or a row whose backoff ended is only late, never forgotten. It runs beside
-ingestion, never inside an append's transaction: a slow receiver costs ingestion nothing.
+`outbox.announce`, which callers call after the commit that enqueued, and by `retry`), on the
+live feed's NOTIFY `tracker_log` (sent after every append that projected something, so a change
+enqueued by an append goes out even if no one announced it; looked at no more often than every
+`LOG_WAKE_EVERY`), and polls every `poll` seconds besides, so a lost LISTEN connection or a row
+whose backoff ended is only late, never forgotten. It runs beside ingestion, never inside an
+append's transaction: a slow receiver costs ingestion nothing.
+
+A round reads the due heads and the soonest one (two walks of the due index's first entries,
+whatever waits behind heads that hang); counting every pending row for the gauge, and
+unsticking a key left with nothing due (outbox.py), happen only every `COUNT_EVERY` and
+`UNSTICK_EVERY` seconds.
 
 Each attempt POSTs the stored body under its signature (signing.py) within
 `TRACKER_WEBHOOK_TIMEOUT`, to an address checked just before connecting (targets.py), without
@@ -16,6 +24,10 @@ until `TRACKER_WEBHOOK_GIVE_UP` seconds have passed since the change; then it is
 Up to `concurrency` attempts are in flight at once, each the head of a different ordering key
 (a key's next row waits for its head), so one receiver that hangs holds one slot for at most
 the timeout, and every other key keeps moving.
+
+A webhook's URL is often a capability (a token in its path or query): a log line names it by
+its origin, scheme://host[:port], and the row's id, and an error's text is cut likewise
+(`origin`, `scrub`).
 """
 
 from __future__ import annotations
@@ -27,10 +39,11 @@ import random
 import time
 
 import aiohttp
+import yarl
 
 from tracker import metrics
 from tracker.config import Settings
-from tracker.store import notices, outbox
+from tracker.store import feed, notices, outbox
 from tracker.store.database import Database
 from tracker.store.errors import Unavailable
 from tracker.webhooks import signing, targets
@@ -40,6 +53,9 @@ log = logging.getLogger(__name__)
 CAP = 600.0  # seconds: the longest wait between two attempts
 LEASE_MARGIN = 30.0  # seconds beyond the timeout that a claimed row stays hidden
 MIN_WAIT = 0.05  # seconds: the shortest wait between two rounds
+LOG_WAKE_EVERY = 0.1  # seconds: the live feed's NOTIFYs wake a round at most this often
+COUNT_EVERY = 5.0  # seconds between two counts of the pending rows (the gauge)
+UNSTICK_EVERY = 60.0  # seconds between two looks for keys with nothing due (outbox.unstick)
 
 
 def backoff(attempts: int, base: float, cap: float = CAP, rand: float | None = None) -> float:
@@ -47,6 +63,30 @@ def backoff(attempts: int, base: float, cap: float = CAP, rand: float | None = N
     min(cap, base * 2^(attempts - 1)) fixed and half random (`rand` in [0, 1): a test's)."""
     ceiling = min(cap, base * 2.0 ** min(max(attempts - 1, 0), 62))
     return ceiling / 2 + ceiling / 2 * (random.random() if rand is None else rand)  # noqa: S311 - jitter, not a secret
+
+
+def origin(url: str) -> str:
+    """What a log line may say of a webhook's URL: scheme://host[:port], no credentials, path,
+    query or fragment."""
+    try:
+        return str(yarl.URL(url).origin())
+    except (ValueError, TypeError):
+        return "(not an absolute URL)"
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` (an error's) with `url`, as given or as aiohttp writes it in its errors, cut to its
+    origin, and its path and query, wherever they appear alone, cut to "/..."."""
+    whole, parts = {url}, set()
+    with contextlib.suppress(ValueError, TypeError):
+        parsed = yarl.URL(url)
+        whole |= {str(parsed), str(parsed.with_fragment(None)), parsed.human_repr()}
+        parts |= {parsed.raw_path_qs, parsed.path_qs}
+    for form in sorted(whole, key=len, reverse=True):
+        text = text.replace(form, origin(url))
+    for form in sorted(parts - {"", "/"}, key=len, reverse=True):
+        text = text.replace(form, "/...")
+    return text
 
 
 class Deliverer:
@@ -71,6 +111,7 @@ class Deliverer:
         self.concurrency = concurrency
         self._wake = asyncio.Event()
         self._flights: set[asyncio.Task[None]] = set()
+        self._count_at = self._unstick_at = 0.0  # time.monotonic() of the next one
 
     async def run(self) -> None:
         """Deliver until cancelled; attempts in flight are cancelled with it (their rows come
@@ -98,20 +139,40 @@ class Deliverer:
         free = self.concurrency - len(self._flights)
         try:
             rows = await outbox.claim(self.db, free, self.timeout + LEASE_MARGIN) if free else []
-            pending, soonest = await outbox.outlook(self.db)
         except Unavailable as error:
             log.warning("webhooks: cannot claim deliveries: %s", error)
             return self.poll
-        metrics.WEBHOOK_PENDING.set(pending)
         for row in rows:
             flight = asyncio.create_task(self._attempt(session, row), name=f"webhook {row.id}")
             self._flights.add(flight)
             flight.add_done_callback(self._landed)
+        try:
+            soonest = await outbox.soonest(self.db)
+            await self._tend()
+        except Unavailable as error:
+            log.warning("webhooks: cannot look at pending deliveries: %s", error)
+            return self.poll
         if soonest is None or len(self._flights) >= self.concurrency:
             return self.poll  # nothing due, or no slot: a landing attempt wakes the loop
         # A backoff ending before the next poll; never a busy loop on a row another process
         # is claiming right now.
         return min(self.poll, max(soonest, MIN_WAIT))
+
+    async def _tend(self) -> None:
+        """Now and then, not every round: count the pending rows for the gauge (a walk of every
+        one), and make due the first row of any key left with nothing due (outbox.unstick)."""
+        now = time.monotonic()
+        if now >= self._count_at:
+            metrics.WEBHOOK_PENDING.set(await outbox.pending(self.db))
+            self._count_at = now + COUNT_EVERY
+        if now >= self._unstick_at:
+            unstuck = await outbox.unstick(self.db)
+            self._unstick_at = now + UNSTICK_EVERY
+            if unstuck:
+                log.warning(
+                    "webhooks: %d key(s) had nothing due: now due %s", len(unstuck), unstuck[:20]
+                )
+                self._wake.set()
 
     def _landed(self, flight: asyncio.Task[None]) -> None:
         self._flights.discard(flight)
@@ -119,6 +180,8 @@ class Deliverer:
 
     async def _attempt(self, session: aiohttp.ClientSession, row: outbox.Claimed) -> None:
         error = await self._send(session, row)
+        if error is not None:
+            error = scrub(error, row.url)  # kept in the row too: its URL is beside it
         try:
             if error is None:
                 await outbox.delivered(self.db, row)
@@ -135,7 +198,7 @@ class Deliverer:
             logging.WARNING if outcome == "dead" else logging.INFO,
             "webhook %s to %s %s: %s",
             row.id,
-            row.url,
+            origin(row.url),
             "is dead" if outcome == "dead" else "failed",
             error,
         )
@@ -166,5 +229,20 @@ class Deliverer:
             return f"{type(failure).__name__}: {failure}"
 
     async def _listen(self) -> None:
-        """Wake the loop on every NOTIFY (polling covers an outage)."""
-        await notices.listen(self.db.url, outbox.CHANNEL, self._wake, self.poll)
+        """Wake the loop on every NOTIFY of the outbox, and on the live feed's at most every
+        `LOG_WAKE_EVERY` (polling covers an outage)."""
+        logged = asyncio.Event()
+        await asyncio.gather(
+            notices.listen(self.db.url, outbox.CHANNEL, self._wake, self.poll),
+            notices.listen(self.db.url, feed.CHANNEL, logged, self.poll),
+            self._debounce(logged),
+        )
+
+    async def _debounce(self, logged: asyncio.Event) -> None:
+        """A round at once on the first append after a quiet spell; then one for all the appends
+        of each `LOG_WAKE_EVERY`."""
+        while True:
+            await logged.wait()
+            logged.clear()
+            self._wake.set()
+            await asyncio.sleep(LOG_WAKE_EVERY)

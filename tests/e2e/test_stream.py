@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from testkit.fleet import Script, rollout
 from testkit.server import TrackerProcess
 from tests.e2e.conftest import StartTracker
-from tracker.documents import FeedDeviceTransition, FeedTaskTransition
+from tracker.documents import FeedAlert, FeedDeviceTransition, FeedTaskTransition
 
 
 def sw(device: str, state: str, op: str = "op-s") -> bytes:
@@ -55,6 +55,7 @@ def _checked(fields: dict[str, str]) -> dict[str, Any]:
         "device_transition": FeedDeviceTransition,
         "device_result": FeedDeviceTransition,
         "task_transition": FeedTaskTransition,
+        "alert": FeedAlert,
     }
     models[fields["event"]].model_validate_json(fields["data"])
     return {"id": int(fields["id"]), "event": fields["event"], **json.loads(fields["data"])}
@@ -194,3 +195,65 @@ async def test_results_are_in_the_stream_as_they_commit(
             "sub-0001",
         )
         stream.close()
+
+
+async def test_an_alert_that_fires_and_resolves_is_in_the_stream(
+    start_tracker: StartTracker, database_url: str
+) -> None:
+    """In position order with the transitions that moved it, for the whole fleet and for its
+    operation's stream."""
+    admin = "stream-admin-token-0123"
+    server = start_tracker(
+        {
+            "TRACKER_DATABASE_URL": database_url,
+            "TRACKER_LOG_LEVEL": "WARNING",
+            "TRACKER_ADMIN_TOKEN": admin,
+        }
+    )
+    guard = {"scope": {"operation_id": "op-a"}, "when": {"failed_above": 0}}
+    async with aiohttp.ClientSession() as session:
+        async with session.put(
+            f"{server.url}/v1/guards/any-failure",
+            json=guard,
+            headers={"Authorization": f"Bearer {admin}"},
+        ) as created:
+            assert created.status == 201
+        by_op = await session.get(f"{server.url}/v1/stream", params={"operation_id": "op-a"})
+        everything = await session.get(f"{server.url}/v1/stream")
+        await post(session, server, result("x", "FAIL", op="op-a", sub="s-1"))
+        await post(session, server, result("x", "SUCCESS", op="op-a", sub="s-2"))
+        await post(session, server, result("y", "FAIL", op="op-b", sub="s-1"))  # not in scope
+        events = await read_events(everything, 5)
+        assert [e["event"] for e in events] == [
+            "device_result",
+            "alert",
+            "device_result",
+            "alert",
+            "device_result",
+        ]
+        fired, resolved = events[1], events[3]
+        assert (fired["id"], fired["guard"], fired["operation_id"], fired["state"]) == (
+            "any-failure:op-a:software:1",
+            "any-failure",
+            "op-a",
+            "firing",
+        )
+        assert (resolved["state"], resolved["value"], resolved["threshold"]) == ("resolved", 0, 0)
+        assert events[0]["position"] < fired["position"] < events[2]["position"]
+        mine = await read_events(by_op, 4)
+        assert [e["event"] for e in mine] == ["device_result", "alert", "device_result", "alert"]
+        by_op.close()
+        everything.close()
+
+
+def result(device: str, outcome: str, *, op: str, sub: str) -> bytes:
+    return json.dumps(
+        {
+            "notifyType": "swUpgradeResultNotify",
+            "deviceId": device,
+            "appId": "a",
+            "operationId": op,
+            "subOperationId": sub,
+            "swUpgradeResult": outcome,
+        }
+    ).encode()

@@ -180,6 +180,9 @@ class Settings:
     webhook_hosts: str | None = None
     webhook_timeout: float = 10.0  # seconds for one delivery, connecting to the answer's end
     webhook_give_up: float = 86400.0  # seconds after a change when its delivery is dead
+    # Seconds between two passes of the guards' clock (tracker/alerts/clock.py): how late a
+    # stuck or silent alert may fire.
+    guard_clock: float = 10.0
 
     def __post_init__(self) -> None:
         # As logging names levels, however given ("debug" from a flag, a variable, a test).

@@ -22,7 +22,7 @@ from tests.support.fake_iotda import FakeIoTDA
 
 ADMIN = "admin-token-for-the-dashboard"
 OP = "op-guarded"
-CLOCK = 25_000  # ms: the guards' clock reads busy rollouts every 10 s (tracker/alerts/clock.py)
+CLOCK = 15_000  # ms: the guards' clock reads busy rollouts every second here (TRACKER_GUARD_CLOCK)
 
 
 def env(database_url: str, **more: str) -> dict[str, str]:
@@ -32,6 +32,7 @@ def env(database_url: str, **more: str) -> dict[str, str]:
         "TRACKER_READ_TOKEN": READ,
         "TRACKER_ADMIN_TOKEN": ADMIN,
         "TRACKER_WEBHOOK_HOSTS": "127.0.0.1",
+        "TRACKER_GUARD_CLOCK": "1",
         **more,
     }
 

@@ -156,7 +156,7 @@ async def test_a_hanging_receiver_does_not_slow_ingestion(
     tracker = start_tracker(env(database_url, TRACKER_WEBHOOK_TIMEOUT="30"))
     receiver.scripts["/hang"] = [HANG] * 1000
     put_guard(tracker, "hang", receiver.url("/hang"), operation_id="op-watched")
-    flips = 150
+    flips = 80
 
     async def flip(op: str) -> list[float]:
         return [

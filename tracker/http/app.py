@@ -146,7 +146,7 @@ def _guard(
             api = PlatformApi(platform)
         database = app[DATABASE]
         running = [
-            asyncio.create_task(Clock(database).run(), name="guards' clock"),
+            asyncio.create_task(Clock(database, settings.guard_clock).run(), name="guards' clock"),
             asyncio.create_task(Deliverer(database, settings).run(), name="webhooks"),
             asyncio.create_task(Stopper(database, api).run(), name="guard stops"),
         ]

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from tracker import metrics
 from tracker.domain.guards import confirmed
 from tracker.domain.notifications import AlertStopped, StopOutcome, TaskProgress
-from tracker.store import alert_log, guards, notices, stops
+from tracker.store import alert_log, feed, guards, notices, stops
 from tracker.store.database import Database
 from tracker.store.errors import Unavailable
 from tracker.webhooks.deliverer import backoff
@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 GIVE_UP = 600.0  # seconds after the firing: a stop that late is no longer the one asked for
 LEASE = 120.0  # seconds a claimed call stays hidden from other processes
-POLL = 5.0  # seconds between looks when nothing is due (a firing also wakes it: `wake`)
+POLL = 5.0  # seconds between looks when nothing is due (a notice wakes it sooner: `run`)
+REST = 0.1  # seconds at least between two rounds
 NO_CREDENTIALS = "IoTDA is not configured here (TRACKER_IOTDA_*): the task was not stopped"
 
 
@@ -43,17 +44,22 @@ class Stopper:
         base: float = 1.0,
     ) -> None:
         self.db, self.platform, self.give_up, self.base = db, platform, give_up, base
-        self.wake = asyncio.Event()  # set when a firing owes a call (store/alerting.py notifies)
+        self.wake = asyncio.Event()  # set by a notice: a call may be owed
 
     async def run(self) -> None:
-        listening = asyncio.create_task(
-            notices.listen(self.db.url, alert_log.STOPS_CHANNEL, self.wake, POLL)
-        )
+        """Make the calls owed until cancelled. Woken by the clock's and the admin API's notice
+        after they commit, and by the live feed's after every append (a firing decided in an
+        append notifies nothing itself), at most every REST seconds; polls besides."""
+        listening = [
+            asyncio.create_task(notices.listen(self.db.url, channel, self.wake, POLL))
+            for channel in (alert_log.STOPS_CHANNEL, feed.CHANNEL)
+        ]
         try:
             await self._loop()
         finally:
-            listening.cancel()
-            await asyncio.gather(listening, return_exceptions=True)
+            for task in listening:
+                task.cancel()
+            await asyncio.gather(*listening, return_exceptions=True)
 
     async def _loop(self) -> None:
         while True:
@@ -62,6 +68,11 @@ class Stopper:
             except Unavailable as error:
                 log.warning("guards: cannot claim the stops owed: %s", error)
                 wait = POLL
+            except Exception:  # a bug: logged and counted, and the calls owed wait for it
+                log.exception("guards: a round of the stops owed failed")
+                metrics.GUARD_ERRORS.inc()
+                wait = POLL
+            await asyncio.sleep(REST)  # appends notify often: a round at most this often
             try:
                 async with asyncio.timeout(wait):
                     await self.wake.wait()

@@ -37,7 +37,6 @@ from tracker.domain.notifications import (
     Track,
 )
 
-Name = GuardName
 Seconds = Annotated[int, Field(ge=1, le=365 * 86400)]
 Count = Annotated[int, Field(ge=0)]
 

@@ -63,6 +63,12 @@ def bearer(request: web.Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
+def is_admin(request: web.Request) -> bool:
+    """Whether the admin token came with the request (as a header: no other way counts)."""
+    expected = request.app[SETTINGS].admin_token
+    return expected is not None and _matches(bearer(request), expected)
+
+
 def _matches(presented: str | None, expected: str) -> bool:
     # compare_digest on bytes: constant time in the length of the expected token. Header bytes
     # that are not UTF-8 reach us as surrogate escapes; encoded back the same way they are the

@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tracker.store import alerting, guards
-from tracker.store.alert_log import LOCK_ROLLOUTS
 from tracker.store.database import Connection
 
 CLOCK_LOCK = 0x7472_6B63_6C6B  # "trkclk"
@@ -27,9 +26,13 @@ WHERE downloading + downloaded + updating + waitting + processing + fail_wait_re
 ORDER BY last_activity_at, operation_id COLLATE "C", track
 LIMIT $4
 """
-LOCK_FREE = LOCK_ROLLOUTS.replace("FOR UPDATE", "FOR UPDATE SKIP LOCKED").replace(
-    "SELECT 1", "SELECT operation_id, track"
-)
+# The rows of those rollouts that no append holds, locked in key order (as alert_log's).
+LOCK_FREE = """
+SELECT operation_id, track FROM operations
+WHERE (operation_id, track) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+ORDER BY operation_id, track
+FOR UPDATE SKIP LOCKED
+"""
 Cursor = tuple[datetime, str, str]
 START: Cursor = (datetime.min.replace(tzinfo=UTC), "", "")
 

@@ -61,7 +61,10 @@ def supervise(settings: Settings, database_url: str, workers: int) -> int:
     codes = _stop(children, settings.shutdown_grace + 5)
     log.info("workers stopped: exit codes %s", codes)
     shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 0 if all(code == 0 for code in codes) else 1
+    # A worker still starting has no handler for SIGTERM yet, and ends by it (-SIGTERM): it had
+    # answered nothing, so it stopped as asked. Killed after the grace (-SIGKILL), or any
+    # other code, is a failure.
+    return 0 if all(code in (0, -signal.SIGTERM) for code in codes) else 1
 
 
 def worker_environment(settings: Settings, database_url: str) -> dict[str, str]:

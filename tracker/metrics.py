@@ -130,11 +130,24 @@ IOTDA_BUDGET = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livesum",
 )
+IOTDA_BUDGET_USED = Gauge(
+    "tracker_iotda_budget_used_ratio",
+    "The share of the request budget spent over the last minute (0 to 1), by the reconciler "
+    "and the guards' StopBatchTask calls together",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
 IOTDA_BEHIND = Gauge(
     "tracker_iotda_tasks_behind",
     "Tasks due for a read that the reconciler has not got to yet",
     registry=REGISTRY,
     multiprocess_mode="livesum",
+)
+IOTDA_ERRORS = Counter(
+    "tracker_iotda_errors",
+    "Reconciler rounds that failed for no known reason (a bug, an append refused): logged, and "
+    "tried again after a backoff",
+    registry=REGISTRY,
 )
 IOTDA_OBSERVATIONS = Counter(
     "tracker_iotda_observations",

@@ -39,6 +39,8 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT, UPDATE ON unrecognised_budget TO %I', grantee);
     -- The IoTDA reconciler's place in each task it reads (019): its own, kept as it goes.
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON iotda_sweeps TO %I', grantee);
+    -- And its place in each walk of a task list (023).
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON iotda_listings TO %I', grantee);
     -- What was pruned, for readers of the log: read only (pruning is the owner's).
     EXECUTE format('GRANT SELECT ON pruned_bodies TO %I', grantee);
     -- Dashboard sessions (017_sessions.sql): the keys are read, never written (only the owner

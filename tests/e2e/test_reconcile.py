@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -81,6 +82,9 @@ async def test_serve_reconciles_in_the_background(
     assert 'tracker_iotda_requests_total{call="ShowBatchTask",outcome="ok"}' in shown
     assert 'tracker_iotda_observations_total{type="iotda.subtask.observed"} 105.0' in shown
     assert "tracker_iotda_budget_rate 50.0" in shown
+    used = re.search(r"^tracker_iotda_budget_used_ratio (\S+)$", shown, re.MULTILINE)
+    assert used is not None
+    assert 0 < float(used[1]) <= 1
     assert iotda.peak(1.0) <= 51
 
 

@@ -222,9 +222,11 @@ async def test_a_firing_guard_stops_the_iotda_task_and_records_what_came_of_it(
     assert owed is not None
     assert (owed["operation_id"], owed["state"], owed["number"]) == (task.task_id, "pending", 1)
 
+    budget = Budget(1000.0)  # the reconciler's, shared
     async with api_of(iotda) as api:
-        await Stopper(database, api).round()
+        await Stopper(database, api, budget=budget).round()
 
+    assert budget.spent == 2  # ShowBatchTask to confirm, then StopBatchTask: both counted
     assert task.status in ("Stopping", "Stopped")
     assert [c for c in iotda.calls if c.operation == "StopBatchTask"] != []
     alert = await alert_of(database, "halt", task.task_id)

@@ -9,13 +9,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
 
 from tests.support.fake_iotda import FakeIoTDA
 from tracker.domain.delivery import decode
-from tracker.iotda.api import PlatformApi
+from tracker.iotda.api import Answer, PlatformApi, Unavailable
 from tracker.iotda.budget import Budget
 from tracker.iotda.credentials import Credentials
 from tracker.iotda.reconciler import Reconciler
@@ -117,7 +118,8 @@ async def test_devices_moving_between_polls_become_events_and_projections(
     )
     assert [tuple(t) for t in trail] == [
         (None, "Waitting", "subtask", True),
-        ("Waitting", "Fail", "subtask", False),  # the platform skipped Processing between polls
+        # Processing came and went between two reads: a move the allowed ones lead along
+        ("Waitting", "Fail", "subtask", True),
     ]
     member = await database.fetchrow(
         "member",
@@ -384,3 +386,158 @@ async def test_a_task_whose_visit_fails_waits_its_turn_instead_of_looping(
     assert later is not None
     assert later.next_at is not None
     assert later.next_at > datetime.now(UTC) + timedelta(seconds=50)
+
+
+def push_of(task_id: str, status: str, second: int = 0) -> bytes:
+    return orjson.dumps(
+        {
+            "resource": "batchtask",
+            "event": "update",
+            "event_time": f"20261207T0800{second:02d}Z",
+            "notify_data": {
+                "body": {
+                    "app_id": "app-1",
+                    "task_id": task_id,
+                    "task_type": "softwareUpgrade",
+                    "status": status,
+                }
+            },
+        }
+    )
+
+
+async def test_a_listing_cut_short_is_walked_again_until_every_task_is_found(
+    database: Database, appends: GroupCommit, iotda: FakeIoTDA
+) -> None:
+    tasks = [iotda.create_task(1, app_id="app-1").task_id for _ in range(120)]  # 3 pages
+    async with api_of(iotda) as api:
+        listed = api.list_tasks
+        storm = True
+
+        async def second_page_fails(**query: Any) -> Answer:  # a 5xx storm past every retry
+            if storm and query["marker"] is not None:
+                raise Unavailable("scripted: the second page's 503s outlasted the retries")
+            return await listed(**query)
+
+        api.list_tasks = second_page_fails  # type: ignore[method-assign]
+        reconciler = Reconciler(database, api, Budget(FAST), appends, ("app-1",))
+        with pytest.raises(Unavailable):
+            await reconciler.discover()
+        assert len(await store.statuses(database, tasks)) == 50  # the first page's
+        storm = False
+        await reconciler.discover()  # the head has nothing new: the walk reads on
+
+    assert len(await store.statuses(database, tasks)) == 120
+
+
+async def test_a_task_long_ended_then_retried_without_a_push_is_read_again(
+    database: Database, appends: GroupCommit, iotda: FakeIoTDA
+) -> None:
+    from tracker.iotda import reconciler as module  # noqa: PLC0415
+
+    tasks = [iotda.create_task(2, app_id="app-1") for _ in range(120)]
+    for task in tasks:
+        task.set_range(0, 1, "Success")
+        task.set_range(1, 2, "Fail", error=("E1", "offline"))
+        task.finish()
+    await reconcile(database, appends, iotda)  # each read in full after it ended: left alone
+    oldest = tasks[0]  # on the list's last page, newest first
+    ended = await store.sweep(database, oldest.task_id)
+    assert ended is not None
+    assert (ended.status, ended.next_at) == ("PartialSuccess", None)
+
+    oldest.set_range(1, 2, "Processing")  # RetryBatchTask: its push was lost
+    oldest.status = "Processing"
+    later = datetime.now(UTC) + module.WALK_EVERY + timedelta(seconds=1)
+    for _ in range(3):  # a round a page; a new process each round (a restart resumes)
+        async with api_of(iotda) as api:
+            reconciler = Reconciler(database, api, Budget(FAST), appends, ("app-1",))
+            reconciler.clock = lambda: later
+            await reconciler.discover(walk_pages=1)  # a page of the walk a round: it resumes
+    revived = await store.sweep(database, oldest.task_id)
+    assert revived is not None
+    assert revived.next_at is not None  # due again
+
+    await reconcile(database, appends, iotda, task=oldest.task_id)
+    row = await database.fetchrow(
+        "task", "SELECT status FROM tasks WHERE task_id = $1", oldest.task_id
+    )
+    assert row is not None
+    assert row["status"] == "Processing"
+    walks = [
+        c.query.get("marker")
+        for c in iotda.calls
+        if c.operation == "ListBatchTasks" and c.query.get("task_type") == "softwareUpgrade"
+    ]
+    # Each round: the head (nothing new there), then the walk's next page, where it stopped.
+    head, first, head_2, second, head_3, third = walks[-6:]
+    assert (head, first, head_2, head_3) == (None, None, None, None)
+    assert second is not None
+    assert third not in (None, second)
+
+
+async def test_a_task_id_iotda_refuses_is_not_asked_for_again_until_a_push_moves_it(
+    database: Database, appends: GroupCommit, iotda: FakeIoTDA
+) -> None:
+    await appends.append(decode(push_of("not-a-task-id", "Processing")))
+    async with api_of(iotda) as api:
+        reconciler = Reconciler(database, api, Budget(FAST), appends, ())
+        for _ in range(3):
+            await reconciler.discover()
+            for sweep in await store.due(database, datetime.now(UTC), 10):
+                await reconciler.visit(sweep, None)
+        asked = [c.status for c in iotda.calls if c.operation == "ShowBatchTask"]
+        assert asked == [400]  # once: IoTDA refuses the id, and asking again would not help
+
+        await appends.append(decode(push_of("not-a-task-id", "Success", 1)))
+        await reconciler.discover()
+        assert [s.task_id for s in await store.due(database, datetime.now(UTC), 10)] == [
+            "not-a-task-id"
+        ]
+
+
+async def test_a_dry_run_counts_each_device_once(database: Database, iotda: FakeIoTDA) -> None:
+    task = iotda.create_task(10, app_id="app-1")
+    task.set_range(0, 3, "Fail", error=("E1", "offline"))
+    task.set_range(3, 5, "FailWaitRetry", error=("E2", "retrying"))
+
+    dry = await reconcile(database, None, iotda)  # the head, then the failed-first reads
+
+    assert dry.tally.appended == {"iotda.batchtask.observed": 1, "iotda.subtask.observed": 10}
+    devices = [e.stream_id for e in dry.tally.events if e.stream_type == "device"]
+    assert sorted(devices) == sorted(set(devices))
+
+
+async def test_a_bug_in_a_round_is_logged_and_the_reconciler_carries_on(
+    database: Database,
+    appends: GroupCommit,
+    iotda: FakeIoTDA,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tracker.iotda import reconciler as module  # noqa: PLC0415
+
+    monkeypatch.setattr(module, "backoff", lambda *_, **__: 0.0)
+    iotda.create_task(3, app_id="app-1")
+    due, failures = store.due, [RuntimeError("scripted: a bug")]
+
+    async def buggy_once(*args: Any) -> list[store.Sweep]:
+        if failures:
+            raise failures.pop()
+        return await due(*args)
+
+    monkeypatch.setattr(store, "due", buggy_once)
+    async with api_of(iotda) as api:
+        running = asyncio.create_task(
+            Reconciler(database, api, Budget(FAST), appends, ("app-1",)).run()
+        )
+        try:
+            async with asyncio.timeout(20):
+                while await observed(database, "iotda.subtask.observed") < 3:
+                    assert not running.done()
+                    await asyncio.sleep(0.05)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+    assert "a round failed" in caplog.text

@@ -164,3 +164,15 @@ def test_backoff_stays_within_half_the_cap_and_the_cap_once_capped() -> None:
     assert backoff(10**6, cap=60.0, rng=lambda: 1.0) == 60.0  # no overflow however late
     with pytest.raises(ValueError, match="attempt"):
         backoff(-1)
+
+
+async def test_used_is_the_share_of_the_last_minute_s_budget_spent() -> None:
+    clock = Clock()
+    bucket = budget(clock, rate=5.0)
+    assert bucket.used() == 0
+    await granted(clock, bucket, 150)  # 150 requests at 5 a second: 30 s, half a minute's 300
+    assert bucket.used() == pytest.approx(150 / 300)
+    clock.now += 40.1  # the last went at 29.8 s: the 50 of the first 10 s are a minute old
+    assert bucket.used() == pytest.approx(100 / 300)
+    clock.now += 21.0
+    assert bucket.used() == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 import pytest
@@ -13,10 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.builders import T0, at, task
-from tracker.domain.notifications import BatchTaskObserved, Notification, SubtaskObserved
+from tracker.domain.notifications import (
+    BatchTaskObserved,
+    Notification,
+    SubtaskObserved,
+    SubtaskStatus,
+)
 from tracker.domain.projection import Projection
 from tracker.domain.recorded import Recorded
-from tracker.domain.subtask import evolve_subtask
+from tracker.domain.subtask import VALID_MOVES, evolve_subtask, is_valid_move
 from tracker.domain.task import Progress, evolve_task, observe_task
 from tracker.iotda.observe import (
     Asked,
@@ -184,12 +189,33 @@ def test_a_subtask_s_member_and_trail() -> None:
     assert failed is not None
     assert move is not None
     assert (failed.result, failed.error_code, failed.result_desc) == ("FAIL", "E1", "gone")
-    assert not move.valid  # Waitting -> Fail skips Processing
+    assert move.valid  # Waitting -> Fail: Processing came and went between two reads
     assert move.result is not None
     assert move.result.result == "FAIL"
     reworded, _ = evolve_subtask(failed, subtask("Fail", 4, ("E1", "gone for good")))
     assert reworded is not None
     assert reworded.state_since == failed.state_since  # the same status since
+    succeeded, _ = evolve_subtask(failed, subtask("Success", 5))
+    assert succeeded is not None
+    _, after_success = evolve_subtask(succeeded, subtask("Processing", 6))
+    assert after_success is not None
+    assert not after_success.valid  # nothing leads out of Success
+
+
+@pytest.mark.parametrize("before", get_args(SubtaskStatus))
+@pytest.mark.parametrize("after", get_args(SubtaskStatus))
+def test_an_observed_move_is_valid_when_the_allowed_moves_lead_there(
+    before: SubtaskStatus, after: SubtaskStatus
+) -> None:
+    """A read sees a device now and then: a move is valid when some path of allowed moves leads
+    from one status to the other, and only Success and Removed lead nowhere."""
+    reached: set[str] = set()  # in one or more allowed moves
+    frontier = {before}
+    while frontier:
+        frontier = {b for a, b in VALID_MOVES if a in frontier} - reached
+        reached |= frontier
+    assert is_valid_move(before, after) == (after in reached)
+    assert is_valid_move(before, after) == (before not in ("Success", "Removed"))
 
 
 def observation(

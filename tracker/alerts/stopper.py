@@ -24,6 +24,7 @@ from tracker.webhooks.deliverer import backoff
 
 if TYPE_CHECKING:  # it loads Huawei's SDK
     from tracker.iotda.api import PlatformApi
+    from tracker.iotda.budget import Budget
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,10 @@ class Stopper:
         *,
         give_up: float = GIVE_UP,
         base: float = 1.0,
+        budget: Budget | None = None,  # the reconciler's: one budget for all IoTDA is asked
     ) -> None:
         self.db, self.platform, self.give_up, self.base = db, platform, give_up, base
+        self.budget = budget
         self.wake = asyncio.Event()  # set by a notice: a call may be owed
 
     async def run(self) -> None:
@@ -98,8 +101,11 @@ class Stopper:
             doubt = await self._unconfirmed(owed)
             if doubt is not None:
                 return "unconfirmed", doubt
+            await self._spend()
             answer = await self.platform.stop_task(owed.operation_id)
         except (api.Throttled, api.Unavailable) as error:
+            if isinstance(error, api.Throttled) and self.budget is not None:
+                self.budget.hold(error.retry_after or 1.0)  # the platform says: slower, all
             if (datetime.now(UTC) - owed.created_at).total_seconds() < self.give_up:
                 return None
             return "failed", f"gave up after {owed.attempts + 1} attempts: {error}"
@@ -118,6 +124,7 @@ class Stopper:
         guard = await guards.one(self.db, owed.guard)
         if guard is None or not guard.stop_task:
             return "the guard no longer asks for a stop"
+        await self._spend()
         answer = await self.platform.show_task(owed.operation_id, limit=1)
         progress = (answer.document.get("batchtask") or {}).get("task_progress")
         try:
@@ -131,6 +138,12 @@ class Stopper:
                 f"{counters.fail} of {counters.total}): not stopped"
             )
         return None
+
+    async def _spend(self) -> None:
+        """Wait for the request budget, which the reconciler spends too."""
+        if self.budget is not None:
+            await self.budget.take()
+            metrics.IOTDA_BUDGET_USED.set(self.budget.used())
 
     async def _call(self, owed: stops.Owed) -> None:
         came = await self._outcome(owed)

@@ -43,13 +43,34 @@ VALID_MOVES: frozenset[tuple[SubtaskStatus, SubtaskStatus]] = frozenset(
         ("Stopped", "Processing"),
     }
 )
+
+
+def _reachable(
+    moves: frozenset[tuple[SubtaskStatus, SubtaskStatus]],
+) -> frozenset[tuple[SubtaskStatus, SubtaskStatus]]:
+    """Every (from, to) that one or more moves lead along: the transitive closure."""
+    reach = set(moves)
+    while True:
+        more = {(a, d) for a, b in reach for c, d in reach if b == c} - reach
+        if not more:
+            return frozenset(reach)
+        reach |= more
+
+
+# A read sees a device only now and then (a 1,000,000-device task takes an hour to read at the
+# default budget), so two observations may have moves between them that nobody saw: an
+# observed move is valid when the allowed moves lead there. Only a way out of Success or
+# Removed, which lead nowhere, is not.
+REACHABLE = _reachable(VALID_MOVES)
 # A device still has work ahead in these: how long it has been in one is how stuck it is.
 BUSY: tuple[SubtaskStatus, ...] = ("Waitting", "Processing", "FailWaitRetry")
 RESULTS: dict[SubtaskStatus, Result] = {"Success": "SUCCESS", "Fail": "FAIL"}
 
 
 def is_valid_move(before: str | None, after: SubtaskStatus) -> bool:
-    return before is None or (before, after) in VALID_MOVES
+    """Whether an observation may follow another: the allowed moves lead from one to the other
+    (REACHABLE), or it is the first."""
+    return before is None or (before, after) in REACHABLE
 
 
 def evolve_subtask(

@@ -62,9 +62,12 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     if amqp is not None:  # after the database: it stops first, while appends still commit
         app.cleanup_ctx.append(_consume(amqp, settings))
     platform = credentials(settings)
-    if platform is not None:  # likewise
-        app.cleanup_ctx.append(_reconcile(platform, settings))
-    app.cleanup_ctx.append(_guard(platform, settings))
+    # One request budget for everything this process asks IoTDA: the reconciler's reads and
+    # the guards' StopBatchTask calls (the tenant's limit does not tell them apart).
+    budget = None if platform is None else Budget(settings.iotda_rate)
+    if platform is not None and budget is not None:  # likewise
+        app.cleanup_ctx.append(_reconcile(platform, budget, settings))
+    app.cleanup_ctx.append(_guard(platform, budget, settings))
     app.on_shutdown.append(_end_live_feeds)
     setup_routes(app)
     serve_with_our_handler(app)
@@ -107,7 +110,7 @@ def _consume(
 
 
 def _reconcile(
-    platform: Credentials, settings: Settings
+    platform: Credentials, budget: Budget, settings: Settings
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def reconcile(app: web.Application) -> AsyncIterator[None]:
         from tracker.iotda.api import PlatformApi  # noqa: PLC0415 - it loads Huawei's SDK
@@ -115,9 +118,7 @@ def _reconcile(
 
         api = PlatformApi(platform)
         metrics.IOTDA_BUDGET.set(settings.iotda_rate)
-        reconciler = Reconciler(
-            app[DATABASE], api, Budget(settings.iotda_rate), app[APPENDS], app_ids(settings)
-        )
+        reconciler = Reconciler(app[DATABASE], api, budget, app[APPENDS], app_ids(settings))
         running = asyncio.create_task(reconciler.run(), name="iotda reconciler")
         yield
         running.cancel()
@@ -129,7 +130,7 @@ def _reconcile(
 
 
 def _guard(
-    platform: Credentials | None, settings: Settings
+    platform: Credentials | None, budget: Budget | None, settings: Settings
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """The guards' work beside the appends: the clock (stuck, silence), the webhooks' deliveries,
     and the StopBatchTask calls owed. Each process runs them; rows are claimed, never shared."""
@@ -148,7 +149,7 @@ def _guard(
         running = [
             asyncio.create_task(Clock(database, settings.guard_clock).run(), name="guards' clock"),
             asyncio.create_task(Deliverer(database, settings).run(), name="webhooks"),
-            asyncio.create_task(Stopper(database, api).run(), name="guard stops"),
+            asyncio.create_task(Stopper(database, api, budget=budget).run(), name="guard stops"),
         ]
         yield
         for task in running:

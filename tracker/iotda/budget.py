@@ -14,9 +14,11 @@ import asyncio
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 DEFAULT_RATE = 5.0  # requests per second: TRACKER_IOTDA_RATE's default
+USED_OVER = 60.0  # seconds: `used` is the share of the budget spent in this window
 # Float error (a + (b - a) need not be b) must not leave a waiter a sliver short after its
 # sleep, to sleep again for less than the clock can tell: what is this close counts as there.
 _ROUNDING = 1e-9  # in tokens, and in seconds
@@ -49,6 +51,7 @@ class Budget:
         self._held_until = -math.inf
         self._queue = asyncio.Lock()
         self._spent, self._waited = 0, 0.0
+        self._taken: deque[float] = deque()  # when each request of the last USED_OVER s went
 
     @property
     def rate(self) -> float:
@@ -64,6 +67,17 @@ class Budget:
         """Seconds requests spent in `take` before they could go, summed over requests."""
         return self._waited
 
+    def used(self) -> float:
+        """The share of the budget spent over the last USED_OVER seconds (0 to 1, give or take
+        the one request a bucket of one lets through at a window's edge): /metrics'
+        "budget used"."""
+        self._forget(self._clock())
+        return len(self._taken) / (self._rate * USED_OVER)
+
+    def _forget(self, now: float) -> None:
+        while self._taken and now - self._taken[0] >= USED_OVER:
+            self._taken.popleft()
+
     async def take(self) -> None:
         """Wait until one more request may go, and count it as spent."""
         came = self._clock()
@@ -72,7 +86,10 @@ class Budget:
                 await self._sleep(wait)
             self._tokens -= 1
             self._spent += 1
-            self._waited += self._clock() - came
+            went = self._clock()
+            self._waited += went - came
+            self._taken.append(went)
+            self._forget(went)
 
     def hold(self, seconds: float) -> None:
         """Let no request go for `seconds` from now (a hold already longer stands), then go on

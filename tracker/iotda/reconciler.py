@@ -5,7 +5,7 @@ IoTDA pushes a task's status and nothing per device, and its HTTP push drops a s
 failed attempt. So the reconciler reads every upgrade task the log knows (from pushes) or that
 ListBatchTasks lists (for TRACKER_IOTDA_APP_IDS), through ShowBatchTask, until the task has
 ended and has been read in full once more after that; then it leaves the task alone until a
-push says it moved again (a retry).
+push, or the task list, says it moved again (a retry).
 
 Politeness, in order: one request budget for everything (budget.py: TRACKER_IOTDA_RATE a
 second); active tasks before ended ones, the most recently active first; in each visit the
@@ -30,18 +30,19 @@ from functools import partial
 
 from tracker import metrics
 from tracker.domain.delivery import NewEvent
-from tracker.domain.notifications import TASK_TYPES, Track
+from tracker.domain.notifications import TASK_TYPES, SubtaskObserved, Track
 from tracker.iotda.api import (
     Answer,
     Denied,
     Missing,
     PlatformApi,
     PlatformError,
+    Refused,
     Throttled,
     Unavailable,
 )
 from tracker.iotda.budget import Budget, backoff
-from tracker.iotda.observe import FINAL, Asked, Malformed, Read, read
+from tracker.iotda.observe import FINAL, Asked, HeldMember, Malformed, Read, read
 from tracker.store import iotda as store
 from tracker.store.database import Database
 from tracker.store.errors import Unavailable as StoreUnavailable
@@ -53,9 +54,12 @@ PAGE = 50  # details a page: ShowBatchTask's most
 PAGES_PER_VISIT = 100  # a large task's sweep, paced: 100 pages, then the next task's turn
 ACTIVE_EVERY = timedelta(seconds=30)  # an active task read in full is read again after this
 DISCOVER_EVERY = 60.0  # seconds between looks for new tasks (ListBatchTasks, pushes)
+WALK_EVERY = timedelta(minutes=10)  # each task list is walked whole again after this
+WALK_PAGES = 20  # pages of that walk a discovery round: paced, like a sweep
 ATTEMPTS = 6  # tries of one request through 429s and 5xx before the visit gives up for now
 DENIED_PAUSE = 300.0  # seconds: five bad signatures in a row lock the AK for five minutes
 BUSY_PAUSE = 30.0  # seconds between tries for the lock another process holds
+BUG_PAUSE = 300.0  # seconds at most between tries after a round failed for no known reason
 DUE_BATCH = 100
 RETRY_LATER = timedelta(seconds=60)  # a task whose visit failed (a 5xx storm, an odd answer)
 NEVER = None  # a sweep's next_at: never due again
@@ -92,6 +96,9 @@ class Reconciler:
         self.app_ids = app_ids
         self.tally = Tally()
         self._dry: dict[str, store.Sweep] = {}  # a dry run's tasks found
+        # A dry run's subtask events, by task and device: the log says them in a real run, so
+        # a later page of the same pass (the failed-first reads, say) must not count them again.
+        self._would: dict[str, dict[str, HeldMember]] = {}
 
     # The loop `tracker serve` runs.
 
@@ -116,6 +123,12 @@ class Reconciler:
                     "reconciler: the database is unavailable (%s); again in %.1f s", error, pause
                 )
                 await asyncio.sleep(pause)
+            except Exception:  # a bug, or an append refused: logged, counted, and tried again
+                pause = backoff(attempt, cap=BUG_PAUSE)
+                attempt += 1
+                log.exception("reconciler: a round failed; again in %.1f s", pause)
+                metrics.IOTDA_ERRORS.inc()
+                await asyncio.sleep(pause)
 
     async def _serve(self) -> None:
         """Rounds: every task due when a round starts gets one visit, in priority order (a
@@ -125,9 +138,10 @@ class Reconciler:
         while True:
             if time.monotonic() - discovered >= DISCOVER_EVERY:
                 discovered = time.monotonic()
-                await self._guarded(self.discover())
+                await self._guarded(self.discover(walk_pages=WALK_PAGES))
             due = await store.due(self.db, self.clock(), DUE_BATCH)
             metrics.IOTDA_BEHIND.set(await store.behind(self.db, self.clock()))
+            metrics.IOTDA_BUDGET_USED.set(self.budget.used())  # falls while nothing is asked
             if not due:
                 await asyncio.sleep(1.0)
                 continue
@@ -173,42 +187,94 @@ class Reconciler:
 
     # Finding tasks.
 
-    async def discover(self) -> None:
-        """Tasks to read: those a push told of (new, or moved since the last read), and those
-        ListBatchTasks lists that the reconciler has not met (newest first: it stops at the
-        first page it knows all of)."""
+    async def discover(self, *, walk_pages: int | None = None) -> None:
+        """Tasks to read (DESIGN.md, "IoTDA reconciliation"):
+
+        - those a push told of: new, or moved since the last read;
+        - the head of each task list (ListBatchTasks, newest first) for TRACKER_IOTDA_APP_IDS:
+          new tasks, and known ones whose status moved since the last read, up to the first
+          page with neither;
+        - and, `walk_pages` pages a round (None: to the end), the whole list, every
+          WALK_EVERY: what a head read cut short missed, and a task long ended that was retried
+          and whose push was lost. Its place is saved after each page: a restart resumes it.
+        """
         news = await store.pushed_news(self.db)
         upgrades = [t for t in news if t[2] in TASK_TYPES]
         await self._found(upgrades, revive=True)
         for app_id in self.app_ids:
             for task_type in TASK_TYPES:
-                await self._list(app_id, task_type)
+                whole = await self._head(app_id, task_type)
+                await self._walk(app_id, task_type, walk_pages, whole=whole)
 
-    async def _list(self, app_id: str | None, task_type: str) -> None:
+    async def _head(self, app_id: str | None, task_type: str) -> bool:
+        """Whether it read the list to its end (all of it was news: the first read, say)."""
         marker = None
         while True:
-            answer = await self._ask(
-                "ListBatchTasks",
-                partial(self.api.list_tasks, task_type=task_type, app_id=app_id, marker=marker),
-            )
-            listed = [t for t in answer.document.get("batchtasks") or [] if isinstance(t, dict)]
-            ids = [str(t.get("task_id")) for t in listed if t.get("task_id")]
-            known = await store.known(self.db, ids)
-            new = [
-                (str(t["task_id"]), app_id, task_type, str(t.get("status") or ""))
-                for t in listed
-                if t.get("task_id") and str(t["task_id"]) not in known
-            ]
-            await self._found(new, revive=False)
-            page = answer.document.get("page") or {}
-            marker = page.get("marker") if isinstance(page, dict) else None
-            if not new or not marker or len(listed) < PAGE:
+            news, marker = await self._listed(app_id, task_type, marker)
+            if marker is None:
+                return True
+            if not news:
+                return False
+
+    async def _walk(
+        self, app_id: str | None, task_type: str, max_pages: int | None, *, whole: bool
+    ) -> None:
+        if self.appends is None:  # a dry run: the whole list, unless the head was; none saved
+            walk = store.Listing(None, None)
+        else:
+            walk = await store.listing(self.db, app_id, task_type)
+        if whole:  # the head read was a whole walk
+            if self.appends is not None:
+                done = store.Listing(None, self.clock())
+                await store.save_listing(self.db, app_id, task_type, done, self.clock())
+            return
+        rested = walk.walked_at is not None and self.clock() - walk.walked_at < WALK_EVERY
+        if walk.marker is None and rested and max_pages is not None:
+            return
+        pages = 0
+        while max_pages is None or pages < max_pages:
+            _, walk.marker = await self._listed(app_id, task_type, walk.marker)
+            pages += 1
+            if walk.marker is None:
+                walk.walked_at = self.clock()
+            if self.appends is not None:
+                await store.save_listing(self.db, app_id, task_type, walk, self.clock())
+            if walk.marker is None:
                 return
+
+    async def _listed(
+        self, app_id: str | None, task_type: str, marker: str | None
+    ) -> tuple[bool, str | None]:
+        """One page of a task list: its new tasks found, its known ones whose status moved
+        since their last read revived. Whether it had any such, and the next page's marker
+        (None: this was the last)."""
+        answer = await self._ask(
+            "ListBatchTasks",
+            partial(self.api.list_tasks, task_type=task_type, app_id=app_id, marker=marker),
+        )
+        listed = [
+            (str(t["task_id"]), app_id, task_type, str(t.get("status") or ""))
+            for t in answer.document.get("batchtasks") or []
+            if isinstance(t, dict) and t.get("task_id")
+        ]
+        held = await store.statuses(self.db, [t[0] for t in listed])
+        held |= {t: s.status for t, s in self._dry.items()}  # a dry run's finds
+        new = [t for t in listed if t[0] not in held]
+        moved = [t for t in listed if t[0] in held and t[3] and t[3] != held[t[0]]]
+        await self._found(new, revive=False)
+        await self._found(moved, revive=True)
+        page = answer.document.get("page") or {}
+        after = page.get("marker") if isinstance(page, dict) else None
+        last = not after or len(answer.document.get("batchtasks") or []) < PAGE
+        return bool(new or moved), None if last else str(after)
 
     async def _found(self, tasks: list[tuple[str, str | None, str, str]], *, revive: bool) -> None:
         if self.appends is None:  # a dry run writes nothing: it keeps what it found in memory
-            for task_id, app_id, task_type, _ in tasks:
-                self._dry.setdefault(task_id, _fresh(task_id, app_id, task_type, self.clock()))
+            for task_id, app_id, task_type, status in tasks:
+                found = self._dry.setdefault(
+                    task_id, _fresh(task_id, app_id, task_type, self.clock())
+                )
+                found.status = status or found.status
         elif tasks:
             await store.found(self.db, tasks, self.clock(), revive=revive)
 
@@ -221,8 +287,15 @@ class Reconciler:
         self.tally.tasks += 1
         try:
             first = await self._page(sweep, None, None, with_task=True)
-        except Missing:
-            log.warning("IoTDA has no task %s any more: no longer read", sweep.task_id)
+        except (Missing, Refused) as error:  # gone, or an id IoTDA refuses: asking again won't do
+            log.warning(
+                "IoTDA will not show task %s (%s): read again only if a push or the task list "
+                "says it moved",
+                sweep.task_id,
+                error,
+            )
+            held = await store.held_task(self.db, sweep.task_id)
+            sweep.status = sweep.status if held is None else held.status  # what a push said
             sweep.next_at = NEVER
             await self._save(sweep)
             return
@@ -293,7 +366,12 @@ class Reconciler:
         targets = _targets(answer)
         held_task = await store.held_task(self.db, sweep.task_id) if with_task else None
         held = await store.held_members(self.db, sweep.task_id, track, targets)
+        would = self._would.get(sweep.task_id)
+        if would:  # a dry run's earlier pages: what the log would say by now
+            held |= {t: would[t] for t in targets if t in would}
         found = read(asked, held_task, held, with_task=with_task)
+        if self.appends is None:
+            self._would_say(sweep.task_id, found.events)
         if found.skipped:
             log.warning(
                 "task %s: %d subtask entries are not IoTDA's TaskDetail; not appended",
@@ -303,6 +381,17 @@ class Reconciler:
         self.tally.skipped += found.skipped
         await self._append(found.events)
         return found
+
+    def _would_say(self, task_id: str, events: list[NewEvent]) -> None:
+        for event in events:
+            n = event.notification
+            if isinstance(n, SubtaskObserved):
+                fault = n.detail.error
+                self._would.setdefault(task_id, {})[n.detail.target] = HeldMember(
+                    n.detail.status,
+                    None if fault is None else fault.error_code,
+                    None if fault is None else fault.error_msg,
+                )
 
     async def _append(self, events: list[NewEvent]) -> None:
         for event in events:
@@ -324,6 +413,7 @@ class Reconciler:
             waited = self.budget.waited
             await self.budget.take()
             metrics.IOTDA_WAITED.inc(self.budget.waited - waited)
+            metrics.IOTDA_BUDGET_USED.set(self.budget.used())
             self.tally.requests += 1
             try:
                 answer = await request()

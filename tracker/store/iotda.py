@@ -4,6 +4,8 @@
   one primary-key read and one read of at most a page of member keys, whatever the fleet.
 - Where it is with each task (`iotda_sweeps`, sql/019): a restart resumes a sweep, not starts
   it again. Not derived from the log: losing it costs requests, never truth.
+- Where it is in each walk of a task list (`iotda_listings`, sql/023), likewise: a walk cut
+  short resumes.
 - One reconciler at a time (`exclusive`): a session advisory lock, so that two processes never
   spend the tenant's request budget twice, and a device's observations are appended in the
   order they were made.
@@ -46,7 +48,14 @@ ORDER BY status IN ('Success', 'PartialSuccess', 'Fail', 'Stopped'), last_activi
 LIMIT $2
 """
 BEHIND = "SELECT count(*) FROM iotda_sweeps WHERE next_at <= $1"
-KNOWN = "SELECT task_id FROM iotda_sweeps WHERE task_id = ANY($1::text[])"
+LISTED = "SELECT task_id, status FROM iotda_sweeps WHERE task_id = ANY($1::text[])"
+LISTING = "SELECT marker, walked_at FROM iotda_listings WHERE app_id = $1 AND task_type = $2"
+SAVE_LISTING = """
+INSERT INTO iotda_listings (app_id, task_type, marker, walked_at, updated_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (app_id, task_type) DO UPDATE
+SET marker = excluded.marker, walked_at = excluded.walked_at, updated_at = excluded.updated_at
+"""
 # New tasks are due now; `revive`: a known one too (a push said it moved: read it again, to
 # its end and once more after).
 FOUND = """
@@ -111,8 +120,30 @@ async def pushed_news(db: Database) -> list[tuple[str, str | None, str, str]]:
     return [(r["task_id"], r["app_id"] or None, r["task_type"], r["status"]) for r in rows]
 
 
-async def known(db: Database, task_ids: list[str]) -> set[str]:
-    return {r["task_id"] for r in await db.fetch("find known tasks", KNOWN, task_ids)}
+async def statuses(db: Database, task_ids: list[str]) -> dict[str, str]:
+    """The status at its last read ('' before the first) of each of these tasks the reconciler
+    knows."""
+    return {r["task_id"]: r["status"] for r in await db.fetch("find known tasks", LISTED, task_ids)}
+
+
+@dataclass(slots=True)
+class Listing:
+    """Where the reconciler is in its walk of one task list (ListBatchTasks, newest first)."""
+
+    marker: str | None  # the walk resumes after this task; None: it starts from the top
+    walked_at: datetime | None  # when a walk last reached the end; None: never yet
+
+
+async def listing(db: Database, app_id: str | None, task_type: str) -> Listing:
+    row = await db.fetchrow("read listing", LISTING, app_id or "", task_type)
+    return Listing(None, None) if row is None else Listing(row["marker"], row["walked_at"])
+
+
+async def save_listing(
+    db: Database, app_id: str | None, task_type: str, walk: Listing, now: datetime
+) -> None:
+    async with db.transaction("save listing") as conn:
+        await conn.execute(SAVE_LISTING, app_id or "", task_type, walk.marker, walk.walked_at, now)
 
 
 async def found(

@@ -1,11 +1,13 @@
 """Webhook delivery (tracker/webhooks/) against a real aiohttp receiver on a real loopback port:
 once, signed, after commit; retried with backoff until 2xx; in order per ordering key, with a
-hanging receiver holding up nobody else, and the rows behind a key's head queued (not due) until
-it is delivered or dead; dead past the give-up time, and back by `retry`, behind its key's
-pending rows; never to a target the policy refuses; never for a transaction that rolled back;
-woken after commit by `announce` or the live feed's NOTIFY, never by a NOTIFY inside the
-enqueueing transaction; a claim whose plan reads the due heads and none of the rows queued
-behind them; log lines that name a webhook by its origin, never its (capability) URL."""
+hanging receiver holding up nobody else, nor more than its share of the slots however many of
+its keys are due, and the rows behind a key's head queued (not due) until it is delivered or
+dead; dead past the give-up time, and back by `retry`, behind its key's pending rows; never to
+a target the policy refuses; never for a transaction that rolled back; woken after commit by
+`announce` or the live feed's NOTIFY, never by a NOTIFY inside the enqueueing transaction; a
+claim whose plan reads the due heads and none of the rows queued behind them, and steps over
+the due heads of origins at their cap without probing them; log lines that name a webhook by
+its origin, never its (capability) URL, the origin the claim caps by."""
 
 from __future__ import annotations
 
@@ -25,11 +27,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from tests.support.cli import tracker
 from tests.support.postgres import as_role
-from tests.support.receiver import HANG, Receiver
+from tests.support.receiver import HANG, Receiver, serving
 from tests.support.waiting import until, until_waiting_for_lock
 from tracker import metrics
 from tracker.config import Settings
-from tracker.store import feed
+from tracker.store import feed, outbox
 from tracker.store.database import Database
 from tracker.store.errors import NotFound
 from tracker.store.outbox import (
@@ -168,6 +170,46 @@ async def test_a_hanging_receiver_delays_no_other_key(
     assert sorted(receiver.ids("/quick")) == sorted(quick)
     assert took < 1.0, f"other keys waited {took:.2f} s behind a hanging receiver"
     assert (await state_of(database, stuck))[0] == "pending"
+
+
+async def test_a_hanging_receiver_with_more_keys_than_slots_holds_only_its_share(
+    database: Database, receiver: Receiver, start: Start
+) -> None:
+    """A guard over many rollouts, each firing, to a receiver that never answers: more of its keys
+    are due than the deliverer has slots, yet it holds only its share of them (two of four), and
+    another receiver (another origin) is delivered at once in the rest. Its rows beyond the
+    share are left due, not leased: once it answers they go at once, each once."""
+    deliverer = await start(webhook_timeout=5.0)
+    assert deliverer.concurrency == 4
+    receiver.scripts["/hang"] = [HANG] * 6
+    hung = [await send(database, receiver.url("/hang"), f"rollout-hung-{n}") for n in range(6)]
+    await until(lambda: len(receiver.hits) >= 2, "the hanging receiver's share in flight")
+    await asyncio.sleep(0.6)  # three polls: time to fill every slot it could get
+
+    async with serving() as healthy:
+        began = time.monotonic()
+        quick = [await send(database, healthy.url("/quick"), f"rollout-ok-{n}") for n in range(3)]
+        await until(lambda: len(healthy.hits) == 3, "the healthy receiver's changes", within=4)
+        took = time.monotonic() - began
+        assert sorted(healthy.ids()) == sorted(quick)
+    assert took < 1.0, f"a healthy receiver waited {took:.2f} s behind a hanging one"
+
+    assert len(receiver.hits) == 2  # its share, no more
+    leased = await database.fetch(
+        "leased",
+        "SELECT id FROM webhook_outbox WHERE id = ANY($1::text[]) AND next_at > now()",
+        hung,
+    )
+    assert len(leased) == 2  # the others are due still, hidden from no claim
+    receiver.released.set()  # it answers now (200), and at once from here on
+    await until(
+        lambda: _all(database, hung, "delivered"), "the hanging receiver's changes", within=3
+    )
+    assert sorted(receiver.ids()) == sorted(hung)  # each once
+
+
+async def _all(db: Database, ids: list[str], state: str) -> bool:
+    return all([await _is(db, one, state) for one in ids])
 
 
 async def test_past_the_give_up_time_it_is_dead_and_retry_brings_it_back(
@@ -517,14 +559,104 @@ async def test_the_claim_reads_the_due_heads_not_the_rows_queued_behind_heads(
     if analyzed:
         await database.fetch("analyze", "ANALYZE webhook_outbox")
 
-    plan = await _explain(database, CLAIM, 100, 30.0)
+    plan = await _explain(database, CLAIM, 100, 30.0, [])
     walks = [node for node in _nodes(plan) if node.get("Index Name") == "webhook_outbox_due"]
     assert [walk["Index Cond"] for walk in walks] == ["(next_at <= now())"]
     assert plan["Actual Rows"] == 5  # claimed
     # Each due row: the walk, its head check, the update's look-up.
     assert _read(plan) <= 3 * 5, json.dumps(plan, indent=1)
-    soonest = await _explain(database, SOONEST)
+    soonest = await _explain(database, SOONEST, [])
     assert _read(soonest) <= 2 * 25, json.dumps(soonest, indent=1)
+
+
+@pytest.mark.parametrize("analyzed", [False, True])
+async def test_the_claim_steps_over_the_due_heads_of_origins_at_their_cap(
+    database: Database, analyzed: bool
+) -> None:
+    """A hanging receiver's guard over 200 firing rollouts: 200 due heads to its origin (at its
+    cap: skipped), 20 of its heads leased with 2,000 changes queued behind them, 10,000 changes
+    delivered, and 5 due heads to another origin. The claim walks the due heads, the skipped
+    ones' origin tested before their head's probe, and claims the 5; nothing of the skipped is
+    touched. The look for the soonest head skips them likewise."""
+    hanging, other = "http://hanging.example:8080", "https://ok.example"
+    await database.fetch(
+        "history",
+        "INSERT INTO webhook_outbox (id, ordering, url, secret_ref, body, created_at, next_at,"
+        " state, delivered_at) SELECT 'old-' || n, 'old-' || n % 500, $1, 'guard', '', now(),"
+        " now(), 'delivered', now() FROM generate_series(1, 10000) n",
+        f"{hanging}/hook?token=T",
+    )
+    async with database.transaction("fill") as conn:
+        for n in range(101):
+            for key in range(20):
+                row = Outgoing(f"c-{key}-{n}", f"hung-{key}", f"{hanging}/hook", "guard", b"{}")
+                await enqueue(conn, row)
+    assert {row.origin for row in await claim(database, 100, 3600)} == {hanging}  # in flight
+    async with database.transaction("fire") as conn:
+        for key in range(200):
+            url = f"{hanging.upper()}/other-guard?token=T"  # the same origin, spelt otherwise
+            await enqueue(conn, Outgoing(f"f-{key}", f"firing-{key}", url, "guard", b"{}"))
+    for key in range(5):
+        await send(database, f"{other}:443/in/TOKEN", f"due-{key}", f"due-{key}")
+    if analyzed:
+        await database.fetch("analyze", "ANALYZE webhook_outbox")
+
+    plan = await _explain(database, CLAIM, 100, 30.0, [hanging])
+    walks = [node for node in _nodes(plan) if node.get("Index Name") == "webhook_outbox_due"]
+    assert [walk["Index Cond"] for walk in walks] == ["(next_at <= now())"]
+    assert plan["Actual Rows"] == 5  # claimed
+    # The walk over the 205 due heads, and for the 5 claimed their head check and look-up.
+    assert _read(plan) <= 205 + 2 * 5, json.dumps(plan, indent=1)
+    soonest = await _explain(database, SOONEST, [hanging])
+    assert _read(soonest) <= 2 * 225, json.dumps(soonest, indent=1)
+
+    claimed = await claim(database, 100, 30.0, [hanging])
+    assert sorted((row.id, row.origin) for row in claimed) == [
+        (f"due-{key}", other) for key in range(5)
+    ]
+    untouched = await database.fetchrow(
+        "skipped",
+        "SELECT count(*) FILTER (WHERE next_at <= now() AND attempts = 0) AS due, count(*)"
+        " FROM webhook_outbox WHERE id LIKE 'f-%'",
+    )
+    assert untouched is not None
+    assert (untouched["due"], untouched["count"]) == (200, 200)
+    assert len(await claim(database, 100, 30.0, [hanging])) == 0
+    due_in = await outbox.soonest(database, [hanging])  # the 5, leased for 30 s
+    assert due_in is not None
+    assert 20 < due_in <= 30
+    due_in = await outbox.soonest(database)  # the skipped, overdue
+    assert due_in is not None
+    assert due_in < 0
+    assert len(await claim(database, 100, 30.0)) == 100  # not skipped: the heads to it
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:5000/hook",
+        "HTTP://User:pw@Example.com:80/x?y#z",
+        "https://a.b:443",
+        "https://a.b:443/",
+        "https://a.b:4430/p",
+        "https://a.b:80/p",
+        "http://a.b:443/p",
+        "http://[::1]:80/a",
+        "http://[2001:db8::80]/a",
+        "https://h?x=a@b",
+        "https://h#frag@x",
+        "https://u:p%40x@hooks.example.com:8443/in/TOKEN",
+        "HTTPS://HOOKS.EXAMPLE.COM/",
+        "http://h:8080",
+    ],
+)
+async def test_the_claims_origin_is_the_log_lines(database: Database, url: str) -> None:
+    """What the claim compares and returns (outbox.ORIGIN, in SQL) is what a log line names
+    (deliverer.origin): one receiver is one origin, however its URLs are spelt."""
+    await send(database, url, "rollout-o")
+    assert await claim(database, 10, 60, [origin(url)]) == []  # skipped
+    [row] = await claim(database, 10, 60, ["http://other.example"])
+    assert row.origin == origin(url)
 
 
 async def test_log_lines_name_a_webhook_by_its_origin(

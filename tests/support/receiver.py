@@ -4,6 +4,7 @@ every request and answers each path from a script (then 200)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -48,14 +49,23 @@ class Receiver:
         return [hit.body.decode() for hit in self.hits if path is None or hit.path == path]
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
+@contextlib.asynccontextmanager
+async def serving() -> AsyncIterator[Receiver]:
+    """A receiver on a port of its own (its own origin) until the block ends."""
     found = Receiver()
     app = web.Application()
     app.router.add_post("/{name}", found.handle)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     found.base = f"http://127.0.0.1:{server.port}"
-    yield found
-    found.released.set()
-    await server.close()
+    try:
+        yield found
+    finally:
+        found.released.set()
+        await server.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with serving() as found:
+        yield found

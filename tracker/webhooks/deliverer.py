@@ -22,8 +22,18 @@ at `cap`, half of it random, so receivers coming back are not hit by every sende
 until `TRACKER_WEBHOOK_GIVE_UP` seconds have passed since the change; then it is dead.
 
 Up to `concurrency` attempts are in flight at once, each the head of a different ordering key
-(a key's next row waits for its head), so one receiver that hangs holds one slot for at most
-the timeout, and every other key keeps moving.
+(a key's next row waits for its head), and at most `per_origin` of them (half the slots, at
+least one) to one origin, scheme://host[:port] (outbox.ORIGIN), however many keys and guards
+send there. So a receiver that hangs, even with more keys due than there are slots (a guard
+over many rollouts, each firing), holds at most its share of the slots, each for at most the
+timeout, and the other receivers are delivered in the rest. A round gives the claim the origins
+at their cap to skip: their due heads are stepped over, neither leased nor moved, so they stay
+due in their place and go at the first round after one of their attempts lands (which wakes
+it). A claim asks for no more rows than the least room any origin in flight has left, so none
+passes its cap whatever comes back, and the round claims again while claims come back full and
+slots are free. The look for the soonest head skips those origins too: their heads are
+overdue, and would bring a round back every `MIN_WAIT` for nothing. The cap is per process,
+like the slots; with `concurrency` 1 the one slot is every origin's share.
 
 A webhook's URL is often a capability (a token in its path or query): a log line names it by
 its origin, scheme://host[:port], and the row's id, and an error's text is cut likewise
@@ -33,6 +43,7 @@ its origin, scheme://host[:port], and the row's id, and an error's text is cut l
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -107,10 +118,13 @@ class Deliverer:
         self.base = base
         self.poll = poll
         self.lookup = lookup
-        self.slots = asyncio.Semaphore(concurrency)
         self.concurrency = concurrency
+        # Derived, not a knob: it follows the slots, and leaves at least half of them to the
+        # other origins (but with a single slot).
+        self.per_origin = max(1, concurrency // 2)
         self._wake = asyncio.Event()
-        self._flights: set[asyncio.Task[None]] = set()
+        self._flights: dict[asyncio.Task[None], str] = {}  # each attempt in flight: its origin
+        self._aloft: collections.Counter[str] = collections.Counter()  # attempts per origin
         self._count_at = self._unstick_at = 0.0  # time.monotonic() of the next one
 
     async def run(self) -> None:
@@ -134,20 +148,27 @@ class Deliverer:
             await asyncio.gather(listening, *self._flights, return_exceptions=True)
 
     async def _round(self, session: aiohttp.ClientSession) -> float:
-        """Claim as many due rows as there are free slots and send each in a task of its own;
-        how long to wait, at most, before the next round (unless woken)."""
-        free = self.concurrency - len(self._flights)
+        """Claim as many due rows as there are free slots, none to an origin at its cap, and
+        send each in a task of its own; how long to wait, at most, before the next round (unless
+        woken)."""
         try:
-            rows = await outbox.claim(self.db, free, self.timeout + LEASE_MARGIN) if free else []
+            while free := self.concurrency - len(self._flights):
+                # No more than the least room left to an origin in flight: whatever the claim
+                # returns, no origin passes its cap.
+                rooms = [self.per_origin - n for n in self._aloft.values() if n < self.per_origin]
+                limit = min(free, self.per_origin, *rooms)
+                rows = await outbox.claim(
+                    self.db, limit, self.timeout + LEASE_MARGIN, self._capped()
+                )
+                for row in rows:
+                    self._take_off(session, row)
+                if len(rows) < limit:
+                    break  # nothing else is due now (or another process holds it)
         except Unavailable as error:
             log.warning("webhooks: cannot claim deliveries: %s", error)
             return self.poll
-        for row in rows:
-            flight = asyncio.create_task(self._attempt(session, row), name=f"webhook {row.id}")
-            self._flights.add(flight)
-            flight.add_done_callback(self._landed)
         try:
-            soonest = await outbox.soonest(self.db)
+            soonest = await outbox.soonest(self.db, self._capped())
             await self._tend()
         except Unavailable as error:
             log.warning("webhooks: cannot look at pending deliveries: %s", error)
@@ -174,9 +195,23 @@ class Deliverer:
                 )
                 self._wake.set()
 
+    def _capped(self) -> list[str]:
+        """The origins with as many attempts in flight as one may have."""
+        return [found for found, n in self._aloft.items() if n >= self.per_origin]
+
+    def _take_off(self, session: aiohttp.ClientSession, row: outbox.Claimed) -> None:
+        flight = asyncio.create_task(self._attempt(session, row), name=f"webhook {row.id}")
+        self._flights[flight] = row.origin
+        self._aloft[row.origin] += 1
+        flight.add_done_callback(self._landed)
+
     def _landed(self, flight: asyncio.Task[None]) -> None:
-        self._flights.discard(flight)
-        self._wake.set()  # a slot is free, and the key's next row may be due
+        landed = self._flights.pop(flight, None)
+        if landed is not None:
+            self._aloft[landed] -= 1
+            if self._aloft[landed] <= 0:
+                del self._aloft[landed]
+        self._wake.set()  # a slot is free, for its origin too, and the key's next row may be due
 
     async def _attempt(self, session: aiohttp.ClientSession, row: outbox.Claimed) -> None:
         error = await self._send(session, row)

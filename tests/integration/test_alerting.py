@@ -21,6 +21,7 @@ from testkit.postgres import create_database, drop_database, url_of_server
 from tests.support.cli import tracker
 from tests.support.fake_iotda import FakeIoTDA
 from tracker import metrics
+from tracker.alerts import stopper
 from tracker.alerts.clock import Clock
 from tracker.alerts.stopper import NO_CREDENTIALS, Stopper
 from tracker.domain.delivery import decode
@@ -272,6 +273,31 @@ async def test_a_stop_the_platform_refuses_or_cannot_make_is_recorded_as_such(
         "detail": NO_CREDENTIALS,
         "at": None,
     }
+
+
+async def test_a_stop_waits_for_the_shared_budget_no_longer_than_half_its_lease(
+    database: Database, iotda: FakeIoTDA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The budget held (a long Retry-After, refused credentials) makes the stop a throttled
+    one, tried again later, rather than a call made after another process claimed it."""
+    monkeypatch.setattr(stopper, "LEASE", 2.0)  # half of it: a wait of a second at most
+    await put(
+        database, "halt", scope={"platform": "iotda"}, when={"failed_above": 0}, stop_task=True
+    )
+    task = iotda.create_task(["dev-a", "dev-b"], app_id="app-1")
+    task.set("dev-a", "Fail", error=("E", "broken"))
+    await observe(database, iotda, task.task_id)
+    budget = Budget(1000.0)
+    budget.hold(3600.0)
+    calls = len(iotda.calls)
+    async with api_of(iotda) as api:
+        async with asyncio.timeout(10):
+            await Stopper(database, api, budget=budget).round()
+
+    assert iotda.calls[calls:] == []  # nothing asked while the budget is held
+    assert task.status == "Processing"
+    owed = await row(database, "SELECT state, attempts FROM guard_stops")
+    assert owed == {"state": "pending", "attempts": 1}  # again, after a backoff
 
 
 def errors() -> float:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.fake_iotda import FakeIoTDA
 from tracker.domain.delivery import decode
-from tracker.iotda.api import Answer, PlatformApi, Unavailable
+from tracker.iotda.api import Answer, PlatformApi, Refused, Unavailable
 from tracker.iotda.budget import Budget
 from tracker.iotda.credentials import Credentials
 from tracker.iotda.reconciler import Reconciler
@@ -487,7 +487,11 @@ async def test_a_task_id_iotda_refuses_is_not_asked_for_again_until_a_push_moves
             for sweep in await store.due(database, datetime.now(UTC), 10):
                 await reconciler.visit(sweep, None)
         asked = [c.status for c in iotda.calls if c.operation == "ShowBatchTask"]
-        assert asked == [400]  # once: IoTDA refuses the id, and asking again would not help
+        assert asked == [400]  # once: IoTDA refuses the id, and asking again soon won't help
+        refused = await store.sweep(database, "not-a-task-id")
+        assert refused is not None
+        assert refused.next_at is not None  # a refusal may be ours to fix: not for ever
+        assert refused.next_at > datetime.now(UTC) + timedelta(hours=23)
 
         await appends.append(decode(push_of("not-a-task-id", "Success", 1)))
         await reconciler.discover()
@@ -541,3 +545,96 @@ async def test_a_bug_in_a_round_is_logged_and_the_reconciler_carries_on(
             with contextlib.suppress(asyncio.CancelledError):
                 await running
     assert "a round failed" in caplog.text
+
+
+async def run_until(reconciler: Reconciler, done: Callable[[], Awaitable[bool]]) -> None:
+    running = asyncio.create_task(reconciler.run())
+    try:
+        async with asyncio.timeout(20):
+            while not await done():
+                assert not running.done()
+                await asyncio.sleep(0.05)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+async def test_a_task_whose_visit_hits_a_bug_waits_and_the_others_are_read(
+    database: Database,
+    appends: GroupCommit,
+    iotda: FakeIoTDA,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cursed, fine = (iotda.create_task(3, app_id="app-1") for _ in range(2))
+    held_task = store.held_task
+
+    async def buggy_for_one(db: Database, task_id: str) -> object:
+        if task_id == cursed.task_id:
+            raise ZeroDivisionError("scripted: a bug reading this task")
+        return await held_task(db, task_id)
+
+    monkeypatch.setattr(store, "held_task", buggy_for_one)
+    reconciler = Reconciler(database, api_of(iotda), Budget(FAST), appends, ("app-1",))
+
+    async def fine_read() -> bool:
+        return await observed(database, "iotda.subtask.observed") >= 3
+
+    async with reconciler.api:
+        await run_until(reconciler, fine_read)
+    later = await store.sweep(database, cursed.task_id)
+    assert later is not None
+    assert later.next_at is not None
+    assert later.next_at > datetime.now(UTC) + timedelta(seconds=50)  # its turn, later
+    assert (
+        await count(
+            database, "SELECT count(*) FROM operation_devices WHERE operation_id = $1", fine.task_id
+        )
+        == 3
+    )
+    assert "a visit or a list's read failed" in caplog.text
+
+
+async def test_a_list_the_platform_refuses_keeps_no_other_list_from_being_read(
+    database: Database, appends: GroupCommit, iotda: FakeIoTDA
+) -> None:
+    task = iotda.create_task(3, app_id="app-1")
+    async with api_of(iotda) as api:
+        listed = api.list_tasks
+
+        async def gone_app_refused(**query: Any) -> Answer:
+            if query["app_id"] == "gone-app":
+                raise Refused("scripted: no such app", status=400, error_code="IOTDA.000002")
+            return await listed(**query)
+
+        api.list_tasks = gone_app_refused  # type: ignore[method-assign]
+        reconciler = Reconciler(database, api, Budget(FAST), appends, ("gone-app", "app-1"))
+
+        async def read() -> bool:
+            return await observed(database, "iotda.subtask.observed") >= 3
+
+        await run_until(reconciler, read)
+    assert task.task_id in await store.statuses(database, [task.task_id])
+
+
+async def test_a_walk_whose_place_the_platform_refuses_starts_again_from_the_top(
+    database: Database, appends: GroupCommit, iotda: FakeIoTDA
+) -> None:
+    for _ in range(60):  # two pages
+        iotda.create_task(1, app_id="app-1")
+    lost = store.Listing("not-a-marker", None)  # a place IoTDA refuses (400)
+    async with api_of(iotda) as api:
+        reconciler = Reconciler(database, api, Budget(FAST), appends, ("app-1",))
+        await reconciler.discover()  # all new: the head reads the whole list
+        await store.save_listing(database, "app-1", "softwareUpgrade", lost, datetime.now(UTC))
+        with pytest.raises(Refused):
+            await reconciler.discover()  # the head knows its page; the walk goes on from there
+        assert await store.listing(database, "app-1", "softwareUpgrade") == store.Listing(
+            None, None
+        )
+        await reconciler.discover()  # from the top, to the end
+
+    walked = await store.listing(database, "app-1", "softwareUpgrade")
+    assert walked.marker is None
+    assert walked.walked_at is not None

@@ -101,7 +101,7 @@ class Stopper:
             doubt = await self._unconfirmed(owed)
             if doubt is not None:
                 return "unconfirmed", doubt
-            await self._spend()
+            await self._spend(owed)
             answer = await self.platform.stop_task(owed.operation_id)
         except (api.Throttled, api.Unavailable) as error:
             if isinstance(error, api.Throttled) and self.budget is not None:
@@ -124,7 +124,7 @@ class Stopper:
         guard = await guards.one(self.db, owed.guard)
         if guard is None or not guard.stop_task:
             return "the guard no longer asks for a stop"
-        await self._spend()
+        await self._spend(owed)
         answer = await self.platform.show_task(owed.operation_id, limit=1)
         progress = (answer.document.get("batchtask") or {}).get("task_progress")
         try:
@@ -139,11 +139,22 @@ class Stopper:
             )
         return None
 
-    async def _spend(self) -> None:
-        """Wait for the request budget, which the reconciler spends too."""
-        if self.budget is not None:
-            await self.budget.take()
-            metrics.IOTDA_BUDGET_USED.set(self.budget.used())
+    async def _spend(self, owed: stops.Owed) -> None:
+        """Wait for the request budget, which the reconciler spends too, but not past half the
+        claim's lease (another process may claim the call after it) nor `give_up`: a budget
+        held that long (IoTDA's Retry-After, refused credentials) is a throttle, and the call
+        is tried again later."""
+        from tracker.iotda import api  # noqa: PLC0415 - it loads Huawei's SDK
+
+        if self.budget is None:
+            return
+        age = (datetime.now(UTC) - owed.created_at).total_seconds()
+        try:
+            async with asyncio.timeout(max(0.0, min(LEASE / 2, self.give_up - age))):
+                await self.budget.take()
+        except TimeoutError:
+            raise api.Throttled("the IoTDA request budget is held: again later") from None
+        metrics.IOTDA_BUDGET_USED.set(self.budget.used())
 
     async def _call(self, owed: stops.Owed) -> None:
         came = await self._outcome(owed)

@@ -55,13 +55,14 @@ PAGES_PER_VISIT = 100  # a large task's sweep, paced: 100 pages, then the next t
 ACTIVE_EVERY = timedelta(seconds=30)  # an active task read in full is read again after this
 DISCOVER_EVERY = 60.0  # seconds between looks for new tasks (ListBatchTasks, pushes)
 WALK_EVERY = timedelta(minutes=10)  # each task list is walked whole again after this
-WALK_PAGES = 20  # pages of that walk a discovery round: paced, like a sweep
+WALK_PAGES = 20  # pages of those walks a discovery round, all lists together: paced
 ATTEMPTS = 6  # tries of one request through 429s and 5xx before the visit gives up for now
 DENIED_PAUSE = 300.0  # seconds: five bad signatures in a row lock the AK for five minutes
 BUSY_PAUSE = 30.0  # seconds between tries for the lock another process holds
 BUG_PAUSE = 300.0  # seconds at most between tries after a round failed for no known reason
 DUE_BATCH = 100
 RETRY_LATER = timedelta(seconds=60)  # a task whose visit failed (a 5xx storm, an odd answer)
+REFUSED_LATER = timedelta(days=1)  # a task whose id IoTDA refuses (400): asked again after this
 NEVER = None  # a sweep's next_at: never due again
 CHECKS = ("Fail", "FailWaitRetry")  # read first in every visit of an active task
 
@@ -99,17 +100,19 @@ class Reconciler:
         # A dry run's subtask events, by task and device: the log says them in a real run, so
         # a later page of the same pass (the failed-first reads, say) must not count them again.
         self._would: dict[str, dict[str, HeldMember]] = {}
+        self._failures = 0  # rounds failed in a row (`run`'s backoff)
+        self._walk_left: int | None = None  # pages of walks left this round (None: no limit)
 
     # The loop `tracker serve` runs.
 
     async def run(self) -> None:
-        """Reconcile until cancelled: hold the lock, discover, visit what is due."""
-        attempt = 0
+        """Reconcile until cancelled: hold the lock, discover, visit what is due. A failure
+        outside a visit or a list's read (the database, a bug) backs off, longer each time in
+        a row, until a round reads what is due again."""
         while True:
             try:
                 async with store.exclusive(self.db):
                     log.info("reconciling with IoTDA at %s req/s", self.budget.rate)
-                    attempt = 0
                     await self._serve()
             except store.Busy:
                 log.info(
@@ -117,15 +120,15 @@ class Reconciler:
                 )
                 await asyncio.sleep(BUSY_PAUSE)
             except StoreUnavailable as error:
-                pause = backoff(attempt, cap=30.0)
-                attempt += 1
+                pause = backoff(self._failures, cap=30.0)
+                self._failures += 1
                 log.warning(
                     "reconciler: the database is unavailable (%s); again in %.1f s", error, pause
                 )
                 await asyncio.sleep(pause)
-            except Exception:  # a bug, or an append refused: logged, counted, and tried again
-                pause = backoff(attempt, cap=BUG_PAUSE)
-                attempt += 1
+            except Exception:  # a bug: logged, counted, and tried again
+                pause = backoff(self._failures, cap=BUG_PAUSE)
+                self._failures += 1
                 log.exception("reconciler: a round failed; again in %.1f s", pause)
                 metrics.IOTDA_ERRORS.inc()
                 await asyncio.sleep(pause)
@@ -133,13 +136,15 @@ class Reconciler:
     async def _serve(self) -> None:
         """Rounds: every task due when a round starts gets one visit, in priority order (a
         large task's sweep goes on in the next round, after the others had theirs). Discovery
-        every DISCOVER_EVERY seconds, between two visits."""
+        every DISCOVER_EVERY seconds, between two visits. A visit or a list's read that fails
+        (the platform, a bug) is logged and waits its turn; the others go on."""
         discovered = -DISCOVER_EVERY
         while True:
             if time.monotonic() - discovered >= DISCOVER_EVERY:
                 discovered = time.monotonic()
-                await self._guarded(self.discover(walk_pages=WALK_PAGES))
+                await self._discover_each(WALK_PAGES)
             due = await store.due(self.db, self.clock(), DUE_BATCH)
+            self._failures = 0
             metrics.IOTDA_BEHIND.set(await store.behind(self.db, self.clock()))
             metrics.IOTDA_BUDGET_USED.set(self.budget.used())  # falls while nothing is asked
             if not due:
@@ -152,9 +157,19 @@ class Reconciler:
                 if time.monotonic() - discovered >= DISCOVER_EVERY:
                     break  # new tasks may come before the rest of this round
 
+    async def _discover_each(self, walk_pages: int) -> None:
+        """`discover`, each part on its own: one list the platform refuses (an app id gone)
+        or cannot serve now keeps no other from being read."""
+        await self._guarded(self._pushed())
+        self._walk_left = walk_pages  # all lists together
+        for app_id in self.app_ids:
+            for task_type in TASK_TYPES:
+                await self._guarded(self._list(app_id, task_type))
+
     async def _guarded(self, work: Awaitable[None]) -> bool:
-        """Run one discovery or visit; the platform's failures pause, they never end the loop.
-        Whether it went through."""
+        """Run one visit or one part of discovery; the platform's failures and bugs are logged
+        and pause it, they never end the loop (the database's unavailability goes up, to
+        `run`). Whether it went through."""
         try:
             await work
         except Denied as error:
@@ -164,6 +179,11 @@ class Reconciler:
             self.budget.hold(DENIED_PAUSE)
         except (PlatformError, Malformed) as error:
             log.warning("reconciler: %s", error)
+        except StoreUnavailable:
+            raise
+        except Exception:  # a bug, or an append refused: this one waits, the others go on
+            log.exception("reconciler: a visit or a list's read failed")
+            metrics.IOTDA_ERRORS.inc()
         else:
             return True
         return False
@@ -194,17 +214,28 @@ class Reconciler:
         - the head of each task list (ListBatchTasks, newest first) for TRACKER_IOTDA_APP_IDS:
           new tasks, and known ones whose status moved since the last read, up to the first
           page with neither;
-        - and, `walk_pages` pages a round (None: to the end), the whole list, every
-          WALK_EVERY: what a head read cut short missed, and a task long ended that was retried
-          and whose push was lost. Its place is saved after each page: a restart resumes it.
+        - and the whole list, again WALK_EVERY after the last walk of it ended, up to
+          `walk_pages` pages of each list (None: to the end; `serve` gives all lists together
+          WALK_PAGES a round): what a head read cut short missed, and a task long ended that
+          was retried and whose push was lost. Its place is saved after each page: a restart
+          resumes it, and a place the platform refuses starts it again from the top.
         """
-        news = await store.pushed_news(self.db)
-        upgrades = [t for t in news if t[2] in TASK_TYPES]
-        await self._found(upgrades, revive=True)
+        await self._pushed()
         for app_id in self.app_ids:
             for task_type in TASK_TYPES:
-                whole = await self._head(app_id, task_type)
-                await self._walk(app_id, task_type, walk_pages, whole=whole)
+                self._walk_left = walk_pages  # each list
+                await self._list(app_id, task_type)
+
+    async def _pushed(self) -> None:
+        news = await store.pushed_news(self.db)
+        await self._found([t for t in news if t[2] in TASK_TYPES], revive=True)
+
+    async def _list(self, app_id: str | None, task_type: str) -> None:
+        """One task list's head, then its walk, within the pages `_walk_left`."""
+        if await self._head(app_id, task_type):  # it read the whole list: a walk done
+            await self._save_walk(app_id, task_type, store.Listing(None, self.clock()))
+            return
+        await self._walk(app_id, task_type)
 
     async def _head(self, app_id: str | None, task_type: str) -> bool:
         """Whether it read the list to its end (all of it was news: the first read, say)."""
@@ -216,31 +247,32 @@ class Reconciler:
             if not news:
                 return False
 
-    async def _walk(
-        self, app_id: str | None, task_type: str, max_pages: int | None, *, whole: bool
-    ) -> None:
-        if self.appends is None:  # a dry run: the whole list, unless the head was; none saved
+    async def _walk(self, app_id: str | None, task_type: str) -> None:
+        if self.appends is None:  # a dry run: the whole list, and nothing saved
             walk = store.Listing(None, None)
         else:
             walk = await store.listing(self.db, app_id, task_type)
-        if whole:  # the head read was a whole walk
-            if self.appends is not None:
-                done = store.Listing(None, self.clock())
-                await store.save_listing(self.db, app_id, task_type, done, self.clock())
-            return
         rested = walk.walked_at is not None and self.clock() - walk.walked_at < WALK_EVERY
-        if walk.marker is None and rested and max_pages is not None:
+        if self._walk_left is not None and walk.marker is None and rested:
             return
-        pages = 0
-        while max_pages is None or pages < max_pages:
-            _, walk.marker = await self._listed(app_id, task_type, walk.marker)
-            pages += 1
+        while self._walk_left is None or self._walk_left > 0:
+            try:
+                _, walk.marker = await self._listed(app_id, task_type, walk.marker)
+            except (Missing, Refused):
+                if walk.marker is not None:  # a place the platform refuses: from the top, next
+                    await self._save_walk(app_id, task_type, store.Listing(None, walk.walked_at))
+                raise
+            if self._walk_left is not None:
+                self._walk_left -= 1
             if walk.marker is None:
                 walk.walked_at = self.clock()
-            if self.appends is not None:
-                await store.save_listing(self.db, app_id, task_type, walk, self.clock())
+            await self._save_walk(app_id, task_type, walk)
             if walk.marker is None:
                 return
+
+    async def _save_walk(self, app_id: str | None, task_type: str, walk: store.Listing) -> None:
+        if self.appends is not None:
+            await store.save_listing(self.db, app_id, task_type, walk, self.clock())
 
     async def _listed(
         self, app_id: str | None, task_type: str, marker: str | None
@@ -287,16 +319,18 @@ class Reconciler:
         self.tally.tasks += 1
         try:
             first = await self._page(sweep, None, None, with_task=True)
-        except (Missing, Refused) as error:  # gone, or an id IoTDA refuses: asking again won't do
+        except (Missing, Refused) as error:  # gone, or an id IoTDA refuses: not again soon
+            gone = isinstance(error, Missing)
             log.warning(
-                "IoTDA will not show task %s (%s): read again only if a push or the task list "
-                "says it moved",
+                "IoTDA will not show task %s (%s): read again %s, or when a push moves it",
                 sweep.task_id,
                 error,
+                "never" if gone else "in a day",
             )
             held = await store.held_task(self.db, sweep.task_id)
             sweep.status = sweep.status if held is None else held.status  # what a push said
-            sweep.next_at = NEVER
+            # A refusal may be ours to fix (the settings, a request): not for ever.
+            sweep.next_at = NEVER if gone else self.clock() + REFUSED_LATER
             await self._save(sweep)
             return
         final = first.status in FINAL

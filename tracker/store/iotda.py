@@ -121,8 +121,8 @@ async def pushed_news(db: Database) -> list[tuple[str, str | None, str, str]]:
 
 
 async def statuses(db: Database, task_ids: list[str]) -> dict[str, str]:
-    """The status at its last read ('' before the first) of each of these tasks the reconciler
-    knows."""
+    """The status each of these tasks had when the reconciler last met it (read, listed, or
+    pushed), for those it knows."""
     return {r["task_id"]: r["status"] for r in await db.fetch("find known tasks", LISTED, task_ids)}
 
 

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from tests.support.fake_iotda import FakeIoTDA
+from tests.support.task_bodies import task_body
 from tracker.domain.delivery import decode
 from tracker.iotda.api import Answer, PlatformApi, Refused, Unavailable
 from tracker.iotda.budget import Budget
@@ -27,6 +28,7 @@ from tracker.store.replay import replay
 
 pytestmark = pytest.mark.asyncio
 
+PUSHED, LATER = "20261207T080000Z", "20261207T080001Z"  # two pushes' event_time
 FAST = 200.0  # requests a second: the fake does not mind; budget tests set their own
 
 
@@ -388,24 +390,6 @@ async def test_a_task_whose_visit_fails_waits_its_turn_instead_of_looping(
     assert later.next_at > datetime.now(UTC) + timedelta(seconds=50)
 
 
-def push_of(task_id: str, status: str, second: int = 0) -> bytes:
-    return orjson.dumps(
-        {
-            "resource": "batchtask",
-            "event": "update",
-            "event_time": f"20261207T0800{second:02d}Z",
-            "notify_data": {
-                "body": {
-                    "app_id": "app-1",
-                    "task_id": task_id,
-                    "task_type": "softwareUpgrade",
-                    "status": status,
-                }
-            },
-        }
-    )
-
-
 async def test_a_listing_cut_short_is_walked_again_until_every_task_is_found(
     database: Database, appends: GroupCommit, iotda: FakeIoTDA
 ) -> None:
@@ -479,7 +463,7 @@ async def test_a_task_long_ended_then_retried_without_a_push_is_read_again(
 async def test_a_task_id_iotda_refuses_is_not_asked_for_again_until_a_push_moves_it(
     database: Database, appends: GroupCommit, iotda: FakeIoTDA
 ) -> None:
-    await appends.append(decode(push_of("not-a-task-id", "Processing")))
+    await appends.append(decode(task_body("not-a-task-id", "Processing", event_time=PUSHED)))
     async with api_of(iotda) as api:
         reconciler = Reconciler(database, api, Budget(FAST), appends, ())
         for _ in range(3):
@@ -493,7 +477,7 @@ async def test_a_task_id_iotda_refuses_is_not_asked_for_again_until_a_push_moves
         assert refused.next_at is not None  # a refusal may be ours to fix: not for ever
         assert refused.next_at > datetime.now(UTC) + timedelta(hours=23)
 
-        await appends.append(decode(push_of("not-a-task-id", "Success", 1)))
+        await appends.append(decode(task_body("not-a-task-id", "Success", event_time=LATER)))
         await reconciler.discover()
         assert [s.task_id for s in await store.due(database, datetime.now(UTC), 10)] == [
             "not-a-task-id"
@@ -510,6 +494,19 @@ async def test_a_dry_run_counts_each_device_once(database: Database, iotda: Fake
     assert dry.tally.appended == {"iotda.batchtask.observed": 1, "iotda.subtask.observed": 10}
     devices = [e.stream_id for e in dry.tally.events if e.stream_type == "device"]
     assert sorted(devices) == sorted(set(devices))
+
+
+async def run_until(reconciler: Reconciler, done: Callable[[], Awaitable[bool]]) -> None:
+    running = asyncio.create_task(reconciler.run())
+    try:
+        async with asyncio.timeout(20):
+            while not await done():
+                assert not running.done()
+                await asyncio.sleep(0.05)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
 
 
 async def test_a_bug_in_a_round_is_logged_and_the_reconciler_carries_on(
@@ -531,33 +528,13 @@ async def test_a_bug_in_a_round_is_logged_and_the_reconciler_carries_on(
         return await due(*args)
 
     monkeypatch.setattr(store, "due", buggy_once)
+
+    async def read() -> bool:
+        return await observed(database, "iotda.subtask.observed") >= 3
+
     async with api_of(iotda) as api:
-        running = asyncio.create_task(
-            Reconciler(database, api, Budget(FAST), appends, ("app-1",)).run()
-        )
-        try:
-            async with asyncio.timeout(20):
-                while await observed(database, "iotda.subtask.observed") < 3:
-                    assert not running.done()
-                    await asyncio.sleep(0.05)
-        finally:
-            running.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await running
+        await run_until(Reconciler(database, api, Budget(FAST), appends, ("app-1",)), read)
     assert "a round failed" in caplog.text
-
-
-async def run_until(reconciler: Reconciler, done: Callable[[], Awaitable[bool]]) -> None:
-    running = asyncio.create_task(reconciler.run())
-    try:
-        async with asyncio.timeout(20):
-            while not await done():
-                assert not running.done()
-                await asyncio.sleep(0.05)
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
 
 
 async def test_a_task_whose_visit_hits_a_bug_waits_and_the_others_are_read(

@@ -48,6 +48,16 @@ class HeldMember(NamedTuple):
     error_msg: str | None
 
 
+def said_of(observed: SubtaskObserved) -> HeldMember:
+    """What a member holds once this observation is folded in."""
+    fault = observed.detail.error
+    return HeldMember(
+        observed.detail.status,
+        None if fault is None else fault.error_code,
+        None if fault is None else fault.error_msg,
+    )
+
+
 class Asked(NamedTuple):
     """The answer, and how it came: when, to which request, for which application."""
 
@@ -163,13 +173,7 @@ def read(
             n = event.notification
             assert isinstance(n, SubtaskObserved)  # noqa: S101 - _subtask_event validated it
             targets.append(n.detail.target)
-            fault = n.detail.error
-            said = HeldMember(
-                n.detail.status,
-                None if fault is None else fault.error_code,
-                None if fault is None else fault.error_msg,
-            )
-            if held_members.get(n.detail.target) != said:
+            if held_members.get(n.detail.target) != said_of(n):
                 events.append(event)
     page = document.get("page")
     marker = page.get("marker") if isinstance(page, dict) else None

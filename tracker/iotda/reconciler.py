@@ -42,7 +42,7 @@ from tracker.iotda.api import (
     Unavailable,
 )
 from tracker.iotda.budget import Budget, backoff
-from tracker.iotda.observe import FINAL, Asked, HeldMember, Malformed, Read, read
+from tracker.iotda.observe import FINAL, Asked, HeldMember, Malformed, Read, read, said_of
 from tracker.store import iotda as store
 from tracker.store.database import Database
 from tracker.store.errors import Unavailable as StoreUnavailable
@@ -420,12 +420,7 @@ class Reconciler:
         for event in events:
             n = event.notification
             if isinstance(n, SubtaskObserved):
-                fault = n.detail.error
-                self._would.setdefault(task_id, {})[n.detail.target] = HeldMember(
-                    n.detail.status,
-                    None if fault is None else fault.error_code,
-                    None if fault is None else fault.error_msg,
-                )
+                self._would.setdefault(task_id, {})[n.detail.target] = said_of(n)
 
     async def _append(self, events: list[NewEvent]) -> None:
         for event in events:

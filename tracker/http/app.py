@@ -64,8 +64,9 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     platform = credentials(settings)
     # One request budget for everything this process asks IoTDA: the reconciler's reads and
     # the guards' StopBatchTask calls (the tenant's limit does not tell them apart).
-    budget = None if platform is None else Budget(settings.iotda_rate)
-    if platform is not None and budget is not None:  # likewise
+    budget = None
+    if platform is not None:  # likewise
+        budget = Budget(settings.iotda_rate)
         app.cleanup_ctx.append(_reconcile(platform, budget, settings))
     app.cleanup_ctx.append(_guard(platform, budget, settings))
     app.on_shutdown.append(_end_live_feeds)
